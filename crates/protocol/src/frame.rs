@@ -1,0 +1,463 @@
+//! Frame encoding and decoding. Pure functions over byte slices: no I/O.
+//!
+//! Every frame is a 5-byte header — the kind (`u8`) and the payload length (`u32`, little
+//! endian) — followed by the payload. Each kind has its own payload size cap, checked before
+//! anything is allocated or copied.
+
+use crate::{DecodeError, EncodeError};
+
+/// Bytes in a frame header: kind (1) + payload length (4).
+pub const HEADER_LEN: usize = 5;
+/// Largest payload of a `Body` frame. Larger bodies are split into several frames.
+pub const MAX_BODY_CHUNK: usize = 1 << 20;
+/// Largest payload of a `RequestHead` or `ResponseHead` frame.
+pub const MAX_HEAD: usize = 1 << 20;
+/// Largest payload of an `Error` frame.
+pub const MAX_ERROR: usize = 64 << 10;
+
+/// The kind byte that opens every frame.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Module → daemon: the request environ and how the body is delimited.
+    RequestHead = 1,
+    /// Daemon → module: "send me up to `max` bytes of request body".
+    ReadBody = 2,
+    /// Either direction: a chunk of request or response body.
+    Body = 3,
+    /// Module → daemon: the request body has ended (answer to `ReadBody`).
+    BodyEnd = 4,
+    /// Daemon → module: status and response headers.
+    ResponseHead = 5,
+    /// Daemon → module: the response is complete.
+    ResponseEnd = 6,
+    /// Either direction: the request failed; the payload says why.
+    Error = 7,
+}
+
+impl FrameKind {
+    fn from_u8(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => Self::RequestHead,
+            2 => Self::ReadBody,
+            3 => Self::Body,
+            4 => Self::BodyEnd,
+            5 => Self::ResponseHead,
+            6 => Self::ResponseEnd,
+            7 => Self::Error,
+            _ => return None,
+        })
+    }
+
+    /// The largest payload a frame of this kind may carry.
+    pub fn max_payload(self) -> usize {
+        match self {
+            Self::RequestHead | Self::ResponseHead => MAX_HEAD,
+            Self::ReadBody => 4,
+            Self::Body => MAX_BODY_CHUNK,
+            Self::BodyEnd | Self::ResponseEnd => 0,
+            Self::Error => MAX_ERROR,
+        }
+    }
+}
+
+/// How the request body is delimited, as the module saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body at all: the daemon never asks for one.
+    None,
+    /// A body of exactly this many bytes (`Content-Length`).
+    Length(u64),
+    /// A body of unknown length (chunked transfer coding), read until `BodyEnd`.
+    Chunked,
+}
+
+/// Name/value byte-string pairs (the environ, or response headers), validated at decode time
+/// and walked lazily, so decoding allocates nothing.
+#[derive(Clone, Copy)]
+pub struct Pairs<'a> {
+    count: u32,
+    data: &'a [u8],
+}
+
+impl<'a> Pairs<'a> {
+    /// How many pairs there are.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True when there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Walks `buf` as `count` pairs, returning them and the bytes they took.
+    fn parse(buf: &'a [u8]) -> Result<(Self, usize), DecodeError> {
+        let count = read_u32(buf, 0)?;
+        let mut pos = 4;
+        for _ in 0..count {
+            for _ in 0..2 {
+                let len = read_u32(buf, pos)? as usize;
+                pos += 4;
+                if buf.len() - pos < len {
+                    return Err(DecodeError::Truncated);
+                }
+                pos += len;
+            }
+        }
+        Ok((
+            Pairs {
+                count,
+                data: &buf[4..pos],
+            },
+            pos,
+        ))
+    }
+}
+
+impl std::fmt::Debug for Pairs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.into_iter().map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            }))
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = PairsIter<'a>;
+    fn into_iter(self) -> PairsIter<'a> {
+        PairsIter {
+            left: self.count,
+            data: self.data,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = PairsIter<'a>;
+    fn into_iter(self) -> PairsIter<'a> {
+        (*self).into_iter()
+    }
+}
+
+/// Iterator over [`Pairs`].
+pub struct PairsIter<'a> {
+    left: u32,
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for PairsIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Lengths were validated by `Pairs::parse`, so these slices are in bounds.
+        let (name, rest) = split_sized(self.data);
+        let (value, rest) = split_sized(rest);
+        self.data = rest;
+        Some((name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
+}
+
+fn split_sized(buf: &[u8]) -> (&[u8], &[u8]) {
+    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    buf[4..].split_at(len)
+}
+
+/// The request as the daemon receives it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// How the request body is delimited.
+    pub body: BodyKind,
+    /// CGI/WSGI environ entries (name, value), as byte strings.
+    pub environ: Pairs<'a>,
+}
+
+/// The response status line and headers as the module receives them.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHead<'a> {
+    /// The three-digit status code.
+    pub status: u16,
+    /// The reason phrase (may be empty).
+    pub reason: &'a [u8],
+    /// Response headers, in order, repeated names kept apart.
+    pub headers: Pairs<'a>,
+}
+
+/// One decoded frame, borrowing its payload from the input buffer.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    /// See [`FrameKind::RequestHead`].
+    RequestHead(RequestHead<'a>),
+    /// See [`FrameKind::ReadBody`].
+    ReadBody {
+        /// Most bytes the daemon wants in the answering `Body` frame.
+        max: u32,
+    },
+    /// See [`FrameKind::Body`].
+    Body(&'a [u8]),
+    /// See [`FrameKind::BodyEnd`].
+    BodyEnd,
+    /// See [`FrameKind::ResponseHead`].
+    ResponseHead(ResponseHead<'a>),
+    /// See [`FrameKind::ResponseEnd`].
+    ResponseEnd,
+    /// See [`FrameKind::Error`]; the payload is a human-readable message.
+    Error(&'a [u8]),
+}
+
+impl Frame<'_> {
+    /// The kind of this frame.
+    pub fn kind(&self) -> FrameKind {
+        match self {
+            Frame::RequestHead(_) => FrameKind::RequestHead,
+            Frame::ReadBody { .. } => FrameKind::ReadBody,
+            Frame::Body(_) => FrameKind::Body,
+            Frame::BodyEnd => FrameKind::BodyEnd,
+            Frame::ResponseHead(_) => FrameKind::ResponseHead,
+            Frame::ResponseEnd => FrameKind::ResponseEnd,
+            Frame::Error(_) => FrameKind::Error,
+        }
+    }
+}
+
+fn read_u32(buf: &[u8], at: usize) -> Result<u32, DecodeError> {
+    let b = buf.get(at..at + 4).ok_or(DecodeError::Truncated)?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a frame header, returning the frame's kind and its total length (header included),
+/// or `None` if fewer than [`HEADER_LEN`] bytes are available. Rejects unknown kinds and
+/// payloads over the kind's cap before any of the payload has arrived.
+pub fn peek_header(buf: &[u8]) -> Result<Option<(FrameKind, usize)>, DecodeError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let kind = FrameKind::from_u8(buf[0]).ok_or(DecodeError::UnknownKind(buf[0]))?;
+    let len = read_u32(buf, 1)? as usize;
+    if len > kind.max_payload() {
+        return Err(DecodeError::TooLarge {
+            kind,
+            len,
+            max: kind.max_payload(),
+        });
+    }
+    Ok(Some((kind, HEADER_LEN + len)))
+}
+
+/// Decodes one frame from the front of `buf`. Returns `Ok(None)` when `buf` holds only part of
+/// a frame, or the frame and the number of bytes it used.
+pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
+    let Some((kind, total)) = peek_header(buf)? else {
+        return Ok(None);
+    };
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let p = &buf[HEADER_LEN..total];
+    let frame = match kind {
+        FrameKind::RequestHead => {
+            let tag = *p.first().ok_or(DecodeError::Truncated)?;
+            let (body, rest) = match tag {
+                0 => (BodyKind::None, &p[1..]),
+                1 => {
+                    let b = p.get(1..9).ok_or(DecodeError::Truncated)?;
+                    let n = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+                    (BodyKind::Length(n), &p[9..])
+                }
+                2 => (BodyKind::Chunked, &p[1..]),
+                t => return Err(DecodeError::BadField("body kind", t as u32)),
+            };
+            let (environ, used) = Pairs::parse(rest)?;
+            expect_consumed(rest, used)?;
+            Frame::RequestHead(RequestHead { body, environ })
+        }
+        FrameKind::ReadBody => {
+            let max = read_u32(p, 0)?;
+            if max == 0 {
+                return Err(DecodeError::BadField("read size", 0));
+            }
+            Frame::ReadBody { max }
+        }
+        FrameKind::Body => Frame::Body(p),
+        FrameKind::BodyEnd => Frame::BodyEnd,
+        FrameKind::ResponseHead => {
+            let s = p.get(0..2).ok_or(DecodeError::Truncated)?;
+            let status = u16::from_le_bytes([s[0], s[1]]);
+            if !(100..=999).contains(&status) {
+                return Err(DecodeError::BadField("status", status as u32));
+            }
+            let reason_len = read_u32(p, 2)? as usize;
+            let reason = p.get(6..6 + reason_len).ok_or(DecodeError::Truncated)?;
+            let rest = &p[6 + reason_len..];
+            let (headers, used) = Pairs::parse(rest)?;
+            expect_consumed(rest, used)?;
+            Frame::ResponseHead(ResponseHead {
+                status,
+                reason,
+                headers,
+            })
+        }
+        FrameKind::ResponseEnd => Frame::ResponseEnd,
+        FrameKind::Error => Frame::Error(p),
+    };
+    Ok(Some((frame, total)))
+}
+
+fn expect_consumed(buf: &[u8], used: usize) -> Result<(), DecodeError> {
+    if used == buf.len() {
+        Ok(())
+    } else {
+        Err(DecodeError::TrailingBytes(buf.len() - used))
+    }
+}
+
+/// Appends a frame header and returns the offset where it starts, for [`finish`].
+fn begin(out: &mut Vec<u8>, kind: FrameKind) -> usize {
+    let start = out.len();
+    out.push(kind as u8);
+    out.extend_from_slice(&[0; 4]);
+    start
+}
+
+/// Patches the payload length of the frame begun at `start`, undoing it if over the cap.
+fn finish(out: &mut Vec<u8>, start: usize, kind: FrameKind) -> Result<(), EncodeError> {
+    let len = out.len() - start - HEADER_LEN;
+    if len > kind.max_payload() {
+        out.truncate(start);
+        return Err(EncodeError::TooLarge {
+            kind,
+            len,
+            max: kind.max_payload(),
+        });
+    }
+    out[start + 1..start + HEADER_LEN].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Appends `pairs` as a count followed by length-prefixed names and values.
+fn put_pairs<'a, I>(out: &mut Vec<u8>, pairs: I, cap: usize) -> Result<(), EncodeError>
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let count_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut count: u32 = 0;
+    for (name, value) in pairs {
+        put_bytes(out, name);
+        put_bytes(out, value);
+        count += 1;
+        if out.len() - count_at > cap {
+            // Stop early; `finish` reports the overflow.
+            break;
+        }
+    }
+    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+    Ok(())
+}
+
+/// Appends a `RequestHead` frame.
+pub fn encode_request_head<'a, I>(
+    out: &mut Vec<u8>,
+    body: BodyKind,
+    environ: I,
+) -> Result<(), EncodeError>
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let start = begin(out, FrameKind::RequestHead);
+    match body {
+        BodyKind::None => out.push(0),
+        BodyKind::Length(n) => {
+            out.push(1);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        BodyKind::Chunked => out.push(2),
+    }
+    put_pairs(out, environ, MAX_HEAD)?;
+    finish(out, start, FrameKind::RequestHead)
+}
+
+/// Appends a `ReadBody` frame asking for up to `max` bytes (at least 1).
+pub fn encode_read_body(out: &mut Vec<u8>, max: u32) {
+    let start = begin(out, FrameKind::ReadBody);
+    out.extend_from_slice(&max.max(1).to_le_bytes());
+    finish(out, start, FrameKind::ReadBody).expect("fixed size");
+}
+
+/// The header of a `Body` frame of `len` bytes, for writing the payload without copying it.
+pub fn body_header(len: usize) -> Result<[u8; HEADER_LEN], EncodeError> {
+    if len > MAX_BODY_CHUNK {
+        return Err(EncodeError::TooLarge {
+            kind: FrameKind::Body,
+            len,
+            max: MAX_BODY_CHUNK,
+        });
+    }
+    let mut h = [FrameKind::Body as u8, 0, 0, 0, 0];
+    h[1..].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(h)
+}
+
+/// Appends a `Body` frame carrying `data` (at most [`MAX_BODY_CHUNK`] bytes).
+pub fn encode_body(out: &mut Vec<u8>, data: &[u8]) -> Result<(), EncodeError> {
+    out.extend_from_slice(&body_header(data.len())?);
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+/// Appends a `BodyEnd` frame.
+pub fn encode_body_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[FrameKind::BodyEnd as u8, 0, 0, 0, 0]);
+}
+
+/// Appends a `ResponseHead` frame.
+pub fn encode_response_head<'a, I>(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &[u8],
+    headers: I,
+) -> Result<(), EncodeError>
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    if !(100..=999).contains(&status) {
+        return Err(EncodeError::BadStatus(status));
+    }
+    let start = begin(out, FrameKind::ResponseHead);
+    out.extend_from_slice(&status.to_le_bytes());
+    put_bytes(out, reason);
+    put_pairs(out, headers, MAX_HEAD)?;
+    finish(out, start, FrameKind::ResponseHead)
+}
+
+/// Appends a `ResponseEnd` frame.
+pub fn encode_response_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[FrameKind::ResponseEnd as u8, 0, 0, 0, 0]);
+}
+
+/// Appends an `Error` frame; a message over [`MAX_ERROR`] bytes is cut short.
+pub fn encode_error(out: &mut Vec<u8>, message: &[u8]) {
+    let msg = &message[..message.len().min(MAX_ERROR)];
+    let start = begin(out, FrameKind::Error);
+    out.extend_from_slice(msg);
+    finish(out, start, FrameKind::Error).expect("message was cut to the cap");
+}

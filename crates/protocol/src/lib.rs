@@ -1,0 +1,105 @@
+//! The wire protocol between `mod_rswsgi` (inside Apache) and `rswsgi-daemon`.
+//!
+//! A connection opens with the 8-byte [`PREAMBLE`] (magic and [`VERSION`]) sent by the module,
+//! then carries one request at a time:
+//!
+//! ```text
+//! module → daemon   RequestHead
+//! daemon → module   ReadBody{max}            (only when the application reads its input)
+//! module → daemon   Body | BodyEnd | Error   (one answer per ReadBody)
+//! daemon → module   ResponseHead, Body*, ResponseEnd    or    Error
+//! ```
+//!
+//! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
+//! [`std::io::Read`] for the two peers.
+
+#![warn(missing_docs)]
+
+pub mod frame;
+pub mod stream;
+
+pub use frame::{
+    body_header, decode, encode_body, encode_body_end, encode_error, encode_read_body,
+    encode_request_head, encode_response_end, encode_response_head, peek_header, BodyKind, Frame,
+    FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN, MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD,
+};
+pub use stream::{FrameReader, ReadError};
+
+/// The protocol version this build speaks.
+pub const VERSION: u16 = 1;
+
+/// The bytes that open every connection: `RSWSGI`, then [`VERSION`] (big endian).
+pub const PREAMBLE: [u8; 8] = {
+    let v = VERSION.to_be_bytes();
+    [b'R', b'S', b'W', b'S', b'G', b'I', v[0], v[1]]
+};
+
+/// A frame that could not be decoded. The connection it came from must be closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The kind byte names no frame kind.
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    /// The declared payload length is over the cap for its kind.
+    #[error("{kind:?} frame of {len} bytes is over the {max}-byte limit")]
+    TooLarge {
+        /// The frame's kind.
+        kind: FrameKind,
+        /// The declared payload length.
+        len: usize,
+        /// The cap for this kind.
+        max: usize,
+    },
+    /// A field inside the payload runs past its end.
+    #[error("frame payload is truncated")]
+    Truncated,
+    /// The payload has bytes left over after its last field.
+    #[error("{0} unexpected bytes after the frame's fields")]
+    TrailingBytes(usize),
+    /// A field holds a value outside its range.
+    #[error("bad {0}: {1}")]
+    BadField(&'static str, u32),
+    /// The connection did not open with the expected preamble.
+    #[error("bad preamble: not an rswsgi peer, or protocol version {found} (this side speaks {VERSION})")]
+    BadPreamble {
+        /// The version the peer sent, or 0 if the magic itself was wrong.
+        found: u16,
+    },
+}
+
+/// A frame that could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The payload would be over the cap for its kind.
+    #[error("{kind:?} frame of {len} bytes is over the {max}-byte limit")]
+    TooLarge {
+        /// The frame's kind.
+        kind: FrameKind,
+        /// The payload length it would have had.
+        len: usize,
+        /// The cap for this kind.
+        max: usize,
+    },
+    /// A response status outside 100..=999.
+    #[error("bad status code {0}")]
+    BadStatus(u16),
+}
+
+/// Checks the connection preamble at the front of `buf`: `Ok(None)` if incomplete,
+/// `Ok(Some(len))` if it matches.
+pub fn check_preamble(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+    if buf.len() < PREAMBLE.len() {
+        return Ok(None);
+    }
+    if buf[..6] != PREAMBLE[..6] {
+        return Err(DecodeError::BadPreamble { found: 0 });
+    }
+    let found = u16::from_be_bytes([buf[6], buf[7]]);
+    if found != VERSION {
+        return Err(DecodeError::BadPreamble { found });
+    }
+    Ok(Some(PREAMBLE.len()))
+}
+
+#[cfg(test)]
+mod tests;

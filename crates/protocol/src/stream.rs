@@ -1,0 +1,116 @@
+//! A buffered frame reader over any byte stream. Decoding itself stays in [`crate::frame`].
+
+use std::io::{self, Read};
+
+use crate::{check_preamble, decode, peek_header, DecodeError, Frame, HEADER_LEN};
+
+/// Why reading a frame failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The underlying stream failed (including timeouts).
+    #[error("read failed: {0}")]
+    Io(#[from] io::Error),
+    /// The peer sent bytes that are not a valid frame.
+    #[error("protocol error: {0}")]
+    Decode(#[from] DecodeError),
+    /// The peer closed the stream in the middle of a frame.
+    #[error("peer closed the connection mid-frame")]
+    Truncated,
+}
+
+/// Reads whole frames from a stream, holding at most one frame plus one read's worth of bytes.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+const READ_CHUNK: usize = 64 << 10;
+
+impl<R: Read> FrameReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        FrameReader {
+            inner,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The wrapped stream, mutably (for writing on a duplex socket).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// True when bytes beyond the last returned frame are already buffered.
+    pub fn has_buffered(&self) -> bool {
+        self.end > self.start
+    }
+
+    /// Reads more bytes so that at least `need` are buffered. Returns false on a clean EOF
+    /// with nothing buffered.
+    fn fill(&mut self, need: usize) -> Result<bool, ReadError> {
+        if self.end - self.start >= need {
+            return Ok(true);
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            // Shrink back after an unusually large frame has been consumed.
+            if self.buf.len() > 4 * READ_CHUNK {
+                self.buf.truncate(READ_CHUNK);
+                self.buf.shrink_to_fit();
+            }
+        }
+        if self.start + need > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if need > self.buf.len() {
+                self.buf.resize(need.max(READ_CHUNK), 0);
+            }
+        }
+        while self.end - self.start < need {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) if self.end == self.start => return Ok(false),
+                Ok(0) => return Err(ReadError::Truncated),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads and checks the connection preamble. Returns false on a clean EOF before it.
+    pub fn read_preamble(&mut self) -> Result<bool, ReadError> {
+        if !self.fill(crate::PREAMBLE.len())? {
+            return Ok(false);
+        }
+        let used = check_preamble(&self.buf[self.start..self.end])?.expect("filled");
+        self.start += used;
+        Ok(true)
+    }
+
+    /// Reads the next frame. `Ok(None)` means the peer closed the stream between frames.
+    pub fn read_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
+        if !self.fill(HEADER_LEN)? {
+            return Ok(None);
+        }
+        let (_, total) = peek_header(&self.buf[self.start..self.end])?.expect("filled");
+        if !self.fill(total)? {
+            return Err(ReadError::Truncated);
+        }
+        let at = self.start;
+        self.start += total;
+        let (frame, _) = decode(&self.buf[at..at + total])?.expect("whole frame");
+        Ok(Some(frame))
+    }
+}

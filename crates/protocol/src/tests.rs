@@ -1,0 +1,172 @@
+use proptest::prelude::*;
+
+use crate::*;
+
+fn roundtrip_one(buf: &[u8]) -> Frame<'_> {
+    let (frame, used) = decode(buf).unwrap().unwrap();
+    assert_eq!(used, buf.len());
+    frame
+}
+
+#[test]
+fn request_head_roundtrip() {
+    let env: Vec<(&[u8], &[u8])> = vec![(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/x")];
+    let mut out = Vec::new();
+    encode_request_head(&mut out, BodyKind::Length(42), env.iter().copied()).unwrap();
+    match roundtrip_one(&out) {
+        Frame::RequestHead(h) => {
+            assert_eq!(h.body, BodyKind::Length(42));
+            assert_eq!(h.environ.into_iter().collect::<Vec<_>>(), env);
+        }
+        f => panic!("unexpected {f:?}"),
+    }
+}
+
+#[test]
+fn partial_input_needs_more() {
+    let mut out = Vec::new();
+    encode_body(&mut out, b"hello").unwrap();
+    for cut in 0..out.len() {
+        assert!(decode(&out[..cut]).unwrap().is_none(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn oversized_frames_rejected_from_header_alone() {
+    let mut hdr = vec![FrameKind::Body as u8];
+    hdr.extend_from_slice(&((MAX_BODY_CHUNK + 1) as u32).to_le_bytes());
+    assert!(matches!(decode(&hdr), Err(DecodeError::TooLarge { .. })));
+    assert!(body_header(MAX_BODY_CHUNK + 1).is_err());
+    let mut out = Vec::new();
+    let big = vec![b'x'; MAX_HEAD];
+    let err = encode_request_head(&mut out, BodyKind::None, [(&b"K"[..], &big[..])]);
+    assert!(matches!(err, Err(EncodeError::TooLarge { .. })));
+    assert!(out.is_empty(), "a refused frame leaves nothing behind");
+}
+
+#[test]
+fn unknown_kind_and_bad_fields() {
+    assert_eq!(
+        decode(&[99, 0, 0, 0, 0]).unwrap_err(),
+        DecodeError::UnknownKind(99)
+    );
+    // ReadBody of 0 bytes is meaningless.
+    assert!(decode(&[FrameKind::ReadBody as u8, 4, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    // A pair count that promises more than the payload holds.
+    let bad = [FrameKind::RequestHead as u8, 5, 0, 0, 0, 0, 9, 0, 0, 0];
+    assert_eq!(decode(&bad).unwrap_err(), DecodeError::Truncated);
+}
+
+#[test]
+fn preamble() {
+    assert_eq!(check_preamble(&PREAMBLE), Ok(Some(8)));
+    assert_eq!(check_preamble(&PREAMBLE[..3]), Ok(None));
+    assert_eq!(
+        check_preamble(b"GET / HT"),
+        Err(DecodeError::BadPreamble { found: 0 })
+    );
+    let mut other = PREAMBLE;
+    other[7] = other[7].wrapping_add(1);
+    assert!(
+        matches!(check_preamble(&other), Err(DecodeError::BadPreamble { found }) if found == VERSION + 1)
+    );
+}
+
+#[test]
+fn reader_reads_frames_across_short_reads() {
+    struct Trickle(Vec<u8>, usize);
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = (self.0.len() - self.1).min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+    let mut wire = PREAMBLE.to_vec();
+    encode_response_head(
+        &mut wire,
+        200,
+        b"OK",
+        [(&b"Content-Type"[..], &b"text/plain"[..])],
+    )
+    .unwrap();
+    let big = vec![7u8; 300_000];
+    encode_body(&mut wire, &big).unwrap();
+    encode_response_end(&mut wire);
+    let mut r = FrameReader::new(Trickle(wire, 0));
+    assert!(r.read_preamble().unwrap());
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::ResponseHead(h)) if h.status == 200));
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::Body(b)) if b == &big[..]));
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::ResponseEnd)));
+    assert!(r.read_frame().unwrap().is_none());
+}
+
+#[test]
+fn reader_reports_truncation() {
+    let mut wire = Vec::new();
+    encode_body(&mut wire, b"abcdef").unwrap();
+    wire.truncate(wire.len() - 2);
+    let mut r = FrameReader::new(&wire[..]);
+    assert!(matches!(r.read_frame(), Err(ReadError::Truncated)));
+}
+
+fn pairs_strategy() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    prop::collection::vec(
+        (
+            prop::collection::vec(any::<u8>(), 0..40),
+            prop::collection::vec(any::<u8>(), 0..200),
+        ),
+        0..30,
+    )
+}
+
+proptest! {
+    #[test]
+    fn request_head_roundtrips(pairs in pairs_strategy(), len in any::<u64>(), which in 0u8..3) {
+        let body = match which { 0 => BodyKind::None, 1 => BodyKind::Length(len), _ => BodyKind::Chunked };
+        let mut out = Vec::new();
+        encode_request_head(&mut out, body, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+        let Frame::RequestHead(h) = roundtrip_one(&out) else { panic!("kind") };
+        prop_assert_eq!(h.body, body);
+        let got: Vec<(Vec<u8>, Vec<u8>)> = h.environ.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        prop_assert_eq!(got, pairs);
+    }
+
+    #[test]
+    fn response_head_roundtrips(pairs in pairs_strategy(), status in 100u16..1000, reason in prop::collection::vec(any::<u8>(), 0..50)) {
+        let mut out = Vec::new();
+        encode_response_head(&mut out, status, &reason, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+        let Frame::ResponseHead(h) = roundtrip_one(&out) else { panic!("kind") };
+        prop_assert_eq!(h.status, status);
+        prop_assert_eq!(h.reason, &reason[..]);
+        prop_assert_eq!(h.headers.len(), pairs.len());
+    }
+
+    #[test]
+    fn frame_sequences_roundtrip(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..5000), 0..10), max in 1u32..) {
+        let mut out = Vec::new();
+        encode_read_body(&mut out, max);
+        for c in &chunks { encode_body(&mut out, c).unwrap(); }
+        encode_body_end(&mut out);
+        encode_error(&mut out, b"boom");
+        let mut r = FrameReader::new(&out[..]);
+        let first = matches!(r.read_frame().unwrap(), Some(Frame::ReadBody { max: m }) if m == max);
+        prop_assert!(first);
+        for c in &chunks {
+            let ok = matches!(r.read_frame().unwrap(), Some(Frame::Body(b)) if b == &c[..]);
+            prop_assert!(ok);
+        }
+        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::BodyEnd)));
+        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Error(b"boom"))));
+        prop_assert!(r.read_frame().unwrap().is_none());
+    }
+
+    /// Arbitrary bytes never panic the decoder and never claim more than they hold.
+    #[test]
+    fn decoder_survives_garbage(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+        if let Ok(Some((_, used))) = decode(&bytes) {
+            prop_assert!(used <= bytes.len());
+        }
+    }
+}
