@@ -1,1 +1,129 @@
+//! `mod_rswsgi`: an Apache httpd 2.4 module that serves WSGI applications (and native Rust
+//! handlers) through supervised daemon processes, configured with mod_wsgi's directives.
+//!
+//! This file holds only the exported module record, its directive table and hook
+//! registration; see `ARCHITECTURE.md` for the request path.
 
+mod config;
+#[cfg(not(test))]
+mod directives;
+#[cfg(not(test))]
+mod dispatch;
+mod environ;
+#[cfg(not(test))]
+mod ffi;
+#[cfg(not(test))]
+mod hooks;
+#[cfg(not(test))]
+mod httpd;
+#[cfg(not(test))]
+mod supervisor;
+
+#[cfg(not(test))]
+pub use module::rswsgi_module;
+
+/// The module record and directive table. Not compiled into unit tests: a test binary cannot
+/// resolve httpd's symbols, and everything testable lives in `config`.
+#[cfg(not(test))]
+mod module {
+    use std::ptr::null_mut;
+
+    use crate::directives::{self as d, Directive};
+    use crate::ffi;
+
+    /// The command table httpd reads: plain data, never written after load.
+    #[repr(transparent)]
+    pub struct Commands<const N: usize>(pub [ffi::command_rec; N]);
+    // SAFETY: the table is immutable static data (names and function pointers).
+    unsafe impl<const N: usize> Sync for Commands<N> {}
+
+    const SERVER: u32 = ffi::RSRC_CONF;
+    const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
+
+    static COMMANDS: Commands<10> = Commands([
+        d::raw(
+            "WSGIDaemonProcess",
+            Directive::DaemonProcess,
+            SERVER,
+            c"NAME [option=value]... : a group of daemon processes",
+        ),
+        d::raw(
+            "WSGIScriptAlias",
+            Directive::ScriptAlias,
+            SERVER,
+            c"URL-PATH FILE [process-group=NAME] : mount a WSGI script",
+        ),
+        d::take1(
+            "WSGIProcessGroup",
+            Directive::ProcessGroup,
+            ANYWHERE,
+            c"NAME : the daemon group that serves requests here",
+        ),
+        d::take1(
+            "WSGICallableObject",
+            Directive::CallableObject,
+            ANYWHERE,
+            c"NAME : the WSGI callable in the script (default application)",
+        ),
+        d::take1(
+            "WSGIApplicationGroup",
+            Directive::ApplicationGroup,
+            ANYWHERE,
+            c"NAME : passed to the app as mod_wsgi.application_group",
+        ),
+        d::take1(
+            "WSGISocketPrefix",
+            Directive::SocketPrefix,
+            SERVER,
+            c"PATH : prefix of the daemon sockets' paths",
+        ),
+        d::take1(
+            "RSWSGIDaemonExecutable",
+            Directive::DaemonExecutable,
+            SERVER,
+            c"PATH : the rswsgi-daemon binary",
+        ),
+        d::flag(
+            "WSGIRestrictEmbedded",
+            Directive::RestrictEmbedded,
+            SERVER,
+            c"On|Off : accepted for mod_wsgi compatibility (rswsgi has no embedded mode)",
+        ),
+        d::take1(
+            "WSGIPythonHome",
+            Directive::PythonHome,
+            SERVER,
+            c"DIR : default python-home of daemon groups that set none",
+        ),
+        d::end(),
+    ]);
+
+    /// The module record httpd loads (`LoadModule rswsgi_module mod_rswsgi.so`). httpd writes
+    /// its index and list link into it, so it must be a mutable static.
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut rswsgi_module: ffi::module = ffi::module {
+        version: ffi::MODULE_MAGIC_NUMBER_MAJOR as i32,
+        minor_version: ffi::MODULE_MAGIC_NUMBER_MINOR as i32,
+        module_index: -1,
+        name: c"mod_rswsgi.c".as_ptr(),
+        dynamic_load_handle: null_mut(),
+        next: null_mut(),
+        magic: ffi::MODULE_MAGIC_COOKIE as _,
+        rewrite_args: None,
+        create_dir_config: Some(d::create_dir_config),
+        merge_dir_config: Some(d::merge_dir_config),
+        create_server_config: Some(d::create_server_config),
+        merge_server_config: Some(d::merge_server_config),
+        cmds: &raw const COMMANDS as *const ffi::command_rec,
+        register_hooks: Some(crate::hooks::register),
+        flags: 0,
+    };
+}
+
+/// This module's index in httpd's configuration vectors.
+#[cfg(not(test))]
+fn module_index() -> i32 {
+    // SAFETY: httpd sets module_index once while loading the module, before any hook runs.
+    unsafe { (*std::ptr::addr_of!(rswsgi_module)).module_index }
+}

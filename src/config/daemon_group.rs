@@ -1,0 +1,217 @@
+//! `WSGIDaemonProcess NAME [option=value]...`: one group of daemon processes.
+
+use super::words::{split_option, split_words};
+
+const DIRECTIVE: &str = "WSGIDaemonProcess";
+
+/// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
+/// so that an existing mod_wsgi configuration still loads.
+const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
+    "maximum-requests",
+    "maximum-requests-jitter",
+    "restart-interval",
+    "inactivity-timeout",
+    "request-timeout",
+    "graceful-timeout",
+    "eviction-timeout",
+    "shutdown-timeout",
+    "startup-timeout",
+    "deadlock-timeout",
+    "queue-timeout",
+    "connect-timeout",
+    "socket-timeout",
+    "listen-backlog",
+    "header-buffer-size",
+    "response-buffer-size",
+    "memory-limit",
+    "cpu-time-limit",
+    "lang",
+    "locale",
+    "umask",
+    "stack-size",
+    "virtual-memory-limit",
+    "send-buffer-size",
+    "receive-buffer-size",
+    "server-metrics",
+];
+
+/// A user or group as written in the configuration: a name, or `#N` for a numeric id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Looked up by name.
+    Name(String),
+    /// `#N`: a numeric id.
+    Id(u32),
+}
+
+impl Principal {
+    fn parse(option: &str, value: &str) -> Result<Self, String> {
+        if value.is_empty() {
+            return Err(format!("{DIRECTIVE}: {option}= needs a value"));
+        }
+        match value.strip_prefix('#') {
+            Some(n) => n
+                .parse()
+                .map(Principal::Id)
+                .map_err(|_| format!("{DIRECTIVE}: {option}={value} is not a valid numeric id")),
+            None => Ok(Principal::Name(value.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Name(n) => f.write_str(n),
+            Principal::Id(i) => write!(f, "#{i}"),
+        }
+    }
+}
+
+/// One `WSGIDaemonProcess` group as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonGroupConfig {
+    /// The group's name, used by `WSGIProcessGroup` and `process-group=`.
+    pub name: String,
+    /// How many daemon processes (default 1).
+    pub processes: u32,
+    /// Worker threads per process (default 15).
+    pub threads: u32,
+    /// The user the daemons run as (default: Apache's `User`).
+    pub user: Option<Principal>,
+    /// The group the daemons run as (default: the user's primary group, or Apache's `Group`).
+    pub group: Option<Principal>,
+    /// A Python installation or virtualenv to use.
+    pub python_home: Option<String>,
+    /// Directories added to `sys.path`, colon-separated as written.
+    pub python_path: Option<String>,
+    /// The process title shown by `ps`, with `%{GROUP}` expanded.
+    pub display_name: Option<String>,
+    /// The daemons' working directory.
+    pub home: Option<String>,
+    /// Options accepted for mod_wsgi compatibility but not acted on yet.
+    pub ignored: Vec<String>,
+}
+
+fn parse_count(option: &str, value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{DIRECTIVE}: {option}={value} is not valid: expected a whole number of at least 1"
+        )),
+    }
+}
+
+fn non_empty(option: &str, value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        Err(format!("{DIRECTIVE}: {option}= needs a value"))
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+impl DaemonGroupConfig {
+    /// Parses the raw arguments of a `WSGIDaemonProcess` line. User names are not looked up
+    /// here (see [`crate::config::resolve`] callers); `#0` is refused at once.
+    pub fn parse(args: &str) -> Result<Self, String> {
+        let words = split_words(args);
+        let Some((name, options)) = words.split_first() else {
+            return Err(format!("{DIRECTIVE}: missing the group name"));
+        };
+        if name.contains('=') {
+            return Err(format!(
+                "{DIRECTIVE}: the first argument must be the group name, found option '{name}'"
+            ));
+        }
+        let mut g = DaemonGroupConfig {
+            name: name.clone(),
+            processes: 1,
+            threads: 15,
+            user: None,
+            group: None,
+            python_home: None,
+            python_path: None,
+            display_name: None,
+            home: None,
+            ignored: Vec::new(),
+        };
+        for word in options {
+            let (option, value) = split_option(DIRECTIVE, word)?;
+            match option {
+                "processes" => g.processes = parse_count(option, value)?,
+                "threads" => g.threads = parse_count(option, value)?,
+                "user" => {
+                    let user = Principal::parse(option, value)?;
+                    if matches!(user, Principal::Id(0)) || value == "root" {
+                        return Err(root_refused(option, value));
+                    }
+                    g.user = Some(user);
+                }
+                "group" => g.group = Some(Principal::parse(option, value)?),
+                "python-home" => g.python_home = Some(non_empty(option, value)?),
+                "python-path" => g.python_path = Some(non_empty(option, value)?),
+                "home" => g.home = Some(non_empty(option, value)?),
+                "display-name" => {
+                    let shown =
+                        non_empty(option, value)?.replace("%{GROUP}", &format!("(wsgi:{name})"));
+                    g.display_name = Some(shown);
+                }
+                o if ACCEPTED_NOT_IMPLEMENTED.contains(&o) => g.ignored.push(word.clone()),
+                o => return Err(format!("{DIRECTIVE} {name}: unknown option '{o}'")),
+            }
+        }
+        Ok(g)
+    }
+}
+
+/// The message for a `user=` that names the superuser.
+pub fn root_refused(option: &str, value: &str) -> String {
+    format!("{DIRECTIVE}: {option}={value} resolves to root (uid 0); daemon processes must not run as root")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let g = DaemonGroupConfig::parse("site").unwrap();
+        assert_eq!((g.name.as_str(), g.processes, g.threads), ("site", 1, 15));
+        assert_eq!(g.user, None);
+    }
+
+    #[test]
+    fn all_options() {
+        let g = DaemonGroupConfig::parse(
+            "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
+             display-name=%{GROUP} home=/srv maximum-requests=100",
+        )
+        .unwrap();
+        assert_eq!(g.processes, 2);
+        assert_eq!(g.threads, 4);
+        assert_eq!(g.user, Some(Principal::Name("www-data".into())));
+        assert_eq!(g.group, Some(Principal::Id(33)));
+        assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
+        assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
+        assert_eq!(g.ignored, ["maximum-requests=100"]);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = DaemonGroupConfig::parse("g foo=1").unwrap_err();
+        assert!(
+            e.contains("WSGIDaemonProcess") && e.contains("unknown option 'foo'"),
+            "{e}"
+        );
+        let e = DaemonGroupConfig::parse("g processes=abc").unwrap_err();
+        assert!(e.contains("processes=abc"), "{e}");
+        assert!(DaemonGroupConfig::parse("g threads=0").is_err());
+        let e = DaemonGroupConfig::parse("g user=root").unwrap_err();
+        assert!(e.contains("root"), "{e}");
+        assert!(DaemonGroupConfig::parse("g user=#0").is_err());
+        assert!(DaemonGroupConfig::parse("").is_err());
+        assert!(DaemonGroupConfig::parse("processes=2").is_err());
+        assert!(DaemonGroupConfig::parse("g user=").is_err());
+        assert!(DaemonGroupConfig::parse("g processes").is_err());
+    }
+}

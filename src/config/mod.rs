@@ -1,0 +1,224 @@
+//! Directive parsing and the server/directory configuration records. Pure Rust: nothing here
+//! calls into httpd, so it is unit-tested as plain code.
+
+mod daemon_group;
+mod script_alias;
+mod words;
+
+pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
+pub use script_alias::ScriptAlias;
+
+/// A place in the configuration files, for error messages.
+pub type Location = String;
+
+/// Per-server (virtual host) configuration.
+#[derive(Debug, Default, Clone)]
+pub struct ServerConfig {
+    /// `WSGIScriptAlias` mounts, this server's first, then those inherited from the main server.
+    pub aliases: Vec<ScriptAlias>,
+    /// `WSGIDaemonProcess` groups defined in this server's context.
+    pub groups: Vec<(DaemonGroupConfig, Location)>,
+    /// Process group names referenced by directives in this server, with where, checked once the
+    /// whole configuration has been read.
+    pub group_refs: Vec<(String, Location)>,
+    /// True when some `WSGIProcessGroup` appears anywhere in this server.
+    pub has_process_group_directive: bool,
+    /// `WSGISocketPrefix`.
+    pub socket_prefix: Option<String>,
+    /// `RSWSGIDaemonExecutable`: where `rswsgi-daemon` lives.
+    pub daemon_executable: Option<String>,
+    /// `WSGIPythonHome`: the python-home of groups that set none.
+    pub python_home: Option<String>,
+}
+
+impl ServerConfig {
+    /// Merges a virtual host's configuration over the main server's.
+    pub fn merge(base: &ServerConfig, vhost: &ServerConfig) -> ServerConfig {
+        let mut aliases = vhost.aliases.clone();
+        aliases.extend(base.aliases.iter().cloned());
+        ServerConfig {
+            aliases,
+            groups: vhost.groups.clone(),
+            group_refs: vhost.group_refs.clone(),
+            has_process_group_directive: vhost.has_process_group_directive
+                || base.has_process_group_directive,
+            socket_prefix: vhost
+                .socket_prefix
+                .clone()
+                .or_else(|| base.socket_prefix.clone()),
+            daemon_executable: vhost
+                .daemon_executable
+                .clone()
+                .or_else(|| base.daemon_executable.clone()),
+            python_home: vhost
+                .python_home
+                .clone()
+                .or_else(|| base.python_home.clone()),
+        }
+    }
+
+    /// The first mount matching `uri`: its index, and the `(SCRIPT_NAME, PATH_INFO)` split.
+    pub fn match_uri<'u>(&self, uri: &'u str) -> Option<(usize, &'u str, &'u str)> {
+        self.aliases
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| a.split(uri).map(|(s, p)| (i, s, p)))
+    }
+}
+
+/// Per-directory configuration.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DirConfig {
+    /// `WSGIProcessGroup`.
+    pub process_group: Option<String>,
+    /// `WSGICallableObject`.
+    pub callable: Option<String>,
+    /// `WSGIApplicationGroup`.
+    pub application_group: Option<String>,
+}
+
+impl DirConfig {
+    /// Merges a nested section's configuration over its parent's.
+    pub fn merge(base: &DirConfig, child: &DirConfig) -> DirConfig {
+        DirConfig {
+            process_group: child
+                .process_group
+                .clone()
+                .or_else(|| base.process_group.clone()),
+            callable: child.callable.clone().or_else(|| base.callable.clone()),
+            application_group: child
+                .application_group
+                .clone()
+                .or_else(|| base.application_group.clone()),
+        }
+    }
+}
+
+/// Checks the configuration of every server once all of it has been read: group names are
+/// unique, every referenced group exists, and every mount can reach a daemon group.
+pub fn check_all<'a>(
+    servers: impl IntoIterator<Item = &'a ServerConfig> + Clone,
+) -> Result<(), String> {
+    let mut defined: Vec<(&str, &str)> = Vec::new();
+    for s in servers.clone() {
+        for (g, at) in &s.groups {
+            if let Some((_, first)) = defined.iter().find(|(n, _)| *n == g.name) {
+                return Err(format!(
+                    "WSGIDaemonProcess {} at {at}: a daemon group of that name is already defined at {first}",
+                    g.name
+                ));
+            }
+            defined.push((&g.name, at));
+        }
+    }
+    for s in servers {
+        for (name, at) in &s.group_refs {
+            if !defined.iter().any(|(n, _)| n == name) {
+                return Err(format!(
+                    "{at}: process group '{name}' is not defined by any WSGIDaemonProcess directive"
+                ));
+            }
+        }
+        for a in &s.aliases {
+            if a.process_group.is_none() && !s.has_process_group_directive {
+                return Err(format!(
+                    "WSGIScriptAlias {} {}: no daemon process group is assigned; rswsgi has no embedded \
+                     mode, so add process-group=NAME (or WSGIProcessGroup NAME) naming a WSGIDaemonProcess",
+                    a.url, a.script
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The listening socket of daemon group number `index`, for the httpd parent `pid`.
+pub fn socket_path(prefix: &str, pid: u32, index: usize) -> String {
+    format!("{prefix}.{pid}.{index}.sock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(groups: &[&str], aliases: &[&str], refs: &[&str]) -> ServerConfig {
+        ServerConfig {
+            groups: groups
+                .iter()
+                .map(|g| (DaemonGroupConfig::parse(g).unwrap(), "line 1".to_string()))
+                .collect(),
+            aliases: aliases
+                .iter()
+                .map(|a| ScriptAlias::parse(a).unwrap())
+                .collect(),
+            group_refs: refs
+                .iter()
+                .map(|r| (r.to_string(), "WSGIProcessGroup at line 2".into()))
+                .collect(),
+            has_process_group_directive: !refs.is_empty(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn valid_config_passes() {
+        let s = server(&["g"], &["/ /a.py process-group=g"], &["g"]);
+        assert_eq!(check_all([&s]), Ok(()));
+    }
+
+    #[test]
+    fn undefined_group_is_named() {
+        let s = server(&["g"], &[], &["nope"]);
+        let e = check_all([&s]).unwrap_err();
+        assert!(
+            e.contains("'nope'") && e.contains("WSGIDaemonProcess"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn embedded_mode_refused() {
+        let s = server(&["g"], &["/ /a.py"], &[]);
+        assert!(check_all([&s]).unwrap_err().contains("embedded"));
+    }
+
+    #[test]
+    fn duplicate_groups_refused() {
+        let a = server(&["g"], &[], &[]);
+        let b = server(&["g processes=2"], &[], &[]);
+        assert!(check_all([&a, &b]).unwrap_err().contains("already defined"));
+    }
+
+    #[test]
+    fn merge_prefers_vhost_and_appends_base_aliases() {
+        let base = server(&[], &["/ /base.py process-group=g"], &[]);
+        let vhost = server(&[], &["/v /v.py process-group=g"], &[]);
+        let m = ServerConfig::merge(&base, &vhost);
+        let (i, script_name, path_info) = m.match_uri("/v/x").unwrap();
+        assert_eq!(
+            (m.aliases[i].script.as_str(), script_name, path_info),
+            ("/v.py", "/v", "/x")
+        );
+        assert_eq!(
+            m.aliases[m.match_uri("/other").unwrap().0].script,
+            "/base.py"
+        );
+        let d = DirConfig::merge(
+            &DirConfig {
+                process_group: Some("a".into()),
+                ..Default::default()
+            },
+            &DirConfig {
+                callable: Some("app".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(d.process_group.as_deref(), Some("a"));
+        assert_eq!(d.callable.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn socket_paths_are_per_parent_and_group() {
+        assert_eq!(socket_path("/run/wsgi", 42, 0), "/run/wsgi.42.0.sock");
+    }
+}

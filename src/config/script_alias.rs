@@ -1,0 +1,135 @@
+//! `WSGIScriptAlias URL-PATH FILE [option=value]...` and URL matching.
+
+use super::words::{split_option, split_words};
+
+const DIRECTIVE: &str = "WSGIScriptAlias";
+
+/// One `WSGIScriptAlias` mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptAlias {
+    /// The URL path it is mounted at, as written.
+    pub url: String,
+    /// The WSGI script file (absolute once resolved against ServerRoot).
+    pub script: String,
+    /// `process-group=`: the daemon group that serves it.
+    pub process_group: Option<String>,
+    /// `application-group=`: passed to the application as `mod_wsgi.application_group`.
+    pub application_group: Option<String>,
+    /// `callable-object=`: the name of the WSGI callable in the script.
+    pub callable: Option<String>,
+}
+
+impl ScriptAlias {
+    /// Parses the raw arguments of a `WSGIScriptAlias` line.
+    pub fn parse(args: &str) -> Result<Self, String> {
+        let words = split_words(args);
+        let [url, script, options @ ..] = words.as_slice() else {
+            return Err(format!(
+                "{DIRECTIVE}: expected a URL path and a script file"
+            ));
+        };
+        if !url.starts_with('/') {
+            return Err(format!("{DIRECTIVE}: URL path '{url}' must start with '/'"));
+        }
+        let mut alias = ScriptAlias {
+            url: url.clone(),
+            script: script.clone(),
+            process_group: None,
+            application_group: None,
+            callable: None,
+        };
+        for word in options {
+            let (option, value) = split_option(DIRECTIVE, word)?;
+            if value.is_empty() {
+                return Err(format!("{DIRECTIVE} {url}: {option}= needs a value"));
+            }
+            match option {
+                "process-group" => alias.process_group = Some(value.to_string()),
+                "application-group" => alias.application_group = Some(value.to_string()),
+                "callable-object" => alias.callable = Some(value.to_string()),
+                o => return Err(format!("{DIRECTIVE} {url}: unknown option '{o}'")),
+            }
+        }
+        Ok(alias)
+    }
+
+    /// Matches a request URI against this mount the way mod_alias does (runs of `/` in the
+    /// URI match one `/` in the alias; the match must end at a path segment boundary) and
+    /// splits it into `(SCRIPT_NAME, PATH_INFO)`. SCRIPT_NAME never ends in `/`, so it is
+    /// `""` for a mount at the root.
+    pub fn split<'u>(&self, uri: &'u str) -> Option<(&'u str, &'u str)> {
+        let (a, u) = (self.url.as_bytes(), uri.as_bytes());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() {
+            if a[i] == b'/' {
+                if u.get(j) != Some(&b'/') {
+                    return None;
+                }
+                while a.get(i) == Some(&b'/') {
+                    i += 1;
+                }
+                while u.get(j) == Some(&b'/') {
+                    j += 1;
+                }
+            } else {
+                if u.get(j) != Some(&a[i]) {
+                    return None;
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+        if a.last() != Some(&b'/') && j < u.len() && u[j] != b'/' {
+            return None;
+        }
+        while j > 0 && u[j - 1] == b'/' {
+            j -= 1;
+        }
+        Some(uri.split_at(j))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alias(url: &str) -> ScriptAlias {
+        ScriptAlias::parse(&format!("{url} /srv/wsgi.py")).unwrap()
+    }
+
+    #[test]
+    fn root_mount() {
+        let a = alias("/");
+        assert_eq!(a.split("/"), Some(("", "/")));
+        assert_eq!(a.split("/x/y"), Some(("", "/x/y")));
+    }
+
+    #[test]
+    fn sub_mount() {
+        let a = alias("/sub");
+        assert_eq!(a.split("/sub"), Some(("/sub", "")));
+        assert_eq!(a.split("/sub/a/b"), Some(("/sub", "/a/b")));
+        assert_eq!(a.split("//sub//a"), Some(("//sub", "//a")));
+        assert_eq!(a.split("/subway"), None);
+        assert_eq!(a.split("/other"), None);
+        let a = alias("/sub/");
+        assert_eq!(a.split("/sub/a"), Some(("/sub", "/a")));
+        assert_eq!(a.split("/sub"), None);
+    }
+
+    #[test]
+    fn options_and_errors() {
+        let a = ScriptAlias::parse("/x '/srv/a b.py' process-group=g application-group=%{GLOBAL}")
+            .unwrap();
+        assert_eq!(a.script, "/srv/a b.py");
+        assert_eq!(a.process_group.as_deref(), Some("g"));
+        assert!(ScriptAlias::parse("/x")
+            .unwrap_err()
+            .contains("WSGIScriptAlias"));
+        assert!(ScriptAlias::parse("x /a.py").is_err());
+        assert!(ScriptAlias::parse("/x /a.py bogus=1")
+            .unwrap_err()
+            .contains("bogus"));
+        assert!(ScriptAlias::parse("/x /a.py process-group=").is_err());
+    }
+}

@@ -1,0 +1,340 @@
+//! Directive handlers and configuration record constructors: the FFI side of `config`.
+
+use std::ffi::{c_void, CStr};
+use std::os::raw::{c_char, c_int};
+
+use crate::config::{DaemonGroupConfig, DirConfig, ScriptAlias, ServerConfig};
+use crate::ffi;
+use crate::httpd::pool::Pool;
+use crate::httpd::{cstr, log};
+
+/// Which directive a table entry is; passed to the handler as `cmd_data`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(usize)]
+pub enum Directive {
+    /// `WSGIDaemonProcess`.
+    DaemonProcess = 1,
+    /// `WSGIScriptAlias`.
+    ScriptAlias,
+    /// `WSGIProcessGroup`.
+    ProcessGroup,
+    /// `WSGICallableObject`.
+    CallableObject,
+    /// `WSGIApplicationGroup`.
+    ApplicationGroup,
+    /// `WSGISocketPrefix`.
+    SocketPrefix,
+    /// `RSWSGIDaemonExecutable`.
+    DaemonExecutable,
+    /// `WSGIRestrictEmbedded`.
+    RestrictEmbedded,
+    /// `WSGIPythonHome`.
+    PythonHome,
+}
+
+impl Directive {
+    fn from_data(p: *mut c_void) -> Option<Self> {
+        use Directive::*;
+        [
+            DaemonProcess,
+            ScriptAlias,
+            ProcessGroup,
+            CallableObject,
+            ApplicationGroup,
+            SocketPrefix,
+            DaemonExecutable,
+            RestrictEmbedded,
+            PythonHome,
+        ]
+        .into_iter()
+        .find(|d| *d as usize == p as usize)
+    }
+}
+
+/// `AP_INIT_RAW_ARGS`.
+pub const fn raw(
+    name: &'static str,
+    d: Directive,
+    how: u32,
+    help: &'static CStr,
+) -> ffi::command_rec {
+    entry(
+        name,
+        d,
+        how,
+        ffi::RAW_ARGS,
+        ffi::cmd_func {
+            raw_args: Some(on_text),
+        },
+        help,
+    )
+}
+
+/// `AP_INIT_TAKE1`.
+pub const fn take1(
+    name: &'static str,
+    d: Directive,
+    how: u32,
+    help: &'static CStr,
+) -> ffi::command_rec {
+    entry(
+        name,
+        d,
+        how,
+        ffi::TAKE1,
+        ffi::cmd_func {
+            take1: Some(on_text),
+        },
+        help,
+    )
+}
+
+/// `AP_INIT_FLAG`.
+pub const fn flag(
+    name: &'static str,
+    d: Directive,
+    how: u32,
+    help: &'static CStr,
+) -> ffi::command_rec {
+    entry(
+        name,
+        d,
+        how,
+        ffi::FLAG,
+        ffi::cmd_func {
+            flag: Some(on_flag),
+        },
+        help,
+    )
+}
+
+/// The all-zero record that ends the table.
+pub const fn end() -> ffi::command_rec {
+    ffi::command_rec {
+        name: std::ptr::null(),
+        func: ffi::cmd_func { no_args: None },
+        cmd_data: std::ptr::null_mut(),
+        req_override: 0,
+        args_how: 0,
+        errmsg: std::ptr::null(),
+    }
+}
+
+const fn entry(
+    name: &'static str,
+    d: Directive,
+    how: u32,
+    args: ffi::cmd_how,
+    func: ffi::cmd_func,
+    help: &'static CStr,
+) -> ffi::command_rec {
+    // Directive names are written with a trailing NUL by `cname`.
+    ffi::command_rec {
+        name: cname(name).as_ptr(),
+        func,
+        cmd_data: d as usize as *mut c_void,
+        req_override: how as c_int,
+        args_how: args,
+        errmsg: help.as_ptr(),
+    }
+}
+
+/// The directive names as C strings (a const fn cannot build one from a `&str`).
+const fn cname(name: &'static str) -> &'static CStr {
+    match name.as_bytes() {
+        b"WSGIDaemonProcess" => c"WSGIDaemonProcess",
+        b"WSGIScriptAlias" => c"WSGIScriptAlias",
+        b"WSGIProcessGroup" => c"WSGIProcessGroup",
+        b"WSGICallableObject" => c"WSGICallableObject",
+        b"WSGIApplicationGroup" => c"WSGIApplicationGroup",
+        b"WSGISocketPrefix" => c"WSGISocketPrefix",
+        b"RSWSGIDaemonExecutable" => c"RSWSGIDaemonExecutable",
+        b"WSGIRestrictEmbedded" => c"WSGIRestrictEmbedded",
+        b"WSGIPythonHome" => c"WSGIPythonHome",
+        _ => panic!("add the directive name to cname"),
+    }
+}
+
+/// The module's slot in a configuration vector (`ap_get_module_config`).
+///
+/// # Safety
+/// `v` must be a live configuration vector from httpd.
+pub unsafe fn module_config<T>(v: *mut ffi::ap_conf_vector_t) -> *mut T {
+    // SAFETY: a configuration vector is an array of one pointer per module, indexed by
+    // module_index (what the ap_get_module_config macro does).
+    unsafe { *v.cast::<*mut c_void>().add(crate::module_index() as usize) }.cast()
+}
+
+/// The configuration of server `s`.
+///
+/// # Safety
+/// `s` must be a live server_rec whose configuration this module created.
+pub unsafe fn server_config<'a>(s: *mut ffi::server_rec) -> &'a mut ServerConfig {
+    // SAFETY: create_server_config stored a ServerConfig in every server's slot.
+    unsafe { &mut *module_config::<ServerConfig>((*s).module_config) }
+}
+
+fn location(cmd: &ffi::cmd_parms) -> String {
+    // SAFETY: cmd->directive is the directive being processed, with its file name.
+    unsafe {
+        let d = cmd.directive;
+        if d.is_null() {
+            return "the configuration".into();
+        }
+        format!("{}:{}", cstr((*d).filename).unwrap_or("?"), (*d).line_num)
+    }
+}
+
+fn server_root_relative(cmd: &ffi::cmd_parms, path: &str) -> String {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return path.to_string();
+    };
+    // SAFETY: cmd->pool is live during configuration; the result is NULL or a pool string.
+    unsafe { cstr(ffi::ap_server_root_relative(cmd.pool, c.as_ptr())) }
+        .unwrap_or(path)
+        .to_string()
+}
+
+fn apply(
+    cmd: &ffi::cmd_parms,
+    mconfig: *mut c_void,
+    d: Directive,
+    arg: &str,
+) -> Result<(), String> {
+    // SAFETY: cmd->server is the server whose section is being read.
+    let server = unsafe { server_config(cmd.server) };
+    // SAFETY: for directives allowed in directory context httpd passes this module's dir config.
+    let dir = || unsafe { &mut *mconfig.cast::<DirConfig>() };
+    match d {
+        Directive::DaemonProcess => {
+            let g = DaemonGroupConfig::parse(arg)?;
+            if let Some(crate::config::Principal::Name(n)) = &g.user {
+                match nix::unistd::User::from_name(n) {
+                    Ok(Some(u)) if u.uid.is_root() => {
+                        return Err(crate::config::root_refused("user", n))
+                    }
+                    Ok(Some(_)) => {}
+                    _ => {
+                        return Err(format!(
+                            "WSGIDaemonProcess {}: user={n}: no such user",
+                            g.name
+                        ))
+                    }
+                }
+            }
+            server.groups.push((g, location(cmd)));
+        }
+        Directive::ScriptAlias => {
+            let mut a = ScriptAlias::parse(arg)?;
+            a.script = server_root_relative(cmd, &a.script);
+            if let Some(g) = &a.process_group {
+                server.group_refs.push((
+                    g.clone(),
+                    format!("WSGIScriptAlias {} at {}", a.url, location(cmd)),
+                ));
+            }
+            server.aliases.push(a);
+        }
+        Directive::ProcessGroup => {
+            dir().process_group = Some(arg.to_string());
+            server.group_refs.push((
+                arg.to_string(),
+                format!("WSGIProcessGroup at {}", location(cmd)),
+            ));
+            server.has_process_group_directive = true;
+        }
+        Directive::CallableObject => dir().callable = Some(arg.to_string()),
+        Directive::ApplicationGroup => dir().application_group = Some(arg.to_string()),
+        Directive::SocketPrefix => server.socket_prefix = Some(server_root_relative(cmd, arg)),
+        Directive::DaemonExecutable => {
+            server.daemon_executable = Some(server_root_relative(cmd, arg))
+        }
+        Directive::PythonHome => server.python_home = Some(arg.to_string()),
+        Directive::RestrictEmbedded => {}
+    }
+    Ok(())
+}
+
+fn error_string(cmd: &ffi::cmd_parms, msg: &str) -> *const c_char {
+    // SAFETY: cmd->pool is live; the message is copied into it for httpd to print.
+    unsafe { Pool::from_ptr(cmd.pool) }.strdup(msg.as_bytes())
+}
+
+unsafe extern "C" fn on_text(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    arg: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd passes the live cmd_parms of the directive being read.
+    let Some(cmd) = (unsafe { cmd.as_ref() }) else {
+        return std::ptr::null();
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let d = Directive::from_data(cmd.info).ok_or("unknown directive")?;
+        // SAFETY: arg is the directive's NUL-terminated argument text.
+        let arg = unsafe { cstr(arg) }.ok_or("directive argument is not valid UTF-8")?;
+        apply(cmd, mconfig, d, arg)
+    }));
+    match result {
+        Ok(Ok(())) => std::ptr::null(),
+        Ok(Err(msg)) => error_string(cmd, &msg),
+        Err(_) => {
+            log::server(
+                tracing::Level::ERROR,
+                "internal error while reading a directive",
+            );
+            error_string(
+                cmd,
+                "mod_rswsgi: internal error while reading this directive",
+            )
+        }
+    }
+}
+
+unsafe extern "C" fn on_flag(_: *mut ffi::cmd_parms, _: *mut c_void, _: c_int) -> *const c_char {
+    // WSGIRestrictEmbedded is the only flag directive, and it has nothing to do.
+    std::ptr::null()
+}
+
+/// `create_server_config`.
+pub unsafe extern "C" fn create_server_config(
+    p: *mut ffi::apr_pool_t,
+    _: *mut ffi::server_rec,
+) -> *mut c_void {
+    // SAFETY: httpd passes the live configuration pool.
+    unsafe { Pool::from_ptr(p) }
+        .store(ServerConfig::default())
+        .cast()
+}
+
+/// `merge_server_config`.
+pub unsafe extern "C" fn merge_server_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    // SAFETY: both are ServerConfigs this module created.
+    let merged = unsafe { ServerConfig::merge(&*base.cast(), &*add.cast()) };
+    // SAFETY: live configuration pool.
+    unsafe { Pool::from_ptr(p) }.store(merged).cast()
+}
+
+/// `create_dir_config`.
+pub unsafe extern "C" fn create_dir_config(p: *mut ffi::apr_pool_t, _: *mut c_char) -> *mut c_void {
+    // SAFETY: live configuration pool.
+    unsafe { Pool::from_ptr(p) }
+        .store(DirConfig::default())
+        .cast()
+}
+
+/// `merge_dir_config`.
+pub unsafe extern "C" fn merge_dir_config(
+    p: *mut ffi::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    // SAFETY: both are DirConfigs this module created.
+    let merged = unsafe { DirConfig::merge(&*base.cast(), &*add.cast()) };
+    // SAFETY: live pool (configuration or request).
+    unsafe { Pool::from_ptr(p) }.store(merged).cast()
+}

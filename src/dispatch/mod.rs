@@ -1,0 +1,213 @@
+//! Serving a request: map the URL to a script (translate_name), then hand the request to the
+//! daemon group and relay its response (handler).
+
+mod exchange;
+
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use tracing::Level;
+
+use crate::config::{DirConfig, ServerConfig};
+use crate::directives::module_config;
+use crate::environ::{environ, RequestFacts};
+use crate::ffi;
+use crate::hooks::HANDLER;
+use crate::httpd::log;
+use crate::httpd::request::Request;
+use crate::supervisor;
+
+/// How long a request waits for a daemon to accept its connection (mod_wsgi's connect-timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+const NOTE_ALIAS: &str = "rswsgi.alias";
+const NOTE_SCRIPT_NAME: &str = "rswsgi.script_name";
+
+/// The server's configuration; it lives as long as the configuration generation, which
+/// outlasts every request.
+fn server_config<'a>(r: &Request) -> &'a ServerConfig {
+    // SAFETY: every server's slot holds the ServerConfig this module created.
+    unsafe { &*module_config::<ServerConfig>(r.server_config()) }
+}
+
+fn dir_config<'a>(r: &Request) -> Option<&'a DirConfig> {
+    // SAFETY: the request's per-dir vector holds this module's DirConfig (or NULL).
+    unsafe { module_config::<DirConfig>(r.per_dir_config()).as_ref() }
+}
+
+/// `translate_name`: a URL under a `WSGIScriptAlias` maps to its script.
+pub fn translate(r: &mut Request) -> i32 {
+    let Some(uri) = r.uri() else {
+        return ffi::DECLINED;
+    };
+    let cfg = server_config(r);
+    let Some((index, script_name, path_info)) = cfg.match_uri(uri) else {
+        return ffi::DECLINED;
+    };
+    let (script_name, path_info) = (script_name.to_string(), path_info.to_string());
+    r.set_filename(&cfg.aliases[index].script);
+    r.set_path_info(&path_info);
+    r.set_handler(HANDLER);
+    let (notes, pool) = (r.notes(), r.pool());
+    notes.set(pool, NOTE_ALIAS.as_bytes(), index.to_string().as_bytes());
+    notes.set(pool, NOTE_SCRIPT_NAME.as_bytes(), script_name.as_bytes());
+    notes.set(pool, b"alias-forced-type", HANDLER.to_bytes());
+    ffi::OK as i32
+}
+
+/// Where `rswsgi-daemon` is: `RSWSGIDaemonExecutable`, else `$RSWSGI_DAEMON`, else next to
+/// this module's own file, else the path fixed at build time.
+pub fn daemon_executable(configured: Option<&str>) -> String {
+    if let Some(p) = configured {
+        return p.to_string();
+    }
+    if let Ok(p) = std::env::var("RSWSGI_DAEMON") {
+        return p;
+    }
+    let mut info: libc::Dl_info = libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
+    // SAFETY: dladdr only reads the loader's tables for an address inside this module.
+    let found = unsafe { libc::dladdr(daemon_executable as *const libc::c_void, &mut info) } != 0;
+    // SAFETY: on success dli_fname is NULL or the loader's NUL-terminated path string.
+    if let Some(module) = found
+        .then(|| unsafe { crate::httpd::cstr(info.dli_fname) })
+        .flatten()
+    {
+        let beside = std::path::Path::new(module).with_file_name("rswsgi-daemon");
+        if beside.exists() {
+            return beside.display().to_string();
+        }
+    }
+    option_env!("RSWSGI_DAEMON_DEFAULT")
+        .unwrap_or("/usr/lib/apache2/rswsgi-daemon")
+        .to_string()
+}
+
+fn connect(path: &str, timeout: Duration) -> std::io::Result<UnixStream> {
+    let deadline = Instant::now() + timeout;
+    let mut wait = Duration::from_millis(10);
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::WouldBlock
+                    ) =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The handler: forward the request to its daemon group and relay the response.
+pub fn serve(r: &mut Request) -> i32 {
+    let cfg = server_config(r);
+    let dir = dir_config(r).cloned().unwrap_or_default();
+    let alias = r
+        .notes()
+        .get(NOTE_ALIAS)
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| cfg.aliases.get(i));
+    let uri = r.uri().unwrap_or("/").to_string();
+    let script_name = match r.notes().get(NOTE_SCRIPT_NAME) {
+        Some(s) => s.to_string(),
+        None => uri
+            .strip_suffix(r.path_info().unwrap_or(""))
+            .unwrap_or(&uri)
+            .to_string(),
+    };
+    let path_info = uri
+        .strip_prefix(script_name.as_str())
+        .unwrap_or("")
+        .to_string();
+    let Some(group) = alias
+        .and_then(|a| a.process_group.clone())
+        .or(dir.process_group.clone())
+    else {
+        log::request(r, Level::ERROR, "no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=");
+        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+    };
+    let Some(endpoint) = supervisor::endpoints().and_then(|e| e.get(&group).cloned()) else {
+        log::request(
+            r,
+            Level::ERROR,
+            &format!("daemon group '{group}' is not running (see earlier errors at start-up)"),
+        );
+        return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+    };
+    if let Err(status) = r.setup_client_block(ffi::REQUEST_CHUNKED_ERROR) {
+        return status;
+    }
+    let (chunked, remaining) = r.body_expected();
+    let body = if chunked {
+        rswsgi_protocol::BodyKind::Chunked
+    } else if remaining > 0 {
+        rswsgi_protocol::BodyKind::Length(remaining as u64)
+    } else {
+        rswsgi_protocol::BodyKind::None
+    };
+    r.add_common_vars();
+    let request_id = r.log_id().to_vec();
+    let callable = alias
+        .and_then(|a| a.callable.clone())
+        .or(dir.callable)
+        .unwrap_or_else(|| "application".into());
+    let app_group = alias
+        .and_then(|a| a.application_group.clone())
+        .or(dir.application_group)
+        .unwrap_or_default();
+    let facts = RequestFacts {
+        script_name: script_name.as_bytes(),
+        path_info: path_info.as_bytes(),
+        method: r.method(),
+        protocol: r.protocol(),
+        query: r.args(),
+        request_uri: r.unparsed_uri(),
+        scheme: r.scheme(),
+        process_group: group.as_bytes(),
+        application_group: app_group.as_bytes(),
+        callable: callable.as_bytes(),
+        request_id: &request_id,
+    };
+    let mut head = rswsgi_protocol::PREAMBLE.to_vec();
+    let env = r.subprocess_env();
+    if let Err(e) =
+        rswsgi_protocol::encode_request_head(&mut head, body, environ(env.entries(), &facts))
+    {
+        log::request(
+            r,
+            Level::ERROR,
+            &format!("request too large to forward to the daemon: {e}"),
+        );
+        return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
+    }
+    let stream = match connect(&endpoint.socket, CONNECT_TIMEOUT) {
+        Ok(s) => s,
+        Err(e) => {
+            log::request(
+                r,
+                Level::ERROR,
+                &format!(
+                    "cannot connect to daemon group '{group}' at {}: {e}",
+                    endpoint.socket
+                ),
+            );
+            return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+        }
+    };
+    let timeout = Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64);
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    exchange::run(r, &stream, &head, &group)
+}

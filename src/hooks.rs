@@ -1,0 +1,182 @@
+//! Hook registration and the `extern "C"` trampolines: each catches panics, so httpd never
+//! unwinds through Rust frames; a panic in a request becomes a 500 and a log line.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use tracing::{error, Level};
+
+use crate::config::{self, ServerConfig};
+use crate::directives::server_config;
+use crate::ffi;
+use crate::httpd::request::Request;
+use crate::httpd::{cstr, log};
+use crate::supervisor::{self, GroupPlan};
+
+/// The handler name requests mapped by `WSGIScriptAlias` get (the same as mod_wsgi's, so
+/// `AddHandler wsgi-script` configurations keep their meaning).
+pub const HANDLER: &std::ffi::CStr = c"wsgi-script";
+
+/// `register_hooks`.
+pub unsafe extern "C" fn register(_: *mut ffi::apr_pool_t) {
+    let _ = tracing::subscriber::set_global_default(log::ApacheSubscriber);
+    let middle = ffi::APR_HOOK_MIDDLE as i32;
+    let none = std::ptr::null();
+    static AFTER_ALIAS: [Pointer; 2] =
+        [Pointer(c"mod_alias.c".as_ptr()), Pointer(std::ptr::null())];
+    // SAFETY: registering hook functions with httpd while the module loads; the predecessor
+    // list is a static NULL-terminated array of static strings.
+    unsafe {
+        ffi::ap_hook_check_config(Some(check_config), none, none, middle);
+        ffi::ap_hook_post_config(Some(post_config), none, none, middle);
+        ffi::ap_hook_translate_name(
+            Some(translate_name),
+            AFTER_ALIAS.as_ptr().cast(),
+            none,
+            middle,
+        );
+        ffi::ap_hook_handler(Some(handler), none, none, middle);
+    }
+}
+
+#[repr(transparent)]
+struct Pointer(*const std::os::raw::c_char);
+// SAFETY: points at immutable static strings.
+unsafe impl Sync for Pointer {}
+
+/// Every server_rec of the configuration: the main server, then the virtual hosts.
+fn servers(s: *mut ffi::server_rec) -> Vec<*mut ffi::server_rec> {
+    let mut out = Vec::new();
+    let mut cur = s;
+    while !cur.is_null() {
+        out.push(cur);
+        // SAFETY: the server list is live for the configuration's lifetime.
+        cur = unsafe { (*cur).next };
+    }
+    out
+}
+
+fn server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
+    // SAFETY: every server in the list has this module's configuration.
+    servers(s)
+        .into_iter()
+        .map(|s| &*unsafe { server_config(s) })
+        .collect()
+}
+
+unsafe extern "C" fn check_config(
+    _: *mut ffi::apr_pool_t,
+    _: *mut ffi::apr_pool_t,
+    _: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> i32 {
+    let result = catch_unwind(|| config::check_all(server_configs(s).iter().copied()));
+    match result {
+        Ok(Ok(())) => ffi::OK as i32,
+        Ok(Err(msg)) => {
+            log::server(
+                Level::ERROR,
+                &format!("mod_rswsgi configuration error: {msg}"),
+            );
+            ffi::HTTP_INTERNAL_SERVER_ERROR as i32
+        }
+        Err(_) => ffi::HTTP_INTERNAL_SERVER_ERROR as i32,
+    }
+}
+
+unsafe extern "C" fn post_config(
+    pconf: *mut ffi::apr_pool_t,
+    _: *mut ffi::apr_pool_t,
+    _: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> i32 {
+    const KEY: &std::ffi::CStr = c"mod_rswsgi:post_config_seen";
+    // httpd runs post_config once before it detaches and again for real; daemons start on the
+    // second pass only, so their parent is the long-lived httpd parent.
+    // SAFETY: s->process->pool lives for the whole httpd process; userdata is a plain flag.
+    let first = unsafe {
+        let ppool = (*(*s).process).pool;
+        let mut seen: *mut c_void = std::ptr::null_mut();
+        ffi::apr_pool_userdata_get(&mut seen, KEY.as_ptr(), ppool);
+        if seen.is_null() {
+            ffi::apr_pool_userdata_set(
+                1 as *const c_void,
+                KEY.as_ptr(),
+                Some(ffi::apr_pool_cleanup_null),
+                ppool,
+            );
+        }
+        seen.is_null()
+    };
+    if first {
+        return ffi::OK as i32;
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| start_daemons(pconf, s)));
+    if result.is_err() {
+        error!("internal error while starting daemon processes");
+    }
+    ffi::OK as i32
+}
+
+fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    let configs = server_configs(s);
+    let main = configs[0];
+    let mut plans = Vec::new();
+    for c in &configs {
+        for (g, _) in &c.groups {
+            let mut config = g.clone();
+            if config.python_home.is_none() {
+                config.python_home = main.python_home.clone();
+            }
+            let mut scripts: Vec<String> = configs
+                .iter()
+                .flat_map(|c| c.aliases.iter())
+                .filter(|a| a.process_group.as_deref() == Some(g.name.as_str()))
+                .map(|a| a.script.clone())
+                .collect();
+            scripts.dedup();
+            plans.push(GroupPlan { config, scripts });
+        }
+    }
+    if plans.is_empty() {
+        return;
+    }
+    let prefix = match &main.socket_prefix {
+        Some(p) => p.clone(),
+        // SAFETY: pconf is live; the result is a pool string or NULL.
+        None => unsafe { cstr(ffi::ap_runtime_dir_relative(pconf, c"rswsgi".as_ptr())) }
+            .unwrap_or("/tmp/rswsgi")
+            .to_string(),
+    };
+    let exe = crate::dispatch::daemon_executable(main.daemon_executable.as_deref());
+    supervisor::start(pconf, plans, &prefix, &exe);
+}
+
+unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {
+    // SAFETY: httpd passes the live request being served on this thread.
+    let Some(mut req) = (unsafe { Request::from_ptr(r) }) else {
+        return ffi::DECLINED;
+    };
+    catch_unwind(AssertUnwindSafe(|| crate::dispatch::translate(&mut req))).unwrap_or(ffi::DECLINED)
+}
+
+unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> i32 {
+    // SAFETY: httpd passes the live request being served on this thread.
+    let Some(mut req) = (unsafe { Request::from_ptr(r) }) else {
+        return ffi::DECLINED;
+    };
+    if req.handler() != Some(HANDLER.to_str().expect("ASCII")) {
+        return ffi::DECLINED;
+    }
+    match catch_unwind(AssertUnwindSafe(|| crate::dispatch::serve(&mut req))) {
+        Ok(status) => status,
+        Err(_) => {
+            log::request(
+                &req,
+                Level::ERROR,
+                "internal error (panic) in mod_rswsgi while serving this request",
+            );
+            ffi::HTTP_INTERNAL_SERVER_ERROR as i32
+        }
+    }
+}

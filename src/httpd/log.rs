@@ -1,0 +1,110 @@
+//! Logging into httpd's error log. Text is formatted in Rust and passed as the argument of a
+//! fixed `"%s"` format: Rust-built text is never a printf format.
+//!
+//! [`ApacheSubscriber`] routes `tracing` events to the main server's error log;
+//! [`request`] logs about one request (with the client address and request log id).
+
+use std::ffi::CString;
+use std::fmt::Write as _;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata};
+
+use super::request::Request;
+use crate::ffi;
+
+fn apache_level(level: &Level) -> i32 {
+    (match *level {
+        Level::ERROR => ffi::APLOG_ERR,
+        Level::WARN => ffi::APLOG_WARNING,
+        Level::INFO => ffi::APLOG_INFO,
+        Level::DEBUG => ffi::APLOG_DEBUG,
+        Level::TRACE => ffi::APLOG_TRACE1,
+    }) as i32
+}
+
+fn c_text(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).expect("NULs were replaced")
+}
+
+const FMT: &std::ffi::CStr = c"%s";
+const FILE: &std::ffi::CStr = c"mod_rswsgi.c";
+
+/// Logs `msg` about request `r` at `level`.
+pub fn request(r: &Request, level: Level, msg: &str) {
+    let text = c_text(msg);
+    // SAFETY: r is a live request; the format is a fixed "%s" consuming exactly one C string.
+    unsafe {
+        ffi::ap_log_rerror_(
+            FILE.as_ptr(),
+            line!() as i32,
+            crate::module_index(),
+            apache_level(&level),
+            0,
+            r.as_ptr(),
+            FMT.as_ptr(),
+            text.as_ptr(),
+        )
+    }
+}
+
+/// Logs `msg` to the main server's error log at `level`.
+pub fn server(level: Level, msg: &str) {
+    let text = c_text(msg);
+    // SAFETY: ap_server_conf is NULL or the live main server (httpd accepts NULL); the format
+    // is a fixed "%s" consuming exactly one C string.
+    unsafe {
+        ffi::ap_log_error_(
+            FILE.as_ptr(),
+            line!() as i32,
+            crate::module_index(),
+            apache_level(&level),
+            0,
+            ffi::ap_server_conf,
+            FMT.as_ptr(),
+            text.as_ptr(),
+        )
+    }
+}
+
+/// A `tracing` subscriber that writes every event to httpd's error log; httpd's `LogLevel`
+/// decides what is kept. Spans are not tracked.
+pub struct ApacheSubscriber;
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            let _ = write!(self.0, " {}={value}", field.name());
+        }
+    }
+}
+
+impl tracing::Subscriber for ApacheSubscriber {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut msg = Message(String::new());
+        event.record(&mut msg);
+        server(*event.metadata().level(), &msg.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

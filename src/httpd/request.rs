@@ -1,0 +1,248 @@
+//! The request being served (`request_rec`).
+
+use std::os::raw::c_char;
+
+use super::pool::Pool;
+use super::table::Table;
+use super::{cbytes, cstr};
+use crate::ffi;
+
+/// A borrowed `request_rec`, used only on the thread serving it.
+pub struct Request(*mut ffi::request_rec);
+
+impl Request {
+    /// Wraps the request httpd passed to a hook.
+    ///
+    /// # Safety
+    /// `r` must be NULL or a live request for as long as the wrapper is used, on this thread.
+    pub unsafe fn from_ptr(r: *mut ffi::request_rec) -> Option<Self> {
+        (!r.is_null()).then_some(Request(r))
+    }
+
+    /// The raw pointer, for the log and shim functions.
+    pub fn as_ptr(&self) -> *mut ffi::request_rec {
+        self.0
+    }
+
+    fn rec(&self) -> &ffi::request_rec {
+        // SAFETY: live for the wrapper's lifetime (from_ptr contract).
+        unsafe { &*self.0 }
+    }
+
+    fn rec_mut(&mut self) -> &mut ffi::request_rec {
+        // SAFETY: as in `rec`; the serving thread is the only user of the request.
+        unsafe { &mut *self.0 }
+    }
+
+    /// The request pool.
+    pub fn pool(&self) -> Pool {
+        // SAFETY: the request pool lives as long as the request.
+        unsafe { Pool::from_ptr(self.rec().pool) }
+    }
+
+    /// The decoded, normalised URI path (`r->uri`).
+    pub fn uri(&self) -> Option<&str> {
+        // SAFETY: request strings live in the request pool.
+        unsafe { cstr(self.rec().uri) }
+    }
+
+    /// The request line's target as sent (`r->unparsed_uri`).
+    pub fn unparsed_uri(&self) -> &[u8] {
+        // SAFETY: as in `uri`.
+        unsafe { cbytes(self.rec().unparsed_uri) }.unwrap_or_default()
+    }
+
+    /// The query string without `?` (`r->args`).
+    pub fn args(&self) -> &[u8] {
+        // SAFETY: as in `uri`.
+        unsafe { cbytes(self.rec().args) }.unwrap_or_default()
+    }
+
+    /// The method (`r->method`).
+    pub fn method(&self) -> &[u8] {
+        // SAFETY: as in `uri`.
+        unsafe { cbytes(self.rec().method) }.unwrap_or_default()
+    }
+
+    /// The protocol (`r->protocol`), e.g. `HTTP/1.1`.
+    pub fn protocol(&self) -> &[u8] {
+        // SAFETY: as in `uri`.
+        unsafe { cbytes(self.rec().protocol) }.unwrap_or_default()
+    }
+
+    /// The handler name chosen for this request.
+    pub fn handler(&self) -> Option<&str> {
+        // SAFETY: as in `uri`.
+        unsafe { cstr(self.rec().handler) }
+    }
+
+    /// Sets the handler name (must be a static string).
+    pub fn set_handler(&mut self, handler: &'static std::ffi::CStr) {
+        self.rec_mut().handler = handler.as_ptr();
+    }
+
+    /// Sets `r->filename` (copied into the request pool).
+    pub fn set_filename(&mut self, name: &str) {
+        let p = self.pool().strdup(name.as_bytes());
+        self.rec_mut().filename = p;
+    }
+
+    /// The path after the script (`r->path_info`).
+    pub fn path_info(&self) -> Option<&str> {
+        // SAFETY: as in `uri`.
+        unsafe { cstr(self.rec().path_info) }
+    }
+
+    /// Sets `r->path_info` (copied into the request pool).
+    pub fn set_path_info(&mut self, info: &str) {
+        let p = self.pool().strdup(info.as_bytes());
+        self.rec_mut().path_info = p;
+    }
+
+    /// Response headers.
+    pub fn headers_out(&self) -> Table {
+        // SAFETY: the request's tables live as long as the request.
+        unsafe { Table::from_ptr(self.rec().headers_out) }
+    }
+
+    /// The CGI environment being built for the request.
+    pub fn subprocess_env(&self) -> Table {
+        // SAFETY: as in `headers_out`.
+        unsafe { Table::from_ptr(self.rec().subprocess_env) }
+    }
+
+    /// Per-request notes shared between hooks.
+    pub fn notes(&self) -> Table {
+        // SAFETY: as in `headers_out`.
+        unsafe { Table::from_ptr(self.rec().notes) }
+    }
+
+    /// The per-directory configuration vector.
+    pub fn per_dir_config(&self) -> *mut ffi::ap_conf_vector_t {
+        self.rec().per_dir_config
+    }
+
+    /// The virtual host's configuration vector.
+    pub fn server_config(&self) -> *mut ffi::ap_conf_vector_t {
+        // SAFETY: a request's server_rec lives for the whole configuration generation.
+        unsafe { (*self.rec().server).module_config }
+    }
+
+    /// Apache's `Timeout` for this server, in microseconds.
+    pub fn server_timeout_us(&self) -> i64 {
+        // SAFETY: as in `server_config`.
+        unsafe { (*self.rec().server).timeout }
+    }
+
+    /// The request's log id (`%L`), generated if nothing has asked for it yet.
+    pub fn log_id(&mut self) -> &[u8] {
+        if self.rec().log_id.is_null() {
+            let mut id: *const c_char = std::ptr::null();
+            // SAFETY: live request and connection; the hook stores a pool string in `id`.
+            unsafe { ffi::ap_run_generate_log_id(self.rec().connection, self.0, &mut id) };
+            self.rec_mut().log_id = id;
+        }
+        // SAFETY: NULL or a pool string.
+        unsafe { cbytes(self.rec().log_id) }.unwrap_or_default()
+    }
+
+    /// `http` or `https`, as Apache's `ap_http_scheme`.
+    pub fn scheme(&self) -> &[u8] {
+        // SAFETY: live request; the hook returns a static or pool string.
+        unsafe { cbytes(ffi::ap_run_http_scheme(self.0)) }.unwrap_or(b"http")
+    }
+
+    /// Fills `subprocess_env` with the common CGI variables (`ap_add_common_vars`).
+    pub fn add_common_vars(&mut self) {
+        // SAFETY: live request on its serving thread.
+        unsafe { ffi::ap_add_common_vars(self.0) }
+    }
+
+    /// `ap_setup_client_block` with the given chunked policy; `Err(status)` on refusal.
+    pub fn setup_client_block(&mut self, policy: u32) -> Result<(), i32> {
+        // SAFETY: live request.
+        match unsafe { ffi::ap_setup_client_block(self.0, policy as i32) } {
+            0 => Ok(()),
+            status => Err(status),
+        }
+    }
+
+    /// True when the request has a body (`r->read_chunked` or `r->remaining`).
+    pub fn body_expected(&self) -> (bool, i64) {
+        (self.rec().read_chunked != 0, self.rec().remaining)
+    }
+
+    /// `ap_should_client_block`: sends `100 Continue` if the client asked for it.
+    pub fn should_client_block(&mut self) -> bool {
+        // SAFETY: live request.
+        unsafe { ffi::ap_should_client_block(self.0) != 0 }
+    }
+
+    /// Reads request body bytes: `Ok(0)` at the end, `Err(())` if the client read failed.
+    pub fn get_client_block(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
+        // SAFETY: live request; buf is valid for buf.len() bytes.
+        let n = unsafe { ffi::ap_get_client_block(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| ())
+    }
+
+    /// Sets the response status and, if `reason` is not empty, the status line.
+    pub fn set_status(&mut self, status: u16, reason: &[u8]) {
+        self.rec_mut().status = i32::from(status);
+        if !reason.is_empty() {
+            let mut line = format!("{status} ").into_bytes();
+            line.extend_from_slice(reason);
+            let p = self.pool().strdup(&line);
+            self.rec_mut().status_line = p;
+        }
+    }
+
+    /// Forgets response headers set so far (after the application's were refused).
+    pub fn headers_out_clear(&mut self) {
+        // SAFETY: live request; clearing a table only resets its element count.
+        unsafe { ffi::apr_table_clear(self.rec().headers_out) }
+    }
+
+    /// Sets the response content type (`ap_set_content_type`).
+    pub fn set_content_type(&mut self, ct: &[u8]) {
+        let p = self.pool().strdup(ct);
+        // SAFETY: live request; p is a pool string that outlives the response.
+        unsafe { ffi::ap_set_content_type(self.0, p) }
+    }
+
+    /// Sets the response content length (`ap_set_content_length`).
+    pub fn set_content_length(&mut self, len: i64) {
+        // SAFETY: live request.
+        unsafe { ffi::ap_set_content_length(self.0, len) }
+    }
+
+    /// Writes response body bytes through the output filters; `Err` if the client is gone.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), ()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: live request; data valid for its length (copied by httpd).
+        let n = unsafe { ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.0) };
+        if n < 0 {
+            Err(())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Flushes what has been written to the client.
+    pub fn flush(&mut self) -> Result<(), ()> {
+        // SAFETY: live request.
+        if unsafe { ffi::ap_rflush(self.0) } < 0 {
+            Err(())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Ends a response whose source failed after output began: the client sees an aborted
+    /// connection, never a clean end.
+    pub fn abort_response(&mut self) {
+        // SAFETY: live request on its serving thread; the shim only builds and passes a brigade.
+        unsafe { ffi::rswsgi_abort_response(self.0) }
+    }
+}
