@@ -72,11 +72,13 @@ pub fn daemon_executable(configured: Option<&str>) -> String {
     };
     // SAFETY: dladdr only reads the loader's tables for an address inside this module.
     let found = unsafe { libc::dladdr(daemon_executable as *const libc::c_void, &mut info) } != 0;
-    // SAFETY: on success dli_fname is NULL or the loader's NUL-terminated path string.
-    if let Some(module) = found
-        .then(|| unsafe { crate::httpd::cstr(info.dli_fname) })
-        .flatten()
-    {
+    let module = if found {
+        // SAFETY: on success dli_fname is NULL or the loader's NUL-terminated path string.
+        unsafe { crate::httpd::cstr(info.dli_fname) }
+    } else {
+        None
+    };
+    if let Some(module) = module {
         let beside = std::path::Path::new(module).with_file_name("rswsgi-daemon");
         if beside.exists() {
             return beside.display().to_string();
