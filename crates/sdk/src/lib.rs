@@ -4,7 +4,7 @@
 //! ```
 //! use rswsgi::{Request, Response};
 //!
-//! pub fn application(req: &mut Request) -> Response {
+//! pub fn application(req: &mut Request) -> Response<'_> {
 //!     match req.path_info() {
 //!         "/" => Response::text(200, "Hello from Rust!\n"),
 //!         _ => Response::text(404, "not found\n"),
@@ -34,10 +34,11 @@ pub use response::{BodyWriter, Response};
 #[doc(hidden)]
 pub const SDK_VERSION_CSTR: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
-/// Exports `handler` (a `fn(&mut Request) -> Response`) as this library's rswsgi entry point.
+/// Exports `handler` (a `fn(&mut Request) -> Response<'_>`) as this library's rswsgi entry
+/// point.
 ///
 /// ```
-/// fn hello(_req: &mut rswsgi::Request) -> rswsgi::Response {
+/// fn hello(_req: &mut rswsgi::Request) -> rswsgi::Response<'_> {
 ///     rswsgi::Response::text(200, "hi\n")
 /// }
 /// rswsgi::export!(hello);

@@ -2,13 +2,14 @@
 
 use std::io;
 
-use crate::abi::{Bytes, HostRequest};
+use crate::abi::{Bytes, HostRequest, Pair};
 
-/// One request: its CGI/WSGI environ, headers and streamed body.
-pub struct Request<'a> {
-    host: &'a HostRequest,
-    environ: Vec<(&'a [u8], &'a [u8])>,
-    body: Body<'a>,
+/// One request: its CGI/WSGI environ, headers and streamed body. It exists only for the
+/// duration of the handler call.
+pub struct Request {
+    host: *const HostRequest,
+    environ: &'static [Pair],
+    body: Body,
 }
 
 /// The request body, streamed from the client as it is read (`std::io::Read`).
@@ -20,18 +21,19 @@ pub struct Request<'a> {
 /// req.body().read_to_end(&mut data)?;
 /// # Ok(()) }
 /// ```
-pub struct Body<'a> {
-    host: &'a HostRequest,
+pub struct Body {
+    host: *const HostRequest,
     done: bool,
 }
 
-impl io::Read for Body<'_> {
+impl io::Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.done || buf.is_empty() {
             return Ok(0);
         }
-        // SAFETY: the host function is valid for the request; buf is valid for buf.len() bytes.
-        let n = unsafe { (self.host.read_body)(self.host.ctx, buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: the host outlives the Request/Body (both live only during the handler call);
+        // buf is valid for buf.len() bytes.
+        let n = unsafe { ((*self.host).read_body)((*self.host).ctx, buf.as_mut_ptr(), buf.len()) };
         match usize::try_from(n) {
             Ok(0) => {
                 self.done = true;
@@ -50,29 +52,33 @@ fn text(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or("")
 }
 
-impl<'a> Request<'a> {
+impl Request {
     /// Wraps the daemon's request.
     ///
     /// # Safety
-    /// `host` must be valid, with `environ_len` valid pairs, for `'a`.
+    /// `host`, its environ and every byte string it points to must stay valid for as long as
+    /// the returned Request exists (the handler call).
     #[doc(hidden)]
-    pub unsafe fn from_host(host: &'a HostRequest) -> Self {
-        let pairs = if host.environ_len == 0 {
+    pub unsafe fn from_host(host: &HostRequest) -> Self {
+        let environ = if host.environ_len == 0 {
             &[][..]
         } else {
-            // SAFETY: valid for environ_len pairs, per this function's contract.
+            // SAFETY: valid for environ_len pairs while the Request exists, per this contract;
+            // the 'static is never handed out: accessors tie borrows to &self.
             unsafe { std::slice::from_raw_parts(host.environ, host.environ_len) }
         };
-        // SAFETY: each pair points into memory the host keeps alive for the request.
-        let environ = pairs
-            .iter()
-            .map(|p| unsafe { (p.name.as_slice(), p.value.as_slice()) })
-            .collect();
         Request {
             host,
             environ,
             body: Body { host, done: false },
         }
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        // SAFETY: pair bytes are valid while the Request exists (from_host contract).
+        self.environ
+            .iter()
+            .map(|p| unsafe { (p.name.as_slice(), p.value.as_slice()) })
     }
 
     /// An environ value as raw bytes (CGI values are latin-1 on the wire).
@@ -82,11 +88,10 @@ impl<'a> Request<'a> {
     /// let agent = req.var_bytes("HTTP_USER_AGENT");
     /// # }
     /// ```
-    pub fn var_bytes(&self, key: &str) -> Option<&'a [u8]> {
-        self.environ
-            .iter()
+    pub fn var_bytes(&self, key: &str) -> Option<&[u8]> {
+        self.pairs()
             .find(|(k, _)| *k == key.as_bytes())
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
     }
 
     /// An environ value as text (`None` when absent or not UTF-8).
@@ -96,7 +101,7 @@ impl<'a> Request<'a> {
     /// let host = req.var("HTTP_HOST").unwrap_or("localhost");
     /// # }
     /// ```
-    pub fn var(&self, key: &str) -> Option<&'a str> {
+    pub fn var(&self, key: &str) -> Option<&str> {
         self.var_bytes(key)
             .and_then(|v| std::str::from_utf8(v).ok())
     }
@@ -108,8 +113,8 @@ impl<'a> Request<'a> {
     /// for (k, v) in req.environ() { eprintln!("{k}={v}"); }
     /// # }
     /// ```
-    pub fn environ(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        self.environ.iter().map(|(k, v)| (text(k), text(v)))
+    pub fn environ(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.pairs().map(|(k, v)| (text(k), text(v)))
     }
 
     /// The method, e.g. `GET`.
@@ -117,7 +122,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { assert!(!req.method().is_empty()); }
     /// ```
-    pub fn method(&self) -> &'a str {
+    pub fn method(&self) -> &str {
         self.var("REQUEST_METHOD").unwrap_or("GET")
     }
 
@@ -126,7 +131,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { let mount = req.script_name(); }
     /// ```
-    pub fn script_name(&self) -> &'a str {
+    pub fn script_name(&self) -> &str {
         self.var("SCRIPT_NAME").unwrap_or("")
     }
 
@@ -135,7 +140,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { if req.path_info() == "/" {} }
     /// ```
-    pub fn path_info(&self) -> &'a str {
+    pub fn path_info(&self) -> &str {
         self.var("PATH_INFO").unwrap_or("")
     }
 
@@ -153,7 +158,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { let q = req.query_string(); }
     /// ```
-    pub fn query_string(&self) -> &'a str {
+    pub fn query_string(&self) -> &str {
         self.var("QUERY_STRING").unwrap_or("")
     }
 
@@ -163,7 +168,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { let ct = req.header("content-type"); }
     /// ```
-    pub fn header(&self, name: &str) -> Option<&'a str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         let key = name.to_ascii_uppercase().replace('-', "_");
         match key.as_str() {
             "CONTENT_TYPE" | "CONTENT_LENGTH" => self.var(&key),
@@ -176,7 +181,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { for (name, value) in req.headers() {} }
     /// ```
-    pub fn headers(&self) -> impl Iterator<Item = (String, &'a str)> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (String, &str)> + '_ {
         self.environ().filter_map(|(k, v)| {
             let name = k.strip_prefix("HTTP_").or(match k {
                 "CONTENT_TYPE" | "CONTENT_LENGTH" => Some(k),
@@ -203,7 +208,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { let ip = req.remote_addr(); }
     /// ```
-    pub fn remote_addr(&self) -> Option<&'a str> {
+    pub fn remote_addr(&self) -> Option<&str> {
         self.var("REMOTE_ADDR")
     }
 
@@ -212,7 +217,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { let secure = req.url_scheme() == "https"; }
     /// ```
-    pub fn url_scheme(&self) -> &'a str {
+    pub fn url_scheme(&self) -> &str {
         self.var("wsgi.url_scheme").unwrap_or("http")
     }
 
@@ -221,7 +226,7 @@ impl<'a> Request<'a> {
     /// ```no_run
     /// # fn f(req: &rswsgi::Request) { let id = req.request_id(); }
     /// ```
-    pub fn request_id(&self) -> &'a str {
+    pub fn request_id(&self) -> &str {
         self.var("mod_wsgi.request_id").unwrap_or("")
     }
 
@@ -232,7 +237,7 @@ impl<'a> Request<'a> {
     /// let n = std::io::copy(req.body(), &mut std::io::sink()).unwrap();
     /// # }
     /// ```
-    pub fn body(&mut self) -> &mut Body<'a> {
+    pub fn body(&mut self) -> &mut Body {
         &mut self.body
     }
 
@@ -255,7 +260,7 @@ impl<'a> Request<'a> {
     }
 
     fn log(&self, level: u32, message: &str) {
-        // SAFETY: the host function is valid for the request; the message outlives the call.
-        unsafe { (self.host.log)(self.host.ctx, level, Bytes::new(message.as_bytes())) }
+        // SAFETY: the host is valid while the Request exists; the message outlives the call.
+        unsafe { ((*self.host).log)((*self.host).ctx, level, Bytes::new(message.as_bytes())) }
     }
 }

@@ -4,11 +4,11 @@ use std::io;
 
 use crate::abi::{Bytes, HostRequest};
 
-type StreamFn = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send>;
+type StreamFn<'r> = Box<dyn FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + 'r>;
 
-pub(crate) enum Payload {
+pub(crate) enum Payload<'r> {
     Whole(Vec<u8>),
-    Stream(StreamFn),
+    Stream(StreamFn<'r>),
 }
 
 /// A response: status, headers (repeated names allowed) and a body.
@@ -22,11 +22,15 @@ pub(crate) enum Payload {
 ///     .with_body(b"{\"ok\":true}".to_vec());
 /// assert_eq!(r.status(), 201);
 /// ```
-pub struct Response {
+///
+/// The lifetime lets a streamed body borrow the request, so a handler can stream the request
+/// body straight back (see [`Response::stream`]); write handlers as
+/// `fn application(req: &mut Request) -> Response<'_>`.
+pub struct Response<'r> {
     pub(crate) status: u16,
     pub(crate) reason: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) payload: Payload,
+    pub(crate) payload: Payload<'r>,
 }
 
 /// Writes the streamed response body; each write reaches the client before it returns.
@@ -66,7 +70,7 @@ impl io::Write for BodyWriter<'_> {
     }
 }
 
-impl Response {
+impl<'r> Response<'r> {
     /// An empty response with `status`.
     ///
     /// ```
@@ -94,15 +98,16 @@ impl Response {
 
     /// A streamed response: `produce` runs after the headers are sent and writes the body.
     /// An error from it (or a panic) aborts the client connection, so a cut-short body is
-    /// never mistaken for a complete one.
+    /// never mistaken for a complete one. It may borrow the request, e.g. to echo its body:
     ///
     /// ```no_run
-    /// use std::io::Write;
-    /// let r = rswsgi::Response::stream(200, |out| out.write_all(b"chunk"));
+    /// fn echo(req: &mut rswsgi::Request) -> rswsgi::Response<'_> {
+    ///     rswsgi::Response::stream(200, move |out| std::io::copy(req.body(), out).map(drop))
+    /// }
     /// ```
     pub fn stream<F>(status: u16, produce: F) -> Self
     where
-        F: FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + Send + 'static,
+        F: FnOnce(&mut BodyWriter<'_>) -> io::Result<()> + 'r,
     {
         Response {
             payload: Payload::Stream(Box::new(produce)),

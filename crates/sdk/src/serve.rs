@@ -1,6 +1,7 @@
 //! The glue `export!` expands to: runs the handler for one request and sends its response
 //! through the host, turning panics into a status code instead of unwinding into the daemon.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::abi::{status, Bytes, HostRequest, Pair};
@@ -23,23 +24,38 @@ fn log(host: &HostRequest, level: u32, msg: &str) {
 ///
 /// # Safety
 /// `host` must point to a valid [`HostRequest`] for the duration of the call.
-pub unsafe fn serve(host: *const HostRequest, handler: fn(&mut Request<'_>) -> Response) -> i32 {
+pub unsafe fn serve(
+    host: *const HostRequest,
+    handler: for<'r> fn(&'r mut Request) -> Response<'r>,
+) -> i32 {
     // SAFETY: valid for the call, per this function's contract.
     let Some(host) = (unsafe { host.as_ref() }) else {
         return status::PANICKED;
     };
-    let response = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the host's environ is valid for the request.
-        let mut req = unsafe { Request::from_host(host) };
-        handler(&mut req)
-    }));
-    let response = match response {
-        Ok(r) => r,
-        Err(p) => {
+    // SAFETY: the host and its environ are valid for this call, which outlives `req`.
+    let mut req = unsafe { Request::from_host(host) };
+    let head_sent = Cell::new(false);
+    match catch_unwind(AssertUnwindSafe(|| {
+        respond(host, handler(&mut req), &head_sent)
+    })) {
+        Ok(code) => code,
+        Err(p) if !head_sent.get() => {
             log(host, 1, &format!("handler panicked: {}", panic_text(&*p)));
-            return status::PANICKED;
+            status::PANICKED
         }
-    };
+        Err(p) => {
+            log(
+                host,
+                1,
+                &format!("handler panicked while streaming: {}", panic_text(&*p)),
+            );
+            status::FAILED
+        }
+    }
+}
+
+/// Sends `response` through the host.
+fn respond(host: &HostRequest, response: Response<'_>, head_sent: &Cell<bool>) -> i32 {
     let Response {
         status: code,
         reason,
@@ -62,6 +78,7 @@ pub unsafe fn serve(host: *const HostRequest, handler: fn(&mut Request<'_>) -> R
             value: Bytes::new(v.as_bytes()),
         })
         .collect();
+    head_sent.set(true);
     // SAFETY: the host function is valid; reason and pairs outlive the call.
     if unsafe {
         (host.start_response)(
@@ -79,29 +96,17 @@ pub unsafe fn serve(host: *const HostRequest, handler: fn(&mut Request<'_>) -> R
         host,
         failed: false,
     };
-    match payload {
-        Payload::Whole(body) => {
-            if std::io::Write::write_all(&mut out, &body).is_err() {
-                return status::FAILED;
+    let result = match payload {
+        Payload::Whole(body) => std::io::Write::write_all(&mut out, &body),
+        Payload::Stream(produce) => produce(&mut out),
+    };
+    match result {
+        Ok(()) => status::OK,
+        Err(e) => {
+            if !out.failed {
+                log(host, 1, &format!("streamed response failed: {e}"));
             }
-            status::OK
+            status::FAILED
         }
-        Payload::Stream(produce) => match catch_unwind(AssertUnwindSafe(|| produce(&mut out))) {
-            Ok(Ok(())) => status::OK,
-            Ok(Err(e)) => {
-                if !out.failed {
-                    log(host, 1, &format!("streamed response failed: {e}"));
-                }
-                status::FAILED
-            }
-            Err(p) => {
-                log(
-                    host,
-                    1,
-                    &format!("handler panicked while streaming: {}", panic_text(&*p)),
-                );
-                status::FAILED
-            }
-        },
     }
 }

@@ -65,7 +65,7 @@ unsafe extern "C" fn log(ctx: *mut c_void, _: u32, msg: Bytes) {
     rec.logs.push(String::from_utf8_lossy(msg).into());
 }
 
-fn app(req: &mut Request) -> Response {
+fn app(req: &mut Request) -> Response<'_> {
     match req.path_info() {
         "/echo" => {
             let mut data = Vec::new();
@@ -78,6 +78,9 @@ fn app(req: &mut Request) -> Response {
             out.write_all(b"a")?;
             out.write_all(b"b")
         }),
+        "/stream-echo" => {
+            Response::stream(200, move |out| std::io::copy(req.body(), out).map(drop))
+        }
         "/panic" => panic!("boom"),
         _ => Response::text(404, format!("no {}", req.header("x-thing").unwrap_or("-"))),
     }
@@ -131,6 +134,7 @@ fn whole_body_gets_content_length() {
 #[test]
 fn streamed_body_and_headers_by_name() {
     assert_eq!(call("/stream", b"").1.out, b"ab");
+    assert_eq!(call("/stream-echo", b"0123456789").1.out, b"0123456789");
     let (_, rec) = call("/nope", b"");
     assert_eq!(
         (rec.status, rec.out.as_slice()),
