@@ -30,6 +30,10 @@ pub enum Directive {
     RestrictEmbedded,
     /// `WSGIPythonHome`.
     PythonHome,
+    /// `WSGIPassAuthorization`.
+    PassAuthorization,
+    /// `WSGIChunkedRequest`.
+    ChunkedRequest,
 }
 
 impl Directive {
@@ -45,6 +49,8 @@ impl Directive {
             DaemonExecutable,
             RestrictEmbedded,
             PythonHome,
+            PassAuthorization,
+            ChunkedRequest,
         ]
         .into_iter()
         .find(|d| *d as usize == p as usize)
@@ -151,6 +157,8 @@ const fn cname(name: &'static str) -> &'static CStr {
         b"RSWSGIDaemonExecutable" => c"RSWSGIDaemonExecutable",
         b"WSGIRestrictEmbedded" => c"WSGIRestrictEmbedded",
         b"WSGIPythonHome" => c"WSGIPythonHome",
+        b"WSGIPassAuthorization" => c"WSGIPassAuthorization",
+        b"WSGIChunkedRequest" => c"WSGIChunkedRequest",
         _ => panic!("add the directive name to cname"),
     }
 }
@@ -250,7 +258,7 @@ fn apply(
             server.daemon_executable = Some(server_root_relative(cmd, arg))
         }
         Directive::PythonHome => server.python_home = Some(arg.to_string()),
-        Directive::RestrictEmbedded => {}
+        Directive::RestrictEmbedded | Directive::PassAuthorization | Directive::ChunkedRequest => {}
     }
     Ok(())
 }
@@ -291,8 +299,23 @@ unsafe extern "C" fn on_text(
     }
 }
 
-unsafe extern "C" fn on_flag(_: *mut ffi::cmd_parms, _: *mut c_void, _: c_int) -> *const c_char {
-    // WSGIRestrictEmbedded is the only flag directive, and it has nothing to do.
+unsafe extern "C" fn on_flag(
+    cmd: *mut ffi::cmd_parms,
+    mconfig: *mut c_void,
+    on: c_int,
+) -> *const c_char {
+    // SAFETY: httpd passes the live cmd_parms of the directive being read.
+    let Some(cmd) = (unsafe { cmd.as_ref() }) else {
+        return std::ptr::null();
+    };
+    // SAFETY: these flags are allowed in directory context, where httpd passes this module's
+    // DirConfig; WSGIRestrictEmbedded does not touch it.
+    let dir = || unsafe { &mut *mconfig.cast::<DirConfig>() };
+    match Directive::from_data(cmd.info) {
+        Some(Directive::PassAuthorization) => dir().pass_authorization = Some(on != 0),
+        Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
+        _ => {}
+    }
     std::ptr::null()
 }
 

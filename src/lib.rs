@@ -41,7 +41,7 @@ mod module {
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 
-    static COMMANDS: Commands<10> = Commands([
+    static COMMANDS: Commands<12> = Commands([
         d::raw(
             "WSGIDaemonProcess",
             Directive::DaemonProcess,
@@ -95,6 +95,18 @@ mod module {
             Directive::PythonHome,
             SERVER,
             c"DIR : default python-home of daemon groups that set none",
+        ),
+        d::flag(
+            "WSGIPassAuthorization",
+            Directive::PassAuthorization,
+            ANYWHERE,
+            c"On|Off : pass the Authorization header to the application (default Off)",
+        ),
+        d::flag(
+            "WSGIChunkedRequest",
+            Directive::ChunkedRequest,
+            ANYWHERE,
+            c"On|Off : accept request bodies with chunked transfer coding (default Off: 411)",
         ),
         d::end(),
     ]);

@@ -75,6 +75,10 @@ pub struct DirConfig {
     pub callable: Option<String>,
     /// `WSGIApplicationGroup`.
     pub application_group: Option<String>,
+    /// `WSGIPassAuthorization`: pass `Authorization` to the app as `HTTP_AUTHORIZATION`.
+    pub pass_authorization: Option<bool>,
+    /// `WSGIChunkedRequest`: accept chunked request bodies (otherwise 411).
+    pub chunked_request: Option<bool>,
 }
 
 impl DirConfig {
@@ -90,6 +94,8 @@ impl DirConfig {
                 .application_group
                 .clone()
                 .or_else(|| base.application_group.clone()),
+            pass_authorization: child.pass_authorization.or(base.pass_authorization),
+            chunked_request: child.chunked_request.or(base.chunked_request),
         }
     }
 }

@@ -148,7 +148,12 @@ pub fn serve(r: &mut Request) -> i32 {
         );
         return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
     };
-    if let Err(status) = r.setup_client_block(ffi::REQUEST_CHUNKED_ERROR) {
+    let chunked_policy = if dir.chunked_request == Some(true) {
+        ffi::REQUEST_CHUNKED_DECHUNK
+    } else {
+        ffi::REQUEST_CHUNKED_ERROR
+    };
+    if let Err(status) = r.setup_client_block(chunked_policy) {
         return status;
     }
     let (chunked, remaining) = r.body_expected();
@@ -160,6 +165,12 @@ pub fn serve(r: &mut Request) -> i32 {
         rswsgi_protocol::BodyKind::None
     };
     r.add_common_vars();
+    if dir.pass_authorization == Some(true) {
+        if let Some(auth) = r.headers_in().get("Authorization").map(str::to_owned) {
+            r.subprocess_env()
+                .set(r.pool(), b"HTTP_AUTHORIZATION", auth.as_bytes());
+        }
+    }
     let request_id = r.log_id().to_vec();
     let callable = alias
         .and_then(|a| a.callable.clone())

@@ -99,6 +99,12 @@ impl Request {
         self.rec_mut().path_info = p;
     }
 
+    /// Request headers.
+    pub fn headers_in(&self) -> Table {
+        // SAFETY: the request's tables live as long as the request.
+        unsafe { Table::from_ptr(self.rec().headers_in) }
+    }
+
     /// Response headers.
     pub fn headers_out(&self) -> Table {
         // SAFETY: the request's tables live as long as the request.
