@@ -1,1 +1,143 @@
-fn main() {}
+//! `rswsgi-daemon`: the process that hosts a WSGI application behind `mod_rswsgi`.
+//!
+//! The module's supervisor starts it (already running as the group's user) with the group's
+//! listening UNIX socket as an inherited file descriptor. See `ARCHITECTURE.md`.
+
+mod backend;
+mod conn;
+mod lifecycle;
+mod log;
+mod request;
+mod server;
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::socket::{getsockopt, sockopt};
+use nix::unistd::Pid;
+
+use backend::wsgi::{WsgiBackend, WsgiConfig};
+
+/// Command line, as the module's supervisor passes it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rswsgi-daemon",
+    version,
+    about = "rswsgi daemon process (started by mod_rswsgi)"
+)]
+struct Cli {
+    /// The inherited listening UNIX socket.
+    #[arg(long, value_name = "FD")]
+    listen_fd: RawFd,
+    /// The daemon process group's name (for log lines).
+    #[arg(long, value_name = "NAME")]
+    group: String,
+    /// How many daemon processes the group runs (sets `wsgi.multiprocess`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    processes: u32,
+    /// Worker threads in this process.
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    threads: u32,
+    /// The supervisor's pid: the daemon exits when its parent is no longer this process.
+    #[arg(long, value_name = "PID")]
+    parent_pid: i32,
+    /// A WSGI script to load at start-up (repeatable).
+    #[arg(long = "script", value_name = "FILE")]
+    scripts: Vec<PathBuf>,
+    /// The callable to look up in a script when the request does not name one.
+    #[arg(long, value_name = "NAME", default_value = "application")]
+    callable: String,
+    /// A Python prefix or virtualenv to use.
+    #[arg(long, value_name = "DIR")]
+    python_home: Option<PathBuf>,
+    /// Directories to put at the front of `sys.path` (colon-separated; repeatable).
+    #[arg(long, value_name = "DIR[:DIR]")]
+    python_path: Vec<String>,
+    /// Working directory of the process.
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Also log debug lines.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    log::init(cli.verbose);
+    if let Err(e) = run(cli) {
+        tracing::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(home) = &cli.home {
+        std::env::set_current_dir(home).with_context(|| {
+            format!(
+                "cannot change directory to {} as user {}",
+                home.display(),
+                log::effective_user()
+            )
+        })?;
+    }
+    let listener = inherited_listener(cli.listen_fd)?;
+    lifecycle::install_signal_handlers().context("installing signal handlers")?;
+
+    let python_path = cli
+        .python_path
+        .iter()
+        .flat_map(|p| p.split(':'))
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let backend = WsgiBackend::new(WsgiConfig {
+        scripts: cli.scripts,
+        callable: cli.callable,
+        python_home: cli.python_home,
+        python_path,
+        multithread: cli.threads > 1,
+        multiprocess: cli.processes > 1,
+    })?;
+
+    let life = Arc::new(lifecycle::Lifecycle::default());
+    let server = Arc::new(server::Server {
+        listener,
+        backend: Arc::new(backend),
+        life: Arc::clone(&life),
+    });
+    server::spawn_workers(server, cli.threads as usize).context("starting worker threads")?;
+    tracing::info!(
+        "daemon for group '{}' started: {} thread(s), {} process(es) in the group",
+        cli.group,
+        cli.threads,
+        cli.processes
+    );
+    lifecycle::supervise(&life, Pid::from_raw(cli.parent_pid))
+}
+
+/// Takes ownership of the inherited listening socket, checking that it is one.
+fn inherited_listener(fd: RawFd) -> anyhow::Result<UnixListener> {
+    if fd < 3 {
+        bail!("--listen-fd {fd}: refusing to use a standard stream as the listening socket");
+    }
+    // SAFETY: F_GETFD only reads the descriptor flags of `fd`; any integer is a valid argument.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        bail!("--listen-fd {fd}: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is open (checked above) and was inherited for this process to own: nothing
+    // else in the process uses or closes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let listening = getsockopt(&owned, sockopt::AcceptConn)
+        .with_context(|| format!("--listen-fd {fd} is not a socket"))?;
+    if !listening {
+        bail!("--listen-fd {fd} is not a listening socket");
+    }
+    // Keep it out of processes the application starts.
+    fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).context("setting FD_CLOEXEC")?;
+    Ok(UnixListener::from(owned))
+}

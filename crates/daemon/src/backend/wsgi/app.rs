@@ -1,0 +1,242 @@
+//! Running the application for one request: find it, build the environ, call it, send what it
+//! returns, always `close()` the result, and turn failures into log lines and `Error` frames.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use super::environ;
+use super::errors::{log_exception, type_name, ErrorLog};
+use super::input::{io_error, Input};
+use super::response::{note_sent, pending_head, ResponseState, SharedState, StartResponse};
+use super::WsgiBackend;
+use crate::conn::{IoError, Request, RequestIo};
+
+/// Why a request could not be answered normally.
+enum Failure {
+    /// The application (or the result it returned) raised.
+    App(PyErr),
+    /// The connection to the module broke while sending.
+    Gone(IoError),
+}
+
+impl Failure {
+    fn from_io(e: IoError) -> Self {
+        if e.is_broken() {
+            Failure::Gone(e)
+        } else {
+            Failure::App(io_error(e))
+        }
+    }
+}
+
+/// Serves one request with the GIL held (released for all socket I/O).
+pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestIo) {
+    let Some(script) = script_path(backend, req) else {
+        tracing::error!(
+            "request for {} names no WSGI script (SCRIPT_FILENAME)",
+            req.url()
+        );
+        fail(py, io, "no WSGI script for this request");
+        return;
+    };
+    let module = match backend.scripts.get(py, &script) {
+        Ok(m) => m,
+        Err(e) => {
+            e.log(py);
+            fail(py, io, &e.to_string());
+            return;
+        }
+    };
+    let callable = req
+        .get_str("mod_wsgi.callable_object")
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| backend.config.callable.clone());
+    let app = match module.getattr_opt(callable.as_str()) {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            let msg = format!("no callable '{callable}' in {}", script.display());
+            tracing::error!("{msg}");
+            fail(py, io, &msg);
+            return;
+        }
+        Err(e) => {
+            log_exception(py, &e, &format!("looking up '{callable}' failed"));
+            fail(py, io, &e.to_string());
+            return;
+        }
+    };
+
+    let state: SharedState = Arc::new(Mutex::new(ResponseState::default()));
+    let outcome = call(py, backend, req, io, &app, &state);
+    if let Err(failure) = outcome {
+        report(py, req, &script, io, &state, failure);
+    }
+}
+
+fn script_path(backend: &WsgiBackend, req: &Request) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    match req.get("SCRIPT_FILENAME") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+        _ => backend.config.scripts.first().cloned(),
+    }
+}
+
+fn fail(py: Python<'_>, io: &RequestIo, message: &str) {
+    if let Err(e) = py.detach(|| io.fail(message)) {
+        tracing::info!("could not report the failure to the module: {e}");
+    }
+}
+
+/// Calls the application and sends its response. `close()` is called on any result.
+fn call(
+    py: Python<'_>,
+    backend: &WsgiBackend,
+    req: &Request,
+    io: &RequestIo,
+    app: &Bound<'_, PyAny>,
+    state: &SharedState,
+) -> Result<(), Failure> {
+    let request_id = req.get_str("mod_wsgi.request_id");
+    let input = Bound::new(py, Input::new(io.clone())).map_err(Failure::App)?;
+    let errors = Bound::new(py, ErrorLog::new(request_id)).map_err(Failure::App)?;
+    let env = environ::build(
+        py,
+        req,
+        backend.config.multithread,
+        backend.config.multiprocess,
+        input,
+        errors,
+    )
+    .map_err(Failure::App)?;
+    let start_response =
+        Bound::new(py, StartResponse::new(Arc::clone(state), io.clone())).map_err(Failure::App)?;
+    let result = app.call1((env, start_response)).map_err(Failure::App)?;
+
+    let sent = send_result(py, io, &result, state);
+    let closed = close(&result);
+    match (sent, closed) {
+        (Err(first), Err(e)) => {
+            log_exception(py, &e, "close() of the response iterable raised");
+            Err(first)
+        }
+        (Err(first), Ok(())) => Err(first),
+        (Ok(_), Err(e)) if !state.lock().head_sent => Err(Failure::App(e)),
+        (Ok(done), Err(e)) => {
+            // The response is out: log, and end it normally.
+            log_exception(py, &e, "close() of the response iterable raised");
+            finish(py, io, state, done)
+        }
+        (Ok(done), Ok(())) => finish(py, io, state, done),
+    }
+}
+
+/// Sends `ResponseEnd` (and the head, if nothing was sent yet) unless already `done`.
+fn finish(py: Python<'_>, io: &RequestIo, state: &SharedState, done: bool) -> Result<(), Failure> {
+    if done {
+        return Ok(());
+    }
+    let head = pending_head(state, None).map_err(Failure::App)?;
+    let sent = py.detach(|| io.finish(head.as_ref(), b""));
+    note_sent(state, &sent);
+    sent.map_err(Failure::from_io)
+}
+
+/// Iterates the result, sending each non-empty block. Returns true when the response is
+/// already complete (a one-block sequence without `close()` goes out with `ResponseEnd`).
+fn send_result(
+    py: Python<'_>,
+    io: &RequestIo,
+    result: &Bound<'_, PyAny>,
+    state: &SharedState,
+) -> Result<bool, Failure> {
+    // A one-element list or tuple is the whole body: its length is the Content-Length.
+    let single = match (result.cast::<PyList>(), result.cast::<PyTuple>()) {
+        (Ok(l), _) => l.len() == 1,
+        (_, Ok(t)) => t.len() == 1,
+        _ => false,
+    };
+    let final_block = single && !has_close(result);
+    let mut sent_any = false;
+    for item in result.try_iter().map_err(Failure::App)? {
+        let item = item.map_err(Failure::App)?;
+        let bytes = item.cast::<PyBytes>().map_err(|_| {
+            Failure::App(PyTypeError::new_err(format!(
+                "sequence of byte string values expected, value of type {} found",
+                type_name(&item)
+            )))
+        })?;
+        let data = bytes.as_bytes();
+        if data.is_empty() {
+            continue;
+        }
+        let head = pending_head(state, single.then_some(data.len())).map_err(Failure::App)?;
+        let done = if final_block {
+            py.detach(|| io.finish(head.as_ref(), data))
+        } else {
+            py.detach(|| io.send(head.as_ref(), data))
+        };
+        note_sent(state, &done);
+        done.map_err(Failure::from_io)?;
+        sent_any = true;
+    }
+    if single && !sent_any && !state.lock().head_sent {
+        // The single block was empty: still a known length.
+        let head = pending_head(state, Some(0)).map_err(Failure::App)?;
+        state.lock().head = head;
+    }
+    Ok(final_block && sent_any)
+}
+
+fn has_close(result: &Bound<'_, PyAny>) -> bool {
+    result
+        .hasattr(intern!(result.py(), "close"))
+        .unwrap_or(false)
+}
+
+fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    match result.getattr_opt(intern!(result.py(), "close"))? {
+        Some(close) => close.call0().map(drop),
+        None => Ok(()),
+    }
+}
+
+/// Logs a failed request and tells the module, unless the module is gone.
+fn report(
+    py: Python<'_>,
+    req: &Request,
+    script: &std::path::Path,
+    io: &RequestIo,
+    state: &SharedState,
+    failure: Failure,
+) {
+    let gone = state.lock().gone;
+    match failure {
+        Failure::Gone(e) => {
+            tracing::info!("stopped sending the response for {}: {e}", req.url());
+        }
+        Failure::App(e) if gone => {
+            tracing::info!(
+                "the module went away while the application was writing the response for {}: {e}",
+                req.url()
+            );
+        }
+        Failure::App(e) => {
+            log_exception(
+                py,
+                &e,
+                &format!(
+                    "exception occurred processing WSGI script '{}' for {}",
+                    script.display(),
+                    req.url()
+                ),
+            );
+            fail(py, io, &format!("exception in the WSGI application: {e}"));
+        }
+    }
+}

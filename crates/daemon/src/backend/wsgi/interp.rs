@@ -1,0 +1,100 @@
+//! Starting the interpreter: Python home or virtualenv, `sys.path`, the support module.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::errors::{format_exception, ErrorLog};
+use crate::log::effective_user;
+
+static SUPPORT: OnceLock<Py<PyModule>> = OnceLock::new();
+
+/// Why Python could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The Python home cannot be read by the daemon's user.
+    #[error("cannot read python-home {path} as user {user}: {source}")]
+    Home {
+        /// The directory.
+        path: PathBuf,
+        /// The effective user.
+        user: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Python code run during start-up raised.
+    #[error("setting up Python failed:\n{0}")]
+    Python(String),
+}
+
+/// The helper module (`support.py`), once [`init`] has run.
+pub fn support(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    SUPPORT
+        .get()
+        .map(|m| m.bind(py))
+        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("Python is not set up"))
+}
+
+/// Initialises Python once for the process.
+pub fn init(home: Option<&Path>, python_path: &[PathBuf]) -> Result<(), InitError> {
+    let mut venv = None;
+    if let Some(home) = home {
+        let home_err = |source| InitError::Home {
+            path: home.to_owned(),
+            user: effective_user(),
+            source,
+        };
+        std::fs::read_dir(home).map_err(home_err)?;
+        let cfg = home.join("pyvenv.cfg");
+        if cfg.exists() {
+            std::fs::File::open(&cfg).map_err(|source| InitError::Home {
+                path: cfg.clone(),
+                user: effective_user(),
+                source,
+            })?;
+            venv = Some(home);
+        } else {
+            // A real Python prefix: the interpreter finds its stdlib there. This runs before
+            // any other thread exists, so changing the environment races with nothing.
+            std::env::set_var("PYTHONHOME", home);
+        }
+    }
+    Python::initialize();
+    Python::attach(|py| {
+        setup(py, venv, python_path).map_err(|e| InitError::Python(format_exception(py, &e)))
+    })
+}
+
+fn setup(py: Python<'_>, venv: Option<&Path>, python_path: &[PathBuf]) -> PyResult<()> {
+    let source = CString::new(include_str!("support.py"))
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let module = PyModule::from_code(py, &source, c"rswsgi_support.py", c"_rswsgi_support")?;
+    let _ = SUPPORT.set(module.clone().unbind());
+
+    let sys = py.import("sys")?;
+    sys.setattr("argv", PyList::new(py, ["mod_wsgi"])?)?;
+    // print() and Python's own error reports go to the error log, one prefixed line each.
+    sys.setattr("stdout", Bound::new(py, ErrorLog::new(None))?)?;
+    sys.setattr("stderr", Bound::new(py, ErrorLog::new(None))?)?;
+
+    if let Some(home) = venv {
+        let site_packages: PathBuf = module
+            .call_method1("activate_virtualenv", (home.as_os_str(),))?
+            .extract()?;
+        if !site_packages.is_dir() {
+            tracing::warn!(
+                "virtualenv {} has no {}",
+                home.display(),
+                site_packages.display()
+            );
+        }
+    }
+    if !python_path.is_empty() {
+        let dirs: Vec<&std::ffi::OsStr> = python_path.iter().map(|p| p.as_os_str()).collect();
+        module.call_method1("prepend_site_dirs", (dirs,))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The Python WSGI backend (PEP 3333) on an embedded CPython.
+//!
+//! - [`interp`]: interpreter start-up (Python home, virtualenv, `sys.path`).
+//! - [`script`]: loading WSGI script files as modules, cached per process.
+//! - [`environ`]: the per-request environ dict.
+//! - [`input`]: `wsgi.input`, pulling the request body from the module.
+//! - [`response`]: `start_response`, the `write()` callable, header checks.
+//! - [`errors`]: `wsgi.errors` and traceback logging.
+//! - [`app`]: running the application for one request.
+
+mod app;
+mod environ;
+mod errors;
+mod input;
+mod interp;
+mod response;
+mod script;
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+
+use crate::backend::Backend;
+use crate::conn::{Request, RequestIo};
+
+pub use interp::InitError;
+
+/// What the WSGI backend is configured with (from the command line).
+#[derive(Debug, Clone)]
+pub struct WsgiConfig {
+    /// Scripts to load at start-up.
+    pub scripts: Vec<PathBuf>,
+    /// The callable looked up when a request does not name one.
+    pub callable: String,
+    /// A Python prefix or a virtualenv.
+    pub python_home: Option<PathBuf>,
+    /// Directories to put at the front of `sys.path`.
+    pub python_path: Vec<PathBuf>,
+    /// `wsgi.multithread`.
+    pub multithread: bool,
+    /// `wsgi.multiprocess`.
+    pub multiprocess: bool,
+}
+
+/// Serves requests with a WSGI application.
+pub struct WsgiBackend {
+    config: WsgiConfig,
+    scripts: script::Scripts,
+}
+
+impl WsgiBackend {
+    /// Starts Python and preloads the configured scripts. A script that fails to load is
+    /// logged and retried by the requests that need it.
+    pub fn new(config: WsgiConfig) -> Result<Self, InitError> {
+        interp::init(config.python_home.as_deref(), &config.python_path)?;
+        let scripts = script::Scripts::default();
+        Python::attach(|py| {
+            for path in &config.scripts {
+                if let Err(e) = scripts.get(py, path) {
+                    e.log(py);
+                }
+            }
+        });
+        Ok(WsgiBackend { config, scripts })
+    }
+}
+
+impl Backend for WsgiBackend {
+    fn run_worker(&self, run: &mut (dyn FnMut() + Send)) {
+        // Attach once for the thread's life, so its Python thread state (and any
+        // `threading.local` data) lasts across requests; detach for all the waiting.
+        Python::attach(|py| py.detach(run));
+    }
+
+    fn handle(&self, req: &Request, io: &RequestIo) {
+        Python::attach(|py| app::serve(py, self, req, io));
+    }
+}

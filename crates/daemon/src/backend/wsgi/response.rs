@@ -1,0 +1,255 @@
+//! `start_response` and the `write()` callable it returns, with the checks PEP 3333 asks for
+//! on the status and headers.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use super::errors::type_name;
+use super::input::io_error;
+use crate::conn::{Head, IoError, RequestIo};
+
+/// The response as far as the application has given it.
+#[derive(Debug, Default)]
+pub struct ResponseState {
+    /// Status and headers from the last `start_response` call.
+    pub head: Option<Head>,
+    /// The head has gone out to the module.
+    pub head_sent: bool,
+    /// The connection to the module broke while the application was writing.
+    pub gone: bool,
+}
+
+/// The state shared by `start_response`, `write()` and the request driver.
+pub type SharedState = Arc<Mutex<ResponseState>>;
+
+/// The head to send before the next body bytes: `None` if it already went out, an error if
+/// `start_response` has not been called. With `length`, a `Content-Length` is added unless
+/// the application gave one.
+pub fn pending_head(state: &SharedState, length: Option<usize>) -> PyResult<Option<Head>> {
+    let st = state.lock();
+    if st.head_sent {
+        return Ok(None);
+    }
+    let mut head = st
+        .head
+        .clone()
+        .ok_or_else(|| PyRuntimeError::new_err("the application did not call start_response()"))?;
+    if let Some(len) = length {
+        let has = head
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"content-length"));
+        if !has {
+            head.headers
+                .push((b"Content-Length".to_vec(), len.to_string().into_bytes()));
+        }
+    }
+    Ok(Some(head))
+}
+
+/// Records the result of a send: the head is out, or the connection broke.
+pub fn note_sent(state: &SharedState, result: &Result<(), IoError>) {
+    let mut st = state.lock();
+    match result {
+        Ok(()) => st.head_sent = true,
+        Err(e) if e.is_broken() => st.gone = true,
+        Err(_) => {}
+    }
+}
+
+/// The `start_response` callable of one request.
+#[pyclass(module = "rswsgi", name = "StartResponse", frozen)]
+pub struct StartResponse {
+    state: SharedState,
+    io: RequestIo,
+}
+
+impl StartResponse {
+    /// A `start_response` for the request served through `io`.
+    pub fn new(state: SharedState, io: RequestIo) -> Self {
+        StartResponse { state, io }
+    }
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        &self,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Writer> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let st = self.state.lock();
+            match exc_info {
+                Some(info) if st.head_sent => {
+                    drop(st);
+                    return Err(PyErr::from_value(info.get_item(1)?));
+                }
+                None if st.head.is_some() => {
+                    return Err(PyRuntimeError::new_err(
+                        "start_response() was already called (without exc_info)",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let head = parse_head(status, headers)?;
+        self.state.lock().head = Some(head);
+        Ok(Writer {
+            state: Arc::clone(&self.state),
+            io: self.io.clone(),
+        })
+    }
+}
+
+/// The `write(data)` callable: sends `data` at once (the head first if it has not gone out).
+#[pyclass(module = "rswsgi", name = "Write", frozen)]
+pub struct Writer {
+    state: SharedState,
+    io: RequestIo,
+}
+
+#[pymethods]
+impl Writer {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "write() argument must be a bytes object, not {}",
+                type_name(data)
+            ))
+        })?;
+        let head = pending_head(&self.state, None)?;
+        let data = bytes.as_bytes();
+        let io = &self.io;
+        let result = py.detach(|| io.send(head.as_ref(), data));
+        note_sent(&self.state, &result);
+        result.map_err(io_error)
+    }
+}
+
+fn latin1_bytes(s: &str, what: &str) -> PyResult<Vec<u8>> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| PyValueError::new_err(format!("{what} {s:?} is not latin-1 encodable")))
+}
+
+fn text<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<std::borrow::Cow<'a, str>> {
+    obj.cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj))))?
+        .to_cow()
+}
+
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// Checks and converts a status string and a header list.
+pub fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<Head> {
+    let status = text(status, "status")?;
+    let (code, reason) = parse_status(&status)?;
+    let list = headers.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "response headers must be a list, not {}",
+            type_name(headers)
+        ))
+    })?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+        let Some(pair) = pair else {
+            return Err(PyTypeError::new_err(format!(
+                "response headers must be (name, value) tuples, not {}",
+                type_name(&item)
+            )));
+        };
+        let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
+        let name = text(&name, "header name")?;
+        let value = text(&value, "header value")?;
+        out.push(check_header(&name, &value)?);
+    }
+    Ok(Head {
+        status: code,
+        reason,
+        headers: out,
+    })
+}
+
+/// Parses `"NNN reason"`.
+pub fn parse_status(status: &str) -> PyResult<(u16, Vec<u8>)> {
+    let bad = || PyValueError::new_err(format!("invalid status {status:?}"));
+    let b = status.as_bytes();
+    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || b[0] == b'0' {
+        return Err(bad());
+    }
+    let reason = match b.get(3) {
+        None => "",
+        Some(b' ') => &status[4..],
+        Some(_) => return Err(bad()),
+    };
+    if reason.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    let code = status[..3].parse().map_err(|_| bad())?;
+    Ok((code, latin1_bytes(reason, "status")?))
+}
+
+/// Checks a header: a token name, a latin-1 value without CR, LF or NUL.
+pub fn check_header(name: &str, value: &str) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Err(PyValueError::new_err(format!(
+            "invalid header name {name:?}"
+        )));
+    }
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(PyValueError::new_err(format!(
+            "header {name} has a value with a line break or NUL"
+        )));
+    }
+    Ok((
+        name.as_bytes().to_vec(),
+        latin1_bytes(value, "header value")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(parse_status("200 OK").ok(), Some((200, b"OK".to_vec())));
+        assert_eq!(parse_status("404").ok(), Some((404, vec![])));
+        assert_eq!(
+            parse_status("599 Caf\u{e9}").ok(),
+            Some((599, b"Caf\xe9".to_vec()))
+        );
+        for bad in [
+            "",
+            "20",
+            "OK 200",
+            "200OK",
+            "099 x",
+            "200 a\nb",
+            "200 \u{20ac}",
+        ] {
+            assert!(parse_status(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn headers() {
+        assert!(check_header("X-Ok", "v\tw \u{ff}").is_ok());
+        assert!(check_header("X Bad", "v").is_err());
+        assert!(check_header("", "v").is_err());
+        assert!(check_header("X", "a\r\nSet-Cookie: x").is_err());
+        assert!(check_header("X", "\u{100}").is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! WSGI script files, loaded as modules once per process (like mod_wsgi: the module name is
+//! derived from the file's path, its code is compiled with the real file name).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::PyBytes;
+
+use super::errors::log_exception;
+use super::interp::support;
+use crate::log::effective_user;
+
+/// Why a script could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read by the daemon's user.
+    #[error("cannot read WSGI script {path} as user {user}: {source}")]
+    Read {
+        /// The script.
+        path: PathBuf,
+        /// The effective user.
+        user: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Compiling or running the script raised.
+    #[error("failed to load WSGI script '{}'", path.display())]
+    Python {
+        /// The script.
+        path: PathBuf,
+        /// The exception.
+        err: PyErr,
+    },
+}
+
+impl LoadError {
+    /// Logs the error: one line for an unreadable file, the traceback for a Python error.
+    pub fn log(&self, py: Python<'_>) {
+        match self {
+            LoadError::Read { .. } => tracing::error!("{self}"),
+            LoadError::Python { err, .. } => log_exception(py, err, &self.to_string()),
+        }
+    }
+}
+
+/// Loaded script modules, by path.
+#[derive(Default)]
+pub struct Scripts {
+    modules: Mutex<HashMap<PathBuf, Py<PyModule>>>,
+    /// Serialises loading, so a script's top-level code runs once even under concurrent
+    /// first requests.
+    loading: std::sync::Mutex<()>,
+}
+
+impl Scripts {
+    /// The module for the script at `path`, loading it if needed. A failed load is not
+    /// cached: the next request tries again.
+    pub fn get<'py>(
+        &self,
+        py: Python<'py>,
+        path: &Path,
+    ) -> Result<Bound<'py, PyModule>, LoadError> {
+        if let Some(m) = self.cached(py, path) {
+            return Ok(m);
+        }
+        let _loading = self
+            .loading
+            .lock_py_attached(py)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(m) = self.cached(py, path) {
+            return Ok(m);
+        }
+        let source = py
+            .detach(|| std::fs::read(path))
+            .map_err(|source| LoadError::Read {
+                path: path.to_owned(),
+                user: effective_user(),
+                source,
+            })?;
+        let python_err = |err| LoadError::Python {
+            path: path.to_owned(),
+            err,
+        };
+        let module = support(py)
+            .and_then(|s| {
+                s.call_method1(
+                    "load_script",
+                    (
+                        module_name(path),
+                        path.as_os_str(),
+                        PyBytes::new(py, &source),
+                    ),
+                )
+            })
+            .and_then(|m| Ok(m.cast_into::<PyModule>()?))
+            .map_err(python_err)?;
+        self.modules
+            .lock()
+            .insert(path.to_owned(), module.clone().unbind());
+        tracing::info!("loaded WSGI script '{}'", path.display());
+        Ok(module)
+    }
+
+    fn cached<'py>(&self, py: Python<'py>, path: &Path) -> Option<Bound<'py, PyModule>> {
+        self.modules.lock().get(path).map(|m| m.bind(py).clone())
+    }
+}
+
+/// A module name unique to `path` and stable across runs: `_mod_wsgi_` and a 64-bit FNV-1a
+/// hash of the path in hex.
+pub fn module_name(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in path.as_os_str().as_bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("_mod_wsgi_{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_are_stable_and_distinct() {
+        let a = module_name(Path::new("/srv/a/wsgi.py"));
+        assert_eq!(a, module_name(Path::new("/srv/a/wsgi.py")));
+        assert_ne!(a, module_name(Path::new("/srv/b/wsgi.py")));
+        assert!(a.starts_with("_mod_wsgi_") && a.len() == 26, "{a}");
+    }
+}

@@ -1,0 +1,68 @@
+"""Python-side helpers of rswsgi-daemon (loaded once per process as `_rswsgi_support`)."""
+
+import os
+import site
+import sys
+import traceback
+import types
+
+
+def prepend_site_dirs(dirs):
+    """site.addsitedir() each directory (so .pth files are honoured), then move every entry
+    that added to the front of sys.path, keeping their order."""
+    before = set(sys.path)
+    for d in dirs:
+        site.addsitedir(d)
+    added = [p for p in sys.path if p not in before]
+    rest = [p for p in sys.path if p in before]
+    sys.path[:] = added + rest
+
+
+def activate_virtualenv(home):
+    """Make the virtualenv at `home` the environment, like virtualenv's activate_this.py.
+    Returns its site-packages directory."""
+    v = sys.version_info
+    site_packages = os.path.join(home, "lib", "python%d.%d" % (v[0], v[1]), "site-packages")
+    prepend_site_dirs([site_packages])
+    sys.prefix = sys.exec_prefix = home
+    return site_packages
+
+
+def load_script(name, path, source):
+    """Run a WSGI script file as the module `name` and return the module."""
+    code = compile(source, path, "exec", dont_inherit=True)
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def format_exception(exc, tb=None):
+    """The full traceback of `exc` (raised with traceback `tb`) as text."""
+    if tb is None:
+        tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: iterates a file-like object in blocks and closes it."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration

@@ -1,0 +1,365 @@
+//! One connection from the module: the request it carries and the frames a handler sends back.
+//!
+//! A [`Conn`] is shared (behind a mutex) between the worker serving it and whatever objects the
+//! handler hands to application code ([`RequestIo`] is a cheap, `Send + Sync` handle), so an
+//! application thread may read the request body. Each request gets a sequence number; a handle
+//! kept past the end of its request fails with [`IoError::Stale`] instead of touching the next.
+
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rswsgi_protocol as proto;
+use rswsgi_protocol::{BodyKind, Frame, FrameKind, FrameReader, ReadError, MAX_BODY_CHUNK};
+
+pub use crate::request::{Head, Request};
+
+/// Why an operation on the module connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// The connection broke earlier in this request.
+    #[error("the connection to the module is already broken")]
+    Broken,
+    /// The request this handle belongs to is over.
+    #[error("the request is already over")]
+    Stale,
+    /// Writing to the module failed (usually: it went away).
+    #[error("writing to the module failed: {0}")]
+    Write(#[source] io::Error),
+    /// Reading from the module failed or it sent a malformed frame.
+    #[error("reading from the module failed: {0}")]
+    Read(#[source] ReadError),
+    /// The module closed the connection while the daemon waited for an answer.
+    #[error("the module closed the connection")]
+    Closed,
+    /// The module sent a frame that does not belong here.
+    #[error("the module sent an unexpected {0:?} frame")]
+    Unexpected(FrameKind),
+    /// The module reported that the request body could not be read (client went away, ...).
+    #[error("reading the request body failed: {0}")]
+    BodyFailed(String),
+    /// The response head or a body frame could not be encoded.
+    #[error("the response cannot be encoded: {0}")]
+    Encode(#[from] proto::EncodeError),
+    /// A response frame was sent out of order (a handler bug).
+    #[error("{0}")]
+    Order(&'static str),
+}
+
+impl IoError {
+    /// True when the connection to the module is unusable (nothing more can be sent).
+    pub fn is_broken(&self) -> bool {
+        matches!(
+            self,
+            IoError::Broken
+                | IoError::Write(_)
+                | IoError::Read(_)
+                | IoError::Closed
+                | IoError::Unexpected(_)
+        )
+    }
+}
+
+/// Per-request progress of the response and the request body.
+#[derive(Debug, Default)]
+struct State {
+    body: Option<BodyKind>,
+    /// Bytes of a `Length` body not received yet.
+    remaining: u64,
+    body_eof: bool,
+    body_error: Option<String>,
+    head_sent: bool,
+    /// `ResponseEnd` or `Error` has been sent.
+    done: bool,
+    /// `Error` has been sent.
+    failed: bool,
+    broken: bool,
+}
+
+/// A connection from the module.
+pub struct Conn {
+    /// Sequence number of the last request read.
+    requests: u64,
+    reader: FrameReader<UnixStream>,
+    wbuf: Vec<u8>,
+    state: State,
+}
+
+/// Small body chunks are copied next to their frame header so they go out in one write.
+const COALESCE: usize = 16 << 10;
+
+impl Conn {
+    /// Wraps a connection whose preamble has been read.
+    pub fn new(reader: FrameReader<UnixStream>) -> Self {
+        Conn {
+            requests: 0,
+            reader,
+            wbuf: Vec::with_capacity(4096),
+            state: State::default(),
+        }
+    }
+
+    /// Reads the next request head. `Ok(None)`: the module closed the connection between
+    /// requests.
+    pub fn next_request(&mut self) -> Result<Option<Request>, IoError> {
+        let req = match self.reader.read_frame().map_err(IoError::Read)? {
+            None => return Ok(None),
+            Some(Frame::RequestHead(head)) => Request::from_head(&head),
+            Some(frame) => return Err(IoError::Unexpected(frame.kind())),
+        };
+        self.state = State {
+            body: Some(req.body),
+            remaining: match req.body {
+                BodyKind::Length(n) => n,
+                _ => 0,
+            },
+            body_eof: matches!(req.body, BodyKind::None | BodyKind::Length(0)),
+            ..State::default()
+        };
+        self.requests += 1;
+        Ok(Some(req))
+    }
+
+    fn check_writable(&self) -> Result<(), IoError> {
+        if self.state.broken {
+            Err(IoError::Broken)
+        } else if self.state.done {
+            Err(IoError::Order("the response is already complete"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flush(&mut self, extra: &[u8]) -> Result<(), IoError> {
+        let stream = self.reader.get_mut();
+        let res = stream
+            .write_all(&self.wbuf)
+            .and_then(|()| stream.write_all(extra));
+        self.wbuf.clear();
+        res.map_err(|e| {
+            self.state.broken = true;
+            IoError::Write(e)
+        })
+    }
+
+    fn push_head(&mut self, head: &Head) -> Result<(), IoError> {
+        if self.state.head_sent {
+            return Ok(());
+        }
+        proto::encode_response_head(
+            &mut self.wbuf,
+            head.status,
+            &head.reason,
+            head.headers
+                .iter()
+                .map(|(n, v)| (n.as_slice(), v.as_slice())),
+        )?;
+        self.state.head_sent = true;
+        Ok(())
+    }
+
+    fn send(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<(), IoError> {
+        self.check_writable()?;
+        if let Some(head) = head {
+            self.push_head(head)?;
+        }
+        if !self.state.head_sent {
+            return Err(IoError::Order("response body before the response head"));
+        }
+        for chunk in data.chunks(MAX_BODY_CHUNK) {
+            self.wbuf
+                .extend_from_slice(&proto::body_header(chunk.len())?);
+            if chunk.len() <= COALESCE {
+                self.wbuf.extend_from_slice(chunk);
+            } else {
+                self.flush(chunk)?;
+            }
+        }
+        if end {
+            proto::encode_response_end(&mut self.wbuf);
+            self.state.done = true;
+        }
+        self.flush(&[])
+    }
+
+    fn fail(&mut self, message: &str) -> Result<(), IoError> {
+        if self.state.broken {
+            return Err(IoError::Broken);
+        }
+        if self.state.done {
+            return Ok(());
+        }
+        self.wbuf.clear();
+        proto::encode_error(&mut self.wbuf, message.as_bytes());
+        self.state.done = true;
+        self.state.failed = true;
+        self.flush(&[])
+    }
+
+    /// Asks for up to `max` body bytes and appends the answer to `out`. Returns the bytes
+    /// appended; 0 means the body has ended.
+    fn read_body(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize, IoError> {
+        if let Some(msg) = &self.state.body_error {
+            return Err(IoError::BodyFailed(msg.clone()));
+        }
+        if self.state.broken {
+            return Err(IoError::Broken);
+        }
+        if self.state.body_eof {
+            return Ok(0);
+        }
+        let mut max = max.clamp(1, MAX_BODY_CHUNK) as u64;
+        if matches!(self.state.body, Some(BodyKind::Length(_))) {
+            // Never ask for more than a `Length` body has left.
+            max = max.min(self.state.remaining.max(1));
+        }
+        loop {
+            proto::encode_read_body(&mut self.wbuf, max as u32);
+            self.flush(&[])?;
+            let frame = self.reader.read_frame();
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.state.broken = true;
+                    return Err(IoError::Closed);
+                }
+                Err(e) => {
+                    self.state.broken = true;
+                    return Err(IoError::Read(e));
+                }
+            };
+            match frame {
+                Frame::Body([]) => continue,
+                Frame::Body(data) => {
+                    out.extend_from_slice(data);
+                    let n = data.len();
+                    self.state.remaining = self.state.remaining.saturating_sub(n as u64);
+                    if matches!(self.state.body, Some(BodyKind::Length(_)))
+                        && self.state.remaining == 0
+                    {
+                        self.state.body_eof = true;
+                    }
+                    return Ok(n);
+                }
+                Frame::BodyEnd => {
+                    self.state.body_eof = true;
+                    return Ok(0);
+                }
+                Frame::Error(msg) => {
+                    let msg = String::from_utf8_lossy(msg).into_owned();
+                    self.state.body_error = Some(msg.clone());
+                    return Err(IoError::BodyFailed(msg));
+                }
+                other => {
+                    self.state.broken = true;
+                    return Err(IoError::Unexpected(other.kind()));
+                }
+            }
+        }
+    }
+}
+
+/// What became of a request once its handler returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `ResponseEnd` was sent: the connection can carry another request.
+    Complete,
+    /// An `Error` frame was sent, or the connection broke: close it.
+    Close,
+}
+
+/// The connection shared by a worker and the handles given out for one request.
+pub struct Shared {
+    conn: Mutex<Conn>,
+    /// Sequence number of the request in progress; 0 between requests.
+    current: AtomicU64,
+}
+
+impl Shared {
+    /// Shares `conn`.
+    pub fn new(conn: Conn) -> Arc<Self> {
+        Arc::new(Shared {
+            conn: Mutex::new(conn),
+            current: AtomicU64::new(0),
+        })
+    }
+
+    /// Reads the next request and returns it with its I/O handle.
+    pub fn next_request(self: &Arc<Self>) -> Result<Option<(Request, RequestIo)>, IoError> {
+        let mut conn = self.conn.lock();
+        let Some(req) = conn.next_request()? else {
+            return Ok(None);
+        };
+        let seq = conn.requests;
+        self.current.store(seq, Ordering::SeqCst);
+        Ok(Some((
+            req,
+            RequestIo {
+                shared: Arc::clone(self),
+                seq,
+            },
+        )))
+    }
+}
+
+/// A handle on the current request of a connection: read its body, send its response.
+/// Blocking: call it with the GIL released.
+#[derive(Clone)]
+pub struct RequestIo {
+    shared: Arc<Shared>,
+    seq: u64,
+}
+
+impl RequestIo {
+    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, IoError>) -> Result<T, IoError> {
+        if self.shared.current.load(Ordering::SeqCst) != self.seq {
+            return Err(IoError::Stale);
+        }
+        let mut conn = self.shared.conn.lock();
+        if self.shared.current.load(Ordering::SeqCst) != self.seq {
+            return Err(IoError::Stale);
+        }
+        f(&mut conn)
+    }
+
+    /// Asks the module for up to `max` bytes of request body, appending them to `out`.
+    /// Returns how many were appended; 0 means the body has ended.
+    pub fn read_body(&self, max: usize, out: &mut Vec<u8>) -> Result<usize, IoError> {
+        self.with(|c| c.read_body(max, out))
+    }
+
+    /// Sends `head` unless a head was already sent, then `data` (if any) as body frames.
+    pub fn send(&self, head: Option<&Head>, data: &[u8]) -> Result<(), IoError> {
+        self.with(|c| c.send(head, data, false))
+    }
+
+    /// Like [`send`](Self::send), then `ResponseEnd`: the response is complete.
+    pub fn finish(&self, head: Option<&Head>, data: &[u8]) -> Result<(), IoError> {
+        self.with(|c| c.send(head, data, true))
+    }
+
+    /// Sends an `Error` frame (the request failed) unless the response is already complete.
+    pub fn fail(&self, message: &str) -> Result<(), IoError> {
+        self.with(|c| c.fail(message))
+    }
+
+    /// Ends the request from the worker's side: a handler that produced no complete response
+    /// gets an `Error` frame sent for it. Handles given out for this request stop working.
+    pub fn end(self) -> Outcome {
+        let mut conn = self.shared.conn.lock();
+        self.shared.current.store(0, Ordering::SeqCst);
+        if conn.state.broken {
+            return Outcome::Close;
+        }
+        if !conn.state.done {
+            let _ = conn.fail("the handler returned without completing the response");
+        }
+        if conn.state.failed || conn.state.broken {
+            Outcome::Close
+        } else {
+            Outcome::Complete
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Daemon-only tests: run `rswsgi-daemon` on a socket and speak the protocol to it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{base_environ, Daemon};
+use rswsgi_protocol::{self as proto, BodyKind};
+
+fn env(d: &Daemon, path: &str, extra: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut e = base_environ(&d.script, path);
+    e.extend(
+        extra
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.to_vec())),
+    );
+    e
+}
+
+const HELLO: &str = include_str!("apps/hello.py");
+
+#[test]
+fn hello_world_and_sequential_requests() {
+    let d = Daemon::start(HELLO, &[]);
+    let mut c = d.connect();
+    for _ in 0..2 {
+        let r = c.request(&env(&d, "/", &[]), None);
+        assert!(r.ended, "{r:?}");
+        assert_eq!((r.status, r.reason.as_str()), (200, "OK"));
+        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+        assert_eq!(r.header("Content-Length"), Some("13"), "one-block list");
+        assert_eq!(r.text(), "Hello, world!");
+        assert!(r.reads.is_empty());
+    }
+}
+
+const ENVIRON: &str = include_str!("apps/environ.py");
+
+#[test]
+fn environ_contents() {
+    let d = Daemon::start(ENVIRON, &["--threads", "3"]);
+    let e = env(
+        &d,
+        "/p",
+        &[
+            ("HTTP_X_NAME", b"caf\xe9"),
+            ("wsgi.url_scheme", b"https"),
+            ("wsgi.multithread", b"spoofed"),
+            ("wsgi.version", b"spoofed"),
+        ],
+    );
+    let mut e2 = e.clone();
+    // The module's url_scheme wins over the default; spoofed wsgi.* keys do not.
+    e2.retain(|(k, v)| !(k == b"wsgi.url_scheme" && v == b"http"));
+    let r = d.connect().request(&e2, None);
+    assert!(r.ended, "{r:?}");
+    let text = r.text();
+    for want in [
+        "wsgi.version=(1, 0)",
+        "wsgi.url_scheme='https'",
+        "wsgi.multithread=True",
+        "wsgi.multiprocess=False",
+        "wsgi.run_once=False",
+        "wsgi.input_terminated=True",
+        "HTTP_X_NAME='café'",
+        "PATH_INFO='/p'",
+        "mod_wsgi.request_id='REQ-42'",
+        "dict=True",
+        "str_keys=True",
+        "errors=True",
+        "file=True",
+    ] {
+        assert!(text.lines().any(|l| l == want), "{want:?} not in\n{text}");
+    }
+    let log = d.wait_log("hello from print");
+    let line = log
+        .lines()
+        .find(|l| l.contains("hello from print"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("[wsgi:error]") && line.contains("[request REQ-42]"),
+        "{line}"
+    );
+}
+
+const ECHO: &str = include_str!("apps/echo.py");
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[test]
+fn post_body_echo() {
+    let d = Daemon::start(ECHO, &[]);
+    let big = pattern(3 << 20);
+
+    let r = d.connect().request(&env(&d, "/all", &[]), Some(&big));
+    assert!(r.ended, "{:?}", r.error);
+    assert!(
+        r.body == big,
+        "read() echo differs ({} bytes)",
+        r.body.len()
+    );
+    assert!(r.reads.len() >= 3, "{:?}", r.reads);
+    assert!(r.reads.iter().all(|&m| m as usize <= proto::MAX_BODY_CHUNK));
+
+    let r = d.connect().request(&env(&d, "/pieces", &[]), Some(&big));
+    assert!(
+        r.body == big,
+        "read(n) echo differs ({} bytes)",
+        r.body.len()
+    );
+    assert!(r.reads.iter().all(|&m| m <= 300000), "{:?}", r.reads);
+
+    // A chunked body answered in small pieces.
+    let mut c = d.connect();
+    c.send_request(&env(&d, "/all", &[]), BodyKind::Chunked);
+    let r = c.read_response(&big[..100_000], 777);
+    assert!(
+        r.body == big[..100_000],
+        "chunked echo ({} bytes)",
+        r.body.len()
+    );
+
+    // No body: read() returns b"" without asking the module.
+    let r = d.connect().request(&env(&d, "/all", &[]), None);
+    assert!(r.ended && r.body.is_empty() && r.reads.is_empty(), "{r:?}");
+}
+
+#[test]
+fn readline_and_iteration() {
+    let d = Daemon::start(ECHO, &[]);
+    let body = b"first line\nsecond\n\nlast";
+    let r = d.connect().request(&env(&d, "/lines", &[]), Some(body));
+    assert_eq!(r.text(), "first line\n|sec|ond\n|\n|last");
+    let r = d.connect().request(&env(&d, "/readlines", &[]), Some(body));
+    assert_eq!(r.text(), "first line\n|second\n|\n|last");
+}
+
+const FAILING: &str = include_str!("apps/failing.py");
+
+#[test]
+fn app_exception_gives_error_frame_and_daemon_keeps_serving() {
+    let d = Daemon::start(FAILING, &[]);
+    let mut c = d.connect();
+    let r = c.request(&env(&d, "/boom", &[]), None);
+    assert!(!r.head && !r.ended, "{r:?}");
+    assert!(r.error.as_deref().unwrap_or("").contains("kaboom"), "{r:?}");
+    assert!(c.closed(), "connection closed after an Error frame");
+    let log = d.wait_log("ValueError: kaboom");
+    assert!(log.contains("Traceback (most recent call last)"), "{log}");
+    assert!(log.contains("app.py"), "{log}");
+    assert!(
+        log.contains("for /boom") && log.contains("[request REQ-42]"),
+        "{log}"
+    );
+
+    for path in ["/bad-header", "/str-item"] {
+        let r = d.connect().request(&env(&d, path, &[]), None);
+        assert!(r.error.is_some() && !r.head, "{path}: {r:?}");
+    }
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended && r.text() == "fine", "{r:?}");
+}
+
+const STREAM: &str = include_str!("apps/stream.py");
+
+#[test]
+fn iterable_close_is_called() {
+    let d = Daemon::start(STREAM, &[]);
+    let marker = d.dir.0.join("closed-ok");
+    let m = marker.to_str().unwrap_or_default().as_bytes();
+    let r = d
+        .connect()
+        .request(&env(&d, "/", &[("HTTP_X_MARKER", m)]), None);
+    assert!(r.ended, "{r:?}");
+    assert_eq!(r.text(), "part1;part2;part3;");
+    assert_eq!(r.header("Content-Length"), None);
+    assert!(marker.exists(), "close() ran before ResponseEnd");
+
+    // An error after the head: Error frame, and close() still called.
+    let marker = d.dir.0.join("closed-fail");
+    let m = marker.to_str().unwrap_or_default().as_bytes();
+    let r = d
+        .connect()
+        .request(&env(&d, "/fail", &[("HTTP_X_MARKER", m)]), None);
+    assert!(r.head && !r.ended, "{r:?}");
+    assert_eq!(r.text(), "part1;");
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("mid-stream"),
+        "{r:?}"
+    );
+    assert!(marker.exists(), "close() after a failing iteration");
+}
+
+const WRITE: &str = include_str!("apps/write.py");
+
+#[test]
+fn write_callable() {
+    let d = Daemon::start(WRITE, &[]);
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended, "{r:?}");
+    assert_eq!((r.status, r.reason.as_str()), (201, "Created"));
+    assert_eq!(r.text(), "abcd");
+    let xa: Vec<_> = r.headers.iter().filter(|(n, _)| n == "X-A").collect();
+    assert_eq!(xa.len(), 2, "repeated headers kept apart: {:?}", r.headers);
+    assert_eq!(
+        r.header("Content-Length"),
+        None,
+        "head went out before the list"
+    );
+}
+
+#[test]
+fn bad_preamble_and_bad_frames_close_the_connection() {
+    let d = Daemon::start(HELLO, &[]);
+    let mut c = d.connect();
+    c.write(b"GET / HTTP/1.1\r\n\r\n");
+    let r = c.read_response(b"", 0);
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("preamble"),
+        "{r:?}"
+    );
+    assert!(c.closed());
+
+    // A frame of unknown kind after a good preamble.
+    let mut c = d.connect();
+    let mut out = proto::PREAMBLE.to_vec();
+    out.extend_from_slice(&[99, 0, 0, 0, 0]);
+    c.write(&out);
+    assert!(c.closed());
+    // A body frame where a request head belongs.
+    let mut c = d.connect();
+    let mut out = proto::PREAMBLE.to_vec();
+    proto::encode_body(&mut out, b"x").expect("encode");
+    c.write(&out);
+    assert!(c.closed());
+    d.wait_log("bad frame from the module");
+
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended && r.text() == "Hello, world!", "{r:?}");
+}
+
+#[test]
+fn missing_callable_and_broken_script() {
+    let d = Daemon::start(HELLO, &["--callable", "nope"]);
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.error.is_some() && !r.head, "{r:?}");
+    d.wait_log("no callable 'nope' in");
+    // The request may name its callable.
+    let e = env(&d, "/", &[("mod_wsgi.callable_object", b"application")]);
+    let r = d.connect().request(&e, None);
+    assert!(r.ended, "{r:?}");
+
+    let d = Daemon::start("import nonexistent_module_xyz\n", &[]);
+    d.wait_log("ModuleNotFoundError");
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.error.is_some(), "{r:?}");
+
+    let mut e = env(&d, "/", &[]);
+    let missing = d.dir.0.join("missing.py");
+    for (k, v) in e.iter_mut() {
+        if k == b"SCRIPT_FILENAME" {
+            *v = missing.to_str().unwrap_or_default().as_bytes().to_vec();
+        }
+    }
+    let r = d.connect().request(&e, None);
+    assert!(r.error.is_some(), "{r:?}");
+    d.wait_log("cannot read WSGI script");
+}
+
+const SLOW: &str = include_str!("apps/slow.py");
+
+#[test]
+fn sigterm_finishes_requests_in_progress_then_exits() {
+    let mut d = Daemon::start(SLOW, &[]);
+    let mut c = d.connect();
+    c.send_request(&env(&d, "/", &[]), BodyKind::None);
+    d.wait_log("started");
+    std::thread::sleep(Duration::from_millis(300));
+    d.signal(libc::SIGTERM);
+    let r = c.read_response(b"", 0);
+    assert!(r.ended && r.text() == "slow", "{r:?}");
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("daemon exits on SIGTERM");
+    assert_eq!(status.code(), Some(0));
+    d.wait_log("received SIGTERM");
+}
+
+#[test]
+fn exits_when_parent_is_gone() {
+    let start = Instant::now();
+    // Its real parent is this test, not pid 1: it must exit at once.
+    let mut d = Daemon::start(HELLO, &["--parent-pid", "1"]);
+    let status = d.wait_exit(Duration::from_secs(10)).expect("daemon exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    d.wait_log("went away");
+}
+
+#[test]
+fn python_home_that_cannot_be_read_is_reported() {
+    let mut d = Daemon::start(HELLO, &["--python-home", "/nonexistent/venv"]);
+    let status = d.wait_exit(Duration::from_secs(10)).expect("daemon exits");
+    assert_ne!(status.code(), Some(0));
+    d.wait_log("cannot read python-home /nonexistent/venv as user");
+}
+
+const GONE: &str = include_str!("apps/gone.py");
+
+#[test]
+fn module_going_away_stops_the_response_and_closes_the_iterable() {
+    let d = Daemon::start(GONE, &[]);
+    let marker = d.dir.0.join("closed");
+    let m = marker.to_str().unwrap_or_default().as_bytes();
+    let mut c = d.connect();
+    c.send_request(&env(&d, "/", &[("HTTP_X_MARKER", m)]), BodyKind::None);
+    let first = c.reader.read_frame().expect("read").map(|f| f.kind());
+    assert_eq!(first, Some(proto::FrameKind::ResponseHead));
+    drop(c);
+    d.wait_log("stopped sending the response for /");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "close() was not called");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = d
+        .connect()
+        .request(&env(&d, "/short", &[("HTTP_X_MARKER", m)]), None);
+    assert!(r.ended && r.text() == "short", "still serving: {r:?}");
+}
+
+const CATCH: &str = include_str!("apps/catch.py");
+
+#[test]
+fn body_error_from_the_module_raises_oserror() {
+    let d = Daemon::start(CATCH, &[]);
+    let mut c = d.connect();
+    c.send_request(&env(&d, "/", &[]), BodyKind::Length(10));
+    match c.reader.read_frame() {
+        Ok(Some(proto::Frame::ReadBody { max })) => assert_eq!(max, 10),
+        other => panic!("expected ReadBody, got {other:?}"),
+    }
+    let mut out = Vec::new();
+    proto::encode_error(&mut out, b"client went away");
+    c.write(&out);
+    let r = c.read_response(b"", 0);
+    assert!(r.ended, "{r:?}");
+    assert!(
+        r.text().starts_with("OSError:") && r.text().contains("client went away"),
+        "{}",
+        r.text()
+    );
+}
+
+const VENV_APP: &str = include_str!("apps/venv_app.py");
+
+#[test]
+fn virtualenv_python_home_and_python_path() {
+    let tmp = common::TempDir::new();
+    let venv = tmp.0.join("venv");
+    std::fs::create_dir_all(&venv).expect("venv dir");
+    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").expect("pyvenv.cfg");
+    // The daemon picks lib/pythonX.Y for its own Python version.
+    for minor in 6..=20 {
+        let sp = venv.join(format!("lib/python3.{minor}/site-packages"));
+        std::fs::create_dir_all(sp.join("pth-extra")).expect("site-packages");
+        std::fs::write(sp.join("venvmod.py"), "VALUE = 'from venv'\n").expect("module");
+        std::fs::write(sp.join("extra.pth"), "pth-extra\n").expect("pth");
+    }
+    let pp = tmp.0.join("pp");
+    std::fs::create_dir_all(&pp).expect("pp dir");
+    let pp_str = pp.to_str().unwrap_or_default();
+    std::fs::write(pp.join("ppmod.py"), format!("DIR = {pp_str:?}\n")).expect("ppmod");
+    let venv_str = venv.to_str().unwrap_or_default();
+    let d = Daemon::start(
+        VENV_APP,
+        &[
+            "--python-home",
+            venv_str,
+            "--python-path",
+            pp_str,
+            "--home",
+            "/",
+        ],
+    );
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended, "{r:?}");
+    let text = r.text();
+    for want in [
+        "venv=from venv",
+        "pth=True",
+        &format!("prefix={venv_str}"),
+        "order=True",
+    ] {
+        assert!(text.lines().any(|l| l == want), "{want:?} not in\n{text}");
+    }
+}
+
+#[test]
+fn real_prefix_python_home() {
+    let d = Daemon::start(ENVIRON, &["--python-home", "/usr"]);
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended, "{r:?}");
+}
+
+#[test]
+fn worker_threads_serve_concurrently() {
+    let d = Daemon::start(SLOW, &["--threads", "3"]);
+    d.wait_log("started");
+    let start = Instant::now();
+    let mut clients: Vec<_> = (0..3).map(|_| d.connect()).collect();
+    for c in &mut clients {
+        c.send_request(&env(&d, "/", &[]), BodyKind::None);
+    }
+    for c in &mut clients {
+        let r = c.read_response(b"", 0);
+        assert!(r.ended && r.text() == "slow", "{r:?}");
+    }
+    // Three 1-second requests on three threads: the GIL is not held while they sleep.
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+}
