@@ -235,6 +235,12 @@ fn apply(
         Directive::ScriptAlias => {
             let mut a = ScriptAlias::parse(arg)?;
             a.script = server_root_relative(cmd, &a.script);
+            if a.script.ends_with(".rs") {
+                return Err(format!(
+                    "WSGIScriptAlias {} {}: a Rust source file cannot be served directly; build it with                      `express build-handler {} -o handler.so` and point WSGIScriptAlias at the .so",
+                    a.url, a.script, a.script
+                ));
+            }
             if let Some(g) = &a.process_group {
                 server.group_refs.push((
                     g.clone(),

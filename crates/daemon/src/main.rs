@@ -21,7 +21,9 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::socket::{getsockopt, sockopt};
 use nix::unistd::Pid;
 
+use backend::native::{is_native, NativeBackend};
 use backend::wsgi::{WsgiBackend, WsgiConfig};
+use backend::Backend;
 
 /// Command line, as the module's supervisor passes it.
 #[derive(Debug, Parser)]
@@ -95,19 +97,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .collect();
-    let backend = WsgiBackend::new(WsgiConfig {
-        scripts: cli.scripts,
-        callable: cli.callable,
-        python_home: cli.python_home,
-        python_path,
-        multithread: cli.threads > 1,
-        multiprocess: cli.processes > 1,
-    })?;
+    // A group whose scripts are all handler libraries never starts Python.
+    let backend: Arc<dyn Backend> =
+        if !cli.scripts.is_empty() && cli.scripts.iter().all(|s| is_native(s)) {
+            Arc::new(NativeBackend::new(&cli.scripts)?)
+        } else {
+            Arc::new(WsgiBackend::new(WsgiConfig {
+                scripts: cli.scripts,
+                callable: cli.callable,
+                python_home: cli.python_home,
+                python_path,
+                multithread: cli.threads > 1,
+                multiprocess: cli.processes > 1,
+            })?)
+        };
 
     let life = Arc::new(lifecycle::Lifecycle::default());
     let server = Arc::new(server::Server {
         listener,
-        backend: Arc::new(backend),
+        backend,
         life: Arc::clone(&life),
     });
     server::spawn_workers(server, cli.threads as usize).context("starting worker threads")?;

@@ -1,7 +1,7 @@
 //! Request handlers. The server speaks the protocol; a [`Backend`] turns one request into one
-//! response. Today there is the Python WSGI backend; a native (`libloading`) backend will sit
-//! next to it with the same file layout.
+//! response: the Python WSGI backend, or the native (`libloading`) one for handler libraries.
 
+pub mod native;
 pub mod wsgi;
 
 use crate::conn::{Request, RequestIo};

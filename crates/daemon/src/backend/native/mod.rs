@@ -1,0 +1,78 @@
+//! The native backend: a handler library (a cdylib built from a `wsgi.rs` with the `rswsgi`
+//! SDK) loaded with `libloading` once per process and called from every worker thread.
+//!
+//! - [`load`]: opening the library and checking its ABI table.
+//! - [`host`]: the `HostRequest` callbacks a handler uses for one request.
+
+mod host;
+mod load;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::backend::Backend;
+use crate::conn::{Request, RequestIo};
+
+pub use load::{Handler, LoadError};
+
+/// Serves requests with native handler libraries, loaded once per process each.
+pub struct NativeBackend {
+    default: PathBuf,
+    handlers: Mutex<HashMap<PathBuf, Arc<Handler>>>,
+}
+
+impl NativeBackend {
+    /// Loads every library in `libs` (the first is the default for requests that do not name
+    /// one); any load failure is fatal, so a broken handler never serves.
+    pub fn new(libs: &[PathBuf]) -> Result<Self, LoadError> {
+        let mut handlers = HashMap::new();
+        for lib in libs {
+            let h = Handler::load(lib)?;
+            tracing::info!(
+                "loaded native handler '{}' (rswsgi SDK {})",
+                lib.display(),
+                h.sdk_version()
+            );
+            handlers.insert(lib.clone(), Arc::new(h));
+        }
+        let default = libs.first().cloned().ok_or(LoadError::NoHandler)?;
+        Ok(NativeBackend {
+            default,
+            handlers: Mutex::new(handlers),
+        })
+    }
+
+    fn handler_for(&self, req: &Request) -> Result<Arc<Handler>, LoadError> {
+        let path = req
+            .get_str("SCRIPT_FILENAME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.default.clone());
+        let mut map = self.handlers.lock();
+        if let Some(h) = map.get(&path) {
+            return Ok(Arc::clone(h));
+        }
+        let h = Arc::new(Handler::load(&path)?);
+        map.insert(path, Arc::clone(&h));
+        Ok(h)
+    }
+}
+
+/// True when `path` names a native handler library rather than a Python script.
+pub fn is_native(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "so")
+}
+
+impl Backend for NativeBackend {
+    fn handle(&self, req: &Request, io: &RequestIo) {
+        match self.handler_for(req) {
+            Ok(h) => host::serve(&h, req, io),
+            Err(e) => {
+                tracing::error!("{e}");
+                let _ = io.fail(&e.to_string());
+            }
+        }
+    }
+}
