@@ -111,14 +111,20 @@ unsafe extern "C" fn post_config(
     if first {
         return ffi::OK as i32;
     }
-    let result = catch_unwind(AssertUnwindSafe(|| start_daemons(pconf, s)));
-    if result.is_err() {
-        error!("internal error while starting daemon processes");
+    match catch_unwind(AssertUnwindSafe(|| start_daemons(pconf, s))) {
+        Ok(Ok(())) => ffi::OK as i32,
+        Ok(Err(msg)) => {
+            log::server(Level::ERROR, &format!("mod_rswsgi: {msg}"));
+            ffi::HTTP_INTERNAL_SERVER_ERROR as i32
+        }
+        Err(_) => {
+            error!("internal error while starting daemon processes");
+            ffi::HTTP_INTERNAL_SERVER_ERROR as i32
+        }
     }
-    ffi::OK as i32
 }
 
-fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result<(), String> {
     let configs = server_configs(s);
     let main = configs[0];
     let mut plans = Vec::new();
@@ -139,7 +145,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
         }
     }
     if plans.is_empty() {
-        return;
+        return Ok(());
     }
     let prefix = match &main.socket_prefix {
         Some(p) => p.clone(),
@@ -149,7 +155,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
             .to_string(),
     };
     let exe = crate::dispatch::daemon_executable(main.daemon_executable.as_deref());
-    supervisor::start(pconf, plans, &prefix, &exe);
+    supervisor::start(pconf, plans, &prefix, &exe)
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {

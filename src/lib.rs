@@ -4,6 +4,8 @@
 //! This file holds only the exported module record, its directive table and hook
 //! registration; see `ARCHITECTURE.md` for the request path.
 
+#[cfg_attr(test, allow(dead_code))]
+mod access;
 #[cfg_attr(test, allow(dead_code, unused_imports))]
 mod config;
 #[cfg(not(test))]

@@ -15,6 +15,61 @@ pub fn apache_child_ids() -> (Uid, Gid) {
     (Uid::from_raw(c.user_id), Gid::from_raw(c.group_id))
 }
 
+/// Checks that the daemon user can reach and execute the daemon binary, so a bad install is
+/// one clear log line instead of a daemon that dies at exec.
+pub fn check_can_exec(exe: &str, c: &Credentials) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let who = crate::access::Who {
+        name: c.user.clone(),
+        uid: c.uid.as_raw(),
+        gids: std::iter::once(c.gid.as_raw())
+            .chain(c.groups.iter().map(|g| g.as_raw()))
+            .collect(),
+    };
+    let path = std::path::Path::new(exe);
+    if let Some(dir) = path.parent() {
+        crate::access::check_searchable(dir, &who).map_err(|e| {
+            format!(
+                "user {} cannot reach the daemon binary {exe}: {e}",
+                who.name
+            )
+        })?;
+    }
+    let m = std::fs::metadata(path)
+        .map_err(|e| format!("cannot inspect the daemon binary {exe}: {e}"))?;
+    if !crate::access::permits(&who, m.uid(), m.gid(), m.mode(), 1) {
+        return Err(format!(
+            "user {} may not execute the daemon binary {exe} (mode {:04o})",
+            who.name,
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Apache's child user, with its groups, for access checks.
+pub fn apache_child() -> crate::access::Who {
+    let (uid, gid) = apache_child_ids();
+    let user = User::from_uid(uid).ok().flatten();
+    let name = user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| format!("#{uid}"));
+    let mut gids = vec![gid.as_raw()];
+    if let Some(u) = &user {
+        if let Ok(c) = std::ffi::CString::new(u.name.as_str()) {
+            if let Ok(groups) = getgrouplist(&c, gid) {
+                gids.extend(groups.iter().map(|g| g.as_raw()));
+            }
+        }
+    }
+    crate::access::Who {
+        name,
+        uid: uid.as_raw(),
+        gids,
+    }
+}
+
 fn lookup_user(p: &Principal) -> Result<(String, Uid, Option<User>), String> {
     let found = match p {
         Principal::Name(n) => User::from_name(n),

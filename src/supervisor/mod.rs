@@ -87,14 +87,34 @@ fn backoff(quick_failures: u32) -> Duration {
 
 /// Creates the sockets and starts the daemons of every group, registering their supervision
 /// on `pconf`, whose cleanup stops them.
-pub fn start(pconf: *mut ffi::apr_pool_t, plans: Vec<GroupPlan>, prefix: &str, daemon_exe: &str) {
+pub fn start(
+    pconf: *mut ffi::apr_pool_t,
+    plans: Vec<GroupPlan>,
+    prefix: &str,
+    daemon_exe: &str,
+) -> Result<(), String> {
     let owner = std::process::id() as i32;
-    let mut groups = Vec::new();
-    let mut endpoints = HashMap::new();
+    if !std::path::Path::new(daemon_exe).is_file() {
+        return Err(format!(
+            "the daemon binary {daemon_exe} does not exist: install rswsgi-daemon next to mod_rswsgi.so \
+             or set RSWSGIDaemonExecutable"
+        ));
+    }
+    // Socket problems are configuration errors: httpd refuses to start and says why.
+    let mut bound = Vec::new();
     for (i, plan) in plans.into_iter().enumerate() {
         let socket = socket_path(prefix, owner as u32, i);
-        match prepare_group(&plan, &socket, daemon_exe, owner) {
-            Ok((listener, spec)) => {
+        let listener = bind_socket(&socket)
+            .map_err(|e| format!("daemon group '{}': {e}", plan.config.name))?;
+        bound.push((plan, socket, listener));
+    }
+    // Identity problems (a user deleted since the configuration was written, ...) only stop
+    // their group: its requests get 503 and the reason is logged here.
+    let mut groups = Vec::new();
+    let mut endpoints = HashMap::new();
+    for (plan, socket, listener) in bound {
+        match prepare_group(&plan, daemon_exe, owner) {
+            Ok(spec) => {
                 endpoints.insert(
                     plan.config.name.clone(),
                     Endpoint {
@@ -111,7 +131,10 @@ pub fn start(pconf: *mut ffi::apr_pool_t, plans: Vec<GroupPlan>, prefix: &str, d
                     },
                 ));
             }
-            Err(e) => error!("daemon group '{}' not started: {e}", plan.config.name),
+            Err(e) => {
+                error!("daemon group '{}' not started: {e}", plan.config.name);
+                let _ = std::fs::remove_file(&socket);
+            }
         }
     }
     *ENDPOINTS.write() = Some(Arc::new(endpoints));
@@ -146,17 +169,15 @@ pub fn start(pconf: *mut ffi::apr_pool_t, plans: Vec<GroupPlan>, prefix: &str, d
             Some(ffi::apr_pool_cleanup_null),
         );
     }
+    Ok(())
 }
 
-fn prepare_group(
-    plan: &GroupPlan,
-    socket: &str,
-    daemon_exe: &str,
-    owner: i32,
-) -> Result<(UnixListener, LaunchSpec), String> {
+fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<LaunchSpec, String> {
     let g = &plan.config;
     let creds = credentials::resolve(g)?;
-    let listener = bind_socket(socket)?;
+    if let Some(c) = &creds {
+        credentials::check_can_exec(daemon_exe, c)?;
+    }
     let mut argv = vec![
         g.display_name
             .clone()
@@ -192,8 +213,7 @@ fn prepare_group(
             g.ignored.join(" ")
         );
     }
-    let spec = LaunchSpec::new(daemon_exe, &argv, &env, creds)?;
-    Ok((listener, spec))
+    LaunchSpec::new(daemon_exe, &argv, &env, creds)
 }
 
 /// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
@@ -203,7 +223,19 @@ fn bind_socket(path: &str) -> Result<UnixListener, String> {
         if !dir.exists() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot chmod socket directory {}: {e}", dir.display()))?;
+        }
+        if nix::unistd::geteuid().is_root() {
+            let who = credentials::apache_child();
+            crate::access::check_searchable(dir, &who).map_err(|e| {
+                format!(
+                    "Apache's children (user {}) could not reach the daemon socket in {}: {e}; \
+                     set WSGISocketPrefix to a directory they can reach",
+                    who.name,
+                    dir.display()
+                )
+            })?;
         }
     }
     match std::fs::symlink_metadata(p) {
