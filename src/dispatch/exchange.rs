@@ -32,7 +32,9 @@ fn hop_by_hop(name: &[u8]) -> bool {
     .any(|h| name.eq_ignore_ascii_case(h))
 }
 
-fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<(), String> {
+/// Applies the response head; returns the Content-Length the application declared, if any.
+fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, String> {
+    let mut declared = None;
     r.set_status(h.status, h.reason);
     let (out, pool) = (r.headers_out(), r.pool());
     for (name, value) in h.headers {
@@ -49,7 +51,10 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<(), String> {
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .filter(|n| *n >= 0);
             match len {
-                Some(n) => r.set_content_length(n),
+                Some(n) => {
+                    r.set_content_length(n);
+                    declared = Some(n as u64);
+                }
                 None => {
                     return Err(format!(
                         "invalid Content-Length '{}'",
@@ -61,7 +66,7 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<(), String> {
             out.add(pool, name, value);
         }
     }
-    Ok(())
+    Ok(declared)
 }
 
 /// Runs the exchange and returns the handler's status.
@@ -77,6 +82,10 @@ pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i3
     }
     let mut reader = FrameReader::new(stream);
     let mut head_sent = false;
+    // What the application declared in Content-Length, and what it has sent so far; a HEAD
+    // request or a bodiless status carries no body whatever the header says.
+    let mut declared: Option<u64> = None;
+    let mut sent: u64 = 0;
     let mut asked_client = false;
     let mut body = Vec::new();
     let mut out = Vec::new();
@@ -143,18 +152,26 @@ pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i3
                 }
             }
             Frame::ResponseHead(h) if !head_sent => {
-                if let Err(msg) = apply_head(r, &h) {
-                    log::request(
-                        r,
-                        Level::ERROR,
-                        &format!("bad response headers from the application: {msg}"),
-                    );
-                    r.headers_out_clear();
-                    return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+                let bodiless = r.header_only() || matches!(h.status, 100..=199 | 204 | 304);
+                match apply_head(r, &h) {
+                    Ok(len) => declared = len.filter(|_| !bodiless),
+                    Err(msg) => {
+                        log::request(
+                            r,
+                            Level::ERROR,
+                            &format!("bad response headers from the application: {msg}"),
+                        );
+                        r.headers_out_clear();
+                        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+                    }
                 }
                 head_sent = true;
             }
             Frame::Body(data) if head_sent => {
+                let room = declared.map_or(u64::MAX, |n| n - sent);
+                let over = data.len() as u64 > room;
+                let data = if over { &data[..room as usize] } else { data };
+                sent += data.len() as u64;
                 if r.write(data).and_then(|()| r.flush()).is_err() {
                     log::request(
                         r,
@@ -163,8 +180,23 @@ pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i3
                     );
                     return ffi::OK as i32;
                 }
+                if over {
+                    log::request(r, Level::ERROR, &format!(
+                        "the application sent more than its Content-Length of {} bytes; the excess was not sent",
+                        declared.unwrap_or_default()
+                    ));
+                    return ffi::OK as i32;
+                }
             }
-            Frame::ResponseEnd if head_sent => return ffi::OK as i32,
+            Frame::ResponseEnd if head_sent => {
+                if let Some(n) = declared.filter(|&n| n > sent) {
+                    log::request(r, Level::ERROR, &format!(
+                        "the application sent {sent} of the {n} bytes its Content-Length declared; closing the client connection"
+                    ));
+                    r.abort_response();
+                }
+                return ffi::OK as i32;
+            }
             Frame::Error(msg) => {
                 let msg = String::from_utf8_lossy(msg);
                 return fail(

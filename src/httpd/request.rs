@@ -70,6 +70,11 @@ impl Request {
         unsafe { cbytes(self.rec().protocol) }.unwrap_or_default()
     }
 
+    /// True for a HEAD request: Apache sends headers only.
+    pub fn header_only(&self) -> bool {
+        self.rec().header_only != 0
+    }
+
     /// The handler name chosen for this request.
     pub fn handler(&self) -> Option<&str> {
         // SAFETY: as in `uri`.
