@@ -1,1 +1,26 @@
+//! rswsgi express: generate an Apache configuration for a WSGI script and run httpd
+//! with `mod_rswsgi` in the foreground, like mod_wsgi-express.
+//!
+//! The flow is [`ServerOptions`] → [`resolve`] (find httpd, the module, the daemon;
+//! check the script, the user and what the user can read) → [`ServerConfig`] →
+//! [`write_server_root`] (renders `conf/httpd.conf.in` and `conf/apachectl.in`) →
+//! [`ServerRoot`] → [`start_httpd`] or [`run_foreground`]. [`setup_server`] does the
+//! first two steps at once. The end-to-end tests drive servers through this library.
 
+pub mod access;
+pub mod config;
+pub mod locate;
+pub mod options;
+pub mod render;
+pub mod root;
+pub mod run;
+pub mod script;
+
+pub use access::{check_access, Identity, Need};
+pub use config::{resolve, ServerConfig};
+pub use locate::{find_daemon, find_httpd, find_module, find_modules_dir};
+pub use options::ServerOptions;
+pub use render::{render_apachectl, render_httpd_conf};
+pub use root::{setup_server, write_server_root, ServerRoot};
+pub use run::{check_port, exit_code, httpd_command, run_foreground, start_httpd};
+pub use script::check_script;

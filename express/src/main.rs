@@ -1,1 +1,183 @@
-fn main() {}
+//! `express`: the command line. Parsing only; the work is in the `rswsgi_express` library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use rswsgi_express::{check_port, exit_code, resolve, run_foreground, write_server_root};
+use rswsgi_express::{ServerOptions, ServerRoot};
+
+#[derive(Parser)]
+#[command(
+    name = "express",
+    version,
+    about = "Run a WSGI application under Apache httpd with mod_rswsgi daemon processes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write the server root and run httpd in the foreground until Ctrl-C or SIGTERM.
+    StartServer(Args),
+    /// Write the server root only; start it later with `<root>/apachectl`.
+    SetupServer(Args),
+}
+
+#[derive(clap::Args)]
+struct Args {
+    /// The WSGI script to serve (for example wsgi.py).
+    script: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Daemon processes.
+    #[arg(long, default_value_t = 1)]
+    processes: u32,
+    /// Threads per daemon process.
+    #[arg(long, default_value_t = 5)]
+    threads: u32,
+    /// Directory for the generated configuration [default: /tmp/rswsgi-express-HOST:PORT:UID].
+    #[arg(long)]
+    server_root: Option<PathBuf>,
+    /// User that Apache's children and the daemons run as (required as root).
+    #[arg(long)]
+    user: Option<String>,
+    /// Group for them [default: the user's primary group].
+    #[arg(long)]
+    group: Option<String>,
+    /// Python home or virtualenv for the daemons [default: $VIRTUAL_ENV].
+    #[arg(long)]
+    python_home: Option<PathBuf>,
+    /// Directory to add to sys.path (repeatable).
+    #[arg(long, value_name = "DIR")]
+    python_path: Vec<PathBuf>,
+    /// Name of the WSGI callable in the script.
+    #[arg(long, default_value = "application")]
+    callable_object: String,
+    /// URL path to mount the application at.
+    #[arg(long, default_value = "/")]
+    mount_point: String,
+    /// Send the error log (and the access log) to the terminal.
+    #[arg(long)]
+    log_to_terminal: bool,
+    /// Write an access log.
+    #[arg(long)]
+    access_log: bool,
+    /// Apache's LogLevel.
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// The httpd binary [default: /usr/sbin/apache2, apxs, or httpd on PATH].
+    #[arg(long)]
+    httpd_executable: Option<PathBuf>,
+    /// Apache's modules directory [default: apxs -q LIBEXECDIR].
+    #[arg(long)]
+    modules_directory: Option<PathBuf>,
+    /// mod_rswsgi.so [default: $RSWSGI_MODULE, else next to express].
+    #[arg(long)]
+    module_path: Option<PathBuf>,
+    /// rswsgi-daemon [default: $RSWSGI_DAEMON, else next to express].
+    #[arg(long)]
+    daemon_executable: Option<PathBuf>,
+    /// Working directory of the daemons [default: the script's directory].
+    #[arg(long)]
+    working_directory: Option<PathBuf>,
+    /// Most simultaneous client connections [default: 1.5 × processes × threads, at least 10].
+    #[arg(long)]
+    max_clients: Option<u32>,
+    /// Extra Apache configuration file to Include (repeatable).
+    #[arg(long, value_name = "FILE")]
+    include_file: Vec<PathBuf>,
+}
+
+impl Args {
+    fn into_options(self) -> ServerOptions {
+        let mut o = ServerOptions::new(self.script);
+        o.host = self.host;
+        o.port = self.port;
+        o.processes = self.processes;
+        o.threads = self.threads;
+        o.server_root = self.server_root;
+        o.user = self.user;
+        o.group = self.group;
+        o.python_home = self.python_home.or_else(|| {
+            std::env::var_os("VIRTUAL_ENV")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        o.python_path = self.python_path;
+        o.callable_object = self.callable_object;
+        o.mount_point = self.mount_point;
+        o.log_to_terminal = self.log_to_terminal;
+        o.access_log = self.access_log;
+        o.log_level = self.log_level;
+        o.httpd_executable = self.httpd_executable;
+        o.modules_directory = self.modules_directory;
+        o.module_path = self.module_path;
+        o.daemon_executable = self.daemon_executable;
+        o.working_directory = self.working_directory;
+        o.max_clients = self.max_clients;
+        o.include_files = self.include_file;
+        o
+    }
+}
+
+fn describe(root: &ServerRoot) {
+    let c = &root.config;
+    println!("Server URL         : {}", root.url);
+    println!("Server Root        : {}", root.dir.display());
+    println!("Server Conf        : {}", root.httpd_conf.display());
+    match &root.error_log {
+        Some(log) => println!("Error Log File     : {} ({})", log.display(), c.log_level),
+        None => println!("Error Log File     : /dev/stderr ({})", c.log_level),
+    }
+    println!("WSGI Script        : {}", c.script.display());
+    println!("Daemon Processes   : {}", c.processes);
+    println!("Threads Per Process: {}", c.threads);
+    if let Some(id) = &c.identity {
+        println!("User / Group       : {} / {}", id.user, id.group);
+    }
+    if let Some(home) = &c.python_home {
+        println!("Python Home        : {}", home.display());
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Cmd::SetupServer(args) => {
+            let root = write_server_root(&resolve(&args.into_options())?)?;
+            describe(&root);
+            println!(
+                "Server root written to {}; run `{} start` (or `foreground`) to start it.",
+                root.dir.display(),
+                root.apachectl.display()
+            );
+            Ok(0)
+        }
+        Cmd::StartServer(args) => {
+            let config = resolve(&args.into_options())?;
+            check_port(&config.host, config.port)?;
+            let root = write_server_root(&config)?;
+            describe(&root);
+            let status = run_foreground(&root)?;
+            Ok(exit_code(status))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("express: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! From [`ServerOptions`] to a [`ServerConfig`]: every path found and made absolute,
+//! the user looked up, and every check that can fail done before anything is written
+//! or started.
+
+use std::env;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::geteuid;
+
+use crate::access::{check_access, Identity, Need};
+use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
+use crate::options::ServerOptions;
+use crate::script::check_script;
+
+/// A server ready to be written: the options resolved against the machine.
+/// [`crate::render_httpd_conf`] renders it; its fields are public so that tests can
+/// build one by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The httpd binary.
+    pub httpd: PathBuf,
+    /// Apache's modules directory.
+    pub modules_dir: PathBuf,
+    /// `mod_rswsgi.so`.
+    pub module_path: PathBuf,
+    /// `rswsgi-daemon`.
+    pub daemon_path: PathBuf,
+    /// The server root (absolute).
+    pub server_root: PathBuf,
+    /// The WSGI script (absolute, symlinks resolved).
+    pub script: PathBuf,
+    /// The callable's name.
+    pub callable_object: String,
+    /// URL path of the application (`/` or `/sub`).
+    pub mount_point: String,
+    /// Listen address.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// Daemon processes.
+    pub processes: u32,
+    /// Threads per daemon process.
+    pub threads: u32,
+    /// Apache's `MaxRequestWorkers`.
+    pub max_clients: u32,
+    /// User and group to switch to (set only when running as root).
+    pub identity: Option<Identity>,
+    /// The daemons' Python home.
+    pub python_home: Option<PathBuf>,
+    /// The daemons' extra `sys.path` entries.
+    pub python_path: Vec<PathBuf>,
+    /// The daemons' working directory.
+    pub working_directory: PathBuf,
+    /// Error log to the terminal rather than `error_log`.
+    pub log_to_terminal: bool,
+    /// Write an access log.
+    pub access_log: bool,
+    /// Apache's `LogLevel`.
+    pub log_level: String,
+    /// `TypesConfig` file, when the system has one.
+    pub types_config: Option<PathBuf>,
+    /// Files to `Include`.
+    pub include_files: Vec<PathBuf>,
+    /// Lines appended verbatim.
+    pub extra_directives: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The daemon process group's name (`localhost:PORT`).
+    pub fn process_group(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// `HOST:PORT` as Apache's `Listen` wants it (IPv6 addresses in brackets).
+    pub fn listen_address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The URL to print: `http://HOST:PORT/mount/`, with `localhost` for a wildcard host.
+    pub fn url(&self) -> String {
+        let host = match self.host.as_str() {
+            "0.0.0.0" | "::" | "*" => "localhost".to_owned(),
+            h if h.contains(':') => format!("[{h}]"),
+            h => h.to_owned(),
+        };
+        let mount = self.mount_point.trim_end_matches('/');
+        format!("http://{host}:{}{mount}/", self.port)
+    }
+}
+
+/// Resolves `opts`: finds httpd, the modules directory, the module and the daemon,
+/// checks the script and its callable, the user (root must name one; others cannot),
+/// and that the user can reach every file the server needs. Writes nothing.
+pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
+    let httpd = find_httpd(opts.httpd_executable.as_deref())?;
+    let script = absolute(&opts.script)
+        .and_then(|p| p.canonicalize().map_err(Into::into))
+        .with_context(|| format!("WSGI script {}", opts.script.display()))?;
+    check_script(&script, &opts.callable_object)?;
+    if opts.processes == 0 || opts.threads == 0 {
+        bail!("--processes and --threads must be at least 1");
+    }
+    if !opts.mount_point.starts_with('/') {
+        bail!("--mount-point {} must start with /", opts.mount_point);
+    }
+    let identity = identity(opts)?;
+    let modules_dir = find_modules_dir(opts.modules_directory.as_deref())?;
+    let module_path = absolute(&find_module(opts.module_path.as_deref(), &modules_dir)?)?;
+    let daemon_path = absolute(&find_daemon(
+        opts.daemon_executable.as_deref(),
+        &module_path,
+    )?)?;
+    let server_root = absolute(&opts.server_root_or_default())?;
+    let script_dir = script.parent().map(Path::to_path_buf).unwrap_or_default();
+    let working_directory = match &opts.working_directory {
+        Some(dir) => absolute(dir)?,
+        None => script_dir,
+    };
+    if !working_directory.is_dir() {
+        bail!(
+            "working directory {} is not a directory",
+            working_directory.display()
+        );
+    }
+    let python_home = opts.python_home.as_deref().map(absolute).transpose()?;
+    if let Some(home) = &python_home {
+        if !home.is_dir() {
+            bail!("python home {} is not a directory", home.display());
+        }
+    }
+    let python_path = opts
+        .python_path
+        .iter()
+        .map(|p| absolute(p))
+        .collect::<Result<Vec<_>>>()?;
+    let include_files = opts
+        .include_files
+        .iter()
+        .map(|p| absolute(p))
+        .collect::<Result<Vec<_>>>()?;
+    let config = ServerConfig {
+        httpd,
+        modules_dir,
+        module_path,
+        daemon_path,
+        server_root,
+        script,
+        callable_object: opts.callable_object.clone(),
+        mount_point: opts.mount_point.clone(),
+        host: opts.host.clone(),
+        port: opts.port,
+        processes: opts.processes,
+        threads: opts.threads,
+        max_clients: opts.max_clients_or_default(),
+        identity,
+        python_home,
+        python_path,
+        working_directory,
+        log_to_terminal: opts.log_to_terminal,
+        access_log: opts.access_log,
+        log_level: opts.log_level.clone(),
+        types_config: Some(PathBuf::from("/etc/mime.types")).filter(|p| p.is_file()),
+        include_files,
+        extra_directives: opts.extra_directives.clone(),
+    };
+    if let Some(who) = &config.identity {
+        check_reachable(&config, who)?;
+    }
+    Ok(config)
+}
+
+/// Root must name a user to switch to; anyone else may name only themselves.
+fn identity(opts: &ServerOptions) -> Result<Option<Identity>> {
+    let euid = geteuid();
+    if euid.is_root() {
+        let Some(user) = &opts.user else {
+            bail!(
+                "running as root: pass --user USER (for example --user www-data) so that \
+                 Apache's children and the daemons do not run as root"
+            );
+        };
+        let id = Identity::lookup(user, opts.group.as_deref())?;
+        if id.uid == 0 {
+            bail!("--user {user} is root: the daemons must not run as root; pass an unprivileged user");
+        }
+        return Ok(Some(id));
+    }
+    if let Some(user) = &opts.user {
+        let id = Identity::lookup(user, None)?;
+        if id.uid != euid.as_raw() {
+            bail!(
+                "only root can switch user: you are uid {euid}, --user names {user} (uid {})",
+                id.uid
+            );
+        }
+    }
+    if let Some(group) = &opts.group {
+        let me = Identity::lookup(&format!("#{euid}"), Some(group))?;
+        if me.gid != nix::unistd::getegid().as_raw() {
+            bail!("only root can switch group: --group names {group}");
+        }
+    }
+    Ok(None)
+}
+
+/// The switched-to user must reach the script, the working directory, the python
+/// home and path, the module and the daemon binary.
+fn check_reachable(config: &ServerConfig, who: &Identity) -> Result<()> {
+    check_access(who, &config.script, Need::Read, "the WSGI script")?;
+    check_access(
+        who,
+        &config.working_directory,
+        Need::Enter,
+        "the working directory",
+    )?;
+    if let Some(home) = &config.python_home {
+        check_access(who, home, Need::List, "the python home")?;
+    }
+    for dir in config.python_path.iter().filter(|d| d.exists()) {
+        check_access(who, dir, Need::List, "the python path entry")?;
+    }
+    check_access(who, &config.module_path, Need::Read, "the module")?;
+    check_access(who, &config.daemon_path, Need::Execute, "the daemon")?;
+    Ok(())
+}
+
+/// `path` made absolute against the current directory (not canonicalized).
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(env::current_dir()
+        .context("reading the current directory")?
+        .join(path))
+}

@@ -1,0 +1,150 @@
+//! What a server is asked to be: the options of `express start-server` / `setup-server`.
+
+use std::path::PathBuf;
+
+/// Every option of `express start-server` and `express setup-server`, with
+/// mod_wsgi-express's names and defaults. Build one with [`ServerOptions::new`]
+/// and set the fields you need; [`crate::setup_server`] turns it into a server root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The WSGI script (`wsgi.py`) to serve.
+    pub script: PathBuf,
+    /// Address to listen on (`--host`, default `127.0.0.1`).
+    pub host: String,
+    /// Port to listen on (`--port`, default 8000).
+    pub port: u16,
+    /// Daemon processes in the group (`--processes`, default 1).
+    pub processes: u32,
+    /// Worker threads per daemon process (`--threads`, default 5).
+    pub threads: u32,
+    /// Where to write the configuration (`--server-root`); default
+    /// `/tmp/rswsgi-express-HOST:PORT:UID`, see [`ServerOptions::server_root_or_default`].
+    pub server_root: Option<PathBuf>,
+    /// User that Apache's children and the daemons run as (`--user`); required as root.
+    pub user: Option<String>,
+    /// Group for them (`--group`); default the user's primary group.
+    pub group: Option<String>,
+    /// Python home or virtualenv for the daemons (`--python-home`).
+    pub python_home: Option<PathBuf>,
+    /// Extra directories on `sys.path` (`--python-path`, repeatable).
+    pub python_path: Vec<PathBuf>,
+    /// Name of the WSGI callable in the script (`--callable-object`, default `application`).
+    pub callable_object: String,
+    /// URL path the application is mounted at (`--mount-point`, default `/`).
+    pub mount_point: String,
+    /// Send the error log to the terminal (`--log-to-terminal`).
+    pub log_to_terminal: bool,
+    /// Write an access log (`--access-log`): `access_log` in the server root,
+    /// or standard output with `--log-to-terminal`.
+    pub access_log: bool,
+    /// Apache's `LogLevel` (`--log-level`, default `info`).
+    pub log_level: String,
+    /// The httpd binary (`--httpd-executable`); found on the system otherwise.
+    pub httpd_executable: Option<PathBuf>,
+    /// Apache's modules directory (`--modules-directory`); asked of `apxs` otherwise.
+    pub modules_directory: Option<PathBuf>,
+    /// `mod_rswsgi.so` (`--module-path`, env `RSWSGI_MODULE`); next to `express` otherwise.
+    pub module_path: Option<PathBuf>,
+    /// `rswsgi-daemon` (`--daemon-executable`, env `RSWSGI_DAEMON`); next to `express` otherwise.
+    pub daemon_executable: Option<PathBuf>,
+    /// Working directory of the daemons (`--working-directory`, mod_wsgi's `home=`);
+    /// default the script's directory.
+    pub working_directory: Option<PathBuf>,
+    /// Most simultaneous client connections Apache accepts (`--max-clients`);
+    /// default 1.5 × processes × threads, at least 10.
+    pub max_clients: Option<u32>,
+    /// Extra configuration files appended with `Include` (`--include-file`, repeatable).
+    pub include_files: Vec<PathBuf>,
+    /// Extra configuration lines appended verbatim (library only; the tests use it).
+    pub extra_directives: Vec<String>,
+}
+
+impl ServerOptions {
+    /// The defaults of `express start-server SCRIPT` with no other option.
+    pub fn new(script: impl Into<PathBuf>) -> Self {
+        ServerOptions {
+            script: script.into(),
+            host: "127.0.0.1".to_owned(),
+            port: 8000,
+            processes: 1,
+            threads: 5,
+            server_root: None,
+            user: None,
+            group: None,
+            python_home: None,
+            python_path: Vec::new(),
+            callable_object: "application".to_owned(),
+            mount_point: "/".to_owned(),
+            log_to_terminal: false,
+            access_log: false,
+            log_level: "info".to_owned(),
+            httpd_executable: None,
+            modules_directory: None,
+            module_path: None,
+            daemon_executable: None,
+            working_directory: None,
+            max_clients: None,
+            include_files: Vec::new(),
+            extra_directives: Vec::new(),
+        }
+    }
+
+    /// The server root: the one given, else `/tmp/rswsgi-express-HOST:PORT:UID`
+    /// (named like mod_wsgi-express's `/tmp/mod_wsgi-HOST:PORT:UID`).
+    pub fn server_root_or_default(&self) -> PathBuf {
+        match &self.server_root {
+            Some(root) => root.clone(),
+            None => {
+                let uid = nix::unistd::geteuid();
+                let host = self.host.replace('/', "_");
+                PathBuf::from(format!("/tmp/rswsgi-express-{host}:{}:{uid}", self.port))
+            }
+        }
+    }
+
+    /// Apache's `MaxRequestWorkers`: the option, else 1.5 × processes × threads, at least 10.
+    pub fn max_clients_or_default(&self) -> u32 {
+        self.max_clients.unwrap_or_else(|| {
+            let threads = u64::from(self.processes) * u64::from(self.threads);
+            let wanted = (threads * 3).div_ceil(2).max(10);
+            u32::try_from(wanted).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// The daemon process group's name, `localhost:PORT` as mod_wsgi-express names it.
+    pub fn process_group(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_mod_wsgi_express() {
+        let o = ServerOptions::new("/srv/app/wsgi.py");
+        assert_eq!(o.port, 8000);
+        assert_eq!(o.processes, 1);
+        assert_eq!(o.threads, 5);
+        assert_eq!(o.callable_object, "application");
+        assert_eq!(o.max_clients_or_default(), 10);
+        assert_eq!(o.process_group(), "localhost:8000");
+        let root = o.server_root_or_default();
+        let root = root.to_str().unwrap();
+        assert!(
+            root.starts_with("/tmp/rswsgi-express-127.0.0.1:8000:"),
+            "{root}"
+        );
+    }
+
+    #[test]
+    fn max_clients_scales_with_threads() {
+        let mut o = ServerOptions::new("x.py");
+        o.processes = 4;
+        o.threads = 5;
+        assert_eq!(o.max_clients_or_default(), 30);
+        o.max_clients = Some(7);
+        assert_eq!(o.max_clients_or_default(), 7);
+    }
+}

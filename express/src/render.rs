@@ -1,0 +1,294 @@
+//! Rendering `conf/httpd.conf.in` and `conf/apachectl.in` with `{{name}}` substitution.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::config::ServerConfig;
+
+/// The httpd.conf template.
+pub const HTTPD_CONF_TEMPLATE: &str = include_str!("../../conf/httpd.conf.in");
+/// The apachectl template.
+pub const APACHECTL_TEMPLATE: &str = include_str!("../../conf/apachectl.in");
+
+/// Apache's most threads per child process (event MPM default).
+const MAX_THREADS_PER_CHILD: u32 = 25;
+
+/// Replaces every `{{name}}` in `template` with `values[name]`; a placeholder with no
+/// value is an error, so a template and its renderer cannot drift apart silently.
+pub fn substitute(template: &str, values: &BTreeMap<&str, String>) -> Result<String> {
+    let mut out = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            bail!("unterminated {{{{ in template");
+        };
+        let name = &after[..end];
+        match values.get(name) {
+            Some(value) => out.push_str(value),
+            None => bail!("template placeholder {{{{{name}}}}} has no value"),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A word for Apache's configuration parser (`ap_getword_conf`): as is when it has
+/// no blanks or quotes, else in double quotes with `"` and `\` escaped.
+pub fn conf_word(word: &str) -> Result<String> {
+    if word.contains(['\n', '\r', '\0']) {
+        bail!("{word:?}: a line break or NUL cannot go into httpd.conf");
+    }
+    if !word.is_empty() && !word.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+        return Ok(word.to_owned());
+    }
+    let escaped = word.replace('\\', "\\\\").replace('"', "\\\"");
+    Ok(format!("\"{escaped}\""))
+}
+
+fn conf_path(path: &Path) -> Result<String> {
+    match path.to_str() {
+        Some(s) => conf_word(s),
+        None => bail!("{}: path is not UTF-8", path.display()),
+    }
+}
+
+/// A word for `sh`, in single quotes.
+pub fn shell_word(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// The `WSGIDaemonProcess` arguments: group name, then mod_wsgi's `key=value` options.
+pub fn daemon_process_args(c: &ServerConfig) -> Result<String> {
+    let mut args = vec![
+        conf_word(&c.process_group())?,
+        format!("processes={}", c.processes),
+        format!("threads={}", c.threads),
+        "display-name=%{GROUP}".to_owned(),
+        conf_word(&format!("home={}", path_str(&c.working_directory)?))?,
+    ];
+    if let Some(home) = &c.python_home {
+        args.push(conf_word(&format!("python-home={}", path_str(home)?))?);
+    }
+    if !c.python_path.is_empty() {
+        let joined = c
+            .python_path
+            .iter()
+            .map(|p| path_str(p))
+            .collect::<Result<Vec<_>>>()?
+            .join(":");
+        args.push(conf_word(&format!("python-path={joined}"))?);
+    }
+    if let Some(id) = &c.identity {
+        args.push(conf_word(&format!("user={}", id.user))?);
+        args.push(conf_word(&format!("group={}", id.group))?);
+    }
+    Ok(args.join(" "))
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    match path.to_str() {
+        Some(s) => Ok(s),
+        None => bail!("{}: path is not UTF-8", path.display()),
+    }
+}
+
+/// The generated `httpd.conf`.
+pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
+    let root = &c.server_root;
+    let threads_per_child = c.max_clients.clamp(1, MAX_THREADS_PER_CHILD);
+    let server_limit = c.max_clients.div_ceil(threads_per_child);
+    let mut user_directives = String::new();
+    if let Some(id) = &c.identity {
+        writeln!(user_directives, "User {}", conf_word(&id.user)?)?;
+        writeln!(user_directives, "Group {}", conf_word(&id.group)?)?;
+    }
+    let error_log = if c.log_to_terminal {
+        "/dev/stderr".to_owned()
+    } else {
+        conf_path(&root.join("error_log"))?
+    };
+    let mut access_log = String::new();
+    if c.access_log {
+        let target = if c.log_to_terminal {
+            "/dev/stdout".to_owned()
+        } else {
+            conf_path(&root.join("access_log"))?
+        };
+        access_log.push_str(
+            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\" %D\" rswsgi\n",
+        );
+        writeln!(access_log, "CustomLog {target} rswsgi")?;
+    }
+    let mut types_config = String::new();
+    if let Some(types) = &c.types_config {
+        writeln!(
+            types_config,
+            "<IfModule mime_module>\n  TypesConfig {}\n</IfModule>",
+            conf_path(types)?
+        )?;
+    }
+    let mut extra = String::new();
+    for file in &c.include_files {
+        writeln!(extra, "Include {}", conf_path(file)?)?;
+    }
+    for line in &c.extra_directives {
+        writeln!(extra, "{line}")?;
+    }
+    let script_dir = c.script.parent().unwrap_or(Path::new("/"));
+    let mount_point = match c.mount_point.trim_end_matches('/') {
+        "" => "/".to_owned(),
+        m => m.to_owned(),
+    };
+
+    let mut v: BTreeMap<&str, String> = BTreeMap::new();
+    v.insert("script", conf_path(&c.script)?);
+    v.insert("script_dir", conf_path(script_dir)?);
+    v.insert("server_root", conf_path(root)?);
+    v.insert("server_name", conf_word(&c.listen_address())?);
+    v.insert("listen", conf_word(&c.listen_address())?);
+    v.insert("pid_file", conf_path(&root.join("httpd.pid"))?);
+    v.insert("user_directives", user_directives);
+    v.insert("modules_dir", conf_path(&c.modules_dir)?);
+    v.insert("module_path", conf_path(&c.module_path)?);
+    v.insert("server_limit", server_limit.to_string());
+    v.insert("threads_per_child", threads_per_child.to_string());
+    v.insert("max_spare_threads", (2 * threads_per_child).to_string());
+    v.insert(
+        "max_clients",
+        (server_limit * threads_per_child).to_string(),
+    );
+    v.insert("error_log", error_log);
+    v.insert("log_level", conf_word(&c.log_level)?);
+    v.insert("access_log_directives", access_log);
+    v.insert("types_config_directives", types_config);
+    v.insert("document_root", conf_path(&root.join("htdocs"))?);
+    v.insert("socket_prefix", conf_path(&root.join("wsgi"))?);
+    v.insert("daemon_path", conf_path(&c.daemon_path)?);
+    v.insert("daemon_process_args", daemon_process_args(c)?);
+    v.insert("mount_point", conf_word(&mount_point)?);
+    v.insert("process_group", conf_word(&c.process_group())?);
+    v.insert("callable_object", conf_word(&c.callable_object)?);
+    v.insert("extra_directives", extra);
+    substitute(HTTPD_CONF_TEMPLATE, &v)
+}
+
+/// The generated `apachectl` shell script.
+pub fn render_apachectl(c: &ServerConfig) -> Result<String> {
+    let mut v: BTreeMap<&str, String> = BTreeMap::new();
+    v.insert("httpd", shell_word(path_str(&c.httpd)?));
+    v.insert(
+        "httpd_conf",
+        shell_word(path_str(&c.server_root.join("httpd.conf"))?),
+    );
+    substitute(APACHECTL_TEMPLATE, &v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Identity;
+    use std::path::PathBuf;
+
+    fn sample() -> ServerConfig {
+        ServerConfig {
+            httpd: "/usr/sbin/apache2".into(),
+            modules_dir: "/usr/lib/apache2/modules".into(),
+            module_path: "/opt/rswsgi/mod_rswsgi.so".into(),
+            daemon_path: "/opt/rswsgi/rswsgi-daemon".into(),
+            server_root: "/tmp/rswsgi-express-127.0.0.1:8000:0".into(),
+            script: "/srv/my app/wsgi.py".into(),
+            callable_object: "application".into(),
+            mount_point: "/".into(),
+            host: "127.0.0.1".into(),
+            port: 8000,
+            processes: 2,
+            threads: 3,
+            max_clients: 10,
+            identity: Some(Identity {
+                user: "www-data".into(),
+                group: "www-data".into(),
+                uid: 33,
+                gid: 33,
+                groups: vec![33],
+            }),
+            python_home: Some("/opt/venv".into()),
+            python_path: vec![PathBuf::from("/a"), PathBuf::from("/b")],
+            working_directory: "/srv/my app".into(),
+            log_to_terminal: false,
+            access_log: true,
+            log_level: "info".into(),
+            types_config: Some("/etc/mime.types".into()),
+            include_files: vec![],
+            extra_directives: vec!["# extra".into()],
+        }
+    }
+
+    #[test]
+    fn renders_every_placeholder() {
+        let conf = render_httpd_conf(&sample()).unwrap();
+        assert!(!conf.contains("{{"), "{conf}");
+        assert!(conf.contains("Listen 127.0.0.1:8000\n"));
+        assert!(conf.contains("User www-data\nGroup www-data\n"));
+        assert!(conf.contains(
+            "WSGIDaemonProcess localhost:8000 processes=2 threads=3 display-name=%{GROUP} \
+             \"home=/srv/my app\" python-home=/opt/venv python-path=/a:/b user=www-data group=www-data\n"
+        ));
+        assert!(conf
+            .contains("WSGIScriptAlias / \"/srv/my app/wsgi.py\" process-group=localhost:8000\n"));
+        assert!(conf.contains("<Directory \"/srv/my app\">"));
+        assert!(conf.contains("WSGISocketPrefix /tmp/rswsgi-express-127.0.0.1:8000:0/wsgi\n"));
+        assert!(conf.contains("RSWSGIDaemonExecutable /opt/rswsgi/rswsgi-daemon\n"));
+        assert!(conf.contains("CustomLog /tmp/rswsgi-express-127.0.0.1:8000:0/access_log"));
+        assert!(conf.contains("MaxRequestWorkers 10\n"));
+        assert!(conf.contains("# extra\n"));
+    }
+
+    #[test]
+    fn no_user_when_not_root() {
+        let mut c = sample();
+        c.identity = None;
+        c.log_to_terminal = true;
+        c.access_log = false;
+        c.mount_point = "/sub/".into();
+        let conf = render_httpd_conf(&c).unwrap();
+        assert!(!conf.contains("\nUser "));
+        assert!(!conf.contains("user="));
+        assert!(!conf.contains("CustomLog"));
+        assert!(conf.contains("ErrorLog /dev/stderr\n"));
+        assert!(conf.contains("WSGIScriptAlias /sub "));
+        assert_eq!(c.url(), "http://127.0.0.1:8000/sub/");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(conf_word("a").unwrap(), "a");
+        assert_eq!(conf_word("a b").unwrap(), "\"a b\"");
+        assert_eq!(conf_word("a\"b\\").unwrap(), "\"a\\\"b\\\\\"");
+        assert!(conf_word("a\nb").is_err());
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn unknown_placeholder_is_an_error() {
+        let err = substitute("x {{nope}}", &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let ctl = render_apachectl(&sample()).unwrap();
+        assert!(ctl.contains("HTTPD='/usr/sbin/apache2'"));
+    }
+
+    #[test]
+    fn max_clients_over_25_threads_uses_more_children() {
+        let mut c = sample();
+        c.max_clients = 60;
+        let conf = render_httpd_conf(&c).unwrap();
+        assert!(conf.contains("ServerLimit 3\n"));
+        assert!(conf.contains("ThreadsPerChild 25\n"));
+        assert!(conf.contains("MaxRequestWorkers 75\n"));
+    }
+}

@@ -1,0 +1,130 @@
+//! Writing the server root: `httpd.conf`, `apachectl`, `htdocs/`.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::{resolve, ServerConfig};
+use crate::options::ServerOptions;
+use crate::render::{render_apachectl, render_httpd_conf};
+
+/// A written server root, ready for [`crate::start_httpd`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRoot {
+    /// The directory.
+    pub dir: PathBuf,
+    /// `<dir>/httpd.conf`.
+    pub httpd_conf: PathBuf,
+    /// `<dir>/apachectl`.
+    pub apachectl: PathBuf,
+    /// `<dir>/httpd.pid`.
+    pub pid_file: PathBuf,
+    /// `<dir>/error_log`, or `None` when the error log goes to the terminal.
+    pub error_log: Option<PathBuf>,
+    /// The httpd binary.
+    pub httpd: PathBuf,
+    /// The URL the application answers at.
+    pub url: String,
+    /// The configuration it was written from.
+    pub config: ServerConfig,
+}
+
+impl ServerRoot {
+    /// Runs `httpd -t -f httpd.conf` (a configuration test; starts nothing).
+    pub fn config_test(&self) -> Result<Output> {
+        Command::new(&self.httpd)
+            .arg("-t")
+            .arg("-f")
+            .arg(&self.httpd_conf)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {} -t", self.httpd.display()))
+    }
+
+    /// The error log's contents, or an empty string when there is none (yet).
+    pub fn read_error_log(&self) -> String {
+        self.error_log
+            .as_deref()
+            .and_then(|p| fs::read(p).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Resolves `opts` (see [`resolve`]) and writes the server root.
+pub fn setup_server(opts: &ServerOptions) -> Result<ServerRoot> {
+    write_server_root(&resolve(opts)?)
+}
+
+/// Writes `httpd.conf`, `apachectl` and `htdocs/` into `config.server_root`.
+///
+/// The root is created mode 0755; an existing one must be a real directory owned by
+/// the current user that nobody else can write (the default lives under `/tmp`,
+/// where anyone could have made it first). The files are 0644 (`apachectl` 0755),
+/// so the user Apache switches to can read but not change them.
+pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
+    let dir = &config.server_root;
+    let conf = render_httpd_conf(config)?;
+    let ctl = render_apachectl(config)?;
+    make_private_dir(dir)?;
+    make_private_dir(&dir.join("htdocs"))?;
+    let httpd_conf = dir.join("httpd.conf");
+    let apachectl = dir.join("apachectl");
+    write_file(&httpd_conf, &conf, 0o644)?;
+    write_file(&apachectl, &ctl, 0o755)?;
+    Ok(ServerRoot {
+        httpd_conf,
+        apachectl,
+        pid_file: dir.join("httpd.pid"),
+        error_log: (!config.log_to_terminal).then(|| dir.join("error_log")),
+        httpd: config.httpd.clone(),
+        url: config.url(),
+        dir: dir.clone(),
+        config: config.clone(),
+    })
+}
+
+/// Creates `dir` (mode 0755) or checks that the existing one is safe to use.
+fn make_private_dir(dir: &Path) -> Result<()> {
+    match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("chmod 0755 {}", dir.display()))?;
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("creating server root {}", dir.display())),
+    }
+    let meta = fs::symlink_metadata(dir).with_context(|| format!("stat {}", dir.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        bail!(
+            "server root {} exists but is not a directory owned by uid {me} that only it can \
+             write: remove it or pass another --server-root",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `contents` (through a temporary file and a rename).
+fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}

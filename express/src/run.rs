@@ -1,0 +1,169 @@
+//! Running httpd in the foreground: port check, spawn, signal forwarding, clean exit.
+
+use std::io::ErrorKind;
+use std::net::{TcpListener, ToSocketAddrs};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, killpg, SigSet, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
+use nix::unistd::Pid;
+
+use crate::root::ServerRoot;
+
+/// Fails with "port N on HOST is already in use" when something listens there.
+/// (It binds the address itself and lets go at once, as httpd will bind it next.)
+pub fn check_port(host: &str, port: u16) -> Result<()> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve host {host}"))?;
+    let mut bound = false;
+    let mut last_error = None;
+    for addr in addrs {
+        match TcpListener::bind(addr) {
+            Ok(_) => bound = true,
+            Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                bail!("port {port} on {host} is already in use")
+            }
+            // `localhost` may also resolve to ::1 on a host without IPv6: httpd copes.
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match (bound, last_error) {
+        (false, Some(e)) => bail!("cannot listen on port {port} on {host}: {e}"),
+        (false, None) => bail!("host {host} resolves to no address"),
+        _ => Ok(()),
+    }
+}
+
+/// `httpd -f <root>/httpd.conf -DFOREGROUND`, set up to run in its own process group
+/// (so a terminal's Ctrl-C or SIGWINCH reaches only `express`, which decides what
+/// httpd gets) and to receive SIGTERM if the thread that spawns it dies
+/// (`PR_SET_PDEATHSIG`): spawn it from a thread that outlives it. Standard input is
+/// `/dev/null`; the caller may redirect the other streams.
+pub fn httpd_command(root: &ServerRoot) -> Command {
+    let parent = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    let mut cmd = Command::new(&root.httpd);
+    cmd.arg("-f")
+        .arg(&root.httpd_conf)
+        .arg("-DFOREGROUND")
+        .current_dir(&root.dir)
+        .stdin(Stdio::null())
+        .process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (prctl, sigemptyset, pthread_sigmask, getppid, raise).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // The parent may have died between fork and prctl: then nobody is left to stop us.
+            if libc::getppid() != parent {
+                libc::raise(libc::SIGTERM);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Spawns [`httpd_command`] with the caller's standard output and error.
+pub fn start_httpd(root: &ServerRoot) -> Result<Child> {
+    httpd_command(root)
+        .spawn()
+        .with_context(|| format!("starting {}", root.httpd.display()))
+}
+
+/// Whether any process is left in process group `pgid`.
+fn group_alive(pgid: Pid) -> bool {
+    killpg(pgid, None).is_ok()
+}
+
+/// Runs httpd in the foreground until it exits, forwarding SIGINT, SIGTERM and SIGHUP
+/// to it as SIGTERM (stop: the module's cleanup then stops the daemons). Returns
+/// httpd's exit status. Anything left in httpd's process group after it exits (which
+/// would be a bug) is reported on standard error and killed, so nothing outlives
+/// `express`. Call it from the main thread.
+pub fn run_foreground(root: &ServerRoot) -> Result<ExitStatus> {
+    let mut forwarded = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        forwarded.add(sig);
+    }
+    // Blocked before the spawn so that no signal is lost in between; the signal
+    // thread below takes them with sigwait.
+    forwarded.thread_block().context("blocking signals")?;
+    let mut child = start_httpd(root)?;
+    let pid = Pid::from_raw(i32::try_from(child.id()).context("httpd pid")?);
+    let exited = Arc::new(Mutex::new(false));
+    {
+        let exited = Arc::clone(&exited);
+        thread::spawn(move || loop {
+            let Ok(sig) = forwarded.wait() else { return };
+            let done = exited.lock().unwrap_or_else(|e| e.into_inner());
+            if *done {
+                return;
+            }
+            eprintln!("express: received {sig}, stopping httpd (pid {pid})");
+            let _ = kill(pid, Signal::SIGTERM);
+        });
+    }
+    // Wait without reaping, so httpd's pid cannot be reused while the signal thread
+    // may still send to it; then mark it gone and reap.
+    loop {
+        match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting for httpd"),
+        }
+    }
+    *exited.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    let status = child.wait().context("reaping httpd")?;
+    sweep_group(pid, Duration::from_secs(5));
+    Ok(status)
+}
+
+/// Waits up to `grace` for httpd's process group to empty, then kills what is left.
+fn sweep_group(pgid: Pid, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while group_alive(pgid) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    if group_alive(pgid) {
+        eprintln!("express: processes of httpd's group {pgid} outlived it; killing them");
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+}
+
+/// The exit code `express` should end with for httpd's `status`.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_in_use_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = check_port("127.0.0.1", port).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("port {port} on 127.0.0.1 is already in use")
+        );
+        drop(listener);
+        check_port("127.0.0.1", port).unwrap();
+    }
+}

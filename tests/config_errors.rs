@@ -1,0 +1,87 @@
+//! `apache2 -t` rejects bad mod_wsgi directives with a message that names the problem.
+
+mod common;
+
+use common::{free_port, repo_root, test_user, Stage};
+use rswsgi_express::{setup_server, ServerOptions};
+
+/// Renders the hello example's config plus `extra` lines and runs `httpd -t` on it.
+/// Returns (passed, stdout + stderr).
+fn config_test(extra: &[&str]) -> (bool, String) {
+    let stage = Stage::new("conf");
+    let bins = stage.binaries();
+    let script = stage.copy(
+        &repo_root().join("examples/hello/wsgi.py"),
+        "app/wsgi.py",
+        0o644,
+    );
+    let mut opts = ServerOptions::new(&script);
+    opts.port = free_port();
+    opts.server_root = Some(stage.dir.join("root"));
+    opts.user = test_user();
+    opts.module_path = Some(bins.module.clone());
+    opts.daemon_executable = Some(bins.daemon.clone());
+    opts.extra_directives = extra.iter().map(|s| s.to_string()).collect();
+    let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
+    let out = root.config_test().expect("run httpd -t");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn assert_rejected(extra: &[&str], needles: &[&str]) {
+    let (ok, text) = config_test(extra);
+    assert!(!ok, "httpd -t accepted {extra:?}:\n{text}");
+    for needle in needles {
+        assert!(
+            text.contains(needle),
+            "httpd -t rejected {extra:?} but its message does not mention {needle:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn generated_config_passes() {
+    let (ok, text) = config_test(&[]);
+    assert!(ok, "httpd -t failed on the generated config:\n{text}");
+    assert!(text.contains("Syntax OK"), "{text}");
+}
+
+#[test]
+fn unknown_daemon_option() {
+    assert_rejected(
+        &["WSGIDaemonProcess g foo=1"],
+        &["WSGIDaemonProcess", "foo"],
+    );
+}
+
+#[test]
+fn processes_not_a_number() {
+    assert_rejected(
+        &["WSGIDaemonProcess g processes=abc"],
+        &["processes", "abc"],
+    );
+}
+
+#[test]
+fn daemon_user_root() {
+    assert_rejected(&["WSGIDaemonProcess g user=root"], &["root"]);
+}
+
+#[test]
+fn process_group_not_defined() {
+    assert_rejected(
+        &["WSGIProcessGroup nosuch"],
+        &["WSGIProcessGroup", "nosuch"],
+    );
+}
+
+#[test]
+fn script_alias_without_daemon_group_is_embedded_mode() {
+    let script = repo_root().join("examples/hello/wsgi.py");
+    let line = format!("WSGIScriptAlias /other {}", script.display());
+    assert_rejected(&[line.as_str()], &["embedded mode"]);
+}
