@@ -216,17 +216,12 @@ fn apply(
     match d {
         Directive::DaemonProcess => {
             let g = DaemonGroupConfig::parse(arg)?;
+            // A user that resolves to root is refused here; a user that does not exist (yet) is
+            // resolved again when the daemons start, and only stops its own group (503 + log).
             if let Some(crate::config::Principal::Name(n)) = &g.user {
-                match nix::unistd::User::from_name(n) {
-                    Ok(Some(u)) if u.uid.is_root() => {
-                        return Err(crate::config::root_refused("user", n))
-                    }
-                    Ok(Some(_)) => {}
-                    _ => {
-                        return Err(format!(
-                            "WSGIDaemonProcess {}: user={n}: no such user",
-                            g.name
-                        ))
+                if let Ok(Some(u)) = nix::unistd::User::from_name(n) {
+                    if u.uid.is_root() {
+                        return Err(crate::config::root_refused("user", n));
                     }
                 }
             }

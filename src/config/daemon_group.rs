@@ -18,9 +18,7 @@ const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
     "startup-timeout",
     "deadlock-timeout",
     "queue-timeout",
-    "connect-timeout",
     "socket-timeout",
-    "listen-backlog",
     "header-buffer-size",
     "response-buffer-size",
     "memory-limit",
@@ -89,6 +87,10 @@ pub struct DaemonGroupConfig {
     pub display_name: Option<String>,
     /// The daemons' working directory.
     pub home: Option<String>,
+    /// `connect-timeout`: seconds a request waits for the group to accept it before a 503.
+    pub connect_timeout: u32,
+    /// `listen-backlog`: the listening socket's backlog.
+    pub listen_backlog: u32,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -133,6 +135,8 @@ impl DaemonGroupConfig {
             python_path: None,
             display_name: None,
             home: None,
+            connect_timeout: 15,
+            listen_backlog: 100,
             ignored: Vec::new(),
         };
         for word in options {
@@ -151,6 +155,8 @@ impl DaemonGroupConfig {
                 "python-home" => g.python_home = Some(non_empty(option, value)?),
                 "python-path" => g.python_path = Some(non_empty(option, value)?),
                 "home" => g.home = Some(non_empty(option, value)?),
+                "connect-timeout" => g.connect_timeout = parse_count(option, value)?,
+                "listen-backlog" => g.listen_backlog = parse_count(option, value)?,
                 "display-name" => {
                     let shown =
                         non_empty(option, value)?.replace("%{GROUP}", &format!("(wsgi:{name})"));
@@ -184,7 +190,7 @@ mod tests {
     fn all_options() {
         let g = DaemonGroupConfig::parse(
             "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
-             display-name=%{GROUP} home=/srv maximum-requests=100",
+             display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7",
         )
         .unwrap();
         assert_eq!(g.processes, 2);
@@ -194,6 +200,7 @@ mod tests {
         assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
         assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
         assert_eq!(g.ignored, ["maximum-requests=100"]);
+        assert_eq!((g.connect_timeout, g.listen_backlog), (3, 7));
     }
 
     #[test]

@@ -17,9 +17,6 @@ use crate::httpd::log;
 use crate::httpd::request::Request;
 use crate::supervisor;
 
-/// How long a request waits for a daemon to accept its connection (mod_wsgi's connect-timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
 const NOTE_ALIAS: &str = "rswsgi.alias";
 const NOTE_SCRIPT_NAME: &str = "rswsgi.script_name";
 
@@ -205,14 +202,16 @@ pub fn serve(r: &mut Request) -> i32 {
         );
         return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
     }
-    let stream = match connect(&endpoint.socket, CONNECT_TIMEOUT) {
+    let stream = match connect(&endpoint.socket, endpoint.connect_timeout) {
         Ok(s) => s,
         Err(e) => {
             log::request(
                 r,
                 Level::ERROR,
                 &format!(
-                    "cannot connect to daemon group '{group}' at {}: {e}",
+                    "no daemon process of group '{group}' accepted the request within {}s at {}: {e} \
+                     (if the daemons keep failing to start, earlier log lines say why)",
+                    endpoint.connect_timeout.as_secs(),
                     endpoint.socket
                 ),
             );

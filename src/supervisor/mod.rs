@@ -8,8 +8,8 @@ mod spawn;
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ use spawn::LaunchSpec;
 pub struct Endpoint {
     /// Its listening UNIX socket.
     pub socket: String,
+    /// How long a request waits for a daemon to accept it (`connect-timeout`).
+    pub connect_timeout: Duration,
 }
 
 /// What the supervisor needs to start one group.
@@ -60,7 +62,8 @@ struct Slot {
 
 struct Group {
     name: String,
-    listener: UnixListener,
+    /// Bound, not listening: the first daemon that is ready calls listen().
+    listener: OwnedFd,
     socket: String,
     spec: LaunchSpec,
 }
@@ -119,6 +122,7 @@ pub fn start(
                     plan.config.name.clone(),
                     Endpoint {
                         socket: socket.clone(),
+                        connect_timeout: Duration::from_secs(plan.config.connect_timeout.into()),
                     },
                 );
                 groups.push((
@@ -184,6 +188,8 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
             .unwrap_or_else(|| "rswsgi-daemon".into()),
         "--listen-fd".into(),
         "3".into(),
+        "--listen-backlog".into(),
+        g.listen_backlog.to_string(),
         "--group".into(),
         g.name.clone(),
         "--processes".into(),
@@ -217,7 +223,7 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
 }
 
 /// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
-fn bind_socket(path: &str) -> Result<UnixListener, String> {
+fn bind_socket(path: &str) -> Result<OwnedFd, String> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
         if !dir.exists() {
@@ -248,8 +254,19 @@ fn bind_socket(path: &str) -> Result<UnixListener, String> {
         }
         Err(_) => {}
     }
-    let listener =
-        UnixListener::bind(p).map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
+    // Bound but not listening: connections are refused until a daemon of the group is ready
+    // to serve and calls listen(), so a group that cannot start gives 503s, not hung requests.
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let listener = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("cannot create the daemon socket: {e}"))?;
+    let addr = UnixAddr::new(p).map_err(|e| format!("bad daemon socket path {path}: {e}"))?;
+    bind(listener.as_raw_fd(), &addr)
+        .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot chmod daemon socket {path}: {e}"))?;
     if nix::unistd::geteuid().is_root() {

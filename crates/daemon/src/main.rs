@@ -18,7 +18,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{getsockopt, sockopt};
+use nix::sys::socket::{getsockopt, sockopt, Backlog};
 use nix::unistd::Pid;
 
 use backend::native::{is_native, NativeBackend};
@@ -36,6 +36,9 @@ struct Cli {
     /// The inherited listening UNIX socket.
     #[arg(long, value_name = "FD")]
     listen_fd: RawFd,
+    /// Backlog of the listening socket (mod_wsgi's listen-backlog).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    listen_backlog: i32,
     /// The daemon process group's name (for log lines).
     #[arg(long, value_name = "NAME")]
     group: String,
@@ -113,6 +116,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         };
 
     let life = Arc::new(lifecycle::Lifecycle::default());
+    // Ready to serve: open the group's socket for connections (see `inherited_listener`).
+    nix::sys::socket::listen(
+        &listener,
+        Backlog::new(cli.listen_backlog).context("--listen-backlog")?,
+    )
+    .context("listening on the inherited socket")?;
     let server = Arc::new(server::Server {
         listener,
         backend,
@@ -128,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     lifecycle::supervise(&life, Pid::from_raw(cli.parent_pid))
 }
 
-/// Takes ownership of the inherited listening socket, checking that it is one.
+/// Takes ownership of the inherited socket, checking that it is one.
 fn inherited_listener(fd: RawFd) -> anyhow::Result<UnixListener> {
     if fd < 3 {
         bail!("--listen-fd {fd}: refusing to use a standard stream as the listening socket");
@@ -140,11 +149,11 @@ fn inherited_listener(fd: RawFd) -> anyhow::Result<UnixListener> {
     // SAFETY: `fd` is open (checked above) and was inherited for this process to own: nothing
     // else in the process uses or closes it.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let listening = getsockopt(&owned, sockopt::AcceptConn)
+    // The supervisor hands over a bound socket that is not listening yet: the daemon starts
+    // listening once it can serve (see `run`), so until some daemon of the group is ready,
+    // connections are refused and the module answers 503 after its connect timeout.
+    getsockopt(&owned, sockopt::AcceptConn)
         .with_context(|| format!("--listen-fd {fd} is not a socket"))?;
-    if !listening {
-        bail!("--listen-fd {fd} is not a listening socket");
-    }
     // Keep it out of processes the application starts.
     fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).context("setting FD_CLOEXEC")?;
     Ok(UnixListener::from(owned))
