@@ -9,6 +9,9 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::geteuid;
 
 use crate::access::{check_access, Identity, Need};
+use crate::handler::{
+    default_cache_dir, find_sdk, is_native_library, is_native_source, BuildOptions, HANDLER_FILE,
+};
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
 use crate::options::ServerOptions;
 use crate::script::check_script;
@@ -28,8 +31,14 @@ pub struct ServerConfig {
     pub daemon_path: PathBuf,
     /// The server root (absolute).
     pub server_root: PathBuf,
-    /// The WSGI script (absolute, symlinks resolved).
+    /// The script `WSGIScriptAlias` mounts (absolute, symlinks resolved); for a native
+    /// handler source, `<server root>/handler.so`, where [`crate::write_server_root`] puts
+    /// the library it builds.
     pub script: PathBuf,
+    /// The native handler source (`wsgi.rs`) to build, when the script given was one.
+    pub native_source: Option<PathBuf>,
+    /// How to build it (SDK found, cache directory chosen).
+    pub build: BuildOptions,
     /// The callable's name.
     pub callable_object: String,
     /// URL path of the application (`/` or `/sub`).
@@ -67,6 +76,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Whether the daemons serve a native handler (no Python).
+    pub fn is_native(&self) -> bool {
+        self.native_source.is_some() || is_native_library(&self.script)
+    }
+
     /// The daemon process group's name (`localhost:PORT`).
     pub fn process_group(&self) -> String {
         format!("localhost:{}", self.port)
@@ -96,6 +110,11 @@ impl ServerConfig {
 /// Resolves `opts`: finds httpd, the modules directory, the module and the daemon,
 /// checks the script and its callable, the user (root must name one; others cannot),
 /// and that the user can reach every file the server needs. Writes nothing.
+///
+/// A native handler (`.rs` source or built `.so`) gets no Python home or path; for a
+/// source, the SDK is found and the build cache chosen here, the library is mounted from
+/// the server root, and the working directory defaults to the source's directory (the
+/// server root when the user cannot enter it).
 pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     let httpd = find_httpd(opts.httpd_executable.as_deref())?;
     let script = absolute(&opts.script)
@@ -117,17 +136,51 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     )?)?;
     let server_root = absolute(&opts.server_root_or_default())?;
     let script_dir = script.parent().map(Path::to_path_buf).unwrap_or_default();
+    let native_source = is_native_source(&script).then(|| script.clone());
+    let native = native_source.is_some() || is_native_library(&script);
     let working_directory = match &opts.working_directory {
         Some(dir) => absolute(dir)?,
+        None if native_source.is_some() && !enterable(identity.as_ref(), &script_dir) => {
+            let who = identity
+                .as_ref()
+                .map(|i| i.user.as_str())
+                .unwrap_or_default();
+            eprintln!(
+                "express: user {who} cannot enter {}; the daemons' working directory is the \
+                 server root (choose another with --working-directory)",
+                script_dir.display()
+            );
+            server_root.clone()
+        }
         None => script_dir,
     };
-    if !working_directory.is_dir() {
+    let build = match &native_source {
+        Some(_) => BuildOptions {
+            sdk_path: Some(find_sdk(opts.sdk_path.as_deref())?),
+            cache_dir: Some(match &opts.cache_dir {
+                Some(dir) => absolute(dir)?,
+                None => default_cache_dir().unwrap_or_else(|| server_root.join("handler-cache")),
+            }),
+            cargo: None,
+        },
+        None => BuildOptions::default(),
+    };
+    let script = if native_source.is_some() {
+        server_root.join(HANDLER_FILE)
+    } else {
+        script
+    };
+    if !working_directory.is_dir() && working_directory != server_root {
         bail!(
             "working directory {} is not a directory",
             working_directory.display()
         );
     }
-    let python_home = opts.python_home.as_deref().map(absolute).transpose()?;
+    let python_home = if native {
+        None
+    } else {
+        opts.python_home.as_deref().map(absolute).transpose()?
+    };
     if let Some(home) = &python_home {
         if !home.is_dir() {
             bail!("python home {} is not a directory", home.display());
@@ -136,6 +189,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     let python_path = opts
         .python_path
         .iter()
+        .filter(|_| !native)
         .map(|p| absolute(p))
         .collect::<Result<Vec<_>>>()?;
     let include_files = opts
@@ -150,6 +204,8 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         daemon_path,
         server_root,
         script,
+        native_source,
+        build,
         callable_object: opts.callable_object.clone(),
         mount_point: opts.mount_point.clone(),
         host: opts.host.clone(),
@@ -211,13 +267,18 @@ fn identity(opts: &ServerOptions) -> Result<Option<Identity>> {
 /// The switched-to user must reach the script, the working directory, the python
 /// home and path, the module and the daemon binary.
 fn check_reachable(config: &ServerConfig, who: &Identity) -> Result<()> {
-    check_access(who, &config.script, Need::Read, "the WSGI script")?;
-    check_access(
-        who,
-        &config.working_directory,
-        Need::Enter,
-        "the working directory",
-    )?;
+    // A handler built from source is put into the server root later, readable by all.
+    if config.native_source.is_none() {
+        check_access(who, &config.script, Need::Read, "the WSGI script")?;
+    }
+    if config.working_directory != config.server_root {
+        check_access(
+            who,
+            &config.working_directory,
+            Need::Enter,
+            "the working directory",
+        )?;
+    }
     if let Some(home) = &config.python_home {
         check_access(who, home, Need::List, "the python home")?;
     }
@@ -227,6 +288,14 @@ fn check_reachable(config: &ServerConfig, who: &Identity) -> Result<()> {
     check_access(who, &config.module_path, Need::Read, "the module")?;
     check_access(who, &config.daemon_path, Need::Execute, "the daemon")?;
     Ok(())
+}
+
+/// Whether the user the daemons switch to (if any) can enter `dir`.
+fn enterable(who: Option<&Identity>, dir: &Path) -> bool {
+    match who {
+        Some(who) => check_access(who, dir, Need::Enter, "the directory").is_ok(),
+        None => true,
+    }
 }
 
 /// `path` made absolute against the current directory (not canonicalized).

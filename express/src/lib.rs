@@ -6,9 +6,13 @@
 //! [`write_server_root`] (renders `conf/httpd.conf.in` and `conf/apachectl.in`) →
 //! [`ServerRoot`] → [`start_httpd`] or [`run_foreground`]. [`setup_server`] does the
 //! first two steps at once. The end-to-end tests drive servers through this library.
+//!
+//! A native handler source (`wsgi.rs`) is built by [`build_handler`] (cached by content
+//! hash); [`write_server_root`] does it for a `.rs` script and mounts the library.
 
 pub mod access;
 pub mod config;
+pub mod handler;
 pub mod locate;
 pub mod options;
 pub mod render;
@@ -18,6 +22,7 @@ pub mod script;
 
 pub use access::{check_access, Identity, Need};
 pub use config::{resolve, ServerConfig};
+pub use handler::{build_handler, BuildOptions, BuiltHandler};
 pub use locate::{find_daemon, find_httpd, find_module, find_modules_dir};
 pub use options::ServerOptions;
 pub use render::{render_apachectl, render_httpd_conf};

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use rswsgi_express::{check_port, exit_code, resolve, run_foreground, write_server_root};
-use rswsgi_express::{ServerOptions, ServerRoot};
+use rswsgi_express::handler::install_library;
+use rswsgi_express::{build_handler, check_port, exit_code, resolve, run_foreground};
+use rswsgi_express::{write_server_root, BuildOptions, ServerOptions, ServerRoot};
 
 #[derive(Parser)]
 #[command(
@@ -25,11 +26,28 @@ enum Cmd {
     StartServer(Args),
     /// Write the server root only; start it later with `<root>/apachectl`.
     SetupServer(Args),
+    /// Compile a native handler (wsgi.rs) into a library, cached by content hash.
+    BuildHandler(BuildArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The handler's Rust source (for example wsgi.rs).
+    script: PathBuf,
+    /// Copy the built library here [default: print the cached library's path].
+    #[arg(short = 'o', long, value_name = "OUT.so")]
+    output: Option<PathBuf>,
+    /// The rswsgi SDK source [default: $RSWSGI_SDK, else next to express].
+    #[arg(long, value_name = "DIR")]
+    sdk_path: Option<PathBuf>,
+    /// Build cache [default: $XDG_CACHE_HOME/rswsgi/handlers or ~/.cache/rswsgi/handlers].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 struct Args {
-    /// The WSGI script to serve (for example wsgi.py).
+    /// The WSGI script to serve (wsgi.py), or a native handler (wsgi.rs, built and cached; or a built .so).
     script: PathBuf,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -94,6 +112,12 @@ struct Args {
     /// Extra Apache configuration file to Include (repeatable).
     #[arg(long, value_name = "FILE")]
     include_file: Vec<PathBuf>,
+    /// The rswsgi SDK source, to build a .rs script [default: $RSWSGI_SDK, else next to express].
+    #[arg(long, value_name = "DIR")]
+    sdk_path: Option<PathBuf>,
+    /// Build cache for a .rs script [default: $XDG_CACHE_HOME/rswsgi/handlers or ~/.cache/rswsgi/handlers].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -124,6 +148,8 @@ impl Args {
         o.working_directory = self.working_directory;
         o.max_clients = self.max_clients;
         o.include_files = self.include_file;
+        o.sdk_path = self.sdk_path;
+        o.cache_dir = self.cache_dir;
         o
     }
 }
@@ -137,7 +163,13 @@ fn describe(root: &ServerRoot) {
         Some(log) => println!("Error Log File     : {} ({})", log.display(), c.log_level),
         None => println!("Error Log File     : /dev/stderr ({})", c.log_level),
     }
-    println!("WSGI Script        : {}", c.script.display());
+    match &c.native_source {
+        Some(source) => {
+            println!("Native Handler     : {}", source.display());
+            println!("Handler Library    : {}", c.script.display());
+        }
+        None => println!("WSGI Script        : {}", c.script.display()),
+    }
     println!("Daemon Processes   : {}", c.processes);
     println!("Threads Per Process: {}", c.threads);
     if let Some(id) = &c.identity {
@@ -150,6 +182,23 @@ fn describe(root: &ServerRoot) {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
+        Cmd::BuildHandler(args) => {
+            let opts = BuildOptions {
+                sdk_path: args.sdk_path,
+                cache_dir: args.cache_dir,
+                cargo: None,
+            };
+            let built = build_handler(&args.script, &opts)?;
+            let library = match args.output {
+                Some(out) => {
+                    install_library(&built.library, &out, 0o755)?;
+                    out
+                }
+                None => built.library,
+            };
+            println!("{}", library.display());
+            Ok(0)
+        }
         Cmd::SetupServer(args) => {
             let root = write_server_root(&resolve(&args.into_options())?)?;
             describe(&root);

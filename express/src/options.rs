@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// and set the fields you need; [`crate::setup_server`] turns it into a server root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// The WSGI script (`wsgi.py`) to serve.
+    /// The WSGI script (`wsgi.py`) to serve, or a native handler: its Rust source
+    /// (`wsgi.rs`, built with [`crate::build_handler`]) or a built library (`handler.so`).
     pub script: PathBuf,
     /// Address to listen on (`--host`, default `127.0.0.1`).
     pub host: String,
@@ -57,6 +58,11 @@ pub struct ServerOptions {
     pub include_files: Vec<PathBuf>,
     /// Extra configuration lines appended verbatim (library only; the tests use it).
     pub extra_directives: Vec<String>,
+    /// The rswsgi SDK source for building a `.rs` script (`--sdk-path`, env `RSWSGI_SDK`).
+    pub sdk_path: Option<PathBuf>,
+    /// Cache directory for native handler builds (`--cache-dir`); default
+    /// `$XDG_CACHE_HOME/rswsgi/handlers` or `~/.cache/rswsgi/handlers`, else in the server root.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -86,6 +92,8 @@ impl ServerOptions {
             max_clients: None,
             include_files: Vec::new(),
             extra_directives: Vec::new(),
+            sdk_path: None,
+            cache_dir: None,
         }
     }
 

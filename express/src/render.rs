@@ -203,6 +203,8 @@ mod tests {
             daemon_path: "/opt/rswsgi/rswsgi-daemon".into(),
             server_root: "/tmp/rswsgi-express-127.0.0.1:8000:0".into(),
             script: "/srv/my app/wsgi.py".into(),
+            native_source: None,
+            build: Default::default(),
             callable_object: "application".into(),
             mount_point: "/".into(),
             host: "127.0.0.1".into(),

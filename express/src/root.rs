@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::config::{resolve, ServerConfig};
+use crate::handler::{build_handler, install_library, BuiltHandler};
 use crate::options::ServerOptions;
 use crate::render::{render_apachectl, render_httpd_conf};
 
@@ -31,6 +32,8 @@ pub struct ServerRoot {
     pub url: String,
     /// The configuration it was written from.
     pub config: ServerConfig,
+    /// The native handler built (or found in the cache) for it, when the script was a `.rs`.
+    pub handler: Option<BuiltHandler>,
 }
 
 impl ServerRoot {
@@ -62,6 +65,11 @@ pub fn setup_server(opts: &ServerOptions) -> Result<ServerRoot> {
 
 /// Writes `httpd.conf`, `apachectl` and `htdocs/` into `config.server_root`.
 ///
+/// For a native handler source, first builds it (see [`build_handler`]; a cache hit runs
+/// no cargo) and then puts the library at `config.script` (`<root>/handler.so`, mode 0644,
+/// replaced by a rename so running daemons keep their mapped copy). When the build fails,
+/// nothing is written (unless the build cache itself lives in the server root).
+///
 /// The root is created mode 0755; an existing one must be a real directory owned by
 /// the current user that nobody else can write (the default lives under `/tmp`,
 /// where anyone could have made it first). The files are 0644 (`apachectl` 0755),
@@ -70,7 +78,24 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     let dir = &config.server_root;
     let conf = render_httpd_conf(config)?;
     let ctl = render_apachectl(config)?;
+    let handler = match &config.native_source {
+        Some(source) => {
+            if config
+                .build
+                .cache_dir
+                .as_ref()
+                .is_some_and(|c| c.starts_with(dir))
+            {
+                make_private_dir(dir)?;
+            }
+            Some(build_handler(source, &config.build)?)
+        }
+        None => None,
+    };
     make_private_dir(dir)?;
+    if let Some(built) = &handler {
+        install_library(&built.library, &config.script, 0o644)?;
+    }
     make_private_dir(&dir.join("htdocs"))?;
     let httpd_conf = dir.join("httpd.conf");
     let apachectl = dir.join("apachectl");
@@ -85,6 +110,7 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
         url: config.url(),
         dir: dir.clone(),
         config: config.clone(),
+        handler,
     })
 }
 
