@@ -28,6 +28,7 @@ const FUNCTIONS: &[&str] = &[
     "ap_runtime_dir_relative",
     "ap_server_root_relative",
     "ap_get_server_port",
+    "ap_state_query",
     "apr_pstrdup",
     "apr_pstrmemdup",
     "apr_table_add",
@@ -44,6 +45,12 @@ const FUNCTIONS: &[&str] = &[
     "apr_proc_other_child_register",
     "apr_proc_other_child_unregister",
     "rswsgi_abort_response",
+    "rswsgi_body_brigade",
+    "rswsgi_read_body",
+    "rswsgi_first_filter_is_content",
+    "rswsgi_client_fd",
+    "ap_map_http_request_error",
+    "apr_strerror",
 ];
 
 const TYPES: &[&str] = &[
@@ -64,7 +71,7 @@ const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf"];
 
 const CONSTANTS: &str = "MODULE_MAGIC_NUMBER_MAJOR|MODULE_MAGIC_NUMBER_MINOR|MODULE_MAGIC_COOKIE|\
 APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|REQUEST_CHUNKED_.*|\
-APR_OC_REASON_.*|APR_SUCCESS|AP_MODULE_FLAG_.*";
+APR_OC_REASON_.*|APR_SUCCESS|AP_MODULE_FLAG_.*|M_GET|AP_FILTER_ERROR|APR_INCOMPLETE|APR_TIMEUP|AP_SQ_.*";
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;

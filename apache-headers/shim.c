@@ -1,5 +1,6 @@
 /* The few Apache/APR operations that exist only as C macros (the bucket brigade ring). */
 #include "wrapper.h"
+#include <apr_portable.h>
 
 void rswsgi_abort_response(request_rec *r)
 {
@@ -12,4 +13,55 @@ void rswsgi_abort_response(request_rec *r)
     c->keepalive = AP_CONN_CLOSE;
     (void)ap_pass_brigade(r->output_filters, bb);
     c->aborted = 1;
+}
+
+apr_bucket_brigade *rswsgi_body_brigade(request_rec *r)
+{
+    return apr_brigade_create(r->pool, r->connection->bucket_alloc);
+}
+
+apr_status_t rswsgi_read_body(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                              apr_size_t *len, int *eos)
+{
+    apr_status_t rv;
+    apr_size_t want = *len;
+
+    *len = 0;
+    *eos = 0;
+    apr_brigade_cleanup(bb);
+    rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                        (apr_off_t)want);
+    if (rv != APR_SUCCESS) {
+        apr_brigade_cleanup(bb);
+        return rv;
+    }
+    if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+        *eos = 1;
+    }
+    *len = want;
+    rv = apr_brigade_flatten(bb, buf, len);
+    apr_brigade_cleanup(bb);
+    return rv;
+}
+
+int rswsgi_first_filter_is_content(request_rec *r)
+{
+    return r->output_filters && r->output_filters->frec
+        && r->output_filters->frec->ftype < AP_FTYPE_PROTOCOL;
+}
+
+int rswsgi_client_fd(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    apr_socket_t *sock;
+    apr_os_sock_t fd;
+
+    if (c->master) {
+        return -1;
+    }
+    sock = ap_get_conn_socket(c);
+    if (!sock || apr_os_sock_get(&fd, sock) != APR_SUCCESS) {
+        return -1;
+    }
+    return fd;
 }

@@ -20,3 +20,21 @@
 /* Ends a response whose backend failed after the headers went out: passes an error bucket
  * (so the chunk filter omits the final chunk) and EOS, and closes the client connection. */
 void rswsgi_abort_response(request_rec *r);
+
+/* A brigade for reading the request body, allocated once per request from its pool. */
+apr_bucket_brigade *rswsgi_body_brigade(request_rec *r);
+
+/* Reads up to *len bytes of request body through the input filters into buf (what
+ * ap_get_client_block does, but keeping the failure status so it can be mapped to an HTTP
+ * status with ap_map_http_request_error). On success *len is the number of bytes read and
+ * *eos is 1 once the end of the body has been seen. Sends nothing to the client. */
+apr_status_t rswsgi_read_body(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                              apr_size_t *len, int *eos);
+
+/* 1 when the request's first output filter is a content filter (one that may need the whole
+ * response, such as DEFLATE): mod_wsgi's test for WSGIMapHEADToGET Auto. */
+int rswsgi_first_filter_is_content(request_rec *r);
+
+/* The client connection's socket descriptor, to notice a client that resets the connection
+ * while the daemon works; -1 when there is none of its own (an HTTP/2 stream). */
+int rswsgi_client_fd(request_rec *r);

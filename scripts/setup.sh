@@ -43,11 +43,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 fi
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask' >/dev/null 2>&1; then
-  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django' >/dev/null 2>&1; then
+  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask and Django)"
   mkdir -p "$(dirname "$VENV")"
   /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django
 fi
 
 if [ "$(id -u)" -eq 0 ] && ! getent passwd "$TEST_USER" >/dev/null; then

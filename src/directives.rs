@@ -34,6 +34,12 @@ pub enum Directive {
     PassAuthorization,
     /// `WSGIChunkedRequest`.
     ChunkedRequest,
+    /// `WSGIMapHEADToGET`.
+    MapHeadToGet,
+    /// `WSGITrustedProxyHeaders`.
+    TrustedProxyHeaders,
+    /// `WSGITrustedProxies`.
+    TrustedProxies,
 }
 
 impl Directive {
@@ -51,6 +57,9 @@ impl Directive {
             PythonHome,
             PassAuthorization,
             ChunkedRequest,
+            MapHeadToGet,
+            TrustedProxyHeaders,
+            TrustedProxies,
         ]
         .into_iter()
         .find(|d| *d as usize == p as usize)
@@ -159,6 +168,9 @@ const fn cname(name: &'static str) -> &'static CStr {
         b"WSGIPythonHome" => c"WSGIPythonHome",
         b"WSGIPassAuthorization" => c"WSGIPassAuthorization",
         b"WSGIChunkedRequest" => c"WSGIChunkedRequest",
+        b"WSGIMapHEADToGET" => c"WSGIMapHEADToGET",
+        b"WSGITrustedProxyHeaders" => c"WSGITrustedProxyHeaders",
+        b"WSGITrustedProxies" => c"WSGITrustedProxies",
         _ => panic!("add the directive name to cname"),
     }
 }
@@ -259,6 +271,23 @@ fn apply(
             server.daemon_executable = Some(server_root_relative(cmd, arg))
         }
         Directive::PythonHome => server.python_home = Some(arg.to_string()),
+        Directive::MapHeadToGet => {
+            dir().map_head_to_get = Some(crate::config::HeadMapping::parse(arg)?)
+        }
+        Directive::TrustedProxyHeaders => {
+            let headers = crate::config::parse_proxy_headers(arg)?;
+            dir()
+                .trusted_proxy_headers
+                .get_or_insert_with(Vec::new)
+                .extend(headers);
+        }
+        Directive::TrustedProxies => {
+            let subnets = crate::config::parse_trusted_proxies(arg)?;
+            dir()
+                .trusted_proxies
+                .get_or_insert_with(Vec::new)
+                .extend(subnets);
+        }
         Directive::RestrictEmbedded | Directive::PassAuthorization | Directive::ChunkedRequest => {}
     }
     Ok(())

@@ -56,12 +56,18 @@ fn servers(s: *mut ffi::server_rec) -> Vec<*mut ffi::server_rec> {
     out
 }
 
+/// The distinct configurations of every server: a virtual host with none of this module's
+/// directives shares the main server's record, which must count once.
 fn server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
-    // SAFETY: every server in the list has this module's configuration.
-    servers(s)
-        .into_iter()
-        .map(|s| &*unsafe { server_config(s) })
-        .collect()
+    let mut configs: Vec<&ServerConfig> = Vec::new();
+    for server in servers(s) {
+        // SAFETY: every server in the list has this module's configuration.
+        let c: &ServerConfig = unsafe { server_config(server) };
+        if !configs.iter().any(|seen| std::ptr::eq(*seen, c)) {
+            configs.push(c);
+        }
+    }
+    configs
 }
 
 unsafe extern "C" fn check_config(
@@ -155,7 +161,9 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             .to_string(),
     };
     let exe = crate::dispatch::daemon_executable(main.daemon_executable.as_deref());
-    supervisor::start(pconf, plans, &prefix, &exe)
+    // SAFETY: s->process->pool is httpd's process pool, alive for the whole process.
+    let ppool = unsafe { (*(*s).process).pool };
+    supervisor::start(pconf, ppool, plans, &prefix, &exe)
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {

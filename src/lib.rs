@@ -43,7 +43,7 @@ mod module {
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 
-    static COMMANDS: Commands<12> = Commands([
+    static COMMANDS: Commands<15> = Commands([
         d::raw(
             "WSGIDaemonProcess",
             Directive::DaemonProcess,
@@ -109,6 +109,24 @@ mod module {
             Directive::ChunkedRequest,
             ANYWHERE,
             c"On|Off : accept request bodies with chunked transfer coding (default Off: 411)",
+        ),
+        d::take1(
+            "WSGIMapHEADToGET",
+            Directive::MapHeadToGet,
+            ANYWHERE,
+            c"Off|On|Auto : pass HEAD requests to the application as GET (default Auto)",
+        ),
+        d::raw(
+            "WSGITrustedProxyHeaders",
+            Directive::TrustedProxyHeaders,
+            ANYWHERE,
+            c"HEADER... : proxy headers (X-Forwarded-For, ...) to apply from trusted proxies",
+        ),
+        d::raw(
+            "WSGITrustedProxies",
+            Directive::TrustedProxies,
+            ANYWHERE,
+            c"ADDRESS[/MASK]... : peers whose proxy headers are trusted (default: all)",
         ),
         d::end(),
     ]);

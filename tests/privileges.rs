@@ -324,7 +324,11 @@ fn a_daemon_user_that_does_not_exist_never_serves_and_gets_503() {
         "the error log says why:\n{}",
         server.logs()
     );
-    assert_eq!(server.get("/main/").status, 200, "other groups keep serving");
+    assert_eq!(
+        server.get("/main/").status,
+        200,
+        "other groups keep serving"
+    );
 }
 
 #[test]
@@ -351,7 +355,11 @@ fn daemons_that_cannot_start_give_503_after_connect_timeout() {
         logs.contains("/nonexistent/venv"),
         "the daemon's own reason is logged:\n{logs}"
     );
-    assert_eq!(server.get("/main/").status, 200, "other groups keep serving");
+    assert_eq!(
+        server.get("/main/").status,
+        200,
+        "other groups keep serving"
+    );
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //! calls into httpd, so it is unit-tested as plain code.
 
 mod daemon_group;
+mod proxy;
 mod script_alias;
 mod words;
 
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
+pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
 pub use script_alias::ScriptAlias;
 
 /// A place in the configuration files, for error messages.
@@ -79,6 +81,12 @@ pub struct DirConfig {
     pub pass_authorization: Option<bool>,
     /// `WSGIChunkedRequest`: accept chunked request bodies (otherwise 411).
     pub chunked_request: Option<bool>,
+    /// `WSGIMapHEADToGET`.
+    pub map_head_to_get: Option<HeadMapping>,
+    /// `WSGITrustedProxyHeaders`, as CGI variable names (`HTTP_X_FORWARDED_FOR`).
+    pub trusted_proxy_headers: Option<Vec<String>>,
+    /// `WSGITrustedProxies`: the peers whose proxy headers are believed (all, when unset).
+    pub trusted_proxies: Option<Vec<Subnet>>,
 }
 
 impl DirConfig {
@@ -96,6 +104,15 @@ impl DirConfig {
                 .or_else(|| base.application_group.clone()),
             pass_authorization: child.pass_authorization.or(base.pass_authorization),
             chunked_request: child.chunked_request.or(base.chunked_request),
+            map_head_to_get: child.map_head_to_get.or(base.map_head_to_get),
+            trusted_proxy_headers: child
+                .trusted_proxy_headers
+                .clone()
+                .or_else(|| base.trusted_proxy_headers.clone()),
+            trusted_proxies: child
+                .trusted_proxies
+                .clone()
+                .or_else(|| base.trusted_proxies.clone()),
         }
     }
 }
@@ -138,9 +155,27 @@ pub fn check_all<'a>(
     Ok(())
 }
 
-/// The listening socket of daemon group number `index`, for the httpd parent `pid`.
-pub fn socket_path(prefix: &str, pid: u32, index: usize) -> String {
-    format!("{prefix}.{pid}.{index}.sock")
+/// The listening socket of daemon group `group`, for the httpd parent `pid`. Named after the
+/// group (not its position), so it stays the same across graceful restarts; characters other
+/// than `[A-Za-z0-9_-]` become `_`, and a hash of the exact name keeps names that map to the
+/// same text apart.
+pub fn socket_path(prefix: &str, pid: u32, group: &str) -> String {
+    let readable: String = group
+        .chars()
+        .take(24)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // FNV-1a: stable across builds and platforms.
+    let hash = group.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{prefix}.{pid}.{readable}.{hash:08x}.sock")
 }
 
 #[cfg(test)]
@@ -225,6 +260,16 @@ mod tests {
 
     #[test]
     fn socket_paths_are_per_parent_and_group() {
-        assert_eq!(socket_path("/run/wsgi", 42, 0), "/run/wsgi.42.0.sock");
+        let p = socket_path("/run/wsgi", 42, "localhost:8000");
+        assert!(
+            p.starts_with("/run/wsgi.42.localhost_8000.") && p.ends_with(".sock"),
+            "{p}"
+        );
+        assert_eq!(p, socket_path("/run/wsgi", 42, "localhost:8000"), "stable");
+        assert_ne!(
+            socket_path("/run/wsgi", 42, "a:b"),
+            socket_path("/run/wsgi", 42, "a_b")
+        );
+        assert_ne!(p, socket_path("/run/wsgi", 43, "localhost:8000"));
     }
 }

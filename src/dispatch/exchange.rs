@@ -3,20 +3,20 @@
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
-use rswsgi_protocol::{
-    encode_body, encode_body_end, encode_error, Frame, FrameReader, ReadError, ResponseHead,
-};
+use rswsgi_protocol::{Frame, FrameReader, ReadError, ResponseHead};
 use tracing::Level;
 
+use super::body::BodyPump;
+use super::wait::{self, Wait};
 use crate::ffi;
+use crate::httpd::body::BodyError;
 use crate::httpd::log;
 use crate::httpd::request::Request;
 
-/// Request body bytes read from the client per `ReadBody` answer, at most.
-const BODY_READ: usize = 256 << 10;
-
-/// Headers that describe the connection, not the response; Apache sets its own.
+/// Headers that describe the connection, not the response (Apache sets its own): RFC 9110's
+/// hop-by-hop fields and every `Proxy-*` header.
 fn hop_by_hop(name: &[u8]) -> bool {
     [
         &b"connection"[..],
@@ -25,11 +25,10 @@ fn hop_by_hop(name: &[u8]) -> bool {
         b"upgrade",
         b"te",
         b"trailer",
-        b"proxy-authenticate",
-        b"proxy-authorization",
     ]
     .iter()
     .any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() >= 6 && name[..6].eq_ignore_ascii_case(b"proxy-")
 }
 
 /// Applies the response head; returns the Content-Length the application declared, if any.
@@ -69,8 +68,28 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, Stri
     Ok(declared)
 }
 
-/// Runs the exchange and returns the handler's status.
-pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i32 {
+/// How an exchange ended.
+pub enum Outcome {
+    /// Finished (or failed) with this handler status.
+    Done(i32),
+    /// The daemon was shutting down and did not read the request: send it again.
+    Retry,
+}
+
+/// Runs the exchange.
+pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> Outcome {
+    let mut retry = false;
+    let status = relay(r, stream, head, group, &mut retry);
+    if retry {
+        Outcome::Retry
+    } else {
+        Outcome::Done(status)
+    }
+}
+
+/// The frame loop; sets `retry` (and returns nothing meaningful) when the daemon answered
+/// `Retry` before anything else happened.
+fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: &mut bool) -> i32 {
     let mut wire = stream;
     if let Err(e) = wire.write_all(head) {
         log::request(
@@ -87,9 +106,29 @@ pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i3
     let mut declared: Option<u64> = None;
     let mut sent: u64 = 0;
     let mut asked_client = false;
-    let mut body = Vec::new();
+    let mut pump: Option<BodyPump> = None;
     let mut out = Vec::new();
+    let client_fd = r.client_fd();
+    let wait_limit = stream
+        .read_timeout()
+        .ok()
+        .flatten()
+        .unwrap_or(Duration::from_secs(300));
     loop {
+        if !reader.has_buffered() {
+            match wait::daemon_or_client(stream, client_fd, wait_limit) {
+                Wait::Daemon => {}
+                Wait::ClientGone => return client_gone(r, head_sent),
+                Wait::TimedOut => {
+                    return fail(
+                        r,
+                        head_sent,
+                        ffi::HTTP_GATEWAY_TIME_OUT,
+                        &format!("timeout waiting for the daemon process of group '{group}' (Apache's Timeout)"),
+                    )
+                }
+            }
+        }
         let frame = match reader.read_frame() {
             Ok(Some(f)) => f,
             Ok(None) | Err(ReadError::Truncated) => {
@@ -122,32 +161,21 @@ pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i3
             }
         };
         match frame {
+            Frame::Retry if !head_sent && !asked_client => {
+                *retry = true;
+                return ffi::OK as i32;
+            }
             Frame::ReadBody { max } => {
-                if !asked_client {
-                    // Sends "100 Continue" now, when the application first reads.
-                    r.should_client_block();
-                    asked_client = true;
-                }
-                body.resize((max as usize).min(BODY_READ), 0);
+                asked_client = true;
                 out.clear();
-                match r.get_client_block(&mut body) {
-                    Ok(0) => encode_body_end(&mut out),
-                    Ok(n) => {
-                        encode_body(&mut out, &body[..n]).expect("BODY_READ is under the frame cap")
-                    }
-                    Err(()) => {
-                        log::request(
-                            r,
-                            Level::INFO,
-                            "reading the request body from the client failed",
-                        );
-                        encode_error(
-                            &mut out,
-                            b"client connection failed while reading the request body",
-                        );
-                    }
+                let answered = pump
+                    .get_or_insert_with(|| BodyPump::new(r))
+                    .answer(r, max, &mut out);
+                let delivered = wire.write_all(&out);
+                if let Err(e) = answered {
+                    return body_failed(r, head_sent, &e);
                 }
-                if let Err(e) = wire.write_all(&out) {
+                if let Err(e) = delivered {
                     return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!("daemon group '{group}' went away while receiving the request body: {e}"));
                 }
             }
@@ -218,6 +246,42 @@ pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> i3
                 );
             }
         }
+    }
+}
+
+/// Ends an exchange whose client reset its connection while the daemon worked: closing the
+/// daemon connection makes the application's next write fail, which stops it (and runs its
+/// `close()`).
+fn client_gone(r: &mut Request, head_sent: bool) -> i32 {
+    let when = if head_sent {
+        "while the response was being sent"
+    } else {
+        "before the response began"
+    };
+    log::request(r, Level::INFO, &format!("client went away {when}"));
+    r.mark_aborted();
+    r.close_connection();
+    ffi::OK as i32
+}
+
+/// Ends an exchange whose request body could not be read from the client (the daemon has
+/// been told with an `Error` frame): the status for the failure (413 past `LimitRequestBody`,
+/// 400 for a malformed or truncated body, 408 on timeout), or an aborted connection if the
+/// response had begun. The client connection is not kept alive either way.
+fn body_failed(r: &mut Request, head_sent: bool, e: &BodyError) -> i32 {
+    log::request(
+        r,
+        Level::INFO,
+        &format!(
+            "reading the request body from the client failed: {}",
+            e.reason
+        ),
+    );
+    if head_sent {
+        r.abort_response();
+        ffi::OK as i32
+    } else {
+        e.status
     }
 }
 

@@ -1,16 +1,19 @@
 //! Serving a request: map the URL to a script (translate_name), then hand the request to the
 //! daemon group and relay its response (handler).
 
+mod body;
 mod exchange;
+mod wait;
 
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use tracing::Level;
 
+use crate::config::HeadMapping;
 use crate::config::{DirConfig, ServerConfig};
 use crate::directives::module_config;
-use crate::environ::{environ, RequestFacts};
+use crate::environ::{environ, ProxyPolicy, RequestFacts};
 use crate::ffi;
 use crate::hooks::HANDLER;
 use crate::httpd::log;
@@ -109,6 +112,23 @@ fn connect(path: &str, timeout: Duration) -> std::io::Result<UnixStream> {
     }
 }
 
+/// `REQUEST_METHOD` for the application: a HEAD request is passed as GET under
+/// `WSGIMapHEADToGET On`, and under `Auto` when a content filter (one that may need the whole
+/// response, such as DEFLATE) is the first output filter. Apache drops the body either way.
+fn request_method(r: &Request, mapping: HeadMapping) -> &[u8] {
+    let head = r.header_only() && r.method_number() == ffi::M_GET as i32;
+    let as_get = match mapping {
+        HeadMapping::Off => false,
+        HeadMapping::On => head,
+        HeadMapping::Auto => head && r.first_output_filter_is_content(),
+    };
+    if as_get {
+        b"GET"
+    } else {
+        r.method()
+    }
+}
+
 /// The handler: forward the request to its daemon group and relay the response.
 pub fn serve(r: &mut Request) -> i32 {
     let cfg = server_config(r);
@@ -177,10 +197,11 @@ pub fn serve(r: &mut Request) -> i32 {
         .and_then(|a| a.application_group.clone())
         .or(dir.application_group)
         .unwrap_or_default();
+    let method = request_method(r, dir.map_head_to_get.unwrap_or_default());
     let facts = RequestFacts {
         script_name: script_name.as_bytes(),
         path_info: path_info.as_bytes(),
-        method: r.method(),
+        method,
         protocol: r.protocol(),
         query: r.args(),
         request_uri: r.unparsed_uri(),
@@ -192,9 +213,12 @@ pub fn serve(r: &mut Request) -> i32 {
     };
     let mut head = rswsgi_protocol::PREAMBLE.to_vec();
     let env = r.subprocess_env();
-    if let Err(e) =
-        rswsgi_protocol::encode_request_head(&mut head, body, environ(env.entries(), &facts))
-    {
+    let proxy = ProxyPolicy {
+        headers: dir.trusted_proxy_headers.as_deref(),
+        proxies: dir.trusted_proxies.as_deref(),
+    };
+    let env = environ(env.entries(), &facts, proxy);
+    if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, body, env.pairs()) {
         log::request(
             r,
             Level::ERROR,
@@ -202,24 +226,46 @@ pub fn serve(r: &mut Request) -> i32 {
         );
         return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
     }
-    let stream = match connect(&endpoint.socket, endpoint.connect_timeout) {
-        Ok(s) => s,
-        Err(e) => {
-            log::request(
-                r,
-                Level::ERROR,
-                &format!(
-                    "no daemon process of group '{group}' accepted the request within {}s at {}: {e} \
-                     (if the daemons keep failing to start, earlier log lines say why)",
-                    endpoint.connect_timeout.as_secs(),
-                    endpoint.socket
-                ),
-            );
-            return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+    // A daemon that is shutting down (graceful restart, recycling) answers `Retry` without
+    // reading the request; send it again until another daemon takes it or time runs out.
+    let deadline = Instant::now() + endpoint.connect_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let stream = match connect(&endpoint.socket, left) {
+            Ok(s) => s,
+            Err(e) => {
+                log::request(
+                    r,
+                    Level::ERROR,
+                    &format!(
+                        "no daemon process of group '{group}' accepted the request within {}s at {}: {e} \
+                         (if the daemons keep failing to start, earlier log lines say why)",
+                        endpoint.connect_timeout.as_secs(),
+                        endpoint.socket
+                    ),
+                );
+                return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+            }
+        };
+        let timeout = Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64);
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        match exchange::run(r, &stream, &head, &group) {
+            exchange::Outcome::Done(status) => return status,
+            exchange::Outcome::Retry if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            exchange::Outcome::Retry => {
+                log::request(
+                    r,
+                    Level::ERROR,
+                    &format!(
+                        "daemon processes of group '{group}' kept shutting down for {}s; giving up",
+                        endpoint.connect_timeout.as_secs()
+                    ),
+                );
+                return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+            }
         }
-    };
-    let timeout = Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64);
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    exchange::run(r, &stream, &head, &group)
+    }
 }

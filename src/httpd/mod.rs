@@ -1,6 +1,7 @@
 //! A safe layer over the parts of httpd and APR the module uses. Raw pointers enter through
 //! one documented `unsafe fn from_ptr` per type; everything above this layer is safe Rust.
 
+pub mod body;
 pub mod log;
 pub mod pool;
 pub mod request;

@@ -75,6 +75,39 @@ impl Request {
         self.rec().header_only != 0
     }
 
+    /// `r->method_number` (`M_GET` for GET and HEAD).
+    pub fn method_number(&self) -> i32 {
+        self.rec().method_number
+    }
+
+    /// True when the first output filter is a content filter (DEFLATE, INCLUDES, ...), one
+    /// that may need the whole response to get its headers right.
+    pub fn first_output_filter_is_content(&self) -> bool {
+        // SAFETY: live request; the shim only reads r->output_filters and its filter record.
+        unsafe { ffi::rswsgi_first_filter_is_content(self.0) != 0 }
+    }
+
+    /// The client connection's socket descriptor, if it has one of its own (not an HTTP/2
+    /// stream). Only for polling; httpd owns it.
+    pub fn client_fd(&self) -> Option<std::os::fd::RawFd> {
+        // SAFETY: live request; the shim only reads the connection's socket.
+        let fd = unsafe { ffi::rswsgi_client_fd(self.0) };
+        (fd >= 0).then_some(fd)
+    }
+
+    /// Marks the client connection as gone: httpd sends nothing more on it.
+    pub fn mark_aborted(&mut self) {
+        // SAFETY: the connection outlives the request and only this thread serves it.
+        unsafe { (*self.rec().connection).aborted = 1 };
+    }
+
+    /// The client connection is not kept alive after this request.
+    pub fn close_connection(&mut self) {
+        // SAFETY: a request's connection lives longer than the request; only this thread
+        // serves it.
+        unsafe { (*self.rec().connection).keepalive = ffi::AP_CONN_CLOSE };
+    }
+
     /// The handler name chosen for this request.
     pub fn handler(&self) -> Option<&str> {
         // SAFETY: as in `uri`.
@@ -181,19 +214,6 @@ impl Request {
     /// True when the request has a body (`r->read_chunked` or `r->remaining`).
     pub fn body_expected(&self) -> (bool, i64) {
         (self.rec().read_chunked != 0, self.rec().remaining)
-    }
-
-    /// `ap_should_client_block`: sends `100 Continue` if the client asked for it.
-    pub fn should_client_block(&mut self) -> bool {
-        // SAFETY: live request.
-        unsafe { ffi::ap_should_client_block(self.0) != 0 }
-    }
-
-    /// Reads request body bytes: `Ok(0)` at the end, `Err(())` if the client read failed.
-    pub fn get_client_block(&mut self, buf: &mut [u8]) -> Result<usize, ()> {
-        // SAFETY: live request; buf is valid for buf.len() bytes.
-        let n = unsafe { ffi::ap_get_client_block(self.0, buf.as_mut_ptr().cast(), buf.len()) };
-        usize::try_from(n).map_err(|_| ())
     }
 
     /// Sets the response status and, if `reason` is not empty, the status line.

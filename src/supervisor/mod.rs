@@ -1,15 +1,20 @@
-//! Daemon groups in httpd's parent: listening sockets, forking, restarts with backoff, and
-//! stopping the daemons when httpd stops or restarts.
+//! Daemon groups in httpd's parent: listening sockets, forking, restarts with backoff,
+//! graceful restarts and stopping.
 //!
+//! The supervisor state is a process-wide static, so it outlives httpd's configuration pool:
+//! on a graceful restart (`apachectl graceful`, `restart`) the old daemons are told to finish
+//! their requests and exit while the new ones start at once on the *same* listening sockets,
+//! so nothing queued on a socket is lost and Apache children of either generation find their
+//! group at the same path. On stop the daemons get a shutdown timeout, then SIGKILL.
 //! Apache children inherit the [`endpoints`] table by fork and use it to connect.
 
 mod credentials;
+mod handoff;
+mod socket;
 mod spawn;
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +23,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{socket_path, DaemonGroupConfig};
 use crate::ffi;
+use handoff::Handoff;
 use spawn::LaunchSpec;
 
 /// Where the daemons of one group listen.
@@ -54,15 +60,19 @@ pub fn endpoints() -> Option<Arc<HashMap<String, Endpoint>>> {
 
 struct Slot {
     proc_: ffi::apr_proc_t,
+    /// Index into `Supervisor::groups`; meaningless once `retiring`.
     group: usize,
+    group_name: String,
     index: usize,
     started: Instant,
     quick_failures: u32,
+    /// From an earlier configuration: finishing its requests, not to be restarted.
+    retiring: bool,
 }
 
 struct Group {
     name: String,
-    /// Bound, not listening: the first daemon that is ready calls listen().
+    /// Bound; the first daemon that is ready calls listen().
     listener: OwnedFd,
     socket: String,
     spec: LaunchSpec,
@@ -70,15 +80,20 @@ struct Group {
 
 struct Supervisor {
     owner: i32,
-    pool: *mut ffi::apr_pool_t,
+    /// The configuration pool of this generation: other-child registrations live there.
+    pconf: *mut ffi::apr_pool_t,
+    /// httpd's process pool, where the handoff to the next generation is kept.
+    ppool: *mut ffi::apr_pool_t,
     groups: Vec<Group>,
     /// Boxed: APR keeps a pointer to each slot's `apr_proc_t`, so slots must not move.
     #[allow(clippy::vec_box)]
     slots: Vec<Box<Slot>>,
+    /// Sockets of the previous configuration, by path, for this one to reuse.
+    carried: HashMap<String, OwnedFd>,
 }
 
 // SAFETY: the supervisor lives in httpd's parent and is only touched from its main thread
-// (hooks and other-child callbacks); the Mutex exists to satisfy `static`.
+// (hooks, pool cleanups and other-child callbacks); the Mutex exists to satisfy `static`.
 unsafe impl Send for Supervisor {}
 
 fn backoff(quick_failures: u32) -> Duration {
@@ -88,92 +103,52 @@ fn backoff(quick_failures: u32) -> Duration {
     }
 }
 
-/// Creates the sockets and starts the daemons of every group, registering their supervision
-/// on `pconf`, whose cleanup stops them.
+fn this_process() -> i32 {
+    std::process::id() as i32
+}
+
+/// Creates (or takes over from the previous configuration) the sockets and starts the daemons
+/// of every group. Supervision is registered on `pconf`, whose cleanup retires the daemons on
+/// a restart or stops them on a stop; `ppool` (httpd's process pool) carries the handoff.
 pub fn start(
     pconf: *mut ffi::apr_pool_t,
+    ppool: *mut ffi::apr_pool_t,
     plans: Vec<GroupPlan>,
     prefix: &str,
     daemon_exe: &str,
 ) -> Result<(), String> {
-    let owner = std::process::id() as i32;
-    if !std::path::Path::new(daemon_exe).is_file() {
-        return Err(format!(
-            "the daemon binary {daemon_exe} does not exist: install rswsgi-daemon next to mod_rswsgi.so \
-             or set RSWSGIDaemonExecutable"
-        ));
-    }
-    // Socket problems are configuration errors: httpd refuses to start and says why.
-    let mut bound = Vec::new();
-    for (i, plan) in plans.into_iter().enumerate() {
-        let socket = socket_path(prefix, owner as u32, i);
-        let listener = bind_socket(&socket)
-            .map_err(|e| format!("daemon group '{}': {e}", plan.config.name))?;
-        bound.push((plan, socket, listener));
-    }
-    // Identity problems (a user deleted since the configuration was written, ...) only stop
-    // their group: its requests get 503 and the reason is logged here.
-    let mut groups = Vec::new();
-    let mut endpoints = HashMap::new();
-    for (plan, socket, listener) in bound {
-        match prepare_group(&plan, daemon_exe, owner) {
-            Ok(spec) => {
-                endpoints.insert(
-                    plan.config.name.clone(),
-                    Endpoint {
-                        socket: socket.clone(),
-                        connect_timeout: Duration::from_secs(plan.config.connect_timeout.into()),
-                    },
-                );
-                groups.push((
-                    plan.config.processes,
-                    Group {
-                        name: plan.config.name,
-                        listener,
-                        socket,
-                        spec,
-                    },
-                ));
-            }
-            Err(e) => {
-                error!("daemon group '{}' not started: {e}", plan.config.name);
-                let _ = std::fs::remove_file(&socket);
-            }
-        }
-    }
-    *ENDPOINTS.write() = Some(Arc::new(endpoints));
-    let mut sup = Supervisor {
-        owner,
-        pool: pconf,
-        groups: Vec::new(),
-        slots: Vec::new(),
-    };
-    for (gi, (processes, group)) in groups.into_iter().enumerate() {
-        for index in 0..processes as usize {
-            sup.slots.push(Box::new(Slot {
-                proc_: ffi::apr_proc_t::default(),
-                group: gi,
-                index,
-                started: Instant::now(),
-                quick_failures: 0,
-            }));
-        }
-        sup.groups.push(group);
-    }
-    for slot in 0..sup.slots.len() {
-        sup.launch(slot, Duration::ZERO);
-    }
-    *STATE.lock() = Some(sup);
-    // SAFETY: pconf is httpd's live configuration pool; the cleanup only reads STATE.
+    // Registered first, so it runs after APR's other-child cleanups (pool cleanups run in
+    // reverse order), when no registration points at our slots any more.
+    // SAFETY: pconf is httpd's live configuration pool; the cleanup only touches STATE.
     unsafe {
         ffi::apr_pool_cleanup_register(
             pconf,
             std::ptr::null_mut(),
-            Some(stop_cleanup),
+            Some(config_cleanup),
             Some(ffi::apr_pool_cleanup_null),
         );
     }
-    Ok(())
+    let previous = Handoff::take(ppool);
+    let mut sup = Supervisor {
+        owner: this_process(),
+        pconf,
+        ppool,
+        groups: Vec::new(),
+        slots: Vec::new(),
+        // SAFETY: these descriptors were left open for us by the previous generation of this
+        // same process (see `retire`), and nothing else owns them.
+        carried: previous
+            .sockets
+            .into_iter()
+            .map(|(fd, path)| (path, unsafe { OwnedFd::from_raw_fd(fd) }))
+            .collect(),
+    };
+    for (pid, group) in previous.retiring {
+        sup.adopt_retiring(pid, group);
+    }
+    let result = sup.start_generation(plans, prefix, daemon_exe);
+    *STATE.lock() = Some(sup);
+    result
 }
 
 fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<LaunchSpec, String> {
@@ -222,62 +197,77 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
     LaunchSpec::new(daemon_exe, &argv, &env, creds)
 }
 
-/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
-fn bind_socket(path: &str) -> Result<OwnedFd, String> {
-    let p = std::path::Path::new(path);
-    if let Some(dir) = p.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("cannot chmod socket directory {}: {e}", dir.display()))?;
-        }
-        if nix::unistd::geteuid().is_root() {
-            let who = credentials::apache_child();
-            crate::access::check_searchable(dir, &who).map_err(|e| {
-                format!(
-                    "Apache's children (user {}) could not reach the daemon socket in {}: {e}; \
-                     set WSGISocketPrefix to a directory they can reach",
-                    who.name,
-                    dir.display()
-                )
-            })?;
-        }
-    }
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(p)
-            .map_err(|e| format!("cannot remove stale socket {path}: {e}"))?,
-        Ok(_) => {
-            return Err(format!(
-                "{path} exists and is not a socket; refusing to replace it"
-            ))
-        }
-        Err(_) => {}
-    }
-    // Bound but not listening: connections are refused until a daemon of the group is ready
-    // to serve and calls listen(), so a group that cannot start gives 503s, not hung requests.
-    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let listener = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| format!("cannot create the daemon socket: {e}"))?;
-    let addr = UnixAddr::new(p).map_err(|e| format!("bad daemon socket path {path}: {e}"))?;
-    bind(listener.as_raw_fd(), &addr)
-        .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot chmod daemon socket {path}: {e}"))?;
-    if nix::unistd::geteuid().is_root() {
-        let (uid, gid) = credentials::apache_child_ids();
-        nix::unistd::chown(p, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot chown daemon socket {path}: {e}"))?;
-    }
-    Ok(listener)
-}
-
 impl Supervisor {
+    fn start_generation(
+        &mut self,
+        plans: Vec<GroupPlan>,
+        prefix: &str,
+        daemon_exe: &str,
+    ) -> Result<(), String> {
+        if !std::path::Path::new(daemon_exe).is_file() {
+            return Err(format!(
+                "the daemon binary {daemon_exe} does not exist: install rswsgi-daemon next to mod_rswsgi.so \
+                 or set RSWSGIDaemonExecutable"
+            ));
+        }
+        // Socket problems are configuration errors: httpd refuses to start and says why.
+        let mut bound = Vec::new();
+        for plan in plans {
+            let path = socket_path(prefix, self.owner as u32, &plan.config.name);
+            let listener = match self.carried.remove(&path) {
+                Some(fd) => socket::reown(&path).map(|()| fd),
+                None => socket::bind_socket(&path),
+            }
+            .map_err(|e| format!("daemon group '{}': {e}", plan.config.name))?;
+            bound.push((plan, path, listener));
+        }
+        for (path, _) in self.carried.drain() {
+            let _ = std::fs::remove_file(path);
+        }
+        // Identity problems (a user deleted since the configuration was written, ...) only
+        // stop their group: its requests get 503 and the reason is logged here.
+        let mut endpoints = HashMap::new();
+        for (plan, path, listener) in bound {
+            let spec = match prepare_group(&plan, daemon_exe, self.owner) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    error!("daemon group '{}' not started: {e}", plan.config.name);
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+            };
+            let g = &plan.config;
+            endpoints.insert(
+                g.name.clone(),
+                Endpoint {
+                    socket: path.clone(),
+                    connect_timeout: Duration::from_secs(g.connect_timeout.into()),
+                },
+            );
+            let gi = self.groups.len();
+            self.groups.push(Group {
+                name: g.name.clone(),
+                listener,
+                socket: path,
+                spec,
+            });
+            for index in 0..g.processes as usize {
+                self.slots.push(Box::new(Slot {
+                    proc_: ffi::apr_proc_t::default(),
+                    group: gi,
+                    group_name: g.name.clone(),
+                    index,
+                    started: Instant::now(),
+                    quick_failures: 0,
+                    retiring: false,
+                }));
+                self.launch(self.slots.len() - 1, Duration::ZERO);
+            }
+        }
+        *ENDPOINTS.write() = Some(Arc::new(endpoints));
+        Ok(())
+    }
+
     fn launch(&mut self, slot: usize, delay: Duration) {
         let s = &mut self.slots[slot];
         let g = &self.groups[s.group];
@@ -286,15 +276,15 @@ impl Supervisor {
                 s.proc_.pid = pid;
                 s.started = Instant::now() + delay;
                 let data: *mut Slot = &mut **s;
-                // SAFETY: the Slot is boxed and lives in STATE until the pool cleanup, which runs
-                // before APR's registration is gone; `proc_` is inside that box.
+                // SAFETY: the Slot is boxed and stays in `slots` until it is unregistered
+                // (on its death, or when httpd stops); `proc_` is inside that box.
                 unsafe {
                     ffi::apr_proc_other_child_register(
                         &mut (*data).proc_,
                         Some(maintenance),
                         data.cast(),
                         std::ptr::null_mut(),
-                        self.pool,
+                        self.pconf,
                     );
                 }
                 info!(
@@ -311,9 +301,17 @@ impl Supervisor {
         let Some(i) = self.slots.iter().position(|s| std::ptr::eq(&**s, data)) else {
             return;
         };
-        let s = &mut self.slots[i];
         // SAFETY: data is the registered Slot, still alive in self.slots.
         unsafe { ffi::apr_proc_other_child_unregister(data.cast()) };
+        if self.slots[i].retiring {
+            let s = self.slots.remove(i);
+            info!(
+                "daemon process {} of group '{}' from the previous configuration has exited",
+                s.proc_.pid, s.group_name
+            );
+            return;
+        }
+        let s = &mut self.slots[i];
         let uptime = s.started.elapsed();
         s.quick_failures = if uptime < QUICK_DEATH {
             s.quick_failures + 1
@@ -321,17 +319,76 @@ impl Supervisor {
             0
         };
         let delay = backoff(s.quick_failures);
-        let group = &self.groups[s.group].name;
         warn!(
-            "daemon process {} of group '{group}' exited (status {status}) after {:.1}s; restarting{}",
+            "daemon process {} of group '{}' exited (status {status}) after {:.1}s; restarting{}",
             s.proc_.pid,
+            s.group_name,
             uptime.as_secs_f64(),
-            if delay.is_zero() { String::new() } else { format!(" in {}s (it keeps failing at start-up)", delay.as_secs()) }
+            if delay.is_zero() {
+                String::new()
+            } else {
+                format!(" in {}s (it keeps failing at start-up)", delay.as_secs())
+            }
         );
         s.proc_.pid = 0;
         self.launch(i, delay);
     }
 
+    /// Keeps track of a daemon from an earlier generation until it exits.
+    fn adopt_retiring(&mut self, pid: i32, group_name: String) {
+        let mut slot = Box::new(Slot {
+            proc_: ffi::apr_proc_t {
+                pid,
+                ..Default::default()
+            },
+            group: usize::MAX,
+            group_name,
+            index: 0,
+            started: Instant::now(),
+            quick_failures: 0,
+            retiring: true,
+        });
+        let data: *mut Slot = &mut *slot;
+        // SAFETY: as in `launch`: the boxed slot stays in `slots` until unregistered.
+        unsafe {
+            ffi::apr_proc_other_child_register(
+                &mut (*data).proc_,
+                Some(maintenance),
+                data.cast(),
+                std::ptr::null_mut(),
+                self.pconf,
+            );
+        }
+        self.slots.push(slot);
+    }
+
+    /// Graceful restart: the current daemons finish their requests and exit on their own (a
+    /// daemon that is stopping answers new connections with `Retry`); the sockets stay open
+    /// for the next configuration, which starts its daemons at once. Nothing waits here.
+    fn retire(self) {
+        let mut handoff = Handoff::default();
+        for s in &self.slots {
+            if s.proc_.pid > 0 {
+                if !s.retiring {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(s.proc_.pid),
+                        nix::sys::signal::Signal::SIGTERM,
+                    );
+                }
+                handoff.retiring.push((s.proc_.pid, s.group_name.clone()));
+            }
+        }
+        for g in self.groups {
+            handoff.sockets.push((g.listener.into_raw_fd(), g.socket));
+        }
+        for (path, fd) in self.carried {
+            handoff.sockets.push((fd.into_raw_fd(), path));
+        }
+        handoff.store(self.ppool);
+        info!("daemon processes told to finish their requests; the new configuration's daemons are starting");
+    }
+
+    /// Stop: every daemon gets SIGTERM and the shutdown timeout to finish, then SIGKILL.
     fn stop_all(self) {
         let pids: Vec<i32> = self
             .slots
@@ -373,8 +430,13 @@ impl Supervisor {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        for g in &self.groups {
-            let _ = std::fs::remove_file(&g.socket);
+        for path in self
+            .groups
+            .iter()
+            .map(|g| &g.socket)
+            .chain(self.carried.keys())
+        {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -385,25 +447,29 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             return;
         }
         let mut state = STATE.lock();
-        if let Some(sup) = state
-            .as_mut()
-            .filter(|s| s.owner == std::process::id() as i32)
-        {
+        if let Some(sup) = state.as_mut().filter(|s| s.owner == this_process()) {
             sup.on_death(data.cast(), status);
         }
     });
 }
 
-unsafe extern "C" fn stop_cleanup(_: *mut std::ffi::c_void) -> ffi::apr_status_t {
+/// Runs when httpd clears its configuration pool: a restart retires the daemons, a stop ends
+/// them. Forked Apache children run pool cleanups too; they touch nothing.
+unsafe extern "C" fn config_cleanup(_: *mut std::ffi::c_void) -> ffi::apr_status_t {
     let _ = std::panic::catch_unwind(|| {
-        let sup = {
-            let mut state = STATE.lock();
-            match state.as_ref() {
-                Some(s) if s.owner == std::process::id() as i32 => state.take(),
-                _ => None,
-            }
-        };
-        if let Some(sup) = sup {
+        // SAFETY: ap_state_query only reads httpd's main-state variable.
+        let restarting = unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as i32) }
+            == ffi::AP_SQ_MS_DESTROY_CONFIG as i32;
+        let mut state = STATE.lock();
+        if state.as_ref().map(|s| s.owner) != Some(this_process()) {
+            return;
+        }
+        let Some(sup) = state.take() else { return };
+        drop(state);
+        *ENDPOINTS.write() = None;
+        if restarting {
+            sup.retire();
+        } else {
             sup.stop_all();
         }
     });

@@ -11,6 +11,8 @@
 
 pub mod http;
 pub mod procs;
+pub mod raw;
+pub mod semantics;
 mod server;
 
 use std::fs;

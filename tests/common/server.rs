@@ -24,6 +24,8 @@ pub struct Builder {
     mount_point: String,
     extra: Vec<String>,
     ready_path: Option<String>,
+    env: Vec<(String, String)>,
+    python_path: Vec<PathBuf>,
 }
 
 impl Builder {
@@ -36,6 +38,8 @@ impl Builder {
             mount_point: "/".into(),
             extra: Vec::new(),
             ready_path: None,
+            env: Vec::new(),
+            python_path: Vec::new(),
         }
     }
     pub fn processes(mut self, n: u32) -> Self {
@@ -53,6 +57,16 @@ impl Builder {
     /// Appends a line to httpd.conf.
     pub fn directive(mut self, line: &str) -> Self {
         self.extra.push(line.into());
+        self
+    }
+    /// Sets an environment variable for httpd (and so for the daemons it starts).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+    /// Adds a directory to the daemons' `sys.path` (it must be readable by the test user).
+    pub fn python_path(mut self, dir: &std::path::Path) -> Self {
+        self.python_path.push(dir.to_path_buf());
         self
     }
     /// The path polled for readiness (default: the mount point).
@@ -91,10 +105,12 @@ impl Builder {
             opts.module_path = Some(bins.module.clone());
             opts.daemon_executable = Some(bins.daemon.clone());
             opts.extra_directives = self.extra.clone();
+            opts.python_path = self.python_path.clone();
             let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
             let out_path = root.dir.join("httpd.out");
             let out = File::create(&out_path).expect("create httpd.out");
             let child = httpd_command(&root)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdout(out.try_clone().expect("dup"))
                 .stderr(out)
                 .spawn()

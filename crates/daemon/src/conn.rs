@@ -330,6 +330,13 @@ impl RequestIo {
         self.with(|c| c.read_body(max, out))
     }
 
+    /// True when the module reported that the request body could not be read from the client
+    /// (it went away, sent a malformed body, or went past `LimitRequestBody`).
+    pub fn body_failed(&self) -> bool {
+        self.with(|c| Ok(c.state.body_error.is_some()))
+            .unwrap_or(false)
+    }
+
     /// Sends `head` unless a head was already sent, then `data` (if any) as body frames.
     pub fn send(&self, head: Option<&Head>, data: &[u8]) -> Result<(), IoError> {
         self.with(|c| c.send(head, data, false))

@@ -5,6 +5,7 @@
 //! them for `sigwait` instead would leak the blocked mask into every subprocess the application
 //! starts.)
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,11 +25,25 @@ extern "C" fn on_signal(sig: libc::c_int) {
     CAUGHT.store(sig, Ordering::SeqCst);
 }
 
-/// Shared state of the process: is it stopping, and how many requests are in progress.
-#[derive(Debug, Default)]
+/// Shared state of the process: is it stopping, how many requests are in progress, how many
+/// workers are still running, and a pipe that becomes readable when the stop begins (so
+/// workers waiting for connections wake up without polling).
+#[derive(Debug)]
 pub struct Lifecycle {
     stopping: AtomicBool,
     busy: AtomicUsize,
+    workers: AtomicUsize,
+    stop_read: OwnedFd,
+    stop_write: OwnedFd,
+}
+
+/// Counts a worker thread as running until dropped.
+pub struct WorkerGuard<'a>(&'a Lifecycle);
+
+impl Drop for WorkerGuard<'_> {
+    fn drop(&mut self) {
+        self.0.workers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts a request as in progress until dropped.
@@ -41,6 +56,35 @@ impl Drop for BusyGuard<'_> {
 }
 
 impl Lifecycle {
+    /// A running process's state.
+    pub fn new() -> nix::Result<Self> {
+        let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        Ok(Lifecycle {
+            stopping: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            workers: AtomicUsize::new(0),
+            stop_read,
+            stop_write,
+        })
+    }
+
+    /// Readable once a stop has begun; never read, so it stays readable.
+    pub fn stop_fd(&self) -> BorrowedFd<'_> {
+        self.stop_read.as_fd()
+    }
+
+    /// Marks a worker thread as running.
+    pub fn worker(&self) -> WorkerGuard<'_> {
+        self.workers.fetch_add(1, Ordering::SeqCst);
+        WorkerGuard(self)
+    }
+
+    /// Begins a graceful stop: no new connections are accepted; waiting workers wake up.
+    pub fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = nix::unistd::write(&self.stop_write, b"x");
+    }
+
     /// True once a graceful stop has begun: take no new connections or requests.
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
@@ -93,10 +137,12 @@ pub fn supervise(life: &Lifecycle, parent: Pid) -> ! {
 }
 
 fn stop(life: &Lifecycle) -> ! {
-    life.stopping.store(true, Ordering::SeqCst);
+    life.begin_stop();
+    // Workers finish the connection they hold (every connection accepted is served) and
+    // then return; a connection nobody accepted stays queued for the group's other daemons.
     let deadline = Instant::now() + GRACE;
-    while life.in_progress() > 0 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
+    while life.workers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
     }
     let left = life.in_progress();
     if left > 0 {

@@ -115,7 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?)
         };
 
-    let life = Arc::new(lifecycle::Lifecycle::default());
+    let life = Arc::new(lifecycle::Lifecycle::new().context("creating the stop pipe")?);
     // Ready to serve: open the group's socket for connections (see `inherited_listener`).
     nix::sys::socket::listen(
         &listener,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use rswsgi_protocol::{encode_error, FrameReader, ReadError};
 
 use crate::backend::Backend;
@@ -28,8 +29,11 @@ pub struct Server {
     pub life: Arc<Lifecycle>,
 }
 
-/// Starts `threads` worker threads. They run until the process exits.
+/// Starts `threads` worker threads. They run until the process stops.
 pub fn spawn_workers(server: Arc<Server>, threads: usize) -> io::Result<()> {
+    // Shared by the group's daemons; accept must not block once epoll said "readable",
+    // because another process may have taken the connection first.
+    server.listener.set_nonblocking(true)?;
     for n in 0..threads {
         let server = Arc::clone(&server);
         thread::Builder::new()
@@ -43,23 +47,54 @@ pub fn spawn_workers(server: Arc<Server>, threads: usize) -> io::Result<()> {
     Ok(())
 }
 
+const LISTENER: u64 = 1;
+const STOP: u64 = 2;
+
+/// Waits for connections on the shared socket (one worker woken per connection:
+/// `EPOLLEXCLUSIVE`) or for the stop, accepts without blocking, and serves. A worker checks
+/// for a stop before it accepts, so every connection it accepts is served to the end and a
+/// stopping process never drops one; connections it leaves are taken by the group's other
+/// daemons.
 fn worker_loop(server: &Server) {
+    let _running = server.life.worker();
+    let epoll = match Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).and_then(|ep| {
+        ep.add(
+            &server.listener,
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, LISTENER),
+        )?;
+        ep.add(
+            server.life.stop_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN, STOP),
+        )?;
+        Ok(ep)
+    }) {
+        Ok(ep) => ep,
+        Err(e) => {
+            tracing::error!("worker cannot wait for connections (epoll): {e}; exiting");
+            std::process::exit(1);
+        }
+    };
+    let mut events = [EpollEvent::empty(); 2];
     loop {
-        let stream = match server.listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                accept_failed(&e);
-                continue;
-            }
-        };
         if server.life.stopping() {
-            // Closing before the request head tells the module it may retry elsewhere.
-            drop(stream);
             return;
         }
-        serve_connection(server, stream);
+        match epoll.wait(&mut events, EpollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                tracing::error!("waiting for connections failed: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
         if server.life.stopping() {
             return;
+        }
+        match server.listener.accept() {
+            Ok((stream, _)) => serve_connection(server, stream),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => accept_failed(&e),
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum FrameKind {
     ResponseEnd = 6,
     /// Either direction: the request failed; the payload says why.
     Error = 7,
+    /// Daemon → module, instead of reading the request: this process is shutting down and has
+    /// not read the request; send it again on a new connection.
+    Retry = 8,
 }
 
 impl FrameKind {
@@ -45,6 +48,7 @@ impl FrameKind {
             5 => Self::ResponseHead,
             6 => Self::ResponseEnd,
             7 => Self::Error,
+            8 => Self::Retry,
             _ => return None,
         })
     }
@@ -55,7 +59,7 @@ impl FrameKind {
             Self::RequestHead | Self::ResponseHead => MAX_HEAD,
             Self::ReadBody => 4,
             Self::Body => MAX_BODY_CHUNK,
-            Self::BodyEnd | Self::ResponseEnd => 0,
+            Self::BodyEnd | Self::ResponseEnd | Self::Retry => 0,
             Self::Error => MAX_ERROR,
         }
     }
@@ -217,6 +221,8 @@ pub enum Frame<'a> {
     ResponseEnd,
     /// See [`FrameKind::Error`]; the payload is a human-readable message.
     Error(&'a [u8]),
+    /// See [`FrameKind::Retry`].
+    Retry,
 }
 
 impl Frame<'_> {
@@ -230,6 +236,7 @@ impl Frame<'_> {
             Frame::ResponseHead(_) => FrameKind::ResponseHead,
             Frame::ResponseEnd => FrameKind::ResponseEnd,
             Frame::Error(_) => FrameKind::Error,
+            Frame::Retry => FrameKind::Retry,
         }
     }
 }
@@ -313,6 +320,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
         }
         FrameKind::ResponseEnd => Frame::ResponseEnd,
         FrameKind::Error => Frame::Error(p),
+        FrameKind::Retry => Frame::Retry,
     };
     Ok(Some((frame, total)))
 }
@@ -452,6 +460,11 @@ where
 /// Appends a `ResponseEnd` frame.
 pub fn encode_response_end(out: &mut Vec<u8>) {
     out.extend_from_slice(&[FrameKind::ResponseEnd as u8, 0, 0, 0, 0]);
+}
+
+/// Appends a `Retry` frame.
+pub fn encode_retry(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[FrameKind::Retry as u8, 0, 0, 0, 0]);
 }
 
 /// Appends an `Error` frame; a message over [`MAX_ERROR`] bytes is cut short.

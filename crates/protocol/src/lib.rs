@@ -10,6 +10,9 @@
 //! daemon → module   ResponseHead, Body*, ResponseEnd    or    Error
 //! ```
 //!
+//! A daemon that is shutting down answers a connection it accepted with `Retry` (before
+//! reading anything), and the module sends the request again on a new connection.
+//!
 //! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
 //! [`std::io::Read`] for the two peers.
 
@@ -20,8 +23,9 @@ pub mod stream;
 
 pub use frame::{
     body_header, decode, encode_body, encode_body_end, encode_error, encode_read_body,
-    encode_request_head, encode_response_end, encode_response_head, peek_header, BodyKind, Frame,
-    FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN, MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD,
+    encode_request_head, encode_response_end, encode_response_head, encode_retry, peek_header,
+    BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN, MAX_BODY_CHUNK,
+    MAX_ERROR, MAX_HEAD,
 };
 pub use stream::{FrameReader, ReadError};
 

@@ -150,6 +150,7 @@ proptest! {
         for c in &chunks { encode_body(&mut out, c).unwrap(); }
         encode_body_end(&mut out);
         encode_error(&mut out, b"boom");
+        encode_retry(&mut out);
         let mut r = FrameReader::new(&out[..]);
         let first = matches!(r.read_frame().unwrap(), Some(Frame::ReadBody { max: m }) if m == max);
         prop_assert!(first);
@@ -159,6 +160,7 @@ proptest! {
         }
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::BodyEnd)));
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Error(b"boom"))));
+        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Retry)));
         prop_assert!(r.read_frame().unwrap().is_none());
     }
 

@@ -11,8 +11,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::environ;
-use super::errors::{log_exception, type_name, ErrorLog};
+use super::errors::{format_exception, log_exception, type_name, ErrorLog};
 use super::input::{io_error, Input};
+use super::interp::support;
 use super::response::{note_sent, pending_head, ResponseState, SharedState, StartResponse};
 use super::WsgiBackend;
 use crate::conn::{IoError, Request, RequestIo};
@@ -89,7 +90,12 @@ fn script_path(backend: &WsgiBackend, req: &Request) -> Option<PathBuf> {
 
 fn fail(py: Python<'_>, io: &RequestIo, message: &str) {
     if let Err(e) = py.detach(|| io.fail(message)) {
-        tracing::info!("could not report the failure to the module: {e}");
+        if io.body_failed() {
+            // The module has already answered the client and closed the connection.
+            tracing::debug!("could not report the failure to the module: {e}");
+        } else {
+            tracing::info!("could not report the failure to the module: {e}");
+        }
     }
 }
 
@@ -155,6 +161,9 @@ fn send_result(
     result: &Bound<'_, PyAny>,
     state: &SharedState,
 ) -> Result<bool, Failure> {
+    if let Some(done) = send_file_wrapper(py, io, result, state)? {
+        return Ok(done);
+    }
     // A one-element list or tuple is the whole body: its length is the Content-Length.
     let single = match (result.cast::<PyList>(), result.cast::<PyTuple>()) {
         (Ok(l), _) => l.len() == 1,
@@ -193,6 +202,88 @@ fn send_result(
     Ok(final_block && sent_any)
 }
 
+/// Blocks read from a regular file behind `wsgi.file_wrapper`, at least.
+const FILE_BLOCK: usize = 256 << 10;
+
+/// Sends a `wsgi.file_wrapper` result: from the file's current position, never more than the
+/// Content-Length the application declared; for a regular file without one, the bytes left in
+/// it become the Content-Length. `None` when `result` is not a file wrapper.
+fn send_file_wrapper(
+    py: Python<'_>,
+    io: &RequestIo,
+    result: &Bound<'_, PyAny>,
+    state: &SharedState,
+) -> Result<Option<bool>, Failure> {
+    let support = support(py).map_err(Failure::App)?;
+    let class = support
+        .getattr(intern!(py, "FileWrapper"))
+        .map_err(Failure::App)?;
+    if !result.get_type().is(&class) {
+        return Ok(None);
+    }
+    let filelike = result
+        .getattr(intern!(py, "filelike"))
+        .map_err(Failure::App)?;
+    let blksize = result
+        .getattr(intern!(py, "blksize"))
+        .and_then(|b| b.extract::<usize>())
+        .map_err(Failure::App)?
+        .clamp(1, rswsgi_protocol::MAX_BODY_CHUNK);
+    let file_len: Option<u64> = support
+        .call_method1(intern!(py, "file_wrapper_length"), (result,))
+        .and_then(|n| n.extract())
+        .map_err(Failure::App)?;
+    let declared = declared_length(state);
+    // Content-Length to add when the application gave none.
+    let computed = if declared.is_none() { file_len } else { None };
+    let block = if file_len.is_some() {
+        blksize.max(FILE_BLOCK)
+    } else {
+        blksize
+    };
+    let mut left = declared.or(file_len);
+    let read = filelike
+        .getattr(intern!(py, "read"))
+        .map_err(Failure::App)?;
+    while left != Some(0) {
+        let want = left.map_or(block, |l| l.min(block as u64) as usize);
+        let data = read.call1((want,)).map_err(Failure::App)?;
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            Failure::App(PyTypeError::new_err(format!(
+                "wsgi.file_wrapper: read() returned {}, not bytes",
+                type_name(&data)
+            )))
+        })?;
+        let chunk = bytes.as_bytes();
+        if chunk.is_empty() {
+            break;
+        }
+        let chunk = &chunk[..chunk.len().min(want)];
+        let head = pending_head(state, computed.map(|n| n as usize)).map_err(Failure::App)?;
+        let sent = py.detach(|| io.send(head.as_ref(), chunk));
+        note_sent(state, &sent);
+        sent.map_err(Failure::from_io)?;
+        left = left.map(|l| l - chunk.len() as u64);
+    }
+    if !state.lock().head_sent {
+        if let Some(n) = computed {
+            let head = pending_head(state, Some(n as usize)).map_err(Failure::App)?;
+            state.lock().head = head;
+        }
+    }
+    Ok(Some(false))
+}
+
+/// The Content-Length the application's headers declare, if any (and if valid).
+fn declared_length(state: &SharedState) -> Option<u64> {
+    let st = state.lock();
+    st.head.as_ref()?.headers.iter().find_map(|(n, v)| {
+        n.eq_ignore_ascii_case(b"content-length")
+            .then(|| std::str::from_utf8(v).ok()?.trim().parse().ok())
+            .flatten()
+    })
+}
+
 fn has_close(result: &Bound<'_, PyAny>) -> bool {
     result
         .hasattr(intern!(result.py(), "close"))
@@ -216,15 +307,26 @@ fn report(
     failure: Failure,
 ) {
     let gone = state.lock().gone;
+    // The module logs a client that went away (once, at info level); here it is debug.
     match failure {
         Failure::Gone(e) => {
-            tracing::info!("stopped sending the response for {}: {e}", req.url());
+            tracing::debug!("stopped sending the response for {}: {e}", req.url());
         }
         Failure::App(e) if gone => {
-            tracing::info!(
+            tracing::debug!(
                 "the module went away while the application was writing the response for {}: {e}",
                 req.url()
             );
+        }
+        Failure::App(e) if io.body_failed() => {
+            // A client problem (gone, malformed body, over LimitRequestBody), which the
+            // module has logged and answered; the application just did not handle it.
+            tracing::info!(
+                "the request body of {} could not be read and the application raised: {}",
+                req.url(),
+                format_exception(py, &e).trim_end()
+            );
+            fail(py, io, &format!("exception in the WSGI application: {e}"));
         }
         Failure::App(e) => {
             log_exception(

@@ -14,6 +14,10 @@ use crate::conn::{IoError, RequestIo};
 
 /// The most body bytes asked for in one `ReadBody`.
 pub const ROUND: usize = MAX_BODY_CHUNK;
+/// The fewest body bytes asked for in one `ReadBody`: small reads (`readline`, `read(10)`)
+/// are served from what is buffered. The module answers with what the client has sent, so
+/// asking for more never waits for more.
+const MIN_ROUND: usize = 64 << 10;
 
 /// Maps a connection error to the Python exception an application sees.
 pub fn io_error(e: IoError) -> PyErr {
@@ -56,7 +60,7 @@ impl Buffered {
             self.data.drain(..self.pos);
             self.pos = 0;
         }
-        let n = io.read_body(want.clamp(1, ROUND), &mut self.data)?;
+        let n = io.read_body(want.clamp(MIN_ROUND, ROUND), &mut self.data)?;
         if n == 0 {
             self.eof = true;
         }

@@ -127,6 +127,10 @@ impl Writer {
         })?;
         let head = pending_head(&self.state, None)?;
         let data = bytes.as_bytes();
+        if data.is_empty() {
+            // PEP 3333: the headers wait for the first non-empty block.
+            return Ok(());
+        }
         let io = &self.io;
         let result = py.detach(|| io.send(head.as_ref(), data));
         note_sent(&self.state, &result);
@@ -182,40 +186,65 @@ pub fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyRe
     })
 }
 
-/// Parses `"NNN reason"`.
+/// Parses `"NNN reason"`: three digits, a space, then a reason phrase (possibly empty) of
+/// latin-1 text without control characters. A 1xx status cannot be a WSGI response.
 pub fn parse_status(status: &str) -> PyResult<(u16, Vec<u8>)> {
-    let bad = || PyValueError::new_err(format!("invalid status {status:?}"));
+    let bad = |why: &str| PyValueError::new_err(format!("invalid status {status:?}: {why}"));
     let b = status.as_bytes();
-    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || b[0] == b'0' {
-        return Err(bad());
+    if b.len() < 4 || !b[..3].iter().all(u8::is_ascii_digit) || b[3] != b' ' {
+        return Err(bad("expected three digits, a space and a reason phrase"));
     }
-    let reason = match b.get(3) {
-        None => "",
-        Some(b' ') => &status[4..],
-        Some(_) => return Err(bad()),
-    };
+    let code: u16 = status[..3].parse().map_err(|_| bad("not a number"))?;
+    if code < 200 {
+        return Err(bad("status codes below 200 cannot be a final response"));
+    }
+    let reason = &status[4..];
     if reason.chars().any(char::is_control) {
-        return Err(bad());
+        return Err(bad("the reason phrase contains a control character"));
     }
-    let code = status[..3].parse().map_err(|_| bad())?;
     Ok((code, latin1_bytes(reason, "status")?))
 }
 
-/// Checks a header: a token name, a latin-1 value without CR, LF or NUL.
+/// Hop-by-hop headers (RFC 9110) and `Proxy-*`: they describe a connection, which is the
+/// server's business; PEP 3333 forbids them in an application's response.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() >= 6 && name[..6].eq_ignore_ascii_case("proxy-")
+}
+
+/// Checks a header: a token name that is not hop-by-hop, and a latin-1 value without control
+/// characters (a horizontal tab is allowed).
 pub fn check_header(name: &str, value: &str) -> PyResult<(Vec<u8>, Vec<u8>)> {
     if name.is_empty() || !name.bytes().all(is_token_char) {
         return Err(PyValueError::new_err(format!(
-            "invalid header name {name:?}"
+            "invalid header name {name:?}: not an HTTP token"
         )));
     }
-    if value.contains(['\r', '\n', '\0']) {
+    if is_hop_by_hop(name) {
         return Err(PyValueError::new_err(format!(
-            "header {name} has a value with a line break or NUL"
+            "hop-by-hop header {name:?} is not allowed in a WSGI response (PEP 3333)"
+        )));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| c != '\t' && (c < ' ' || c == '\x7f'))
+    {
+        return Err(PyValueError::new_err(format!(
+            "header {name} has a value with the control character {c:?}"
         )));
     }
     Ok((
         name.as_bytes().to_vec(),
-        latin1_bytes(value, "header value")?,
+        latin1_bytes(value, &format!("value of header {name}"))?,
     ))
 }
 
@@ -226,7 +255,7 @@ mod tests {
     #[test]
     fn status_lines() {
         assert_eq!(parse_status("200 OK").ok(), Some((200, b"OK".to_vec())));
-        assert_eq!(parse_status("404").ok(), Some((404, vec![])));
+        assert_eq!(parse_status("404 ").ok(), Some((404, vec![])));
         assert_eq!(
             parse_status("599 Caf\u{e9}").ok(),
             Some((599, b"Caf\xe9".to_vec()))
@@ -234,10 +263,14 @@ mod tests {
         for bad in [
             "",
             "20",
+            "404",
             "OK 200",
             "200OK",
             "099 x",
+            "100 Continue",
+            "2000 OK",
             "200 a\nb",
+            "200 a\x7fb",
             "200 \u{20ac}",
         ] {
             assert!(parse_status(bad).is_err(), "{bad:?}");
@@ -248,8 +281,22 @@ mod tests {
     fn headers() {
         assert!(check_header("X-Ok", "v\tw \u{ff}").is_ok());
         assert!(check_header("X Bad", "v").is_err());
+        assert!(check_header("X:Bad", "v").is_err());
         assert!(check_header("", "v").is_err());
         assert!(check_header("X", "a\r\nSet-Cookie: x").is_err());
+        assert!(check_header("X", "a\x01b").is_err());
         assert!(check_header("X", "\u{100}").is_err());
+        for hop in [
+            "Connection",
+            "keep-alive",
+            "Transfer-Encoding",
+            "Upgrade",
+            "TE",
+            "Trailer",
+            "Proxy-Authenticate",
+            "proxy-foo",
+        ] {
+            assert!(check_header(hop, "x").is_err(), "{hop}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 import os
 import site
+import stat
 import sys
 import traceback
 import types
@@ -50,7 +51,11 @@ def format_exception(exc, tb=None):
 
 
 class FileWrapper:
-    """wsgi.file_wrapper: iterates a file-like object in blocks and closes it."""
+    """wsgi.file_wrapper: iterates a file-like object in blocks and closes it.
+
+    The daemon sends a FileWrapper returned by the application itself (see app.rs): from the
+    file's current position, at most Content-Length bytes, in blocks of at least `blksize`.
+    Iterating it (as middleware may) reads `blksize` bytes at a time."""
 
     def __init__(self, filelike, blksize=8192):
         self.filelike = filelike
@@ -66,3 +71,16 @@ class FileWrapper:
         if data:
             return data
         raise StopIteration
+
+
+def file_wrapper_length(wrapper):
+    """Bytes left from the current position when the wrapped object is a regular file, else
+    None (a file-like object without a file behind it is read until it ends)."""
+    f = wrapper.filelike
+    try:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return max(st.st_size - f.tell(), 0)
+    except Exception:
+        return None

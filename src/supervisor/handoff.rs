@@ -1,0 +1,87 @@
+//! What one configuration generation hands to the next across a graceful restart.
+//!
+//! httpd unloads and reloads every DSO module when it restarts, so nothing of ours — statics,
+//! callbacks, Rust values — survives from one generation to the next. The listening sockets
+//! (kept open so nothing queued on them is lost) and the daemons still finishing their
+//! requests are therefore passed as plain text in httpd's process pool, which does survive:
+//! one `socket <fd> <path>` or `retiring <pid> <group>` line each.
+
+use std::ffi::{c_void, CStr, CString};
+
+use crate::ffi;
+
+const KEY: &CStr = c"mod_rswsgi:handoff";
+
+/// The state carried across a restart.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Handoff {
+    /// Listening sockets still open in this process: (fd, path).
+    pub sockets: Vec<(i32, String)>,
+    /// Daemons of earlier generations that have not exited yet: (pid, group).
+    pub retiring: Vec<(i32, String)>,
+}
+
+impl Handoff {
+    /// The text form.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        for (fd, path) in &self.sockets {
+            out.push_str(&format!("socket {fd} {path}\n"));
+        }
+        for (pid, group) in &self.retiring {
+            out.push_str(&format!("retiring {pid} {group}\n"));
+        }
+        out
+    }
+
+    /// Parses the text form; malformed lines are skipped.
+    pub fn decode(text: &str) -> Handoff {
+        let mut h = Handoff::default();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(kind), Some(n), Some(rest)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Ok(n) = n.parse::<i32>() else { continue };
+            match kind {
+                "socket" => h.sockets.push((n, rest.to_string())),
+                "retiring" => h.retiring.push((n, rest.to_string())),
+                _ => {}
+            }
+        }
+        h
+    }
+
+    /// Stores the handoff in httpd's process pool for the next generation.
+    pub fn store(&self, ppool: *mut ffi::apr_pool_t) {
+        let Ok(text) = CString::new(self.encode()) else {
+            return;
+        };
+        // SAFETY: ppool is httpd's live process pool; the copy lives in that pool, and the key
+        // is a static string (APR keeps the pointer).
+        unsafe {
+            let copy = ffi::apr_pstrdup(ppool, text.as_ptr());
+            ffi::apr_pool_userdata_set(copy as *const c_void, KEY.as_ptr(), None, ppool);
+        }
+    }
+
+    /// Takes (and clears) what the previous generation stored.
+    pub fn take(ppool: *mut ffi::apr_pool_t) -> Handoff {
+        let mut data: *mut c_void = std::ptr::null_mut();
+        // SAFETY: ppool is httpd's live process pool; the value is NULL or a NUL-terminated
+        // string stored by `store`.
+        let text = unsafe {
+            ffi::apr_pool_userdata_get(&mut data, KEY.as_ptr(), ppool);
+            if data.is_null() {
+                return Handoff::default();
+            }
+            let text = CStr::from_ptr(data as *const std::os::raw::c_char)
+                .to_string_lossy()
+                .into_owned();
+            ffi::apr_pool_userdata_set(std::ptr::null(), KEY.as_ptr(), None, ppool);
+            text
+        };
+        Handoff::decode(&text)
+    }
+}

@@ -1,0 +1,75 @@
+//! The daemon groups' listening sockets, created by httpd's parent.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+use super::credentials;
+
+/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
+pub fn bind_socket(path: &str) -> Result<OwnedFd, String> {
+    let p = std::path::Path::new(path);
+    if let Some(dir) = p.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot chmod socket directory {}: {e}", dir.display()))?;
+        }
+        if nix::unistd::geteuid().is_root() {
+            let who = credentials::apache_child();
+            crate::access::check_searchable(dir, &who).map_err(|e| {
+                format!(
+                    "Apache's children (user {}) could not reach the daemon socket in {}: {e}; \
+                     set WSGISocketPrefix to a directory they can reach",
+                    who.name,
+                    dir.display()
+                )
+            })?;
+        }
+    }
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(p)
+            .map_err(|e| format!("cannot remove stale socket {path}: {e}"))?,
+        Ok(_) => {
+            return Err(format!(
+                "{path} exists and is not a socket; refusing to replace it"
+            ))
+        }
+        Err(_) => {}
+    }
+    // Bound but not listening: connections are refused until a daemon of the group is ready
+    // to serve and calls listen(), so a group that cannot start gives 503s, not hung requests.
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let listener = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("cannot create the daemon socket: {e}"))?;
+    let addr = UnixAddr::new(p).map_err(|e| format!("bad daemon socket path {path}: {e}"))?;
+    bind(listener.as_raw_fd(), &addr)
+        .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot chmod daemon socket {path}: {e}"))?;
+    if nix::unistd::geteuid().is_root() {
+        let (uid, gid) = credentials::apache_child_ids();
+        nix::unistd::chown(p, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown daemon socket {path}: {e}"))?;
+    }
+    Ok(listener)
+}
+
+/// Gives a socket carried over from the previous configuration to Apache's (possibly changed)
+/// `User`, mode 0600.
+pub fn reown(path: &str) -> Result<(), String> {
+    let p = std::path::Path::new(path);
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot chmod daemon socket {path}: {e}"))?;
+    if nix::unistd::geteuid().is_root() {
+        let (uid, gid) = credentials::apache_child_ids();
+        nix::unistd::chown(p, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown daemon socket {path}: {e}"))?;
+    }
+    Ok(())
+}
