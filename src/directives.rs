@@ -34,6 +34,8 @@ pub enum Directive {
     PassAuthorization,
     /// `WSGIChunkedRequest`.
     ChunkedRequest,
+    /// `WSGIScriptReloading`.
+    ScriptReloading,
     /// `WSGIMapHEADToGET`.
     MapHeadToGet,
     /// `WSGITrustedProxyHeaders`.
@@ -168,6 +170,7 @@ const fn cname(name: &'static str) -> &'static CStr {
         b"WSGIPythonHome" => c"WSGIPythonHome",
         b"WSGIPassAuthorization" => c"WSGIPassAuthorization",
         b"WSGIChunkedRequest" => c"WSGIChunkedRequest",
+        b"WSGIScriptReloading" => c"WSGIScriptReloading",
         b"WSGIMapHEADToGET" => c"WSGIMapHEADToGET",
         b"WSGITrustedProxyHeaders" => c"WSGITrustedProxyHeaders",
         b"WSGITrustedProxies" => c"WSGITrustedProxies",
@@ -288,7 +291,10 @@ fn apply(
                 .get_or_insert_with(Vec::new)
                 .extend(subnets);
         }
-        Directive::RestrictEmbedded | Directive::PassAuthorization | Directive::ChunkedRequest => {}
+        Directive::RestrictEmbedded
+        | Directive::PassAuthorization
+        | Directive::ChunkedRequest
+        | Directive::ScriptReloading => {}
     }
     Ok(())
 }
@@ -344,6 +350,11 @@ unsafe extern "C" fn on_flag(
     match Directive::from_data(cmd.info) {
         Some(Directive::PassAuthorization) => dir().pass_authorization = Some(on != 0),
         Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
+        Some(Directive::ScriptReloading) => {
+            // SAFETY: cmd->server is the server whose section is being read.
+            let server = unsafe { server_config(cmd.server) };
+            server.script_reloading = Some(on != 0);
+        }
         _ => {}
     }
     std::ptr::null()

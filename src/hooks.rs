@@ -147,7 +147,11 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .map(|a| a.script.clone())
                 .collect();
             scripts.dedup();
-            plans.push(GroupPlan { config, scripts });
+            plans.push(GroupPlan {
+                config,
+                scripts,
+                script_reloading: main.script_reloading.unwrap_or(true),
+            });
         }
     }
     if plans.is_empty() {

@@ -43,7 +43,7 @@ mod module {
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 
-    static COMMANDS: Commands<15> = Commands([
+    static COMMANDS: Commands<16> = Commands([
         d::raw(
             "WSGIDaemonProcess",
             Directive::DaemonProcess,
@@ -103,6 +103,12 @@ mod module {
             Directive::PassAuthorization,
             ANYWHERE,
             c"On|Off : pass the Authorization header to the application (default Off)",
+        ),
+        d::flag(
+            "WSGIScriptReloading",
+            Directive::ScriptReloading,
+            SERVER,
+            c"On|Off : recycle a daemon when its WSGI script changes on disk (default On)",
         ),
         d::flag(
             "WSGIChunkedRequest",

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub threads: u32,
     /// Apache's `MaxRequestWorkers`.
     pub max_clients: u32,
+    /// Extra `WSGIDaemonProcess` options.
+    pub daemon_options: Vec<String>,
     /// User and group to switch to (set only when running as root).
     pub identity: Option<Identity>,
     /// The daemons' Python home.
@@ -213,6 +215,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         processes: opts.processes,
         threads: opts.threads,
         max_clients: opts.max_clients_or_default(),
+        daemon_options: opts.daemon_options.clone(),
         identity,
         python_home,
         python_path,

@@ -112,6 +112,33 @@ struct Args {
     /// Extra Apache configuration file to Include (repeatable).
     #[arg(long, value_name = "FILE")]
     include_file: Vec<PathBuf>,
+    /// Recycle a daemon process after this many requests (WSGIDaemonProcess maximum-requests).
+    #[arg(long, value_name = "N")]
+    maximum_requests: Option<u64>,
+    /// Recycle a daemon process after this many seconds (restart-interval).
+    #[arg(long, value_name = "SECS")]
+    restart_interval: Option<u64>,
+    /// Recycle a daemon process idle this many seconds (inactivity-timeout).
+    #[arg(long, value_name = "SECS")]
+    inactivity_timeout: Option<u64>,
+    /// Give up a request after this many seconds with a 504, log its stack, recycle (request-timeout).
+    #[arg(long, value_name = "SECS")]
+    request_timeout: Option<u64>,
+    /// Seconds a recycling daemon lets requests finish (graceful-timeout, default 15).
+    #[arg(long, value_name = "SECS")]
+    graceful_timeout: Option<u64>,
+    /// Seconds daemons get to finish when the server stops (shutdown-timeout, default 5).
+    #[arg(long, value_name = "SECS")]
+    shutdown_timeout: Option<u64>,
+    /// Seconds a request waits for a daemon to accept it before a 503 (connect-timeout, default 15).
+    #[arg(long, value_name = "SECS")]
+    connect_timeout: Option<u64>,
+    /// Recycle a daemon process whose resident memory exceeds this many bytes (memory-limit).
+    #[arg(long, value_name = "BYTES")]
+    memory_limit: Option<u64>,
+    /// Recycle a daemon process after this much CPU time in seconds (cpu-time-limit).
+    #[arg(long, value_name = "SECS")]
+    cpu_time_limit: Option<u64>,
     /// The rswsgi SDK source, to build a .rs script [default: $RSWSGI_SDK, else next to express].
     #[arg(long, value_name = "DIR")]
     sdk_path: Option<PathBuf>,
@@ -150,6 +177,21 @@ impl Args {
         o.include_files = self.include_file;
         o.sdk_path = self.sdk_path;
         o.cache_dir = self.cache_dir;
+        let lifecycle = [
+            ("maximum-requests", self.maximum_requests),
+            ("restart-interval", self.restart_interval),
+            ("inactivity-timeout", self.inactivity_timeout),
+            ("request-timeout", self.request_timeout),
+            ("graceful-timeout", self.graceful_timeout),
+            ("shutdown-timeout", self.shutdown_timeout),
+            ("connect-timeout", self.connect_timeout),
+            ("memory-limit", self.memory_limit),
+            ("cpu-time-limit", self.cpu_time_limit),
+        ];
+        o.daemon_options = lifecycle
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+            .collect();
         o
     }
 }

@@ -58,6 +58,8 @@ pub struct ServerOptions {
     pub include_files: Vec<PathBuf>,
     /// Extra configuration lines appended verbatim (library only; the tests use it).
     pub extra_directives: Vec<String>,
+    /// Extra `WSGIDaemonProcess` options (`request-timeout=60`, …), from the lifecycle flags.
+    pub daemon_options: Vec<String>,
     /// The rswsgi SDK source for building a `.rs` script (`--sdk-path`, env `RSWSGI_SDK`).
     pub sdk_path: Option<PathBuf>,
     /// Cache directory for native handler builds (`--cache-dir`); default
@@ -90,6 +92,7 @@ impl ServerOptions {
             daemon_executable: None,
             working_directory: None,
             max_clients: None,
+            daemon_options: Vec::new(),
             include_files: Vec::new(),
             extra_directives: Vec::new(),
             sdk_path: None,

@@ -88,6 +88,9 @@ pub fn daemon_process_args(c: &ServerConfig) -> Result<String> {
         args.push(conf_word(&format!("user={}", id.user))?);
         args.push(conf_word(&format!("group={}", id.group))?);
     }
+    for option in &c.daemon_options {
+        args.push(conf_word(option)?);
+    }
     Ok(args.join(" "))
 }
 
@@ -212,6 +215,7 @@ mod tests {
             processes: 2,
             threads: 3,
             max_clients: 10,
+            daemon_options: vec!["request-timeout=30".into()],
             identity: Some(Identity {
                 user: "www-data".into(),
                 group: "www-data".into(),
@@ -239,7 +243,8 @@ mod tests {
         assert!(conf.contains("User www-data\nGroup www-data\n"));
         assert!(conf.contains(
             "WSGIDaemonProcess localhost:8000 processes=2 threads=3 display-name=%{GROUP} \
-             \"home=/srv/my app\" python-home=/opt/venv python-path=/a:/b user=www-data group=www-data\n"
+             \"home=/srv/my app\" python-home=/opt/venv python-path=/a:/b user=www-data group=www-data \
+             request-timeout=30\n"
         ));
         assert!(conf
             .contains("WSGIScriptAlias / \"/srv/my app/wsgi.py\" process-group=localhost:8000\n"));

@@ -7,22 +7,13 @@ const DIRECTIVE: &str = "WSGIDaemonProcess";
 /// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
 /// so that an existing mod_wsgi configuration still loads.
 const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
-    "maximum-requests",
-    "maximum-requests-jitter",
-    "restart-interval",
-    "inactivity-timeout",
-    "request-timeout",
-    "graceful-timeout",
     "eviction-timeout",
-    "shutdown-timeout",
     "startup-timeout",
     "deadlock-timeout",
     "queue-timeout",
     "socket-timeout",
     "header-buffer-size",
     "response-buffer-size",
-    "memory-limit",
-    "cpu-time-limit",
     "lang",
     "locale",
     "umask",
@@ -91,6 +82,10 @@ pub struct DaemonGroupConfig {
     pub connect_timeout: u32,
     /// `listen-backlog`: the listening socket's backlog.
     pub listen_backlog: u32,
+    /// Recycling limits and timeouts passed to the daemons, as `(option, value)`; 0 = off.
+    pub limits: Vec<(&'static str, u64)>,
+    /// `shutdown-timeout`: seconds daemons get to finish when httpd stops (default 5).
+    pub shutdown_timeout: u64,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -102,6 +97,27 @@ fn parse_count(option: &str, value: &str) -> Result<u32, String> {
             "{DIRECTIVE}: {option}={value} is not valid: expected a whole number of at least 1"
         )),
     }
+}
+
+/// Options whose value is handed to the daemon as `--OPTION VALUE` (seconds, bytes or a
+/// count; 0 turns it off).
+const LIMITS: &[&str] = &[
+    "maximum-requests",
+    "maximum-requests-jitter",
+    "restart-interval",
+    "inactivity-timeout",
+    "request-timeout",
+    "graceful-timeout",
+    "memory-limit",
+    "cpu-time-limit",
+];
+
+fn parse_number(option: &str, value: &str) -> Result<u64, String> {
+    value.parse::<u64>().map_err(|_| {
+        format!(
+            "{DIRECTIVE}: {option}={value} is not valid: expected a whole number (0 turns it off)"
+        )
+    })
 }
 
 fn non_empty(option: &str, value: &str) -> Result<String, String> {
@@ -137,6 +153,8 @@ impl DaemonGroupConfig {
             home: None,
             connect_timeout: 15,
             listen_backlog: 100,
+            limits: Vec::new(),
+            shutdown_timeout: 5,
             ignored: Vec::new(),
         };
         for word in options {
@@ -157,6 +175,12 @@ impl DaemonGroupConfig {
                 "home" => g.home = Some(non_empty(option, value)?),
                 "connect-timeout" => g.connect_timeout = parse_count(option, value)?,
                 "listen-backlog" => g.listen_backlog = parse_count(option, value)?,
+                "shutdown-timeout" => g.shutdown_timeout = parse_number(option, value)?,
+                o if LIMITS.contains(&o) => {
+                    let known = LIMITS.iter().find(|l| **l == o).expect("checked");
+                    g.limits.retain(|(k, _)| k != known);
+                    g.limits.push((known, parse_number(option, value)?));
+                }
                 "display-name" => {
                     let shown =
                         non_empty(option, value)?.replace("%{GROUP}", &format!("(wsgi:{name})"));
@@ -190,7 +214,8 @@ mod tests {
     fn all_options() {
         let g = DaemonGroupConfig::parse(
             "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
-             display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7",
+             display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7 \
+             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2",
         )
         .unwrap();
         assert_eq!(g.processes, 2);
@@ -199,7 +224,12 @@ mod tests {
         assert_eq!(g.group, Some(Principal::Id(33)));
         assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
         assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
-        assert_eq!(g.ignored, ["maximum-requests=100"]);
+        assert_eq!(g.ignored, ["lang=C.UTF-8"]);
+        assert_eq!(
+            g.limits,
+            [("maximum-requests", 100), ("request-timeout", 30)]
+        );
+        assert_eq!(g.shutdown_timeout, 2);
         assert_eq!((g.connect_timeout, g.listen_backlog), (3, 7));
     }
 
@@ -220,5 +250,7 @@ mod tests {
         assert!(DaemonGroupConfig::parse("processes=2").is_err());
         assert!(DaemonGroupConfig::parse("g user=").is_err());
         assert!(DaemonGroupConfig::parse("g processes").is_err());
+        let e = DaemonGroupConfig::parse("g request-timeout=soon").unwrap_err();
+        assert!(e.contains("request-timeout=soon"), "{e}");
     }
 }

@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub daemon_executable: Option<String>,
     /// `WSGIPythonHome`: the python-home of groups that set none.
     pub python_home: Option<String>,
+    /// `WSGIScriptReloading` (default On).
+    pub script_reloading: Option<bool>,
 }
 
 impl ServerConfig {
@@ -56,6 +58,7 @@ impl ServerConfig {
                 .python_home
                 .clone()
                 .or_else(|| base.python_home.clone()),
+            script_reloading: vhost.script_reloading.or(base.script_reloading),
         }
     }
 

@@ -225,6 +225,15 @@ fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: 
                 }
                 return ffi::OK as i32;
             }
+            Frame::Timeout(msg) => {
+                let msg = String::from_utf8_lossy(msg);
+                return fail(
+                    r,
+                    head_sent,
+                    ffi::HTTP_GATEWAY_TIME_OUT,
+                    &format!("daemon group '{group}' gave the request up: {msg}"),
+                );
+            }
             Frame::Error(msg) => {
                 let msg = String::from_utf8_lossy(msg);
                 return fail(

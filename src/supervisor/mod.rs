@@ -41,13 +41,16 @@ pub struct GroupPlan {
     pub config: DaemonGroupConfig,
     /// Scripts mounted on this group, preloaded by its daemons.
     pub scripts: Vec<String>,
+    /// `WSGIScriptReloading`: recycle a daemon when its script changes.
+    pub script_reloading: bool,
 }
 
 /// A daemon that died within this long of starting counts as a start-up failure.
 const QUICK_DEATH: Duration = Duration::from_secs(10);
 /// Longest wait before retrying a daemon that keeps failing at start-up.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How long stopping daemons get to finish in-flight requests before SIGKILL.
+/// How long stopping daemons get to finish in-flight requests before SIGKILL, unless their
+/// group sets `shutdown-timeout`.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 static ENDPOINTS: RwLock<Option<Arc<HashMap<String, Endpoint>>>> = RwLock::new(None);
@@ -68,6 +71,8 @@ struct Slot {
     quick_failures: u32,
     /// From an earlier configuration: finishing its requests, not to be restarted.
     retiring: bool,
+    /// `shutdown-timeout` of its group.
+    shutdown_timeout: Duration,
 }
 
 struct Group {
@@ -100,6 +105,18 @@ fn backoff(quick_failures: u32) -> Duration {
     match quick_failures {
         0 | 1 => Duration::ZERO,
         n => Duration::from_secs(1u64 << (n - 2).min(6)).min(MAX_BACKOFF),
+    }
+}
+
+/// `exited with status N` or `was killed by signal SIGKILL`, from a raw wait status.
+fn describe_exit(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        let name = nix::sys::signal::Signal::try_from(sig)
+            .map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
+        format!("was killed by signal {name}")
+    } else {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
     }
 }
 
@@ -176,6 +193,12 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
     ];
     for s in &plan.scripts {
         argv.extend(["--script".into(), s.clone()]);
+    }
+    for (option, value) in &g.limits {
+        argv.extend([format!("--{option}"), value.to_string()]);
+    }
+    if !plan.script_reloading {
+        argv.push("--no-script-reloading".into());
     }
     for (flag, value) in [
         ("--python-home", &g.python_home),
@@ -260,6 +283,7 @@ impl Supervisor {
                     started: Instant::now(),
                     quick_failures: 0,
                     retiring: false,
+                    shutdown_timeout: Duration::from_secs(g.shutdown_timeout),
                 }));
                 self.launch(self.slots.len() - 1, Duration::ZERO);
             }
@@ -313,6 +337,21 @@ impl Supervisor {
         }
         let s = &mut self.slots[i];
         let uptime = s.started.elapsed();
+        let how = describe_exit(status);
+        if status == 0 {
+            // A planned recycle (maximum-requests, restart-interval, SIGUSR1, ...): the daemon
+            // said why in its own log line; replace it at once.
+            s.quick_failures = 0;
+            info!(
+                "daemon process {} of group '{}' recycled after {:.1}s; starting its replacement",
+                s.proc_.pid,
+                s.group_name,
+                uptime.as_secs_f64()
+            );
+            s.proc_.pid = 0;
+            self.launch(i, Duration::ZERO);
+            return;
+        }
         s.quick_failures = if uptime < QUICK_DEATH {
             s.quick_failures + 1
         } else {
@@ -320,7 +359,7 @@ impl Supervisor {
         };
         let delay = backoff(s.quick_failures);
         warn!(
-            "daemon process {} of group '{}' exited (status {status}) after {:.1}s; restarting{}",
+            "daemon process {} of group '{}' {how} after {:.1}s; restarting{}",
             s.proc_.pid,
             s.group_name,
             uptime.as_secs_f64(),
@@ -347,6 +386,7 @@ impl Supervisor {
             started: Instant::now(),
             quick_failures: 0,
             retiring: true,
+            shutdown_timeout: SHUTDOWN_TIMEOUT,
         });
         let data: *mut Slot = &mut *slot;
         // SAFETY: as in `launch`: the boxed slot stays in `slots` until unregistered.
@@ -396,13 +436,19 @@ impl Supervisor {
             .map(|s| s.proc_.pid)
             .filter(|&p| p > 0)
             .collect();
+        let timeout = self
+            .slots
+            .iter()
+            .map(|s| s.shutdown_timeout)
+            .max()
+            .unwrap_or(SHUTDOWN_TIMEOUT);
         for &pid in &pids {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let mut left = pids;
         while !left.is_empty() {
             left.retain(|&pid| {
@@ -417,8 +463,8 @@ impl Supervisor {
             if Instant::now() >= deadline {
                 for &pid in &left {
                     warn!(
-                        "daemon process {pid} did not exit within {}s; killing it",
-                        SHUTDOWN_TIMEOUT.as_secs()
+                        "daemon process {pid} did not exit within shutdown-timeout ({}s); killing it",
+                        timeout.as_secs()
                     );
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid),

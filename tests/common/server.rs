@@ -23,6 +23,7 @@ pub struct Builder {
     threads: u32,
     mount_point: String,
     extra: Vec<String>,
+    daemon_options: Vec<String>,
     ready_path: Option<String>,
     env: Vec<(String, String)>,
     python_path: Vec<PathBuf>,
@@ -37,6 +38,7 @@ impl Builder {
             threads: 5,
             mount_point: "/".into(),
             extra: Vec::new(),
+            daemon_options: Vec::new(),
             ready_path: None,
             env: Vec::new(),
             python_path: Vec::new(),
@@ -55,6 +57,12 @@ impl Builder {
         self
     }
     /// Appends a line to httpd.conf.
+    /// Adds a `WSGIDaemonProcess` option (`maximum-requests=20`) to the app's group.
+    pub fn daemon_option(mut self, option: &str) -> Self {
+        self.daemon_options.push(option.into());
+        self
+    }
+
     pub fn directive(mut self, line: &str) -> Self {
         self.extra.push(line.into());
         self
@@ -105,6 +113,7 @@ impl Builder {
             opts.module_path = Some(bins.module.clone());
             opts.daemon_executable = Some(bins.daemon.clone());
             opts.extra_directives = self.extra.clone();
+            opts.daemon_options = self.daemon_options.clone();
             opts.python_path = self.python_path.clone();
             let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
             let out_path = root.dir.join("httpd.out");

@@ -198,6 +198,27 @@ impl Conn {
         self.flush(&[])
     }
 
+    /// Sends `Timeout` (the request ran past `request-timeout`) unless the response is complete.
+    fn give_up(&mut self, message: &str) -> Result<(), IoError> {
+        if self.state.broken || self.state.done {
+            return Ok(());
+        }
+        self.wbuf.clear();
+        proto::encode_timeout(&mut self.wbuf, message.as_bytes());
+        self.state.done = true;
+        self.state.failed = true;
+        self.flush(&[])
+    }
+
+    /// Sends `Retry`: the request was not processed; the module sends it again elsewhere.
+    fn retry(&mut self) -> Result<(), IoError> {
+        self.wbuf.clear();
+        proto::encode_retry(&mut self.wbuf);
+        self.state.done = true;
+        self.state.failed = true;
+        self.flush(&[])
+    }
+
     /// Asks for up to `max` body bytes and appends the answer to `out`. Returns the bytes
     /// appended; 0 means the body has ended.
     fn read_body(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize, IoError> {
@@ -350,6 +371,23 @@ impl RequestIo {
     /// Sends an `Error` frame (the request failed) unless the response is already complete.
     pub fn fail(&self, message: &str) -> Result<(), IoError> {
         self.with(|c| c.fail(message))
+    }
+
+    /// From another thread: gives the request up with a `Timeout` frame, unless the worker is
+    /// in the middle of I/O on the connection right now (then it is not stuck in the app).
+    pub fn give_up(&self, message: &str) -> bool {
+        if self.shared.current.load(Ordering::SeqCst) != self.seq {
+            return false;
+        }
+        match self.shared.conn.try_lock() {
+            Some(mut conn) => conn.give_up(message).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Declines the request before anything of it was processed (see `Frame::Retry`).
+    pub fn retry(&self) -> Result<(), IoError> {
+        self.with(|c| c.retry())
     }
 
     /// Ends the request from the worker's side: a handler that produced no complete response

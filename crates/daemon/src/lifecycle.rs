@@ -1,22 +1,34 @@
-//! Process lifecycle: SIGTERM/SIGINT start a graceful stop, and the daemon exits when the
-//! process that started it (httpd's parent) goes away.
+//! Process lifecycle: graceful stops (SIGTERM/SIGINT), graceful recycling (SIGUSR1 and the
+//! `WSGIDaemonProcess` limits: maximum-requests, restart-interval, inactivity-timeout,
+//! memory-limit, cpu-time-limit, request-timeout), and exiting when the process that started
+//! it (httpd's parent) goes away.
+//!
+//! A stop and a recycle are the same to this process: it stops accepting, lets the workers
+//! finish the connections they hold (at most `graceful-timeout`), and exits 0; the supervisor
+//! starts a replacement at once for a recycle. Meanwhile the group's other daemons (or, with
+//! one process, the backlog until the replacement listens) take new connections.
 //!
 //! Signals are caught by a handler that only records them; the main thread polls. (Blocking
 //! them for `sigwait` instead would leak the blocked mask into every subprocess the application
 //! starts.)
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 
-/// How long a graceful stop waits for requests in progress.
-pub const GRACE: Duration = Duration::from_secs(5);
+use crate::backend::Backend;
+use crate::conn::{Request, RequestIo};
+
 const POLL: Duration = Duration::from_millis(100);
-const PARENT_EVERY: u32 = 5;
+/// Checks that read /proc or call getrusage run every this many polls.
+const SLOW_EVERY: u32 = 10;
 
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
 
@@ -25,16 +37,50 @@ extern "C" fn on_signal(sig: libc::c_int) {
     CAUGHT.store(sig, Ordering::SeqCst);
 }
 
+/// The `WSGIDaemonProcess` limits that make a process recycle itself.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Recycle after this many requests (jitter already applied).
+    pub maximum_requests: Option<u64>,
+    /// Recycle after running this long.
+    pub restart_interval: Option<Duration>,
+    /// Recycle after this long with no request.
+    pub inactivity_timeout: Option<Duration>,
+    /// Give up a request running this long (504), log its stack and recycle.
+    pub request_timeout: Option<Duration>,
+    /// Recycle when resident memory exceeds this many bytes.
+    pub memory_limit: Option<u64>,
+    /// Recycle when the process has used this much CPU time.
+    pub cpu_time_limit: Option<Duration>,
+    /// How long a stop or recycle lets requests in progress finish.
+    pub graceful_timeout: Duration,
+}
+
+/// A request in progress, as the monitor sees it.
+struct InFlight {
+    started: Instant,
+    url: String,
+    id: String,
+    thread: u64,
+    io: RequestIo,
+    given_up: bool,
+}
+
 /// Shared state of the process: is it stopping, how many requests are in progress, how many
 /// workers are still running, and a pipe that becomes readable when the stop begins (so
 /// workers waiting for connections wake up without polling).
-#[derive(Debug)]
 pub struct Lifecycle {
     stopping: AtomicBool,
     busy: AtomicUsize,
     workers: AtomicUsize,
     stop_read: OwnedFd,
     stop_write: OwnedFd,
+    limits: Limits,
+    started: Instant,
+    requests: AtomicU64,
+    /// Milliseconds since `started` when the last request ended.
+    last_active_ms: AtomicU64,
+    in_flight: Mutex<HashMap<usize, InFlight>>,
 }
 
 /// Counts a worker thread as running until dropped.
@@ -46,18 +92,32 @@ impl Drop for WorkerGuard<'_> {
     }
 }
 
-/// Counts a request as in progress until dropped.
-pub struct BusyGuard<'a>(&'a Lifecycle);
+/// Counts a request as in progress (and visible to the request-timeout monitor) until
+/// dropped; dropping it also counts the request as done.
+pub struct RequestGuard<'a> {
+    life: &'a Lifecycle,
+    worker: usize,
+}
 
-impl Drop for BusyGuard<'_> {
+impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+        self.life.in_flight.lock().remove(&self.worker);
+        self.life.busy.fetch_sub(1, Ordering::SeqCst);
+        let ms = self.life.started.elapsed().as_millis() as u64;
+        self.life.last_active_ms.store(ms, Ordering::SeqCst);
+        let done = self.life.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(max) = self.life.limits.maximum_requests {
+            if done == max {
+                self.life
+                    .recycle(&format!("maximum-requests ({max}) reached"));
+            }
+        }
     }
 }
 
 impl Lifecycle {
     /// A running process's state.
-    pub fn new() -> nix::Result<Self> {
+    pub fn new(limits: Limits) -> nix::Result<Self> {
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         Ok(Lifecycle {
             stopping: AtomicBool::new(false),
@@ -65,6 +125,11 @@ impl Lifecycle {
             workers: AtomicUsize::new(0),
             stop_read,
             stop_write,
+            limits,
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+            last_active_ms: AtomicU64::new(0),
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -81,8 +146,17 @@ impl Lifecycle {
 
     /// Begins a graceful stop: no new connections are accepted; waiting workers wake up.
     pub fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = nix::unistd::write(&self.stop_write, b"x");
+        if !self.stopping.swap(true, Ordering::SeqCst) {
+            let _ = nix::unistd::write(&self.stop_write, b"x");
+        }
+    }
+
+    /// Begins a graceful recycle (logged once); the supervisor starts a replacement.
+    pub fn recycle(&self, reason: &str) {
+        if !self.stopping() {
+            tracing::info!("recycling this process: {reason}");
+        }
+        self.begin_stop();
     }
 
     /// True once a graceful stop has begun: take no new connections or requests.
@@ -90,25 +164,118 @@ impl Lifecycle {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Marks a request as in progress.
-    pub fn busy(&self) -> BusyGuard<'_> {
+    /// Marks a request as in progress on `worker` until the guard drops.
+    pub fn request(&self, worker: usize, req: &Request, io: &RequestIo) -> RequestGuard<'_> {
         self.busy.fetch_add(1, Ordering::SeqCst);
-        BusyGuard(self)
+        if self.limits.request_timeout.is_some() {
+            self.in_flight.lock().insert(
+                worker,
+                InFlight {
+                    started: Instant::now(),
+                    url: req.url(),
+                    id: req.get_str("mod_wsgi.request_id").unwrap_or_default(),
+                    // SAFETY: pthread_self has no preconditions.
+                    thread: unsafe { libc::pthread_self() } as u64,
+                    io: io.clone(),
+                    given_up: false,
+                },
+            );
+        }
+        RequestGuard { life: self, worker }
     }
 
     fn in_progress(&self) -> usize {
         self.busy.load(Ordering::SeqCst)
     }
+
+    /// The time-based and resource limits; called from the main thread.
+    fn check_limits(&self) {
+        let l = &self.limits;
+        if let Some(t) = l.restart_interval.filter(|t| self.started.elapsed() >= *t) {
+            self.recycle(&format!("restart-interval ({}s) reached", t.as_secs()));
+        }
+        if let Some(t) = l.inactivity_timeout {
+            let idle = self.started.elapsed().saturating_sub(Duration::from_millis(
+                self.last_active_ms.load(Ordering::SeqCst),
+            ));
+            if self.in_progress() == 0 && idle >= t {
+                self.recycle(&format!("inactivity-timeout ({}s) reached", t.as_secs()));
+            }
+        }
+        if let Some(max) = l.memory_limit {
+            if let Some(rss) = resident_bytes().filter(|rss| *rss > max) {
+                self.recycle(&format!(
+                    "memory-limit ({max} bytes) exceeded: {rss} bytes resident"
+                ));
+            }
+        }
+        if let Some(max) = l.cpu_time_limit {
+            if let Some(used) = cpu_time().filter(|used| *used > max) {
+                self.recycle(&format!(
+                    "cpu-time-limit ({}s) exceeded: {:.1}s used",
+                    max.as_secs(),
+                    used.as_secs_f64()
+                ));
+            }
+        }
+    }
+
+    /// Gives up requests past `request-timeout`: logs their stack, answers 504, recycles.
+    fn check_request_timeouts(&self, backend: &dyn Backend) {
+        let Some(limit) = self.limits.request_timeout else {
+            return;
+        };
+        let mut late = Vec::new();
+        for f in self.in_flight.lock().values_mut() {
+            if !f.given_up && f.started.elapsed() >= limit {
+                f.given_up = true;
+                late.push((f.url.clone(), f.id.clone(), f.thread, f.io.clone()));
+            }
+        }
+        for (url, id, thread, io) in late {
+            let stack = backend
+                .stack_of(thread)
+                .unwrap_or_else(|| "(no stack available)".into());
+            tracing::error!(
+                "[{id}] request-timeout of {}s exceeded by {url}; giving it up (504). Its stack:\n{stack}",
+                limit.as_secs()
+            );
+            let message = format!("request-timeout of {}s exceeded", limit.as_secs());
+            if !io.give_up(&message) {
+                tracing::info!(
+                    "[{id}] {url} was doing I/O when it timed out; it ends with its connection"
+                );
+            }
+            self.recycle("a request exceeded request-timeout");
+        }
+    }
 }
 
-/// Installs the SIGTERM/SIGINT handler.
+/// This process's resident memory, from `/proc/self/statm`.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// CPU time (user + system) this process has used.
+fn cpu_time() -> Option<Duration> {
+    let u = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+    let tv =
+        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, (t.tv_usec() as u32) * 1000);
+    Some(tv(u.user_time()) + tv(u.system_time()))
+}
+
+/// Installs the SIGTERM/SIGINT (stop) and SIGUSR1 (recycle) handler.
 pub fn install_signal_handlers() -> nix::Result<()> {
     let action = SigAction::new(
         SigHandler::Handler(on_signal),
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1] {
         // SAFETY: the handler only stores into an atomic, which is async-signal-safe, and it
         // replaces the default disposition (there is no previous handler to chain to).
         unsafe { signal::sigaction(sig, &action) }?;
@@ -116,37 +283,49 @@ pub fn install_signal_handlers() -> nix::Result<()> {
     Ok(())
 }
 
-/// Runs on the main thread for the life of the process: exits when a stop signal arrives
-/// (after up to [`GRACE`] for requests in progress) or when the parent `parent` goes away.
-pub fn supervise(life: &Lifecycle, parent: Pid) -> ! {
+/// Runs on the main thread for the life of the process: watches signals, limits and request
+/// timeouts; once a stop or recycle has begun, waits for the workers and exits; exits at once
+/// when the parent `parent` goes away.
+pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! {
     let mut ticks = 0u32;
     loop {
         thread::sleep(POLL);
-        let sig = CAUGHT.load(Ordering::SeqCst);
-        if sig != 0 {
+        let sig = CAUGHT.swap(0, Ordering::SeqCst);
+        if sig == libc::SIGUSR1 {
+            life.recycle("SIGUSR1");
+        } else if sig != 0 {
             let name = Signal::try_from(sig).map_or("a signal", |s| s.as_str());
             tracing::info!("received {name}, stopping");
-            stop(life);
+            life.begin_stop();
         }
+        life.check_request_timeouts(&*backend);
         ticks += 1;
-        if ticks % PARENT_EVERY == 0 && nix::unistd::getppid() != parent {
-            tracing::info!("parent process {parent} went away, exiting");
-            std::process::exit(0);
+        if ticks % SLOW_EVERY == 0 {
+            if nix::unistd::getppid() != parent {
+                tracing::info!("parent process {parent} went away, exiting");
+                std::process::exit(0);
+            }
+            life.check_limits();
+        }
+        if life.stopping() {
+            finish(life);
         }
     }
 }
 
-fn stop(life: &Lifecycle) -> ! {
-    life.begin_stop();
+fn finish(life: &Lifecycle) -> ! {
     // Workers finish the connection they hold (every connection accepted is served) and
     // then return; a connection nobody accepted stays queued for the group's other daemons.
-    let deadline = Instant::now() + GRACE;
+    let deadline = Instant::now() + life.limits.graceful_timeout;
     while life.workers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
     let left = life.in_progress();
     if left > 0 {
-        tracing::warn!("exiting with {left} request(s) still in progress");
+        tracing::warn!(
+            "exiting with {left} request(s) still in progress after graceful-timeout ({}s)",
+            life.limits.graceful_timeout.as_secs()
+        );
     } else {
         tracing::info!("exiting");
     }

@@ -14,6 +14,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -69,6 +70,60 @@ struct Cli {
     /// Also log debug lines.
     #[arg(long)]
     verbose: bool,
+    /// Recycle after this many requests (0: never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    maximum_requests: u64,
+    /// Up to this many extra requests before recycling, chosen at random per process.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    maximum_requests_jitter: u64,
+    /// Recycle after running this many seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    restart_interval: u64,
+    /// Recycle after this many seconds without a request (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    inactivity_timeout: u64,
+    /// Give up a request after this many seconds (504), log its stack, recycle (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    request_timeout: u64,
+    /// Recycle when resident memory exceeds this many bytes (0: never).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    memory_limit: u64,
+    /// Recycle after using this many seconds of CPU time (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    cpu_time_limit: u64,
+    /// Seconds a stop or recycle lets requests in progress finish.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    graceful_timeout: u64,
+    /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
+    #[arg(long)]
+    no_script_reloading: bool,
+}
+
+impl Cli {
+    fn limits(&self) -> lifecycle::Limits {
+        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let jitter = if self.maximum_requests_jitter > 0 {
+            // Spread recycling of a group's processes: a per-process offset from the pid and
+            // the clock is random enough, and needs no RNG crate.
+            let seed = u64::from(std::process::id())
+                ^ (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0) as u64);
+            seed % (self.maximum_requests_jitter + 1)
+        } else {
+            0
+        };
+        lifecycle::Limits {
+            maximum_requests: (self.maximum_requests > 0).then(|| self.maximum_requests + jitter),
+            restart_interval: secs(self.restart_interval),
+            inactivity_timeout: secs(self.inactivity_timeout),
+            request_timeout: secs(self.request_timeout),
+            memory_limit: (self.memory_limit > 0).then_some(self.memory_limit),
+            cpu_time_limit: secs(self.cpu_time_limit),
+            graceful_timeout: Duration::from_secs(self.graceful_timeout),
+        }
+    }
 }
 
 fn main() {
@@ -81,6 +136,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let limits = cli.limits();
     if let Some(home) = &cli.home {
         std::env::set_current_dir(home).with_context(|| {
             format!(
@@ -112,10 +168,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 python_path,
                 multithread: cli.threads > 1,
                 multiprocess: cli.processes > 1,
+                script_reloading: !cli.no_script_reloading,
             })?)
         };
 
-    let life = Arc::new(lifecycle::Lifecycle::new().context("creating the stop pipe")?);
+    let life = Arc::new(lifecycle::Lifecycle::new(limits).context("creating the stop pipe")?);
     // Ready to serve: open the group's socket for connections (see `inherited_listener`).
     nix::sys::socket::listen(
         &listener,
@@ -127,14 +184,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         backend,
         life: Arc::clone(&life),
     });
-    server::spawn_workers(server, cli.threads as usize).context("starting worker threads")?;
+    server::spawn_workers(Arc::clone(&server), cli.threads as usize)
+        .context("starting worker threads")?;
     tracing::info!(
         "daemon for group '{}' started: {} thread(s), {} process(es) in the group",
         cli.group,
         cli.threads,
         cli.processes
     );
-    lifecycle::supervise(&life, Pid::from_raw(cli.parent_pid))
+    lifecycle::supervise(
+        &life,
+        Arc::clone(&server.backend),
+        Pid::from_raw(cli.parent_pid),
+    )
 }
 
 /// Takes ownership of the inherited socket, checking that it is one.

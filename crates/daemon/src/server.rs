@@ -41,7 +41,7 @@ pub fn spawn_workers(server: Arc<Server>, threads: usize) -> io::Result<()> {
             .stack_size(STACK_SIZE)
             .spawn(move || {
                 let backend = Arc::clone(&server.backend);
-                backend.run_worker(&mut || worker_loop(&server));
+                backend.run_worker(&mut || worker_loop(&server, n));
             })?;
     }
     Ok(())
@@ -55,7 +55,7 @@ const STOP: u64 = 2;
 /// for a stop before it accepts, so every connection it accepts is served to the end and a
 /// stopping process never drops one; connections it leaves are taken by the group's other
 /// daemons.
-fn worker_loop(server: &Server) {
+fn worker_loop(server: &Server, worker: usize) {
     let _running = server.life.worker();
     let epoll = match Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).and_then(|ep| {
         ep.add(
@@ -92,7 +92,7 @@ fn worker_loop(server: &Server) {
             return;
         }
         match server.listener.accept() {
-            Ok((stream, _)) => serve_connection(server, stream),
+            Ok((stream, _)) => serve_connection(server, worker, stream),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => accept_failed(&e),
         }
@@ -118,7 +118,7 @@ fn accept_failed(e: &io::Error) {
 }
 
 /// Serves one connection until the module closes it, it breaks, or the process stops.
-fn serve_connection(server: &Server, stream: UnixStream) {
+fn serve_connection(server: &Server, worker: usize, stream: UnixStream) {
     let mut reader = FrameReader::new(stream);
     match reader.read_preamble() {
         Ok(true) => {}
@@ -141,7 +141,17 @@ fn serve_connection(server: &Server, stream: UnixStream) {
                 return;
             }
         };
-        let _busy = server.life.busy();
+        if server.backend.needs_reload(&req) {
+            // Not processed: the module sends it again, to a process with the new code.
+            server.life.recycle(&format!(
+                "{} changed on disk",
+                req.get_str("SCRIPT_FILENAME").unwrap_or_default()
+            ));
+            let _ = io.retry();
+            io.end();
+            return;
+        }
+        let _request = server.life.request(worker, &req, &io);
         let _scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
         let handled = catch_unwind(AssertUnwindSafe(|| server.backend.handle(&req, &io)));
         if handled.is_err() {

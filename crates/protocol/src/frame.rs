@@ -36,6 +36,9 @@ pub enum FrameKind {
     /// Daemon → module, instead of reading the request: this process is shutting down and has
     /// not read the request; send it again on a new connection.
     Retry = 8,
+    /// Daemon → module: the request ran past `request-timeout` and was given up; the payload
+    /// says so (504 before the response head, an aborted connection after it).
+    Timeout = 9,
 }
 
 impl FrameKind {
@@ -49,6 +52,7 @@ impl FrameKind {
             6 => Self::ResponseEnd,
             7 => Self::Error,
             8 => Self::Retry,
+            9 => Self::Timeout,
             _ => return None,
         })
     }
@@ -60,7 +64,7 @@ impl FrameKind {
             Self::ReadBody => 4,
             Self::Body => MAX_BODY_CHUNK,
             Self::BodyEnd | Self::ResponseEnd | Self::Retry => 0,
-            Self::Error => MAX_ERROR,
+            Self::Error | Self::Timeout => MAX_ERROR,
         }
     }
 }
@@ -223,6 +227,8 @@ pub enum Frame<'a> {
     Error(&'a [u8]),
     /// See [`FrameKind::Retry`].
     Retry,
+    /// See [`FrameKind::Timeout`]; the payload is a human-readable message.
+    Timeout(&'a [u8]),
 }
 
 impl Frame<'_> {
@@ -237,6 +243,7 @@ impl Frame<'_> {
             Frame::ResponseEnd => FrameKind::ResponseEnd,
             Frame::Error(_) => FrameKind::Error,
             Frame::Retry => FrameKind::Retry,
+            Frame::Timeout(_) => FrameKind::Timeout,
         }
     }
 }
@@ -321,6 +328,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
         FrameKind::ResponseEnd => Frame::ResponseEnd,
         FrameKind::Error => Frame::Error(p),
         FrameKind::Retry => Frame::Retry,
+        FrameKind::Timeout => Frame::Timeout(p),
     };
     Ok(Some((frame, total)))
 }
@@ -465,6 +473,14 @@ pub fn encode_response_end(out: &mut Vec<u8>) {
 /// Appends a `Retry` frame.
 pub fn encode_retry(out: &mut Vec<u8>) {
     out.extend_from_slice(&[FrameKind::Retry as u8, 0, 0, 0, 0]);
+}
+
+/// Appends a `Timeout` frame; a message over [`MAX_ERROR`] bytes is cut short.
+pub fn encode_timeout(out: &mut Vec<u8>, message: &[u8]) {
+    let msg = &message[..message.len().min(MAX_ERROR)];
+    let start = begin(out, FrameKind::Timeout);
+    out.extend_from_slice(msg);
+    finish(out, start, FrameKind::Timeout).expect("message was cut to the cap");
 }
 
 /// Appends an `Error` frame; a message over [`MAX_ERROR`] bytes is cut short.

@@ -23,9 +23,9 @@ pub mod stream;
 
 pub use frame::{
     body_header, decode, encode_body, encode_body_end, encode_error, encode_read_body,
-    encode_request_head, encode_response_end, encode_response_head, encode_retry, peek_header,
-    BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN, MAX_BODY_CHUNK,
-    MAX_ERROR, MAX_HEAD,
+    encode_request_head, encode_response_end, encode_response_head, encode_retry, encode_timeout,
+    peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,
+    MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD,
 };
 pub use stream::{FrameReader, ReadError};
 

@@ -151,6 +151,7 @@ proptest! {
         encode_body_end(&mut out);
         encode_error(&mut out, b"boom");
         encode_retry(&mut out);
+        encode_timeout(&mut out, b"late");
         let mut r = FrameReader::new(&out[..]);
         let first = matches!(r.read_frame().unwrap(), Some(Frame::ReadBody { max: m }) if m == max);
         prop_assert!(first);
@@ -161,6 +162,7 @@ proptest! {
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::BodyEnd)));
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Error(b"boom"))));
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Retry)));
+        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Timeout(b"late"))));
         prop_assert!(r.read_frame().unwrap().is_none());
     }
 

@@ -18,4 +18,16 @@ pub trait Backend: Send + Sync + 'static {
     /// ends with [`RequestIo::finish`] or [`RequestIo::fail`]. A handler that returns without
     /// either gets an `Error` frame sent for it.
     fn handle(&self, req: &Request, io: &RequestIo);
+
+    /// True when the script or library this request is for changed on disk since it was
+    /// loaded (`WSGIScriptReloading`): the process then recycles instead of serving it.
+    fn needs_reload(&self, _req: &Request) -> bool {
+        false
+    }
+
+    /// The current stack of the worker thread `thread` (its `pthread_self`), for the log line
+    /// of a request that ran past `request-timeout`.
+    fn stack_of(&self, _thread: u64) -> Option<String> {
+        None
+    }
 }

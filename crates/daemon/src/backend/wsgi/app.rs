@@ -80,7 +80,7 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
     }
 }
 
-fn script_path(backend: &WsgiBackend, req: &Request) -> Option<PathBuf> {
+pub(super) fn script_path(backend: &WsgiBackend, req: &Request) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     match req.get("SCRIPT_FILENAME") {
         Some(p) if !p.is_empty() => Some(PathBuf::from(std::ffi::OsStr::from_bytes(p))),

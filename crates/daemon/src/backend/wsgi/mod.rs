@@ -40,6 +40,8 @@ pub struct WsgiConfig {
     pub multithread: bool,
     /// `wsgi.multiprocess`.
     pub multiprocess: bool,
+    /// `WSGIScriptReloading`: recycle when a loaded script changes on disk.
+    pub script_reloading: bool,
 }
 
 /// Serves requests with a WSGI application.
@@ -74,5 +76,28 @@ impl Backend for WsgiBackend {
 
     fn handle(&self, req: &Request, io: &RequestIo) {
         Python::attach(|py| app::serve(py, self, req, io));
+    }
+
+    fn needs_reload(&self, req: &Request) -> bool {
+        self.config.script_reloading
+            && app::script_path(self, req).is_some_and(|p| self.scripts.changed(&p))
+    }
+
+    fn stack_of(&self, thread: u64) -> Option<String> {
+        Python::attach(|py| {
+            let frames = py
+                .import("sys")
+                .ok()?
+                .call_method0("_current_frames")
+                .ok()?;
+            let frame = frames.get_item(thread).ok()?;
+            let lines = py
+                .import("traceback")
+                .ok()?
+                .call_method1("format_stack", (frame,))
+                .ok()?;
+            let text: Vec<String> = lines.extract().ok()?;
+            Some(text.concat())
+        })
     }
 }

@@ -50,6 +50,8 @@ impl LoadError {
 #[derive(Default)]
 pub struct Scripts {
     modules: Mutex<HashMap<PathBuf, Py<PyModule>>>,
+    /// Modification time of each script when it was loaded, for `WSGIScriptReloading`.
+    mtimes: Mutex<HashMap<PathBuf, Option<std::time::SystemTime>>>,
     /// Serialises loading, so a script's top-level code runs once even under concurrent
     /// first requests.
     loading: std::sync::Mutex<()>,
@@ -73,6 +75,7 @@ impl Scripts {
         if let Some(m) = self.cached(py, path) {
             return Ok(m);
         }
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         let source = py
             .detach(|| std::fs::read(path))
             .map_err(|source| LoadError::Read {
@@ -100,8 +103,17 @@ impl Scripts {
         self.modules
             .lock()
             .insert(path.to_owned(), module.clone().unbind());
+        self.mtimes.lock().insert(path.to_owned(), mtime);
         tracing::info!("loaded WSGI script '{}'", path.display());
         Ok(module)
+    }
+
+    /// True when `path` was loaded and has been modified (or removed) since.
+    pub fn changed(&self, path: &Path) -> bool {
+        let Some(loaded) = self.mtimes.lock().get(path).copied() else {
+            return false;
+        };
+        std::fs::metadata(path).and_then(|m| m.modified()).ok() != loaded
     }
 
     fn cached<'py>(&self, py: Python<'py>, path: &Path) -> Option<Bound<'py, PyModule>> {
