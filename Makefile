@@ -3,6 +3,7 @@
 #   make build   cargo build --release --workspace
 #   make run     serve examples/flask/wsgi.py on http://127.0.0.1:$(PORT)/
 #   make test    build, then every test (unit + end-to-end against real httpd)
+#   make bench   the benchmark of bench/ (ARGS=--quick for the short one); never part of make test
 
 SHELL := /bin/bash
 
@@ -17,7 +18,7 @@ CARGO ?= cargo
 
 export VENV PORT HOST
 
-.PHONY: all setup build run test clean
+.PHONY: all setup build run test bench clean
 
 all: build
 
@@ -32,6 +33,9 @@ run: setup build
 
 test: setup build
 	RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace
+
+bench: setup build
+	bash bench/run.sh --no-build $(ARGS)
 
 clean:
 	$(CARGO) clean

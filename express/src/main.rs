@@ -106,7 +106,7 @@ struct Args {
     /// Working directory of the daemons [default: the script's directory].
     #[arg(long)]
     working_directory: Option<PathBuf>,
-    /// Most simultaneous client connections [default: 1.5 × processes × threads, at least 10].
+    /// Most simultaneous client connections [default: 10 + 1.5 × processes × threads].
     #[arg(long)]
     max_clients: Option<u32>,
     /// Extra Apache configuration file to Include (repeatable).

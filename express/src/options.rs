@@ -113,11 +113,13 @@ impl ServerOptions {
         }
     }
 
-    /// Apache's `MaxRequestWorkers`: the option, else 1.5 × processes × threads, at least 10.
+    /// Apache's `MaxRequestWorkers`: the option, else 10 + 1.5 × processes × threads, as
+    /// mod_wsgi-express sizes it. The headroom matters: when every worker is busy, Apache's
+    /// event MPM closes idle keep-alive connections, which clients see as errors.
     pub fn max_clients_or_default(&self) -> u32 {
         self.max_clients.unwrap_or_else(|| {
             let threads = u64::from(self.processes) * u64::from(self.threads);
-            let wanted = (threads * 3).div_ceil(2).max(10);
+            let wanted = (threads * 3).div_ceil(2) + 10;
             u32::try_from(wanted).unwrap_or(u32::MAX)
         })
     }
@@ -139,7 +141,7 @@ mod tests {
         assert_eq!(o.processes, 1);
         assert_eq!(o.threads, 5);
         assert_eq!(o.callable_object, "application");
-        assert_eq!(o.max_clients_or_default(), 10);
+        assert_eq!(o.max_clients_or_default(), 18);
         assert_eq!(o.process_group(), "localhost:8000");
         let root = o.server_root_or_default();
         let root = root.to_str().unwrap();
@@ -154,7 +156,7 @@ mod tests {
         let mut o = ServerOptions::new("x.py");
         o.processes = 4;
         o.threads = 5;
-        assert_eq!(o.max_clients_or_default(), 30);
+        assert_eq!(o.max_clients_or_default(), 40);
         o.max_clients = Some(7);
         assert_eq!(o.max_clients_or_default(), 7);
     }

@@ -1,0 +1,85 @@
+"""The benchmark's WSGI application: one script, one route per benchmarked app.
+
+Every server under test (rswsgi, mod_wsgi, gunicorn, granian) loads this same file, so a
+server is started once for all the Python rows. Dispatching on PATH_INFO is one dict lookup.
+
+    /hello   raw WSGI, a 13-byte body
+    /flask   a Flask JSON route
+    /big     raw WSGI, a 1 MiB body (one bytes object)
+    /file    a 1 MiB file sent through wsgi.file_wrapper
+    /post    reads the whole request body (64 KiB reads) and answers its length
+
+`bench/run.sh` copies this file to its staging directory and writes `data/1mib.bin` beside it.
+"""
+
+import os
+
+from flask import Flask, jsonify
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA_FILE = os.path.join(HERE, "data", "1mib.bin")
+
+HELLO = b"Hello, world!"  # 13 bytes
+BIG = b"x" * (1024 * 1024)
+
+flask_app = Flask(__name__)
+
+
+@flask_app.route("/flask")
+def flask_json():
+    return jsonify(message="Hello, world!", server="bench")
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [HELLO]
+
+
+def big(environ, start_response):
+    start_response(
+        "200 OK",
+        [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(BIG)))],
+    )
+    return [BIG]
+
+
+def file(environ, start_response):
+    f = open(DATA_FILE, "rb")
+    size = os.fstat(f.fileno()).st_size
+    start_response(
+        "200 OK",
+        [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))],
+    )
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None:
+        return wrapper(f, 65536)
+    return iter(lambda: f.read(65536), b"")
+
+
+def post(environ, start_response):
+    remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    total = 0
+    while remaining > 0:
+        chunk = stream.read(min(65536, remaining))
+        if not chunk:
+            break
+        total += len(chunk)
+        remaining -= len(chunk)
+    body = b"%d\n" % total
+    start_response(
+        "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def not_found(environ, start_response):
+    start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+    return [b"not found\n"]
+
+
+ROUTES = {"/hello": hello, "/flask": flask_app, "/big": big, "/file": file, "/post": post}
+
+
+def application(environ, start_response):
+    return ROUTES.get(environ.get("PATH_INFO", ""), not_found)(environ, start_response)
