@@ -70,28 +70,59 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, Stri
 
 /// How an exchange ended.
 pub enum Outcome {
-    /// Finished (or failed) with this handler status.
-    Done(i32),
-    /// The daemon was shutting down and did not read the request: send it again.
+    /// Finished (or failed) with this handler status; `reusable` when the response ended
+    /// cleanly, so the connection can serve another request.
+    Done { status: i32, reusable: bool },
+    /// The daemon did not read the request (it answered `Retry`, or dropped the connection
+    /// with the request unread): send it again.
     Retry,
+}
+
+/// What the frame loop found out besides the status.
+#[derive(Default)]
+struct Ending {
+    retry: bool,
+    reusable: bool,
 }
 
 /// Runs the exchange.
 pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> Outcome {
-    let mut retry = false;
-    let status = relay(r, stream, head, group, &mut retry);
-    if retry {
+    let mut ending = Ending::default();
+    let status = relay(r, stream, head, group, &mut ending);
+    if ending.retry {
         Outcome::Retry
     } else {
-        Outcome::Done(status)
+        Outcome::Done {
+            status,
+            reusable: ending.reusable,
+        }
     }
 }
 
-/// The frame loop; sets `retry` (and returns nothing meaningful) when the daemon answered
-/// `Retry` before anything else happened.
-fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: &mut bool) -> i32 {
+/// A daemon that closes a connection with our request unread resets it; one that read the
+/// request and then died ends it cleanly. So a reset (or a refused write) before any frame
+/// proves the request never started, and it is safe to send it again.
+fn unread(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
+}
+
+/// The frame loop.
+fn relay(
+    r: &mut Request,
+    stream: &UnixStream,
+    head: &[u8],
+    group: &str,
+    ending: &mut Ending,
+) -> i32 {
     let mut wire = stream;
     if let Err(e) = wire.write_all(head) {
+        if unread(&e) {
+            ending.retry = true;
+            return ffi::OK as i32;
+        }
         log::request(
             r,
             Level::ERROR,
@@ -99,6 +130,7 @@ fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: 
         );
         return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
     }
+    let mut frames_seen = false;
     let mut reader = FrameReader::new(stream);
     let mut head_sent = false;
     // What the application declared in Content-Length, and what it has sent so far; a HEAD
@@ -136,6 +168,10 @@ fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: 
                     "daemon process of group '{group}' closed the connection before the response was complete (it may have crashed; see earlier log lines)"
                 ));
             }
+            Err(ReadError::Io(e)) if !frames_seen && unread(&e) => {
+                ending.retry = true;
+                return ffi::OK as i32;
+            }
             Err(ReadError::Io(e))
                 if matches!(
                     e.kind(),
@@ -160,9 +196,10 @@ fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: 
                 );
             }
         };
+        frames_seen = true;
         match frame {
             Frame::Retry if !head_sent && !asked_client => {
-                *retry = true;
+                ending.retry = true;
                 return ffi::OK as i32;
             }
             Frame::ReadBody { max } => {
@@ -222,6 +259,8 @@ fn relay(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str, retry: 
                         "the application sent {sent} of the {n} bytes its Content-Length declared; closing the client connection"
                     ));
                     r.abort_response();
+                } else {
+                    ending.reusable = !reader.has_buffered();
                 }
                 return ffi::OK as i32;
             }

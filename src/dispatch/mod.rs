@@ -3,6 +3,7 @@
 
 mod body;
 mod exchange;
+mod pool;
 mod wait;
 
 use std::os::unix::net::UnixStream;
@@ -231,7 +232,13 @@ pub fn serve(r: &mut Request) -> i32 {
     let deadline = Instant::now() + endpoint.connect_timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let stream = match connect(&endpoint.socket, left) {
+        // A pooled connection has had its preamble; a new one sends it first.
+        let pooled = pool::take(&endpoint.socket);
+        let fresh = pooled.is_none();
+        let stream = match pooled
+            .map(Ok)
+            .unwrap_or_else(|| connect(&endpoint.socket, left))
+        {
             Ok(s) => s,
             Err(e) => {
                 log::request(
@@ -247,11 +254,25 @@ pub fn serve(r: &mut Request) -> i32 {
                 return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
             }
         };
-        let timeout = Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64);
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
-        match exchange::run(r, &stream, &head, &group) {
-            exchange::Outcome::Done(status) => return status,
+        if fresh {
+            let timeout = Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64);
+            let _ = stream.set_read_timeout(Some(timeout));
+            let _ = stream.set_write_timeout(Some(timeout));
+        }
+        let wire = if fresh {
+            &head[..]
+        } else {
+            &head[rswsgi_protocol::PREAMBLE.len()..]
+        };
+        match exchange::run(r, &stream, wire, &group) {
+            exchange::Outcome::Done { status, reusable } => {
+                if reusable {
+                    pool::give_back(&endpoint.socket, stream);
+                }
+                return status;
+            }
+            // A pooled connection the daemon had dropped: try the next one at once.
+            exchange::Outcome::Retry if !fresh => {}
             exchange::Outcome::Retry if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5))
             }

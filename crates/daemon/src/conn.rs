@@ -296,15 +296,37 @@ pub struct Shared {
     conn: Mutex<Conn>,
     /// Sequence number of the request in progress; 0 between requests.
     current: AtomicU64,
+    /// The socket's descriptor, for waiting on it while it is idle.
+    fd: std::os::fd::RawFd,
 }
 
 impl Shared {
     /// Shares `conn`.
     pub fn new(conn: Conn) -> Arc<Self> {
+        use std::os::fd::AsRawFd;
+        let fd = conn.reader.get_ref().as_raw_fd();
         Arc::new(Shared {
             conn: Mutex::new(conn),
             current: AtomicU64::new(0),
+            fd,
         })
+    }
+
+    /// The connection's socket descriptor (valid while this `Shared` lives).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.fd
+    }
+
+    /// True when the next request's bytes are already buffered (waiting on the socket would
+    /// not see them).
+    pub fn has_buffered(&self) -> bool {
+        self.conn.lock().reader.has_buffered()
+    }
+
+    /// Tells the module this idle connection will not be served (`Retry`), so it neither
+    /// reuses it nor loses a request sent on it meanwhile.
+    pub fn decline(&self) {
+        let _ = self.conn.lock().retry();
     }
 
     /// Reads the next request and returns it with its I/O handle.

@@ -81,6 +81,8 @@ pub struct Lifecycle {
     /// Milliseconds since `started` when the last request ended.
     last_active_ms: AtomicU64,
     in_flight: Mutex<HashMap<usize, InFlight>>,
+    /// Runs once the workers are done, just before the process exits.
+    on_exit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// Counts a worker thread as running until dropped.
@@ -130,7 +132,13 @@ impl Lifecycle {
             requests: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(0),
             in_flight: Mutex::new(HashMap::new()),
+            on_exit: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets what runs just before the process exits (declining idle connections).
+    pub fn on_exit(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_exit.set(f);
     }
 
     /// Readable once a stop has begun; never read, so it stays readable.
@@ -319,6 +327,9 @@ fn finish(life: &Lifecycle) -> ! {
     let deadline = Instant::now() + life.limits.graceful_timeout;
     while life.workers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
+    }
+    if let Some(f) = life.on_exit.get() {
+        f();
     }
     let left = life.in_progress();
     if left > 0 {

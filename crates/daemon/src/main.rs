@@ -179,11 +179,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Backlog::new(cli.listen_backlog).context("--listen-backlog")?,
     )
     .context("listening on the inherited socket")?;
-    let server = Arc::new(server::Server {
-        listener,
-        backend,
-        life: Arc::clone(&life),
-    });
+    let server = Arc::new(
+        server::Server::new(listener, backend, Arc::clone(&life))
+            .context("setting up the worker event set")?,
+    );
+    let for_exit = Arc::clone(&server);
+    life.on_exit(Box::new(move || for_exit.decline_idle()));
     server::spawn_workers(Arc::clone(&server), cli.threads as usize)
         .context("starting worker threads")?;
     tracing::info!(

@@ -1,14 +1,21 @@
-//! Worker threads: each accepts a connection on the shared listening socket and serves it to
-//! the end, one request after another.
+//! Worker threads. All of a process's workers wait on one epoll set holding the group's
+//! shared listening socket, the stop pipe and every idle connection: the module keeps
+//! connections open between requests (a pool per Apache child), and an idle connection costs
+//! no thread. A worker takes whichever is ready — a new connection to accept, or the next
+//! request on an idle one —, serves it, and parks the connection again.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use parking_lot::Mutex;
 use rswsgi_protocol::{encode_error, FrameReader, ReadError};
 
 use crate::backend::Backend;
@@ -19,6 +26,11 @@ use crate::log::RequestScope;
 /// Stack size of worker threads: Python code can recurse deeply.
 const STACK_SIZE: usize = 8 << 20;
 
+const LISTENER: u64 = 0;
+const STOP: u64 = 1;
+/// Idle connections get event ids from here up.
+const FIRST_CONN: u64 = 2;
+
 /// Everything a worker needs.
 pub struct Server {
     /// The inherited listening socket, shared with the group's other daemon processes.
@@ -27,13 +39,76 @@ pub struct Server {
     pub backend: Arc<dyn Backend>,
     /// Stop flag and in-progress count.
     pub life: Arc<Lifecycle>,
+    epoll: Epoll,
+    /// Idle connections by event id, parked between requests.
+    idle: Mutex<HashMap<u64, Arc<Shared>>>,
+    next_id: AtomicU64,
+}
+
+impl Server {
+    /// Sets up the epoll set: the listener (`EPOLLEXCLUSIVE`: one of the group's processes
+    /// is woken per connection) and the stop pipe.
+    pub fn new(
+        listener: UnixListener,
+        backend: Arc<dyn Backend>,
+        life: Arc<Lifecycle>,
+    ) -> io::Result<Self> {
+        // Shared by the group's daemons; accept must not block once epoll said "readable",
+        // because another process may have taken the connection first.
+        listener.set_nonblocking(true)?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(
+            &listener,
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, LISTENER),
+        )?;
+        epoll.add(life.stop_fd(), EpollEvent::new(EpollFlags::EPOLLIN, STOP))?;
+        Ok(Server {
+            listener,
+            backend,
+            life,
+            epoll,
+            idle: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(FIRST_CONN),
+        })
+    }
+
+    /// Parks `shared` until its next request arrives.
+    fn park(&self, shared: Arc<Shared>, id: Option<u64>) {
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
+        // SAFETY: the descriptor belongs to `shared`, which the idle map keeps alive while it
+        // is registered; closing it (dropping the last Arc) removes it from the set.
+        let fd = unsafe { BorrowedFd::borrow_raw(shared.fd()) };
+        let result = match id {
+            Some(id) => {
+                self.idle.lock().insert(id, shared);
+                self.epoll.modify(fd, &mut EpollEvent::new(flags, id))
+            }
+            None => {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                self.idle.lock().insert(id, Arc::clone(&shared));
+                self.epoll
+                    .add(fd, EpollEvent::new(flags, id))
+                    .inspect_err(|_| {
+                        self.idle.lock().remove(&id);
+                    })
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!("cannot wait on an idle connection: {e}; closing it");
+        }
+    }
+
+    /// Declines every idle connection (`Retry`), as the process stops: a request the module
+    /// sends on one meanwhile is sent again elsewhere.
+    pub fn decline_idle(&self) {
+        for shared in self.idle.lock().values() {
+            shared.decline();
+        }
+    }
 }
 
 /// Starts `threads` worker threads. They run until the process stops.
 pub fn spawn_workers(server: Arc<Server>, threads: usize) -> io::Result<()> {
-    // Shared by the group's daemons; accept must not block once epoll said "readable",
-    // because another process may have taken the connection first.
-    server.listener.set_nonblocking(true)?;
     for n in 0..threads {
         let server = Arc::clone(&server);
         thread::Builder::new()
@@ -47,39 +122,19 @@ pub fn spawn_workers(server: Arc<Server>, threads: usize) -> io::Result<()> {
     Ok(())
 }
 
-const LISTENER: u64 = 1;
-const STOP: u64 = 2;
-
-/// Waits for connections on the shared socket (one worker woken per connection:
-/// `EPOLLEXCLUSIVE`) or for the stop, accepts without blocking, and serves. A worker checks
-/// for a stop before it accepts, so every connection it accepts is served to the end and a
-/// stopping process never drops one; connections it leaves are taken by the group's other
-/// daemons.
+/// Takes one ready thing at a time and serves it. A worker checks for a stop before it takes
+/// anything, so every connection it accepts and every request it reads is served to the end;
+/// what it leaves is taken by the group's other daemons (new connections) or declined
+/// (idle ones).
 fn worker_loop(server: &Server, worker: usize) {
     let _running = server.life.worker();
-    let epoll = match Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).and_then(|ep| {
-        ep.add(
-            &server.listener,
-            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, LISTENER),
-        )?;
-        ep.add(
-            server.life.stop_fd(),
-            EpollEvent::new(EpollFlags::EPOLLIN, STOP),
-        )?;
-        Ok(ep)
-    }) {
-        Ok(ep) => ep,
-        Err(e) => {
-            tracing::error!("worker cannot wait for connections (epoll): {e}; exiting");
-            std::process::exit(1);
-        }
-    };
-    let mut events = [EpollEvent::empty(); 2];
+    let mut events = [EpollEvent::empty(); 1];
     loop {
         if server.life.stopping() {
             return;
         }
-        match epoll.wait(&mut events, EpollTimeout::NONE) {
+        match server.epoll.wait(&mut events, EpollTimeout::NONE) {
+            Ok(0) => continue,
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
@@ -91,10 +146,48 @@ fn worker_loop(server: &Server, worker: usize) {
         if server.life.stopping() {
             return;
         }
-        match server.listener.accept() {
-            Ok((stream, _)) => serve_connection(server, worker, stream),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => accept_failed(&e),
+        match events[0].data() {
+            STOP => return,
+            LISTENER => match server.listener.accept() {
+                Ok((stream, _)) => {
+                    if let Some(shared) = open_connection(stream) {
+                        serve_connection(server, worker, shared, None);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => accept_failed(&e),
+            },
+            id => {
+                let Some(shared) = server.idle.lock().remove(&id) else {
+                    continue;
+                };
+                let flags = events[0].events();
+                let readable = flags.contains(EpollFlags::EPOLLIN);
+                if readable
+                    || !flags.intersects(
+                        EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR,
+                    )
+                {
+                    serve_connection(server, worker, shared, Some(id));
+                }
+                // Otherwise the module closed it: dropping `shared` closes our end.
+            }
+        }
+    }
+}
+
+/// Reads a new connection's preamble; a peer that is not the module gets an `Error` frame.
+fn open_connection(stream: UnixStream) -> Option<Arc<Shared>> {
+    let mut reader = FrameReader::new(stream);
+    match reader.read_preamble() {
+        Ok(true) => Some(Shared::new(Conn::new(reader))),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::error!("closing a connection that did not open with the rswsgi preamble: {e}");
+            let mut out = Vec::new();
+            encode_error(&mut out, e.to_string().as_bytes());
+            let _ = reader.get_mut().write_all(&out);
+            None
         }
     }
 }
@@ -117,21 +210,9 @@ fn accept_failed(e: &io::Error) {
     }
 }
 
-/// Serves one connection until the module closes it, it breaks, or the process stops.
-fn serve_connection(server: &Server, worker: usize, stream: UnixStream) {
-    let mut reader = FrameReader::new(stream);
-    match reader.read_preamble() {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::error!("closing a connection that did not open with the rswsgi preamble: {e}");
-            let mut out = Vec::new();
-            encode_error(&mut out, e.to_string().as_bytes());
-            let _ = reader.get_mut().write_all(&out);
-            return;
-        }
-    }
-    let shared = Shared::new(Conn::new(reader));
+/// Serves requests on a connection while they are already there, then parks it (or drops it
+/// when it broke, the module closed it, or the process is stopping).
+fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Option<u64>) {
     loop {
         let (req, io) = match shared.next_request() {
             Ok(Some(next)) => next,
@@ -151,13 +232,19 @@ fn serve_connection(server: &Server, worker: usize, stream: UnixStream) {
             io.end();
             return;
         }
-        let _request = server.life.request(worker, &req, &io);
-        let _scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
+        let request = server.life.request(worker, &req, &io);
+        let scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
         let handled = catch_unwind(AssertUnwindSafe(|| server.backend.handle(&req, &io)));
         if handled.is_err() {
             tracing::error!("the handler panicked serving {}", req.url());
         }
+        drop(scope);
+        drop(request);
         if io.end() == Outcome::Close || server.life.stopping() {
+            return;
+        }
+        if !shared.has_buffered() {
+            server.park(shared, id);
             return;
         }
     }
