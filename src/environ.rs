@@ -31,6 +31,9 @@ pub struct RequestFacts<'a> {
     pub callable: &'a [u8],
     /// `mod_wsgi.request_id`: Apache's log id for the request.
     pub request_id: &'a [u8],
+    /// `mod_wsgi.request_start`: when Apache read the request, in microseconds since the
+    /// epoch (the daemon measures `queue-timeout` from it).
+    pub request_start: &'a [u8],
 }
 
 /// `WSGITrustedProxyHeaders` and `WSGITrustedProxies` as they apply to a request.
@@ -106,7 +109,7 @@ pub fn environ<'a>(
             .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
             .collect(),
     };
-    let own: [(&str, &'a [u8]); 12] = [
+    let own: [(&str, &'a [u8]); 13] = [
         ("GATEWAY_INTERFACE", b"CGI/1.1"),
         ("SERVER_PROTOCOL", f.protocol),
         ("REQUEST_METHOD", f.method),
@@ -119,6 +122,7 @@ pub fn environ<'a>(
         ("mod_wsgi.callable_object", f.callable),
         ("mod_wsgi.script_name", f.script_name),
         ("mod_wsgi.request_id", f.request_id),
+        ("mod_wsgi.request_start", f.request_start),
     ];
     for (k, v) in own {
         env.set(k, v);
@@ -366,6 +370,7 @@ mod tests {
             application_group: b"",
             callable: b"application",
             request_id: b"abc",
+            request_start: b"1700000000000000",
         }
     }
 

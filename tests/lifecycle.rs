@@ -359,3 +359,112 @@ fn daemons_exit_when_httpds_parent_is_killed() {
         procs::group_members(server.pid()).is_empty()
     }));
 }
+
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn overload_is_shed_with_504_and_the_service_recovers() {
+    let server = TestServer::builder(&lifecycle_app())
+        .processes(1)
+        .threads(1)
+        .daemon_option("queue-timeout=1")
+        .start();
+    let (_, pid) = version_and_pid(&server);
+    let before = rss_kib(pid);
+    let addr = server.addr;
+    let clients: Vec<_> = (0..30)
+        .map(|_| thread::spawn(move || http::get(addr, "/sleep/2")))
+        .collect();
+    let mut ok = 0;
+    let mut shed = 0;
+    for c in clients {
+        match c.join().unwrap() {
+            Ok(r) if r.status == 200 => ok += 1,
+            Ok(r) if r.status == 504 => shed += 1,
+            other => panic!(
+                "unexpected answer under overload: {:?}\n{}",
+                other.map(|r| r.status),
+                server.logs()
+            ),
+        }
+    }
+    assert!(
+        ok >= 1 && shed >= 10,
+        "served {ok}, shed {shed}:\n{}",
+        server.logs()
+    );
+    assert!(
+        server.logs().contains("queue-timeout exceeded"),
+        "{}",
+        server.logs()
+    );
+    // Recovered by itself, in the same process, with memory flat.
+    let (_, after_pid) = version_and_pid(&server);
+    assert_eq!(after_pid, pid, "the daemon was not restarted");
+    let after = rss_kib(pid);
+    assert!(
+        after < before + 20 * 1024,
+        "daemon RSS grew from {before} to {after} KiB"
+    );
+}
+
+#[test]
+fn lang_locale_and_umask_reach_the_daemon() {
+    let server = TestServer::builder(&lifecycle_app())
+        .processes(1)
+        .threads(1)
+        .daemon_option("lang=C.UTF-8")
+        .daemon_option("locale=C.UTF-8")
+        .daemon_option("umask=0027")
+        .start();
+    let r = server.get("/env");
+    assert_eq!(r.status, 200, "{}", server.logs());
+    assert_eq!(r.kv("LANG").as_deref(), Some("C.UTF-8"), "{}", r.text());
+    assert_eq!(r.kv("LC_ALL").as_deref(), Some("C.UTF-8"), "{}", r.text());
+    assert_eq!(r.kv("umask").as_deref(), Some("0027"), "{}", r.text());
+}
+
+#[test]
+fn a_daemon_that_cannot_start_in_time_is_restarted_and_requests_get_503() {
+    // Staged where the test user can read it, wherever the checkout lives.
+    let stage = common::Stage::new("slow");
+    let slow = stage.copy(
+        &repo_root().join("tests/apps/slow_import.py"),
+        "app/slow_import.py",
+        0o644,
+    );
+    let server = TestServer::builder(&lifecycle_app())
+        .mount_point("/main")
+        .directive(
+            "WSGIDaemonProcess slow startup-timeout=1 connect-timeout=2 processes=1 threads=1",
+        )
+        .directive(&format!(
+            "WSGIScriptAlias /slow {} process-group=slow",
+            slow.display()
+        ))
+        .directive("<Location /slow>")
+        .directive("Require all granted")
+        .directive("</Location>")
+        .start();
+    let r = server.get("/slow/");
+    assert_eq!(r.status, 503, "{}", server.logs());
+    let logs = common::procs::wait_until(Duration::from_secs(10), || {
+        server.logs().contains("startup-timeout (1s)")
+    });
+    assert!(logs, "{}", server.logs());
+    assert_eq!(
+        server.get("/main/").status,
+        200,
+        "other groups keep serving"
+    );
+}

@@ -7,16 +7,8 @@ const DIRECTIVE: &str = "WSGIDaemonProcess";
 /// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
 /// so that an existing mod_wsgi configuration still loads.
 const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
-    "eviction-timeout",
-    "startup-timeout",
-    "deadlock-timeout",
-    "queue-timeout",
-    "socket-timeout",
     "header-buffer-size",
     "response-buffer-size",
-    "lang",
-    "locale",
-    "umask",
     "stack-size",
     "virtual-memory-limit",
     "send-buffer-size",
@@ -86,6 +78,14 @@ pub struct DaemonGroupConfig {
     pub limits: Vec<(&'static str, u64)>,
     /// `shutdown-timeout`: seconds daemons get to finish when httpd stops (default 5).
     pub shutdown_timeout: u64,
+    /// `socket-timeout`: seconds the module waits on the daemon (default: Apache's `Timeout`).
+    pub socket_timeout: Option<u64>,
+    /// `lang` (`LANG`) and `locale` (`LC_ALL`) for the daemons.
+    pub lang: Option<String>,
+    /// See `lang`.
+    pub locale: Option<String>,
+    /// `umask` of the daemons (octal).
+    pub umask: Option<u32>,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -102,6 +102,10 @@ fn parse_count(option: &str, value: &str) -> Result<u32, String> {
 /// Options whose value is handed to the daemon as `--OPTION VALUE` (seconds, bytes or a
 /// count; 0 turns it off).
 const LIMITS: &[&str] = &[
+    "eviction-timeout",
+    "startup-timeout",
+    "deadlock-timeout",
+    "queue-timeout",
     "maximum-requests",
     "maximum-requests-jitter",
     "restart-interval",
@@ -155,6 +159,10 @@ impl DaemonGroupConfig {
             listen_backlog: 100,
             limits: Vec::new(),
             shutdown_timeout: 5,
+            socket_timeout: None,
+            lang: None,
+            locale: None,
+            umask: None,
             ignored: Vec::new(),
         };
         for word in options {
@@ -176,6 +184,18 @@ impl DaemonGroupConfig {
                 "connect-timeout" => g.connect_timeout = parse_count(option, value)?,
                 "listen-backlog" => g.listen_backlog = parse_count(option, value)?,
                 "shutdown-timeout" => g.shutdown_timeout = parse_number(option, value)?,
+                "socket-timeout" => g.socket_timeout = Some(u64::from(parse_count(option, value)?)),
+                "lang" => g.lang = Some(non_empty(option, value)?),
+                "locale" => g.locale = Some(non_empty(option, value)?),
+                "umask" => {
+                    let mask = u32::from_str_radix(value.trim_start_matches("0o"), 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777)
+                        .ok_or_else(|| {
+                            format!("{DIRECTIVE}: umask={value} is not an octal mode such as 0022")
+                        })?;
+                    g.umask = Some(mask);
+                }
                 o if LIMITS.contains(&o) => {
                     let known = LIMITS.iter().find(|l| **l == o).expect("checked");
                     g.limits.retain(|(k, _)| k != known);
@@ -215,7 +235,7 @@ mod tests {
         let g = DaemonGroupConfig::parse(
             "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
              display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7 \
-             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2",
+             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 header-buffer-size=100000",
         )
         .unwrap();
         assert_eq!(g.processes, 2);
@@ -224,7 +244,9 @@ mod tests {
         assert_eq!(g.group, Some(Principal::Id(33)));
         assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
         assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
-        assert_eq!(g.ignored, ["lang=C.UTF-8"]);
+        assert_eq!(g.ignored, ["header-buffer-size=100000"]);
+        assert_eq!((g.lang.as_deref(), g.umask), (Some("C.UTF-8"), Some(0o027)));
+        assert!(DaemonGroupConfig::parse("g umask=999").is_err());
         assert_eq!(
             g.limits,
             [("maximum-requests", 100), ("request-timeout", 30)]

@@ -190,6 +190,7 @@ pub fn serve(r: &mut Request) -> i32 {
         }
     }
     let request_id = r.log_id().to_vec();
+    let request_start = r.request_time_us().to_string();
     let callable = alias
         .and_then(|a| a.callable.clone())
         .or(dir.callable)
@@ -211,6 +212,7 @@ pub fn serve(r: &mut Request) -> i32 {
         application_group: app_group.as_bytes(),
         callable: callable.as_bytes(),
         request_id: &request_id,
+        request_start: request_start.as_bytes(),
     };
     let mut head = rswsgi_protocol::PREAMBLE.to_vec();
     let env = r.subprocess_env();
@@ -255,7 +257,9 @@ pub fn serve(r: &mut Request) -> i32 {
             }
         };
         if fresh {
-            let timeout = Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64);
+            let timeout = endpoint.socket_timeout.unwrap_or_else(|| {
+                Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64)
+            });
             let _ = stream.set_read_timeout(Some(timeout));
             let _ = stream.set_write_timeout(Some(timeout));
         }

@@ -178,6 +178,11 @@ impl Request {
         unsafe { (*self.rec().server).timeout }
     }
 
+    /// When Apache read the request line, in microseconds since the epoch (`r->request_time`).
+    pub fn request_time_us(&self) -> i64 {
+        self.rec().request_time
+    }
+
     /// The request's log id (`%L`), generated if nothing has asked for it yet.
     pub fn log_id(&mut self) -> &[u8] {
         if self.rec().log_id.is_null() {

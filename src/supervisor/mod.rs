@@ -33,6 +33,8 @@ pub struct Endpoint {
     pub socket: String,
     /// How long a request waits for a daemon to accept it (`connect-timeout`).
     pub connect_timeout: Duration,
+    /// How long the module waits on the daemon (`socket-timeout`); else Apache's `Timeout`.
+    pub socket_timeout: Option<Duration>,
 }
 
 /// What the supervisor needs to start one group.
@@ -209,7 +211,13 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
             argv.extend([flag.into(), v.clone()]);
         }
     }
-    let env = credentials::daemon_env(creds.as_ref());
+    let mut env = credentials::daemon_env(creds.as_ref());
+    for (name, value) in [("LANG", &g.lang), ("LC_ALL", &g.locale)] {
+        if let Some(v) = value {
+            env.retain(|e| !e.starts_with(&format!("{name}=")));
+            env.push(format!("{name}={v}"));
+        }
+    }
     if !g.ignored.is_empty() {
         warn!(
             "WSGIDaemonProcess {}: options not implemented yet, ignored: {}",
@@ -217,7 +225,7 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
             g.ignored.join(" ")
         );
     }
-    LaunchSpec::new(daemon_exe, &argv, &env, creds)
+    LaunchSpec::new(daemon_exe, &argv, &env, creds, g.umask)
 }
 
 impl Supervisor {
@@ -265,6 +273,7 @@ impl Supervisor {
                 Endpoint {
                     socket: path.clone(),
                     connect_timeout: Duration::from_secs(g.connect_timeout.into()),
+                    socket_timeout: g.socket_timeout.map(Duration::from_secs),
                 },
             );
             let gi = self.groups.len();

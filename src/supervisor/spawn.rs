@@ -28,6 +28,8 @@ pub struct LaunchSpec {
     env: Vec<CString>,
     /// `None` when httpd does not run as root: the daemon keeps httpd's identity.
     pub creds: Option<Credentials>,
+    /// The daemon's umask (`umask=`), else httpd's.
+    pub umask: Option<u32>,
 }
 
 impl LaunchSpec {
@@ -37,6 +39,7 @@ impl LaunchSpec {
         argv: &[String],
         env: &[String],
         creds: Option<Credentials>,
+        umask: Option<u32>,
     ) -> Result<Self, String> {
         let c = |s: &str| CString::new(s).map_err(|_| format!("'{s}' contains a NUL byte"));
         Ok(LaunchSpec {
@@ -44,6 +47,7 @@ impl LaunchSpec {
             argv: argv.iter().map(|a| c(a)).collect::<Result<_, _>>()?,
             env: env.iter().map(|a| c(a)).collect::<Result<_, _>>()?,
             creds,
+            umask,
         })
     }
 }
@@ -189,6 +193,9 @@ unsafe fn child(
             if c.uid.as_raw() != 0 && libc::setuid(0) == 0 {
                 fail(b"setuid(0) succeeded after dropping privileges");
             }
+        }
+        if let Some(mask) = spec.umask {
+            libc::umask(mask as libc::mode_t);
         }
         // Die with httpd's parent; credentials changes clear this setting, so set it after them.
         if libc::prctl(

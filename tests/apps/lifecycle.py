@@ -15,6 +15,13 @@ def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path.startswith("/sleep/"):
         slow_route(float(path.rsplit("/", 1)[1]))
+    if path == "/env":
+        mask = os.umask(0)
+        os.umask(mask)
+        body = ("LANG=%s\nLC_ALL=%s\numask=%04o\n" % (
+            os.environ.get("LANG", ""), os.environ.get("LC_ALL", ""), mask)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     body = ("%s %d\n" % (VERSION, os.getpid())).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

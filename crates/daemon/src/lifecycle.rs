@@ -54,6 +54,12 @@ pub struct Limits {
     pub cpu_time_limit: Option<Duration>,
     /// How long a stop or recycle lets requests in progress finish.
     pub graceful_timeout: Duration,
+    /// Replaces `graceful_timeout` for a recycle asked for with SIGUSR1.
+    pub eviction_timeout: Option<Duration>,
+    /// A request that waited longer than this for a worker is answered 504 unserved.
+    pub queue_timeout: Option<Duration>,
+    /// The process exits when Python's GIL cannot be obtained for this long.
+    pub deadlock_timeout: Option<Duration>,
 }
 
 /// A request in progress, as the monitor sees it.
@@ -83,6 +89,10 @@ pub struct Lifecycle {
     in_flight: Mutex<HashMap<usize, InFlight>>,
     /// Runs once the workers are done, just before the process exits.
     on_exit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Set when the recycle was asked for with SIGUSR1 (`eviction-timeout` applies).
+    evicting: AtomicBool,
+    /// Milliseconds since `started` when the runtime lock (Python's GIL) was last obtained.
+    last_probe_ms: AtomicU64,
 }
 
 /// Counts a worker thread as running until dropped.
@@ -133,12 +143,43 @@ impl Lifecycle {
             last_active_ms: AtomicU64::new(0),
             in_flight: Mutex::new(HashMap::new()),
             on_exit: std::sync::OnceLock::new(),
+            evicting: AtomicBool::new(false),
+            last_probe_ms: AtomicU64::new(0),
         })
     }
 
     /// Sets what runs just before the process exits (declining idle connections).
     pub fn on_exit(&self, f: Box<dyn Fn() + Send + Sync>) {
         let _ = self.on_exit.set(f);
+    }
+
+    /// The limits this process runs with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Records that the runtime lock (Python's GIL) was just obtained.
+    pub fn probed(&self) {
+        self.last_probe_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Exits (for the supervisor to restart the process) when the runtime lock has not been
+    /// obtainable for `deadlock-timeout`.
+    fn check_deadlock(&self) {
+        let Some(limit) = self.limits.deadlock_timeout else {
+            return;
+        };
+        let since = self.started.elapsed().saturating_sub(Duration::from_millis(
+            self.last_probe_ms.load(Ordering::SeqCst),
+        ));
+        if since >= limit {
+            tracing::error!(
+                "Python's GIL could not be obtained for {}s (deadlock-timeout); exiting so the process is restarted",
+                since.as_secs()
+            );
+            std::process::exit(3);
+        }
     }
 
     /// Readable once a stop has begun; never read, so it stays readable.
@@ -300,6 +341,7 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
         thread::sleep(POLL);
         let sig = CAUGHT.swap(0, Ordering::SeqCst);
         if sig == libc::SIGUSR1 {
+            life.evicting.store(true, Ordering::SeqCst);
             life.recycle("SIGUSR1");
         } else if sig != 0 {
             let name = Signal::try_from(sig).map_or("a signal", |s| s.as_str());
@@ -314,6 +356,7 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
                 std::process::exit(0);
             }
             life.check_limits();
+            life.check_deadlock();
         }
         if life.stopping() {
             finish(life);
@@ -324,7 +367,11 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
 fn finish(life: &Lifecycle) -> ! {
     // Workers finish the connection they hold (every connection accepted is served) and
     // then return; a connection nobody accepted stays queued for the group's other daemons.
-    let deadline = Instant::now() + life.limits.graceful_timeout;
+    let grace = match life.limits.eviction_timeout {
+        Some(t) if life.evicting.load(Ordering::SeqCst) => t,
+        _ => life.limits.graceful_timeout,
+    };
+    let deadline = Instant::now() + grace;
     while life.workers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
@@ -334,8 +381,8 @@ fn finish(life: &Lifecycle) -> ! {
     let left = life.in_progress();
     if left > 0 {
         tracing::warn!(
-            "exiting with {left} request(s) still in progress after graceful-timeout ({}s)",
-            life.limits.graceful_timeout.as_secs()
+            "exiting with {left} request(s) still in progress after the graceful timeout ({}s)",
+            grace.as_secs()
         );
     } else {
         tracing::info!("exiting");

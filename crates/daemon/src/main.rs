@@ -94,6 +94,18 @@ struct Cli {
     /// Seconds a stop or recycle lets requests in progress finish.
     #[arg(long, value_name = "SECS", default_value_t = 15)]
     graceful_timeout: u64,
+    /// Seconds a SIGUSR1 recycle lets requests finish, instead of graceful-timeout (0: same).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    eviction_timeout: u64,
+    /// Exit (to be restarted) when start-up — Python and the scripts — takes longer (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    startup_timeout: u64,
+    /// Exit (to be restarted) when Python's GIL cannot be obtained for this long (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    deadlock_timeout: u64,
+    /// Answer 504 without running the app when a request waited longer for a worker (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    queue_timeout: u64,
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
@@ -122,6 +134,9 @@ impl Cli {
             memory_limit: (self.memory_limit > 0).then_some(self.memory_limit),
             cpu_time_limit: secs(self.cpu_time_limit),
             graceful_timeout: Duration::from_secs(self.graceful_timeout),
+            eviction_timeout: secs(self.eviction_timeout),
+            queue_timeout: secs(self.queue_timeout),
+            deadlock_timeout: secs(self.deadlock_timeout),
         }
     }
 }
@@ -156,6 +171,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .collect();
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if cli.startup_timeout > 0 {
+        let (started, limit) = (Arc::clone(&started), cli.startup_timeout);
+        std::thread::Builder::new().name("startup-timeout".into()).spawn(move || {
+            std::thread::sleep(Duration::from_secs(limit));
+            if !started.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::error!("start-up took longer than startup-timeout ({limit}s); exiting so the process is restarted");
+                std::process::exit(1);
+            }
+        })?;
+    }
     // A group whose scripts are all handler libraries never starts Python.
     let backend: Arc<dyn Backend> =
         if !cli.scripts.is_empty() && cli.scripts.iter().all(|s| is_native(s)) {
@@ -185,6 +211,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let for_exit = Arc::clone(&server);
     life.on_exit(Box::new(move || for_exit.decline_idle()));
+    started.store(true, std::sync::atomic::Ordering::SeqCst);
+    life.probed();
+    if life.limits().deadlock_timeout.is_some() {
+        let (backend, life) = (Arc::clone(&server.backend), Arc::clone(&life));
+        std::thread::Builder::new()
+            .name("gil-probe".into())
+            .spawn(move || loop {
+                backend.probe();
+                life.probed();
+                std::thread::sleep(Duration::from_secs(1));
+            })?;
+    }
     server::spawn_workers(Arc::clone(&server), cli.threads as usize)
         .context("starting worker threads")?;
     tracing::info!(

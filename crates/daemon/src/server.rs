@@ -232,6 +232,20 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
             io.end();
             return;
         }
+        if let Some(waited) = queued_too_long(&req, server.life.limits().queue_timeout) {
+            let message = format!(
+                "queue-timeout exceeded: the request waited {:.1}s for a worker",
+                waited.as_secs_f64()
+            );
+            tracing::error!(
+                "[{}] {} {message}; answered 504 without running the application",
+                req.get_str("mod_wsgi.request_id").unwrap_or_default(),
+                req.url()
+            );
+            io.give_up(&message);
+            io.end();
+            return;
+        }
         let request = server.life.request(worker, &req, &io);
         let scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
         let handled = catch_unwind(AssertUnwindSafe(|| server.backend.handle(&req, &io)));
@@ -248,6 +262,17 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
             return;
         }
     }
+}
+
+/// How long the request waited since Apache read it, when that is over `limit`.
+fn queued_too_long(req: &crate::conn::Request, limit: Option<Duration>) -> Option<Duration> {
+    let limit = limit?;
+    let start: u64 = req.get_str("mod_wsgi.request_start")?.parse().ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let waited = now.checked_sub(Duration::from_micros(start))?;
+    (waited > limit).then_some(waited)
 }
 
 fn log_read_error(e: &IoError) {

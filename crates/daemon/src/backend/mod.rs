@@ -25,6 +25,10 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// Obtains and releases whatever lock every request needs (Python's GIL), so the
+    /// `deadlock-timeout` watchdog can tell when it has become unobtainable.
+    fn probe(&self) {}
+
     /// The current stack of the worker thread `thread` (its `pthread_self`), for the log line
     /// of a request that ran past `request-timeout`.
     fn stack_of(&self, _thread: u64) -> Option<String> {

@@ -83,6 +83,10 @@ impl Backend for WsgiBackend {
             && app::script_path(self, req).is_some_and(|p| self.scripts.changed(&p))
     }
 
+    fn probe(&self) {
+        Python::attach(|_| {});
+    }
+
     fn stack_of(&self, thread: u64) -> Option<String> {
         Python::attach(|py| {
             let frames = py
