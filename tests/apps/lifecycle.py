@@ -8,6 +8,7 @@ VERSION = "1"
 
 
 def slow_route(seconds):
+    print("slow_route started: %s seconds" % seconds, flush=True)
     time.sleep(seconds)
 
 
@@ -15,6 +16,10 @@ def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path.startswith("/sleep/"):
         slow_route(float(path.rsplit("/", 1)[1]))
+    if path.startswith("/burn/"):
+        deadline = time.process_time() + float(path.rsplit("/", 1)[1])
+        while time.process_time() < deadline:
+            pass
     if path == "/env":
         mask = os.umask(0)
         os.umask(mask)
