@@ -580,3 +580,48 @@ fn resource_and_time_limits_recycle_without_failed_requests() {
         );
     }
 }
+
+#[test]
+fn a_daemon_dying_mid_response_aborts_the_client_connection() {
+    use std::io::{Read, Write};
+    let server = TestServer::builder(&lifecycle_app())
+        .processes(1)
+        .threads(2)
+        .start();
+    let (_, pid) = version_and_pid(&server);
+    let mut c = std::net::TcpStream::connect(server.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(
+        procs::wait_until(Duration::from_secs(10), || server
+            .logs()
+            .contains("stream paused")),
+        "{}",
+        server.logs()
+    );
+    // SAFETY: kill has no memory-safety preconditions; the daemon is ours.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("first chunk"), "{text}");
+    assert!(!text.contains("second chunk"), "{text}");
+    assert!(
+        !text.ends_with("0\r\n\r\n"),
+        "a cut-short body must not end like a complete one:\n{text}"
+    );
+    assert_eq!(version_and_pid(&server).0, "1", "the replacement serves");
+}
+
+#[test]
+fn oversized_response_headers_are_a_500() {
+    let server = TestServer::builder(&lifecycle_app())
+        .processes(1)
+        .threads(1)
+        .start();
+    let r = server.get("/huge-headers");
+    assert_eq!(r.status, 500, "{}", server.logs());
+    assert!(r.header("X-Big-1").is_none());
+    assert_eq!(server.get("/").status, 200, "the daemon keeps serving");
+}

@@ -20,6 +20,17 @@ def application(environ, start_response):
         deadline = time.process_time() + float(path.rsplit("/", 1)[1])
         while time.process_time() < deadline:
             pass
+    if path == "/stream":
+        def stream():
+            yield b"first chunk\n"
+            print("stream paused", flush=True)
+            time.sleep(5)
+            yield b"second chunk\n"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return stream()
+    if path == "/huge-headers":
+        start_response("200 OK", [("X-Big-%d" % i, "v" * 8000) for i in range(200)])
+        return [b"not sent"]
     if path == "/env":
         mask = os.umask(0)
         os.umask(mask)

@@ -192,6 +192,7 @@ impl Conn {
             return Ok(());
         }
         self.wbuf.clear();
+        let message = format!("{message} (daemon pid {})", std::process::id());
         proto::encode_error(&mut self.wbuf, message.as_bytes());
         self.state.done = true;
         self.state.failed = true;
@@ -204,6 +205,7 @@ impl Conn {
             return Ok(());
         }
         self.wbuf.clear();
+        let message = format!("{message} (daemon pid {})", std::process::id());
         proto::encode_timeout(&mut self.wbuf, message.as_bytes());
         self.state.done = true;
         self.state.failed = true;
