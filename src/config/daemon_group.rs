@@ -7,8 +7,6 @@ const DIRECTIVE: &str = "WSGIDaemonProcess";
 /// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
 /// so that an existing mod_wsgi configuration still loads.
 const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
-    "header-buffer-size",
-    "response-buffer-size",
     "stack-size",
     "virtual-memory-limit",
     "send-buffer-size",
@@ -102,6 +100,8 @@ fn parse_count(option: &str, value: &str) -> Result<u32, String> {
 /// Options whose value is handed to the daemon as `--OPTION VALUE` (seconds, bytes or a
 /// count; 0 turns it off).
 const LIMITS: &[&str] = &[
+    "header-buffer-size",
+    "response-buffer-size",
     "eviction-timeout",
     "startup-timeout",
     "deadlock-timeout",
@@ -235,7 +235,7 @@ mod tests {
         let g = DaemonGroupConfig::parse(
             "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
              display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7 \
-             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 header-buffer-size=100000",
+             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 stack-size=100000",
         )
         .unwrap();
         assert_eq!(g.processes, 2);
@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(g.group, Some(Principal::Id(33)));
         assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
         assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
-        assert_eq!(g.ignored, ["header-buffer-size=100000"]);
+        assert_eq!(g.ignored, ["stack-size=100000"]);
         assert_eq!((g.lang.as_deref(), g.umask), (Some("C.UTF-8"), Some(0o027)));
         assert!(DaemonGroupConfig::parse("g umask=999").is_err());
         assert_eq!(

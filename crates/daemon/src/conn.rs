@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -31,6 +31,14 @@ pub enum IoError {
     /// Reading from the module failed or it sent a malformed frame.
     #[error("reading from the module failed: {0}")]
     Read(#[source] ReadError),
+    /// The response head is over `header-buffer-size`.
+    #[error("the response headers take {size} bytes, over header-buffer-size ({limit})")]
+    HeadTooLarge {
+        /// Encoded size of the head.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The module closed the connection while the daemon waited for an answer.
     #[error("the module closed the connection")]
     Closed,
@@ -85,6 +93,22 @@ pub struct Conn {
     reader: FrameReader<UnixStream>,
     wbuf: Vec<u8>,
     state: State,
+}
+
+/// `header-buffer-size`: the largest encoded response head a daemon sends.
+static HEADER_BUFFER_SIZE: AtomicUsize = AtomicUsize::new(proto::MAX_HEAD);
+/// `response-buffer-size`: the largest response body frame a daemon sends.
+static RESPONSE_BUFFER_SIZE: AtomicUsize = AtomicUsize::new(MAX_BODY_CHUNK);
+
+/// Sets `header-buffer-size` and `response-buffer-size` (0 keeps a default; both are capped
+/// by the protocol's frame limits).
+pub fn set_buffer_sizes(header: usize, response: usize) {
+    if header > 0 {
+        HEADER_BUFFER_SIZE.store(header.min(proto::MAX_HEAD), Ordering::Relaxed);
+    }
+    if response > 0 {
+        RESPONSE_BUFFER_SIZE.store(response.min(MAX_BODY_CHUNK), Ordering::Relaxed);
+    }
 }
 
 /// Small body chunks are copied next to their frame header so they go out in one write.
@@ -148,6 +172,7 @@ impl Conn {
         if self.state.head_sent {
             return Ok(());
         }
+        let before = self.wbuf.len();
         proto::encode_response_head(
             &mut self.wbuf,
             head.status,
@@ -156,6 +181,12 @@ impl Conn {
                 .iter()
                 .map(|(n, v)| (n.as_slice(), v.as_slice())),
         )?;
+        let size = self.wbuf.len() - before;
+        let limit = HEADER_BUFFER_SIZE.load(Ordering::Relaxed);
+        if size > limit {
+            self.wbuf.truncate(before);
+            return Err(IoError::HeadTooLarge { size, limit });
+        }
         self.state.head_sent = true;
         Ok(())
     }
@@ -168,7 +199,7 @@ impl Conn {
         if !self.state.head_sent {
             return Err(IoError::Order("response body before the response head"));
         }
-        for chunk in data.chunks(MAX_BODY_CHUNK) {
+        for chunk in data.chunks(RESPONSE_BUFFER_SIZE.load(Ordering::Relaxed)) {
             self.wbuf
                 .extend_from_slice(&proto::body_header(chunk.len())?);
             if chunk.len() <= COALESCE {

@@ -106,6 +106,12 @@ struct Cli {
     /// Answer 504 without running the app when a request waited longer for a worker (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     queue_timeout: u64,
+    /// Largest response head, in bytes, before the request fails with a 500 (0: 1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    header_buffer_size: usize,
+    /// Largest piece of response body sent to Apache at once, in bytes (0: 1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    response_buffer_size: usize,
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
@@ -152,6 +158,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let limits = cli.limits();
+    conn::set_buffer_sizes(cli.header_buffer_size, cli.response_buffer_size);
     if let Some(home) = &cli.home {
         std::env::set_current_dir(home).with_context(|| {
             format!(
