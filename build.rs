@@ -45,6 +45,8 @@ const FUNCTIONS: &[&str] = &[
     "apr_proc_other_child_register",
     "apr_proc_other_child_unregister",
     "rswsgi_abort_response",
+    "rswsgi_write_flush",
+    "rswsgi_out_brigade",
     "rswsgi_body_brigade",
     "rswsgi_read_body",
     "rswsgi_first_filter_is_content",

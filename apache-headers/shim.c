@@ -65,3 +65,26 @@ int rswsgi_client_fd(request_rec *r)
     }
     return fd;
 }
+
+apr_bucket_brigade *rswsgi_out_brigade(request_rec *r)
+{
+    return apr_brigade_create(r->pool, r->connection->bucket_alloc);
+}
+
+apr_status_t rswsgi_write_flush(request_rec *r, apr_bucket_brigade *bb, const char *buf,
+                                apr_size_t len)
+{
+    conn_rec *c = r->connection;
+    apr_status_t rv;
+    if (c->aborted) {
+        return APR_ECONNABORTED;
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(buf, len, c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    if (rv == APR_SUCCESS && c->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    return rv;
+}

@@ -21,6 +21,15 @@
  * (so the chunk filter omits the final chunk) and EOS, and closes the client connection. */
 void rswsgi_abort_response(request_rec *r);
 
+/* Passes `len` bytes at `buf` followed by a FLUSH bucket through the output filters, using the
+ * caller's brigade `bb` (emptied again before returning). With the FLUSH in the same brigade the
+ * core writes the data out before returning, so the transient bucket is never copied aside. */
+apr_status_t rswsgi_write_flush(request_rec *r, apr_bucket_brigade *bb, const char *buf,
+                                apr_size_t len);
+
+/* A brigade for `rswsgi_write_flush`, from the request's pool. */
+apr_bucket_brigade *rswsgi_out_brigade(request_rec *r);
+
 /* A brigade for reading the request body, allocated once per request from its pool. */
 apr_bucket_brigade *rswsgi_body_brigade(request_rec *r);
 

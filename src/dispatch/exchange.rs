@@ -131,6 +131,7 @@ fn relay(
         return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
     }
     let mut frames_seen = false;
+    let mut out_bb = crate::httpd::request::OutBrigade::default();
     let mut reader = FrameReader::new(stream);
     let mut head_sent = false;
     // What the application declared in Content-Length, and what it has sent so far; a HEAD
@@ -237,7 +238,7 @@ fn relay(
                 let over = data.len() as u64 > room;
                 let data = if over { &data[..room as usize] } else { data };
                 sent += data.len() as u64;
-                if r.write(data).and_then(|()| r.flush()).is_err() {
+                if r.write_flush(&mut out_bb, data).is_err() {
                     log::request(
                         r,
                         Level::INFO,

@@ -7,6 +7,10 @@ use super::table::Table;
 use super::{cbytes, cstr};
 use crate::ffi;
 
+/// The output brigade of one request, created on first use.
+#[derive(Default)]
+pub struct OutBrigade(Option<*mut ffi::apr_bucket_brigade>);
+
 /// A borrowed `request_rec`, used only on the thread serving it.
 pub struct Request(*mut ffi::request_rec);
 
@@ -251,27 +255,23 @@ impl Request {
         unsafe { ffi::ap_set_content_length(self.0, len) }
     }
 
-    /// Writes response body bytes through the output filters; `Err` if the client is gone.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), ()> {
+    /// Sends `data` to the client through the output filters and flushes it, without copying
+    /// it aside (see `rswsgi_write_flush`); `out` is this request's output brigade.
+    pub fn write_flush(&mut self, out: &mut OutBrigade, data: &[u8]) -> Result<(), ()> {
         if data.is_empty() {
             return Ok(());
         }
-        // SAFETY: live request; data valid for its length (copied by httpd).
-        let n = unsafe { ffi::ap_rwrite(data.as_ptr().cast(), data.len() as i32, self.0) };
-        if n < 0 {
-            Err(())
-        } else {
+        let bb = *out.0.get_or_insert_with(|| {
+            // SAFETY: live request; the brigade lives in the request pool.
+            unsafe { ffi::rswsgi_out_brigade(self.0) }
+        });
+        // SAFETY: live request; bb belongs to it; data stays valid for the call, and the
+        // FLUSH makes the filters write it out (or fail) before returning.
+        let rv = unsafe { ffi::rswsgi_write_flush(self.0, bb, data.as_ptr().cast(), data.len()) };
+        if rv == 0 {
             Ok(())
-        }
-    }
-
-    /// Flushes what has been written to the client.
-    pub fn flush(&mut self) -> Result<(), ()> {
-        // SAFETY: live request.
-        if unsafe { ffi::ap_rflush(self.0) } < 0 {
-            Err(())
         } else {
-            Ok(())
+            Err(())
         }
     }
 
