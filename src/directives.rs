@@ -10,10 +10,9 @@ use crate::httpd::{cstr, log};
 
 /// Which directive a table entry is; passed to the handler as `cmd_data`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(usize)]
 pub enum Directive {
     /// `WSGIDaemonProcess`.
-    DaemonProcess = 1,
+    DaemonProcess,
     /// `WSGIScriptAlias`.
     ScriptAlias,
     /// `WSGIProcessGroup`.
@@ -45,33 +44,21 @@ pub enum Directive {
 }
 
 impl Directive {
-    fn from_data(p: *mut c_void) -> Option<Self> {
-        use Directive::*;
-        [
-            DaemonProcess,
-            ScriptAlias,
-            ProcessGroup,
-            CallableObject,
-            ApplicationGroup,
-            SocketPrefix,
-            DaemonExecutable,
-            RestrictEmbedded,
-            PythonHome,
-            PassAuthorization,
-            ChunkedRequest,
-            MapHeadToGet,
-            TrustedProxyHeaders,
-            TrustedProxies,
-        ]
-        .into_iter()
-        .find(|d| *d as usize == p as usize)
+    /// The directive a table entry's `cmd_data` points at.
+    ///
+    /// # Safety
+    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`]: a pointer to a
+    /// `'static` `Directive`.
+    unsafe fn from_data(p: *mut c_void) -> Option<Self> {
+        // SAFETY: per this function's contract.
+        unsafe { p.cast::<Directive>().as_ref() }.copied()
     }
 }
 
 /// `AP_INIT_RAW_ARGS`.
 pub const fn raw(
-    name: &'static str,
-    d: Directive,
+    name: &'static CStr,
+    d: &'static Directive,
     how: u32,
     help: &'static CStr,
 ) -> ffi::command_rec {
@@ -89,8 +76,8 @@ pub const fn raw(
 
 /// `AP_INIT_TAKE1`.
 pub const fn take1(
-    name: &'static str,
-    d: Directive,
+    name: &'static CStr,
+    d: &'static Directive,
     how: u32,
     help: &'static CStr,
 ) -> ffi::command_rec {
@@ -108,8 +95,8 @@ pub const fn take1(
 
 /// `AP_INIT_FLAG`.
 pub const fn flag(
-    name: &'static str,
-    d: Directive,
+    name: &'static CStr,
+    d: &'static Directive,
     how: u32,
     help: &'static CStr,
 ) -> ffi::command_rec {
@@ -138,43 +125,21 @@ pub const fn end() -> ffi::command_rec {
 }
 
 const fn entry(
-    name: &'static str,
-    d: Directive,
+    name: &'static CStr,
+    d: &'static Directive,
     how: u32,
     args: ffi::cmd_how,
     func: ffi::cmd_func,
     help: &'static CStr,
 ) -> ffi::command_rec {
-    // Directive names are written with a trailing NUL by `cname`.
     ffi::command_rec {
-        name: cname(name).as_ptr(),
+        name: name.as_ptr(),
         func,
-        cmd_data: d as usize as *mut c_void,
+        // httpd hands this back as `cmd->info`; `Directive::from_data` reads it.
+        cmd_data: d as *const Directive as *mut c_void,
         req_override: how as c_int,
         args_how: args,
         errmsg: help.as_ptr(),
-    }
-}
-
-/// The directive names as C strings (a const fn cannot build one from a `&str`).
-const fn cname(name: &'static str) -> &'static CStr {
-    match name.as_bytes() {
-        b"WSGIDaemonProcess" => c"WSGIDaemonProcess",
-        b"WSGIScriptAlias" => c"WSGIScriptAlias",
-        b"WSGIProcessGroup" => c"WSGIProcessGroup",
-        b"WSGICallableObject" => c"WSGICallableObject",
-        b"WSGIApplicationGroup" => c"WSGIApplicationGroup",
-        b"WSGISocketPrefix" => c"WSGISocketPrefix",
-        b"RSWSGIDaemonExecutable" => c"RSWSGIDaemonExecutable",
-        b"WSGIRestrictEmbedded" => c"WSGIRestrictEmbedded",
-        b"WSGIPythonHome" => c"WSGIPythonHome",
-        b"WSGIPassAuthorization" => c"WSGIPassAuthorization",
-        b"WSGIChunkedRequest" => c"WSGIChunkedRequest",
-        b"WSGIScriptReloading" => c"WSGIScriptReloading",
-        b"WSGIMapHEADToGET" => c"WSGIMapHEADToGET",
-        b"WSGITrustedProxyHeaders" => c"WSGITrustedProxyHeaders",
-        b"WSGITrustedProxies" => c"WSGITrustedProxies",
-        _ => panic!("add the directive name to cname"),
     }
 }
 
@@ -314,7 +279,8 @@ unsafe extern "C" fn on_text(
         return std::ptr::null();
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let d = Directive::from_data(cmd.info).ok_or("unknown directive")?;
+        // SAFETY: cmd->info is the cmd_data of one of this module's table entries.
+        let d = unsafe { Directive::from_data(cmd.info) }.ok_or("unknown directive")?;
         // SAFETY: arg is the directive's NUL-terminated argument text.
         let arg = unsafe { cstr(arg) }.ok_or("directive argument is not valid UTF-8")?;
         apply(cmd, mconfig, d, arg)
@@ -347,7 +313,8 @@ unsafe extern "C" fn on_flag(
     // SAFETY: these flags are allowed in directory context, where httpd passes this module's
     // DirConfig; WSGIRestrictEmbedded does not touch it.
     let dir = || unsafe { &mut *mconfig.cast::<DirConfig>() };
-    match Directive::from_data(cmd.info) {
+    // SAFETY: cmd->info is the cmd_data of one of this module's table entries.
+    match unsafe { Directive::from_data(cmd.info) } {
         Some(Directive::PassAuthorization) => dir().pass_authorization = Some(on != 0),
         Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
         Some(Directive::ScriptReloading) => {

@@ -625,3 +625,32 @@ fn oversized_response_headers_are_a_500() {
     assert!(r.header("X-Big-1").is_none());
     assert_eq!(server.get("/").status, 200, "the daemon keeps serving");
 }
+
+#[test]
+fn with_script_reloading_off_a_changed_script_is_not_reloaded() {
+    let server = TestServer::builder(&lifecycle_app())
+        .processes(1)
+        .threads(1)
+        .directive("WSGIScriptReloading Off")
+        .start();
+    let (version, pid) = version_and_pid(&server);
+    assert_eq!(version, "1");
+    let source = std::fs::read_to_string(&server.script).unwrap();
+    rewrite(
+        &server.script,
+        &source.replace("VERSION = \"1\"", "VERSION = \"2\""),
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            version_and_pid(&server),
+            ("1".to_string(), pid),
+            "{}",
+            server.logs()
+        );
+    }
+    assert!(
+        !server.logs().contains("changed on disk"),
+        "{}",
+        server.logs()
+    );
+}
