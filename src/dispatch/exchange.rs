@@ -9,6 +9,7 @@ use rswsgi_protocol::{Frame, FrameReader, ReadError, ResponseHead};
 use tracing::Level;
 
 use super::body::BodyPump;
+use super::pool::Link;
 use super::wait::{self, Wait};
 use crate::ffi;
 use crate::httpd::body::BodyError;
@@ -86,9 +87,11 @@ struct Ending {
 }
 
 /// Runs the exchange.
-pub fn run(r: &mut Request, stream: &UnixStream, head: &[u8], group: &str) -> Outcome {
+pub fn run(r: &mut Request, link: &mut Link, head: &[u8], group: &str) -> Outcome {
     let mut ending = Ending::default();
-    let status = relay(r, stream, head, group, &mut ending);
+    let mut reader = FrameReader::with_buffer(&link.stream, std::mem::take(&mut link.buf));
+    let status = relay(r, &link.stream, &mut reader, head, group, &mut ending);
+    link.buf = reader.into_parts().1;
     if ending.retry {
         Outcome::Retry
     } else {
@@ -113,6 +116,7 @@ fn unread(e: &std::io::Error) -> bool {
 fn relay(
     r: &mut Request,
     stream: &UnixStream,
+    reader: &mut FrameReader<&UnixStream>,
     head: &[u8],
     group: &str,
     ending: &mut Ending,
@@ -132,7 +136,6 @@ fn relay(
     }
     let mut frames_seen = false;
     let mut out_bb = crate::httpd::request::OutBrigade::default();
-    let mut reader = FrameReader::new(stream);
     let mut head_sent = false;
     // What the application declared in Content-Length, and what it has sent so far; a HEAD
     // request or a bodiless status carries no body whatever the header says.

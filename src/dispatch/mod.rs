@@ -237,11 +237,14 @@ pub fn serve(r: &mut Request) -> i32 {
         // A pooled connection has had its preamble; a new one sends it first.
         let pooled = pool::take(&endpoint.socket);
         let fresh = pooled.is_none();
-        let stream = match pooled
-            .map(Ok)
-            .unwrap_or_else(|| connect(&endpoint.socket, left))
-        {
-            Ok(s) => s,
+        let connected = pooled.map(Ok).unwrap_or_else(|| {
+            connect(&endpoint.socket, left).map(|stream| pool::Link {
+                stream,
+                buf: Vec::new(),
+            })
+        });
+        let mut link = match connected {
+            Ok(link) => link,
             Err(e) => {
                 log::request(
                     r,
@@ -260,18 +263,18 @@ pub fn serve(r: &mut Request) -> i32 {
             let timeout = endpoint.socket_timeout.unwrap_or_else(|| {
                 Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64)
             });
-            let _ = stream.set_read_timeout(Some(timeout));
-            let _ = stream.set_write_timeout(Some(timeout));
+            let _ = link.stream.set_read_timeout(Some(timeout));
+            let _ = link.stream.set_write_timeout(Some(timeout));
         }
         let wire = if fresh {
             &head[..]
         } else {
             &head[rswsgi_protocol::PREAMBLE.len()..]
         };
-        match exchange::run(r, &stream, wire, &group) {
+        match exchange::run(r, &mut link, wire, &group) {
             exchange::Outcome::Done { status, reusable } => {
                 if reusable {
-                    pool::give_back(&endpoint.socket, stream);
+                    pool::give_back(&endpoint.socket, link);
                 }
                 return status;
             }

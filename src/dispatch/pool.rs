@@ -14,7 +14,15 @@ use parking_lot::Mutex;
 /// Idle connections kept per daemon group (per Apache child process).
 const MAX_IDLE: usize = 64;
 
-static IDLE: LazyLock<Mutex<HashMap<String, Vec<UnixStream>>>> =
+/// A connection to a daemon group and the read buffer that goes with it.
+pub struct Link {
+    /// The connection.
+    pub stream: UnixStream,
+    /// Its frame reader's buffer, kept so a pooled connection allocates none per request.
+    pub buf: Vec<u8>,
+}
+
+static IDLE: LazyLock<Mutex<HashMap<String, Vec<Link>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// True when nothing has arrived on an idle connection: no `Retry`, no end of stream (both
@@ -25,22 +33,22 @@ fn quiet(stream: &UnixStream) -> bool {
 }
 
 /// An idle connection to the daemon socket at `path`, if one is usable.
-pub fn take(path: &str) -> Option<UnixStream> {
+pub fn take(path: &str) -> Option<Link> {
     let mut idle = IDLE.lock();
     let list = idle.get_mut(path)?;
-    while let Some(stream) = list.pop() {
-        if quiet(&stream) {
-            return Some(stream);
+    while let Some(link) = list.pop() {
+        if quiet(&link.stream) {
+            return Some(link);
         }
     }
     None
 }
 
 /// Keeps a connection whose last response ended cleanly, for the next request.
-pub fn give_back(path: &str, stream: UnixStream) {
+pub fn give_back(path: &str, link: Link) {
     let mut idle = IDLE.lock();
     let list = idle.entry(path.to_string()).or_default();
     if list.len() < MAX_IDLE {
-        list.push(stream);
+        list.push(link);
     }
 }

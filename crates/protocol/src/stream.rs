@@ -39,6 +39,25 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    /// Wraps `inner`, reusing `buf` (from [`into_parts`](Self::into_parts)) as the read
+    /// buffer, so a long-lived connection does not allocate one per use.
+    pub fn with_buffer(inner: R, mut buf: Vec<u8>) -> Self {
+        if buf.len() < READ_CHUNK {
+            buf.resize(READ_CHUNK, 0);
+        }
+        FrameReader {
+            inner,
+            buf,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The stream and the read buffer; bytes read beyond the last frame are dropped.
+    pub fn into_parts(self) -> (R, Vec<u8>) {
+        (self.inner, self.buf)
+    }
+
     /// The wrapped stream.
     pub fn get_ref(&self) -> &R {
         &self.inner

@@ -103,6 +103,19 @@ fn reader_reads_frames_across_short_reads() {
 }
 
 #[test]
+fn reader_buffer_is_reused() {
+    let mut wire = Vec::new();
+    encode_body(&mut wire, b"abc").unwrap();
+    let mut r = FrameReader::new(&wire[..]);
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::Body(b"abc"))));
+    let (_, buf) = r.into_parts();
+    let ptr = buf.as_ptr();
+    let mut r = FrameReader::with_buffer(&wire[..], buf);
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::Body(b"abc"))));
+    assert_eq!(r.into_parts().1.as_ptr(), ptr, "the same allocation");
+}
+
+#[test]
 fn reader_reports_truncation() {
     let mut wire = Vec::new();
     encode_body(&mut wire, b"abcdef").unwrap();
