@@ -51,6 +51,7 @@ const FUNCTIONS: &[&str] = &[
     "rswsgi_read_body",
     "rswsgi_first_filter_is_content",
     "rswsgi_client_fd",
+    "rswsgi_send_file",
     "ap_map_http_request_error",
     "apr_strerror",
 ];

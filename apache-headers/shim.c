@@ -1,6 +1,8 @@
 /* The few Apache/APR operations that exist only as C macros (the bucket brigade ring). */
 #include "wrapper.h"
 #include <apr_portable.h>
+#include <stdint.h>
+#include <unistd.h>
 
 void rswsgi_abort_response(request_rec *r)
 {
@@ -81,6 +83,44 @@ apr_status_t rswsgi_write_flush(request_rec *r, apr_bucket_brigade *bb, const ch
     }
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(buf, len, c->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    if (rv == APR_SUCCESS && c->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    return rv;
+}
+
+static apr_status_t rswsgi_close_fd(void *data)
+{
+    close((int)(intptr_t)data);
+    return APR_SUCCESS;
+}
+
+apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset,
+                              apr_size_t len, int allow_mmap)
+{
+    conn_rec *c = r->connection;
+    apr_os_file_t os_fd = fd;
+    apr_file_t *file = NULL;
+    apr_bucket *e;
+    apr_status_t rv;
+
+    apr_pool_cleanup_register(r->pool, (void *)(intptr_t)fd, rswsgi_close_fd,
+                              apr_pool_cleanup_null);
+    if (c->aborted) {
+        return APR_ECONNABORTED;
+    }
+    rv = apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r->pool);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    apr_brigade_insert_file(bb, file, offset, len, r->pool);
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+        if (APR_BUCKET_IS_FILE(e)) {
+            apr_bucket_file_enable_mmap(e, allow_mmap);
+        }
+    }
     rv = ap_pass_brigade(r->output_filters, bb);
     apr_brigade_cleanup(bb);
     if (rv == APR_SUCCESS && c->aborted) {

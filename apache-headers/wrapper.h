@@ -47,3 +47,12 @@ int rswsgi_first_filter_is_content(request_rec *r);
 /* The client connection's socket descriptor, to notice a client that resets the connection
  * while the daemon works; -1 when there is none of its own (an HTTP/2 stream). */
 int rswsgi_client_fd(request_rec *r);
+
+/* Passes `len` bytes from `offset` of the open file `fd` through the output filters as file
+ * buckets (sendfile when EnableSendfile is on), using the caller's brigade `bb` (emptied again
+ * before returning). Takes ownership of `fd`: it is closed with the request pool, after the
+ * core has written the buckets. With `allow_mmap` 0 the core never maps the file (a file that
+ * shrinks while mapped would kill the process with SIGBUS). No FLUSH: the core may set the
+ * buckets aside and finish the write after the handler returns. */
+apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset,
+                              apr_size_t len, int allow_mmap);

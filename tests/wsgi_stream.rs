@@ -145,7 +145,10 @@ fn file_data() -> Vec<u8> {
 
 #[test]
 fn file_wrapper_semantics() {
-    let srv = semantics::builder().start();
+    // trace1 for the module: it logs each block it sends from a daemon's file descriptor.
+    let srv = semantics::builder()
+        .directive("LogLevel info rswsgi:trace1")
+        .start();
     let data = file_data();
     let get = |path: &str| {
         let mut c = RawConn::connect(srv.addr);
@@ -198,5 +201,40 @@ fn file_wrapper_semantics() {
         !log.contains("more than its Content-Length"),
         "the file wrapper stops at Content-Length by itself:\n{log}"
     );
+    assert!(
+        !log.contains("file descriptor"),
+        "a subclass of a file type is read, never sent by descriptor:\n{log}"
+    );
+
+    // A plain open(path, "rb") file and a NamedTemporaryFile go to Apache as descriptors
+    // (zero-copy), with the same semantics: from the current position, stopping at the
+    // declared Content-Length, cut short and aborted past the end of the file.
+    for kind in ["plain", "named"] {
+        let resp = get(&format!("/file?kind={kind}"));
+        assert_eq!(resp.header("Content-Length"), Some("307200"), "{kind}");
+        assert!(resp.complete && resp.body == data, "{kind}");
+        let resp = get(&format!("/file?kind={kind}&offset=1000"));
+        assert_eq!(resp.header("Content-Length"), Some("306200"), "{kind}");
+        assert!(resp.complete && resp.body == data[1000..], "{kind}");
+        let resp = get(&format!("/file?kind={kind}&offset=10&cl=5000"));
+        assert!(resp.complete && resp.body == data[10..5010], "{kind}");
+        let resp = get(&format!("/file?kind={kind}&cl=400000"));
+        assert!(
+            !resp.complete && resp.body == data,
+            "{kind}: {}",
+            resp.body.len()
+        );
+    }
+    let log = srv.root.read_error_log();
+    assert_eq!(
+        log.matches("response block sent from the daemon's file descriptor")
+            .count(),
+        8,
+        "{log}"
+    );
+
+    // A gzip.GzipFile has a fileno() whose bytes are not what read() returns: it is read.
+    let resp = get("/file?kind=gzip");
+    assert!(resp.is_chunked() && resp.complete && resp.body == data);
     srv.stop();
 }

@@ -9,6 +9,7 @@ use rswsgi_protocol::{Frame, FrameReader, ReadError, ResponseHead};
 use tracing::Level;
 
 use super::body::BodyPump;
+use super::fdpass::FdStream;
 use super::pool::Link;
 use super::wait::{self, Wait};
 use crate::ffi;
@@ -89,7 +90,8 @@ struct Ending {
 /// Runs the exchange.
 pub fn run(r: &mut Request, link: &mut Link, head: &[u8], group: &str) -> Outcome {
     let mut ending = Ending::default();
-    let mut reader = FrameReader::with_buffer(&link.stream, std::mem::take(&mut link.buf));
+    let mut reader =
+        FrameReader::with_buffer(FdStream::new(&link.stream), std::mem::take(&mut link.buf));
     let status = relay(r, &link.stream, &mut reader, head, group, &mut ending);
     link.buf = reader.into_parts().1;
     if ending.retry {
@@ -116,7 +118,7 @@ fn unread(e: &std::io::Error) -> bool {
 fn relay(
     r: &mut Request,
     stream: &UnixStream,
-    reader: &mut FrameReader<&UnixStream>,
+    reader: &mut FrameReader<FdStream<'_>>,
     head: &[u8],
     group: &str,
     ending: &mut Ending,
@@ -257,6 +259,51 @@ fn relay(
                     return ffi::OK as i32;
                 }
             }
+            Frame::BodyFile { offset, length } if head_sent => {
+                let Some(fd) = reader.get_mut().take_fd() else {
+                    return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!(
+                        "protocol error from daemon group '{group}': a BodyFile frame came without its file descriptor"
+                    ));
+                };
+                let sealed = match check_file(&fd, offset, length) {
+                    Ok(sealed) => sealed,
+                    Err(msg) => {
+                        return fail(
+                            r,
+                            head_sent,
+                            ffi::HTTP_BAD_GATEWAY,
+                            &format!("daemon group '{group}' sent a bad file block: {msg}"),
+                        )
+                    }
+                };
+                log::request(
+                    r,
+                    Level::TRACE,
+                    "response block sent from the daemon's file descriptor",
+                );
+                let room = declared.map_or(u64::MAX, |n| n - sent);
+                let over = length > room;
+                let length = length.min(room);
+                sent += length;
+                if length > 0
+                    && r.send_file(&mut out_bb, fd, offset, length, sealed)
+                        .is_err()
+                {
+                    log::request(
+                        r,
+                        Level::INFO,
+                        "client went away while the response was being sent",
+                    );
+                    return ffi::OK as i32;
+                }
+                if over {
+                    log::request(r, Level::ERROR, &format!(
+                        "the application sent more than its Content-Length of {} bytes; the excess was not sent",
+                        declared.unwrap_or_default()
+                    ));
+                    return ffi::OK as i32;
+                }
+            }
             Frame::ResponseEnd if head_sent => {
                 if let Some(n) = declared.filter(|&n| n > sent) {
                     log::request(r, Level::ERROR, &format!(
@@ -299,6 +346,29 @@ fn relay(
             }
         }
     }
+}
+
+/// Checks a file descriptor from a `BodyFile` frame: a regular file holding the whole block.
+/// Returns whether it is sealed against shrinking (a memfd the daemon filled), which makes it
+/// safe for Apache to map it into memory.
+fn check_file(fd: &std::os::fd::OwnedFd, offset: u64, length: u64) -> Result<bool, String> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::stat::{fstat, SFlag};
+    let st = fstat(fd).map_err(|e| format!("fstat failed: {e}"))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return Err("not a regular file".into());
+    }
+    let end = offset.saturating_add(length);
+    if end > st.st_size as u64 {
+        return Err(format!(
+            "bytes {offset}..{end} asked for, but the file holds {}",
+            st.st_size
+        ));
+    }
+    let sealed = fcntl(fd, FcntlArg::F_GET_SEALS)
+        .map(|bits| SealFlag::from_bits_truncate(bits).contains(SealFlag::F_SEAL_SHRINK))
+        .unwrap_or(false);
+    Ok(sealed)
 }
 
 /// Ends an exchange whose client reset its connection while the daemon worked: closing the

@@ -3,6 +3,7 @@
 
 mod body;
 mod exchange;
+mod fdpass;
 mod pool;
 mod wait;
 

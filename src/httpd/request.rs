@@ -275,6 +275,45 @@ impl Request {
         }
     }
 
+    /// Passes `len` bytes from `offset` of the file `fd` to the output filters as file buckets
+    /// (sent with `sendfile` when Apache's `EnableSendfile` is on). The descriptor is closed
+    /// with the request pool, once the core has written it. `allow_mmap` lets the core map
+    /// the file instead; only safe for a file that cannot shrink (a sealed memfd).
+    pub fn send_file(
+        &mut self,
+        out: &mut OutBrigade,
+        fd: std::os::fd::OwnedFd,
+        offset: u64,
+        len: u64,
+        allow_mmap: bool,
+    ) -> Result<(), ()> {
+        use std::os::fd::IntoRawFd;
+        let bb = *out.0.get_or_insert_with(|| {
+            // SAFETY: live request; the brigade lives in the request pool.
+            unsafe { ffi::rswsgi_out_brigade(self.0) }
+        });
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), usize::try_from(len)) else {
+            return Err(());
+        };
+        // SAFETY: live request; bb belongs to it; the shim takes ownership of the descriptor
+        // (a pool cleanup closes it after the core is done with the buckets).
+        let rv = unsafe {
+            ffi::rswsgi_send_file(
+                self.0,
+                bb,
+                fd.into_raw_fd(),
+                offset,
+                len,
+                i32::from(allow_mmap),
+            )
+        };
+        if rv == 0 {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
     /// Ends a response whose source failed after output began: the client sees an aborted
     /// connection, never a clean end.
     pub fn abort_response(&mut self) {

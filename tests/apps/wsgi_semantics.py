@@ -402,6 +402,21 @@ class ReadOnly:
         record(self.key, "filelike closed")
 
 
+def plain_file():
+    """A file holding FILE_DATA, written once, for open(path, "rb")."""
+    global PLAIN_PATH
+    with LOCK:
+        if PLAIN_PATH is None:
+            fd, path = tempfile.mkstemp(prefix="rswsgi-semantics-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(FILE_DATA)
+            PLAIN_PATH = path
+        return PLAIN_PATH
+
+
+PLAIN_PATH = None
+
+
 def r_file(environ, start_response):
     q = query(environ)
     kind = q.get("kind", "file")
@@ -415,6 +430,21 @@ def r_file(environ, start_response):
         f = TrackedFile(raw)
         f.key = q.get("key")
         f.seek(int(q.get("offset", "0")))
+    elif kind == "plain":
+        f = open(plain_file(), "rb")
+        f.seek(int(q.get("offset", "0")))
+    elif kind == "named":
+        f = tempfile.NamedTemporaryFile()
+        f.write(FILE_DATA)
+        f.seek(int(q.get("offset", "0")))
+    elif kind == "gzip":
+        import gzip
+
+        raw = tempfile.TemporaryFile()
+        with gzip.GzipFile(fileobj=raw, mode="wb") as z:
+            z.write(FILE_DATA)
+        raw.seek(0)
+        f = gzip.GzipFile(fileobj=raw, mode="rb")
     elif kind == "bytesio":
         f = io.BytesIO(FILE_DATA)
         f.seek(int(q.get("offset", "0")))

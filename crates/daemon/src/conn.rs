@@ -6,6 +6,7 @@
 //! kept past the end of its request fails with [`IoError::Stale`] instead of touching the next.
 
 use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -215,6 +216,50 @@ impl Conn {
         self.flush(&[])
     }
 
+    /// Sends `length` bytes from `offset` of the file `fd` as one `BodyFile` frame: the
+    /// descriptor travels with the frame's first byte, and Apache sends the bytes from it.
+    fn send_file(
+        &mut self,
+        head: Option<&Head>,
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        length: u64,
+    ) -> Result<(), IoError> {
+        self.check_writable()?;
+        if let Some(head) = head {
+            self.push_head(head)?;
+        }
+        if !self.state.head_sent {
+            return Err(IoError::Order("response body before the response head"));
+        }
+        if length > 0 {
+            self.push_fd_frame(fd, offset, length)?;
+        }
+        self.flush(&[])
+    }
+
+    /// Writes out what is pending, then a `BodyFile` frame with `fd` attached to its first
+    /// byte.
+    fn push_fd_frame(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        length: u64,
+    ) -> Result<(), IoError> {
+        let frame_at = self.wbuf.len();
+        proto::encode_body_file(&mut self.wbuf, offset, length);
+        let stream = self.reader.get_mut();
+        let mut res = stream.write_all(&self.wbuf[..frame_at]);
+        if res.is_ok() {
+            res = send_with_fd(stream, &self.wbuf[frame_at..], fd);
+        }
+        self.wbuf.clear();
+        res.map_err(|e| {
+            self.state.broken = true;
+            IoError::Write(e)
+        })
+    }
+
     fn fail(&mut self, message: &str) -> Result<(), IoError> {
         if self.state.broken {
             return Err(IoError::Broken);
@@ -313,6 +358,27 @@ impl Conn {
             }
         }
     }
+}
+
+/// Writes `bytes` with `fd` attached to the first of them (`SCM_RIGHTS`), then the rest.
+fn send_with_fd(stream: &mut UnixStream, bytes: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let sent = loop {
+        match sendmsg::<()>(
+            stream.as_raw_fd(),
+            &[io::IoSlice::new(bytes)],
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(io::Error::from)?,
+        }
+    };
+    stream.write_all(&bytes[sent..])
 }
 
 /// What became of a request once its handler returned.
@@ -416,6 +482,18 @@ impl RequestIo {
     /// Sends `head` unless a head was already sent, then `data` (if any) as body frames.
     pub fn send(&self, head: Option<&Head>, data: &[u8]) -> Result<(), IoError> {
         self.with(|c| c.send(head, data, false))
+    }
+
+    /// Sends `head` unless a head was already sent, then `length` bytes from `offset` of the
+    /// file `fd`, which Apache reads itself (no copy through this process).
+    pub fn send_file(
+        &self,
+        head: Option<&Head>,
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        length: u64,
+    ) -> Result<(), IoError> {
+        self.with(|c| c.send_file(head, fd, offset, length))
     }
 
     /// Like [`send`](Self::send), then `ResponseEnd`: the response is complete.

@@ -39,6 +39,10 @@ pub enum FrameKind {
     /// Daemon → module: the request ran past `request-timeout` and was given up; the payload
     /// says so (504 before the response head, an aborted connection after it).
     Timeout = 9,
+    /// Daemon → module: a block of response body read from a file descriptor that travels
+    /// with this frame (`SCM_RIGHTS` on the same `sendmsg` as the frame's first byte), so the
+    /// module can hand it to Apache as a file bucket (`sendfile`) instead of copying it.
+    BodyFile = 10,
 }
 
 impl FrameKind {
@@ -53,6 +57,7 @@ impl FrameKind {
             7 => Self::Error,
             8 => Self::Retry,
             9 => Self::Timeout,
+            10 => Self::BodyFile,
             _ => return None,
         })
     }
@@ -65,6 +70,7 @@ impl FrameKind {
             Self::Body => MAX_BODY_CHUNK,
             Self::BodyEnd | Self::ResponseEnd | Self::Retry => 0,
             Self::Error | Self::Timeout => MAX_ERROR,
+            Self::BodyFile => 16,
         }
     }
 }
@@ -229,6 +235,14 @@ pub enum Frame<'a> {
     Retry,
     /// See [`FrameKind::Timeout`]; the payload is a human-readable message.
     Timeout(&'a [u8]),
+    /// See [`FrameKind::BodyFile`]: send `length` bytes from `offset` of the descriptor that
+    /// came with this frame.
+    BodyFile {
+        /// Where in the file the block starts.
+        offset: u64,
+        /// How many bytes to send (at least 1).
+        length: u64,
+    },
 }
 
 impl Frame<'_> {
@@ -244,6 +258,7 @@ impl Frame<'_> {
             Frame::Error(_) => FrameKind::Error,
             Frame::Retry => FrameKind::Retry,
             Frame::Timeout(_) => FrameKind::Timeout,
+            Frame::BodyFile { .. } => FrameKind::BodyFile,
         }
     }
 }
@@ -329,6 +344,19 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
         FrameKind::Error => Frame::Error(p),
         FrameKind::Retry => Frame::Retry,
         FrameKind::Timeout => Frame::Timeout(p),
+        FrameKind::BodyFile => {
+            let b: [u8; 16] = p.try_into().map_err(|_| DecodeError::Truncated)?;
+            let offset = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+            let length = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+            let end = offset.saturating_add(length);
+            if length == 0 || end > i64::MAX as u64 {
+                return Err(DecodeError::BadField(
+                    "file block",
+                    length.min(u32::MAX as u64) as u32,
+                ));
+            }
+            Frame::BodyFile { offset, length }
+        }
     };
     Ok(Some((frame, total)))
 }
@@ -438,6 +466,15 @@ pub fn encode_body(out: &mut Vec<u8>, data: &[u8]) -> Result<(), EncodeError> {
     out.extend_from_slice(&body_header(data.len())?);
     out.extend_from_slice(data);
     Ok(())
+}
+
+/// Appends a `BodyFile` frame: `length` bytes (at least 1) from `offset` of the descriptor
+/// the caller sends with it.
+pub fn encode_body_file(out: &mut Vec<u8>, offset: u64, length: u64) {
+    let start = begin(out, FrameKind::BodyFile);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&length.max(1).to_le_bytes());
+    finish(out, start, FrameKind::BodyFile).expect("fixed size");
 }
 
 /// Appends a `BodyEnd` frame.

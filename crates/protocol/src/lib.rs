@@ -7,7 +7,7 @@
 //! module → daemon   RequestHead
 //! daemon → module   ReadBody{max}            (only when the application reads its input)
 //! module → daemon   Body | BodyEnd | Error   (one answer per ReadBody)
-//! daemon → module   ResponseHead, Body*, ResponseEnd    or    Error
+//! daemon → module   ResponseHead, (Body | BodyFile)*, ResponseEnd    or    Error
 //! ```
 //!
 //! A daemon that is shutting down answers a connection it accepted with `Retry` (before
@@ -22,10 +22,10 @@ pub mod frame;
 pub mod stream;
 
 pub use frame::{
-    body_header, decode, encode_body, encode_body_end, encode_error, encode_read_body,
-    encode_request_head, encode_response_end, encode_response_head, encode_retry, encode_timeout,
-    peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,
-    MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD,
+    body_header, decode, encode_body, encode_body_end, encode_body_file, encode_error,
+    encode_read_body, encode_request_head, encode_response_end, encode_response_head, encode_retry,
+    encode_timeout, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead,
+    HEADER_LEN, MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD,
 };
 pub use stream::{FrameReader, ReadError};
 

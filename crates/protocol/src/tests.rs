@@ -55,6 +55,42 @@ fn unknown_kind_and_bad_fields() {
     // A pair count that promises more than the payload holds.
     let bad = [FrameKind::RequestHead as u8, 5, 0, 0, 0, 0, 9, 0, 0, 0];
     assert_eq!(decode(&bad).unwrap_err(), DecodeError::Truncated);
+    // A file block of 0 bytes, one that ends past i64::MAX, and a short payload.
+    let file = |offset: u64, length: u64| {
+        let mut f = vec![FrameKind::BodyFile as u8, 16, 0, 0, 0];
+        f.extend_from_slice(&offset.to_le_bytes());
+        f.extend_from_slice(&length.to_le_bytes());
+        f
+    };
+    assert!(decode(&file(0, 0)).is_err());
+    assert!(decode(&file(i64::MAX as u64, 1)).is_err());
+    assert!(decode(&file(u64::MAX, 2)).is_err());
+    assert!(decode(&[
+        FrameKind::BodyFile as u8,
+        8,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0
+    ])
+    .is_err());
+    assert!(matches!(
+        decode(&file(7, 9)).unwrap(),
+        Some((
+            Frame::BodyFile {
+                offset: 7,
+                length: 9
+            },
+            21
+        ))
+    ));
 }
 
 #[test]
@@ -157,7 +193,7 @@ proptest! {
     }
 
     #[test]
-    fn frame_sequences_roundtrip(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..5000), 0..10), max in 1u32..) {
+    fn frame_sequences_roundtrip(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..5000), 0..10), max in 1u32.., offset in 0u64..1 << 62, length in 1u64..1 << 62) {
         let mut out = Vec::new();
         encode_read_body(&mut out, max);
         for c in &chunks { encode_body(&mut out, c).unwrap(); }
@@ -165,6 +201,7 @@ proptest! {
         encode_error(&mut out, b"boom");
         encode_retry(&mut out);
         encode_timeout(&mut out, b"late");
+        encode_body_file(&mut out, offset, length);
         let mut r = FrameReader::new(&out[..]);
         let first = matches!(r.read_frame().unwrap(), Some(Frame::ReadBody { max: m }) if m == max);
         prop_assert!(first);
@@ -176,6 +213,8 @@ proptest! {
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Error(b"boom"))));
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Retry)));
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Timeout(b"late"))));
+        let file = matches!(r.read_frame().unwrap(), Some(Frame::BodyFile { offset: o, length: l }) if o == offset && l == length);
+        prop_assert!(file);
         prop_assert!(r.read_frame().unwrap().is_none());
     }
 

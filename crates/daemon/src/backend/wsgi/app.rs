@@ -241,6 +241,16 @@ fn send_file_wrapper(
     } else {
         blksize
     };
+    if let Some(len) = file_len {
+        let plain: Option<(i32, u64)> = support
+            .call_method1(intern!(py, "file_wrapper_fd"), (result,))
+            .and_then(|v| v.extract())
+            .map_err(Failure::App)?;
+        if let Some((fd, offset)) = plain {
+            let length = declared.map_or(len, |d| d.min(len));
+            return send_plain_file(py, io, state, fd, offset, length, computed).map(Some);
+        }
+    }
     let mut left = declared.or(file_len);
     let read = filelike
         .getattr(intern!(py, "read"))
@@ -272,6 +282,34 @@ fn send_file_wrapper(
         }
     }
     Ok(Some(false))
+}
+
+/// Sends `length` bytes from `offset` of the plain file `fd` (a `wsgi.file_wrapper` around
+/// `open(path, "rb")`) as one `BodyFile` frame: Apache reads the bytes itself, with
+/// `sendfile` when `EnableSendfile` is on, and nothing is copied through this process.
+fn send_plain_file(
+    py: Python<'_>,
+    io: &RequestIo,
+    state: &SharedState,
+    fd: i32,
+    offset: u64,
+    length: u64,
+    computed: Option<u64>,
+) -> Result<bool, Failure> {
+    use std::os::fd::BorrowedFd;
+    // SAFETY: `fd` is the descriptor of a file object the response still references, and we
+    // hold the GIL, so no Python code can close it before it is duplicated here.
+    let owned = unsafe { BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .map_err(|e| Failure::App(pyo3::exceptions::PyOSError::new_err(e.to_string())))?;
+    let head = pending_head(state, computed.map(|n| n as usize)).map_err(Failure::App)?;
+    let sent = py.detach(|| {
+        use std::os::fd::AsFd;
+        io.send_file(head.as_ref(), owned.as_fd(), offset, length)
+    });
+    note_sent(state, &sent);
+    sent.map_err(Failure::from_io)?;
+    Ok(false)
 }
 
 /// The Content-Length the application's headers declare, if any (and if valid).

@@ -1,9 +1,11 @@
 """Python-side helpers of rswsgi-daemon (loaded once per process as `_rswsgi_support`)."""
 
+import io
 import os
 import site
 import stat
 import sys
+import tempfile
 import traceback
 import types
 
@@ -50,6 +52,9 @@ def format_exception(exc, tb=None):
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+_PLAIN_FILES = (io.FileIO, io.BufferedReader, io.BufferedRandom)
+
+
 class FileWrapper:
     """wsgi.file_wrapper: iterates a file-like object in blocks and closes it.
 
@@ -74,13 +79,39 @@ class FileWrapper:
 
 
 def file_wrapper_length(wrapper):
-    """Bytes left from the current position when the wrapped object is a regular file, else
-    None (a file-like object without a file behind it is read until it ends)."""
+    """Bytes left from the current position when the wrapped object is a binary file (an
+    io.FileIO, io.BufferedReader or io.BufferedRandom, or a subclass) on a regular file, else
+    None: other file-like objects are read until they end, since what their read() returns
+    need not match the descriptor behind fileno() (a gzip.GzipFile, say)."""
     f = wrapper.filelike
+    if isinstance(f, getattr(tempfile, "_TemporaryFileWrapper", ())):
+        f = f.file
+    if not isinstance(f, _PLAIN_FILES):
+        return None
     try:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             return None
         return max(st.st_size - f.tell(), 0)
+    except Exception:
+        return None
+
+
+def file_wrapper_fd(wrapper):
+    """(descriptor, offset) when the wrapped object is a plain binary file (what
+    open(path, "rb") returns, possibly inside a tempfile wrapper): its bytes can then be sent
+    from the descriptor by Apache without being read here. Else None (a file-like object whose
+    fileno() may not match what read() returns, such as a gzip.GzipFile)."""
+    f = wrapper.filelike
+    if isinstance(f, getattr(tempfile, "_TemporaryFileWrapper", ())):
+        f = f.file
+    if type(f) not in _PLAIN_FILES:
+        return None
+    try:
+        if f.closed:
+            return None
+        if f.writable():
+            f.flush()
+        return f.fileno(), f.tell()
     except Exception:
         return None
