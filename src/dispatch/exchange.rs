@@ -167,7 +167,7 @@ fn relay(
                 }
             }
         }
-        let frame = match reader.read_frame() {
+        let frame = match reader.read_frame_in_pieces() {
             Ok(Some(f)) => f,
             Ok(None) | Err(ReadError::Truncated) => {
                 return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!(

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use crate::{check_preamble, decode, peek_header, DecodeError, Frame, HEADER_LEN};
+use crate::{check_preamble, decode, peek_header, DecodeError, Frame, FrameKind, HEADER_LEN};
 
 /// Why reading a frame failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,8 @@ pub struct FrameReader<R> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Payload bytes still to come of a `Body` frame being passed on in pieces.
+    body_left: usize,
 }
 
 const READ_CHUNK: usize = 64 << 10;
@@ -36,6 +38,7 @@ impl<R: Read> FrameReader<R> {
             buf: vec![0; READ_CHUNK],
             start: 0,
             end: 0,
+            body_left: 0,
         }
     }
 
@@ -50,6 +53,7 @@ impl<R: Read> FrameReader<R> {
             buf,
             start: 0,
             end: 0,
+            body_left: 0,
         }
     }
 
@@ -71,6 +75,12 @@ impl<R: Read> FrameReader<R> {
     /// True when bytes beyond the last returned frame are already buffered.
     pub fn has_buffered(&self) -> bool {
         self.end > self.start
+    }
+
+    /// True in the middle of a `Body` frame being returned in pieces by
+    /// [`read_frame_in_pieces`](Self::read_frame_in_pieces).
+    pub fn in_body(&self) -> bool {
+        self.body_left > 0
     }
 
     /// Reads more bytes so that at least `need` are buffered. Returns false on a clean EOF
@@ -116,6 +126,44 @@ impl<R: Read> FrameReader<R> {
         let used = check_preamble(&self.buf[self.start..self.end])?.expect("filled");
         self.start += used;
         Ok(true)
+    }
+
+    /// Like [`read_frame`](Self::read_frame), except that a `Body` frame that is not
+    /// buffered whole comes back as several `Body` frames, each holding the payload bytes at
+    /// hand (at most one read's worth). For a relay: large bodies pass through without the
+    /// buffer growing to a frame's size and without waiting for the whole frame.
+    pub fn read_frame_in_pieces(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
+        if self.body_left == 0 {
+            if !self.fill(HEADER_LEN)? {
+                return Ok(None);
+            }
+            let (kind, total) = peek_header(&self.buf[self.start..self.end])?.expect("filled");
+            if kind != FrameKind::Body || total <= self.end - self.start {
+                return self.read_frame();
+            }
+            self.start += HEADER_LEN;
+            self.body_left = total - HEADER_LEN;
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(0) => return Err(ReadError::Truncated),
+                    Ok(n) => {
+                        self.end = n;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let n = (self.end - self.start).min(self.body_left);
+        let at = self.start;
+        self.start += n;
+        self.body_left -= n;
+        Ok(Some(Frame::Body(&self.buf[at..at + n])))
     }
 
     /// Reads the next frame. `Ok(None)` means the peer closed the stream between frames.

@@ -138,6 +138,49 @@ fn reader_reads_frames_across_short_reads() {
     assert!(r.read_frame().unwrap().is_none());
 }
 
+/// A reader handing out its bytes in reads of the given sizes, in turn.
+struct Uneven {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    turn: usize,
+}
+
+impl std::io::Read for Uneven {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.turn % self.sizes.len()].max(1);
+        self.turn += 1;
+        let n = (self.data.len() - self.at).min(buf.len()).min(size);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn body_in_pieces_is_cut_short_by_eof() {
+    let mut wire = Vec::new();
+    encode_body(&mut wire, &[1u8; 100_000]).unwrap();
+    wire.truncate(70_000);
+    let reader = Uneven {
+        data: wire,
+        at: 0,
+        sizes: vec![30_000],
+        turn: 0,
+    };
+    let mut r = FrameReader::new(reader);
+    let mut got = 0;
+    loop {
+        match r.read_frame_in_pieces() {
+            Ok(Some(Frame::Body(b))) => got += b.len(),
+            Err(ReadError::Truncated) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, 70_000 - HEADER_LEN);
+    assert!(r.in_body());
+}
+
 #[test]
 fn reader_buffer_is_reused() {
     let mut wire = Vec::new();
@@ -216,6 +259,34 @@ proptest! {
         let file = matches!(r.read_frame().unwrap(), Some(Frame::BodyFile { offset: o, length: l }) if o == offset && l == length);
         prop_assert!(file);
         prop_assert!(r.read_frame().unwrap().is_none());
+    }
+
+    /// Reading in pieces yields the same frames, with each body's bytes split over one or
+    /// more `Body` frames, whatever sizes the reads come in.
+    #[test]
+    fn body_pieces_reassemble(bodies in prop::collection::vec(0usize..200_000, 1..6), sizes in prop::collection::vec(1usize..100_000, 1..8)) {
+        let mut wire = Vec::new();
+        let mut expected = Vec::new();
+        for (i, len) in bodies.iter().enumerate() {
+            let body: Vec<u8> = (0..*len).map(|j| (i * 7 + j) as u8).collect();
+            encode_body(&mut wire, &body).unwrap();
+            encode_retry(&mut wire);
+            expected.push(body);
+        }
+        let mut r = FrameReader::new(Uneven { data: wire, at: 0, sizes, turn: 0 });
+        for body in &expected {
+            let mut got = Vec::new();
+            loop {
+                match r.read_frame_in_pieces().unwrap() {
+                    Some(Frame::Body(b)) => got.extend_from_slice(b),
+                    Some(Frame::Retry) => break,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            prop_assert!(!r.in_body());
+            prop_assert!(&got == body);
+        }
+        prop_assert!(r.read_frame_in_pieces().unwrap().is_none());
     }
 
     /// Arbitrary bytes never panic the decoder and never claim more than they hold.
