@@ -91,6 +91,23 @@ fn headers_in_and_out() {
         ["a=1; Path=/", "b=2; Path=/; HttpOnly"],
         "{resp:?}"
     );
+
+    // A streamed body with its own Content-Length: the write that completes it ends the
+    // response; a write past it fails in the handler and is logged, and the client still gets
+    // exactly the declared body.
+    for path in ["/declared", "/declared?extra"] {
+        let resp = srv.get(path);
+        assert_eq!(resp.status, 200, "{path}: {resp:?}");
+        assert_eq!(resp.header("Content-Length"), Some("10"), "{path}");
+        assert_eq!(resp.body, b"0123456789", "{path}");
+    }
+    let log = srv.root.read_error_log();
+    assert_eq!(
+        log.matches("wrote more than its Content-Length of 10 bytes")
+            .count(),
+        1,
+        "{log}"
+    );
     srv.stop();
 }
 

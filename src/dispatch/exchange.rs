@@ -92,7 +92,15 @@ pub fn run(r: &mut Request, link: &mut Link, head: &[u8], group: &str) -> Outcom
     let mut ending = Ending::default();
     let mut reader =
         FrameReader::with_buffer(FdStream::new(&link.stream), std::mem::take(&mut link.buf));
-    let status = relay(r, &link.stream, &mut reader, head, group, &mut ending);
+    let status = relay(
+        r,
+        &link.stream,
+        &mut reader,
+        head,
+        group,
+        link.timeout,
+        &mut ending,
+    );
     link.buf = reader.into_parts().1;
     if ending.retry {
         Outcome::Retry
@@ -121,6 +129,7 @@ fn relay(
     reader: &mut FrameReader<FdStream<'_>>,
     head: &[u8],
     group: &str,
+    timeout: Duration,
     ending: &mut Ending,
 ) -> i32 {
     let mut wire = stream;
@@ -147,11 +156,7 @@ fn relay(
     let mut pump: Option<BodyPump> = None;
     let mut out = Vec::new();
     let client_fd = r.client_fd();
-    let wait_limit = stream
-        .read_timeout()
-        .ok()
-        .flatten()
-        .unwrap_or(Duration::from_secs(300));
+    let wait_limit = timeout;
     loop {
         if !reader.has_buffered() {
             match wait::daemon_or_client(stream, client_fd, wait_limit) {

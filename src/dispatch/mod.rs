@@ -239,9 +239,17 @@ pub fn serve(r: &mut Request) -> i32 {
         let pooled = pool::take(&endpoint.socket);
         let fresh = pooled.is_none();
         let connected = pooled.map(Ok).unwrap_or_else(|| {
-            connect(&endpoint.socket, left).map(|stream| pool::Link {
-                stream,
-                buf: Vec::new(),
+            let timeout = endpoint.socket_timeout.unwrap_or_else(|| {
+                Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64)
+            });
+            connect(&endpoint.socket, left).map(|stream| {
+                let _ = stream.set_read_timeout(Some(timeout));
+                let _ = stream.set_write_timeout(Some(timeout));
+                pool::Link {
+                    stream,
+                    buf: Vec::new(),
+                    timeout,
+                }
             })
         });
         let mut link = match connected {
@@ -260,13 +268,6 @@ pub fn serve(r: &mut Request) -> i32 {
                 return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
             }
         };
-        if fresh {
-            let timeout = endpoint.socket_timeout.unwrap_or_else(|| {
-                Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64)
-            });
-            let _ = link.stream.set_read_timeout(Some(timeout));
-            let _ = link.stream.set_write_timeout(Some(timeout));
-        }
         let wire = if fresh {
             &head[..]
         } else {

@@ -1,14 +1,14 @@
 //! Idle daemon connections kept by each Apache child between requests, so a request pays no
-//! connect/accept. A pooled connection is used again only after a check that the daemon has
-//! not closed or declined it (it sends `Retry` before it stops); a request that still meets a
-//! connection the daemon dropped unread is sent again (see `exchange`).
+//! connect/accept. A pooled connection is used without a check (which would cost a syscall per
+//! request): one the daemon has closed refuses the write (`EPIPE`), and one it has declined
+//! answers `Retry`; either way the request provably went unread and is sent again on the next
+//! connection (see `exchange` and the retry loop in `dispatch`).
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use parking_lot::Mutex;
 
 /// Idle connections kept per daemon group (per Apache child process).
@@ -20,28 +20,16 @@ pub struct Link {
     pub stream: UnixStream,
     /// Its frame reader's buffer, kept so a pooled connection allocates none per request.
     pub buf: Vec<u8>,
+    /// The read timeout set on it (kept here: asking the socket costs a syscall).
+    pub timeout: Duration,
 }
 
 static IDLE: LazyLock<Mutex<HashMap<String, Vec<Link>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// True when nothing has arrived on an idle connection: no `Retry`, no end of stream (both
-/// make it readable; a hang-up or error is always reported).
-fn quiet(stream: &UnixStream) -> bool {
-    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
-}
-
-/// An idle connection to the daemon socket at `path`, if one is usable.
+/// The most recently used idle connection to the daemon socket at `path`, if any.
 pub fn take(path: &str) -> Option<Link> {
-    let mut idle = IDLE.lock();
-    let list = idle.get_mut(path)?;
-    while let Some(link) = list.pop() {
-        if quiet(&link.stream) {
-            return Some(link);
-        }
-    }
-    None
+    IDLE.lock().get_mut(path)?.pop()
 }
 
 /// Keeps a connection whose last response ended cleanly, for the next request.

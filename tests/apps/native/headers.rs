@@ -1,6 +1,10 @@
 //! Headers in and out. `/headers` answers `KEY=VALUE` lines: the request's `X-Probe` and
 //! `X-Multi` headers (read with `req.header`), and every header `req.headers()` lists; the
-//! response carries `X-Answer` and two separate `Set-Cookie` headers.
+//! response carries `X-Answer` and two separate `Set-Cookie` headers. `/declared` streams
+//! a body with its own `Content-Length: 10` in two writes of 5 bytes, then (with `?extra`)
+//! tries to write 3 bytes more.
+
+use std::io::Write;
 
 use rswsgi::{Request, Response};
 
@@ -20,6 +24,18 @@ pub fn application(req: &mut Request) -> Response<'_> {
                 .with_header("X-Answer", format!("got {probe}"))
                 .with_header("Set-Cookie", "a=1; Path=/")
                 .with_header("Set-Cookie", "b=2; Path=/; HttpOnly")
+        }
+        "/declared" => {
+            let extra = req.query_string() == "extra";
+            Response::stream(200, move |out| {
+                out.write_all(b"01234")?;
+                out.write_all(b"56789")?;
+                if extra {
+                    out.write_all(b"abc")?;
+                }
+                Ok(())
+            })
+            .with_header("Content-Length", "10")
         }
         _ => Response::text(404, "not found\n"),
     }

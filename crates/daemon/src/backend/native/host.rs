@@ -13,6 +13,12 @@ struct Ctx<'a> {
     io: &'a RequestIo,
     head: Option<Head>,
     head_sent: bool,
+    /// The Content-Length the handler declared, if any.
+    declared: Option<u64>,
+    /// Body bytes sent so far.
+    sent: u64,
+    /// `ResponseEnd` went out with the block that completed the declared length.
+    finished: bool,
     buf: Vec<u8>,
     error: Option<String>,
 }
@@ -42,6 +48,9 @@ pub fn serve(h: &Handler, req: &Request, io: &RequestIo) {
         io,
         head: None,
         head_sent: false,
+        declared: None,
+        sent: 0,
+        finished: false,
         buf: Vec::new(),
         error: None,
     };
@@ -57,6 +66,7 @@ pub fn serve(h: &Handler, req: &Request, io: &RequestIo) {
     // SAFETY: the table was checked at load; host, its environ and ctx outlive the call.
     let rc = unsafe { (h.table().handle)(&host) };
     match (rc, ctx.error.take()) {
+        (status::OK, None) if ctx.finished => {}
         (status::OK, None) => {
             let head = if ctx.head_sent {
                 None
@@ -153,6 +163,11 @@ unsafe extern "C" fn start_response(
         c.error = Some("invalid reason phrase".into());
         return -1;
     }
+    c.declared = out.iter().find_map(|(k, v)| {
+        k.eq_ignore_ascii_case(b"content-length")
+            .then(|| std::str::from_utf8(v).ok()?.trim().parse().ok())
+            .flatten()
+    });
     c.head = Some(Head {
         status: code,
         reason,
@@ -170,10 +185,30 @@ unsafe extern "C" fn write_body(c: *mut c_void, data: Bytes) -> i32 {
     };
     // SAFETY: data is valid during the call.
     let data = unsafe { data.as_slice() };
+    if c.finished {
+        if data.is_empty() {
+            return 0;
+        }
+        c.error = Some(format!(
+            "the handler wrote more than its Content-Length of {} bytes",
+            c.sent
+        ));
+        return -1;
+    }
     let head = if c.head_sent { None } else { Some(head) };
-    match c.io.send(head, data) {
+    // The block that completes the declared Content-Length ends the response in the same
+    // write, so the module need not wait for the handler to return.
+    let completes = c.declared == Some(c.sent + data.len() as u64);
+    let sent = if completes {
+        c.io.finish(head, data)
+    } else {
+        c.io.send(head, data)
+    };
+    match sent {
         Ok(()) => {
             c.head_sent = true;
+            c.sent += data.len() as u64;
+            c.finished |= completes;
             0
         }
         Err(_) => -1,
