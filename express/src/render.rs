@@ -13,8 +13,18 @@ pub const HTTPD_CONF_TEMPLATE: &str = include_str!("../../conf/httpd.conf.in");
 /// The apachectl template.
 pub const APACHECTL_TEMPLATE: &str = include_str!("../../conf/apachectl.in");
 
-/// Apache's most threads per child process (event MPM default).
-const MAX_THREADS_PER_CHILD: u32 = 25;
+/// How Apache's request threads are split into child processes for `max_clients`, as
+/// mod_wsgi-express splits them: children of 10 threads up to 20 clients, else about 20
+/// threads each. Returns (children, threads per child); their product covers `max_clients`.
+fn mpm_split(max_clients: u32) -> (u32, u32) {
+    let max_clients = max_clients.max(1);
+    let threads = if max_clients > 20 {
+        max_clients / (max_clients / 20 + 1)
+    } else {
+        10
+    };
+    (max_clients.div_ceil(threads), threads)
+}
 
 /// Replaces every `{{name}}` in `template` with `values[name]`; a placeholder with no
 /// value is an error, so a template and its renderer cannot drift apart silently.
@@ -104,8 +114,7 @@ fn path_str(path: &Path) -> Result<&str> {
 /// The generated `httpd.conf`.
 pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     let root = &c.server_root;
-    let threads_per_child = c.max_clients.clamp(1, MAX_THREADS_PER_CHILD);
-    let server_limit = c.max_clients.div_ceil(threads_per_child);
+    let (server_limit, threads_per_child) = mpm_split(c.max_clients);
     let mut user_directives = String::new();
     if let Some(id) = &c.identity {
         writeln!(user_directives, "User {}", conf_word(&id.user)?)?;
@@ -161,7 +170,10 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("module_path", conf_path(&c.module_path)?);
     v.insert("server_limit", server_limit.to_string());
     v.insert("threads_per_child", threads_per_child.to_string());
-    v.insert("max_spare_threads", (2 * threads_per_child).to_string());
+    v.insert(
+        "max_spare_threads",
+        (server_limit * threads_per_child).to_string(),
+    );
     v.insert(
         "max_clients",
         (server_limit * threads_per_child).to_string(),
@@ -290,12 +302,21 @@ mod tests {
     }
 
     #[test]
-    fn max_clients_over_25_threads_uses_more_children() {
+    fn threads_are_split_into_children_as_mod_wsgi_express_does() {
+        assert_eq!(mpm_split(0), (1, 10));
+        assert_eq!(mpm_split(17), (2, 10));
+        assert_eq!(mpm_split(20), (2, 10));
+        assert_eq!(mpm_split(22), (2, 11));
+        assert_eq!(mpm_split(60), (4, 15));
+        assert_eq!(mpm_split(1000), (53, 19));
         let mut c = sample();
         c.max_clients = 60;
         let conf = render_httpd_conf(&c).unwrap();
-        assert!(conf.contains("ServerLimit 3\n"));
-        assert!(conf.contains("ThreadsPerChild 25\n"));
-        assert!(conf.contains("MaxRequestWorkers 75\n"));
+        // Every child starts at once and none is stopped for being idle.
+        assert!(conf.contains("StartServers 4\n"));
+        assert!(conf.contains("ServerLimit 4\n"));
+        assert!(conf.contains("ThreadsPerChild 15\n"));
+        assert!(conf.contains("MaxSpareThreads 60\n"));
+        assert!(conf.contains("MaxRequestWorkers 60\n"));
     }
 }
