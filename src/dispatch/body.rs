@@ -1,6 +1,8 @@
 //! Answering the daemon's `ReadBody` frames from the client's request body.
 
-use rswsgi_protocol::{encode_body, encode_body_end, encode_error, MAX_BODY_CHUNK};
+use std::io::{self, IoSlice, Write};
+
+use rswsgi_protocol::{body_header, encode_body_end, encode_error, MAX_BODY_CHUNK};
 
 use crate::httpd::body::{BodyError, BodyReader};
 use crate::httpd::request::Request;
@@ -25,32 +27,61 @@ impl BodyPump {
         }
     }
 
-    /// Reads up to `max` bytes from the client and appends the answering frame to `out`:
-    /// `Body`, `BodyEnd`, or (when the read failed) `Error`, in which case the failure is
-    /// returned too. The first read answers `Expect: 100-continue`.
+    /// Reads up to `max` bytes from the client and writes the answering frame to `wire`:
+    /// `Body`, `BodyEnd`, or (when the read failed) `Error`. The first read answers
+    /// `Expect: 100-continue`. A failed client read is returned as `Ok(Err(..))` (the daemon
+    /// has been told, if it still listens); a failed write to the daemon as `Err`.
     pub fn answer(
         &mut self,
         r: &mut Request,
         max: u32,
-        out: &mut Vec<u8>,
-    ) -> Result<(), BodyError> {
+        wire: &mut impl Write,
+    ) -> io::Result<Result<(), BodyError>> {
         let want = (max as usize).clamp(1, BODY_READ);
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
-        match self.reader.read(r, &mut self.buf[..want]) {
+        let mut frame = Vec::new();
+        let (data, failed) = match self.reader.read(r, &mut self.buf[..want]) {
             Ok(Some(n)) => {
-                encode_body(out, &self.buf[..n]).expect("BODY_READ is under the frame cap");
-                Ok(())
+                let header = body_header(n).expect("BODY_READ is under the frame cap");
+                frame.extend_from_slice(&header);
+                (&self.buf[..n], None)
             }
             Ok(None) => {
-                encode_body_end(out);
-                Ok(())
+                encode_body_end(&mut frame);
+                (&[][..], None)
             }
             Err(e) => {
-                encode_error(out, e.reason.as_bytes());
-                Err(e)
+                encode_error(&mut frame, e.reason.as_bytes());
+                (&[][..], Some(e))
             }
+        };
+        let written = write_both(wire, &frame, data);
+        match failed {
+            // The client's failure decides the answer, whether or not the daemon heard of it.
+            Some(e) => Ok(Err(e)),
+            None => written.map(Ok),
         }
     }
+}
+
+/// Writes `a` then `b`, in one `writev` when the socket takes them whole.
+fn write_both(wire: &mut impl Write, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let total = a.len() + b.len();
+    let mut done = 0;
+    while done < total {
+        let n = if done < a.len() {
+            wire.write_vectored(&[IoSlice::new(&a[done..]), IoSlice::new(b)])
+        } else {
+            wire.write(&b[done - a.len()..])
+        };
+        match n {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -154,7 +154,6 @@ fn relay(
     let mut sent: u64 = 0;
     let mut asked_client = false;
     let mut pump: Option<BodyPump> = None;
-    let mut out = Vec::new();
     let client_fd = r.client_fd();
     let wait_limit = timeout;
     loop {
@@ -215,16 +214,15 @@ fn relay(
             }
             Frame::ReadBody { max } => {
                 asked_client = true;
-                out.clear();
                 let answered = pump
                     .get_or_insert_with(|| BodyPump::new(r))
-                    .answer(r, max, &mut out);
-                let delivered = wire.write_all(&out);
-                if let Err(e) = answered {
-                    return body_failed(r, head_sent, &e);
-                }
-                if let Err(e) = delivered {
-                    return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!("daemon group '{group}' went away while receiving the request body: {e}"));
+                    .answer(r, max, &mut wire);
+                match answered {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return body_failed(r, head_sent, &e),
+                    Err(e) => {
+                        return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!("daemon group '{group}' went away while receiving the request body: {e}"));
+                    }
                 }
             }
             Frame::ResponseHead(h) if !head_sent => {

@@ -42,6 +42,10 @@ impl Buffered {
 
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.available());
+        if self.pos == 0 && n == self.data.len() {
+            // All of it (the usual `read(n)`): hand the buffer over instead of copying it.
+            return std::mem::take(&mut self.data);
+        }
         let out = self.data[self.pos..self.pos + n].to_vec();
         self.pos += n;
         if self.pos == self.data.len() {
