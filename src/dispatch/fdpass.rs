@@ -12,8 +12,9 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 const MAX_FDS: usize = 4;
 
 /// A daemon connection read with `recvmsg`; descriptors that come with the bytes queue up in
-/// arrival order. The daemon sends each with the first byte of its `BodyFile` frame, so by the
-/// time that frame is decoded its descriptor is at the front of the queue.
+/// arrival order. The daemon sends each with the write that carries its `BodyFile` frame (the
+/// kernel delivers it with that write's first bytes), one descriptor per frame, in order: by
+/// the time a frame is decoded its descriptor is the oldest in the queue.
 pub struct FdStream<'a> {
     stream: &'a UnixStream,
     fds: VecDeque<OwnedFd>,

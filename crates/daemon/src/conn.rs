@@ -238,21 +238,17 @@ impl Conn {
         self.flush(&[])
     }
 
-    /// Writes out what is pending, then a `BodyFile` frame with `fd` attached to its first
-    /// byte.
+    /// Writes out what is pending (the response head, say) and a `BodyFile` frame in one
+    /// `sendmsg` with `fd` attached: the module queues descriptors as they arrive, so the
+    /// frame's descriptor is there when the frame is decoded.
     fn push_fd_frame(
         &mut self,
         fd: BorrowedFd<'_>,
         offset: u64,
         length: u64,
     ) -> Result<(), IoError> {
-        let frame_at = self.wbuf.len();
         proto::encode_body_file(&mut self.wbuf, offset, length);
-        let stream = self.reader.get_mut();
-        let mut res = stream.write_all(&self.wbuf[..frame_at]);
-        if res.is_ok() {
-            res = send_with_fd(stream, &self.wbuf[frame_at..], fd);
-        }
+        let res = send_with_fd(self.reader.get_mut(), &self.wbuf, fd);
         self.wbuf.clear();
         res.map_err(|e| {
             self.state.broken = true;

@@ -40,7 +40,7 @@ pub enum FrameKind {
     /// says so (504 before the response head, an aborted connection after it).
     Timeout = 9,
     /// Daemon → module: a block of response body read from a file descriptor that travels
-    /// with this frame (`SCM_RIGHTS` on the same `sendmsg` as the frame's first byte), so the
+    /// with this frame (`SCM_RIGHTS` on the `sendmsg` that carries the frame), so the
     /// module can hand it to Apache as a file bucket (`sendfile`) instead of copying it.
     BodyFile = 10,
 }
