@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+/// The fewest Apache request threads express configures: one child's worth at Apache's
+/// default `ThreadLimit`. A relay thread costs about 100 KiB.
+pub const MIN_RELAY_THREADS: u32 = 64;
+
 /// Every option of `express start-server` and `express setup-server`, with
 /// mod_wsgi-express's names and defaults. Build one with [`ServerOptions::new`]
 /// and set the fields you need; [`crate::setup_server`] turns it into a server root.
@@ -51,8 +55,8 @@ pub struct ServerOptions {
     /// Working directory of the daemons (`--working-directory`, mod_wsgi's `home=`);
     /// default the script's directory.
     pub working_directory: Option<PathBuf>,
-    /// Most simultaneous client connections Apache accepts (`--max-clients`);
-    /// default 1.5 × processes × threads, at least 10.
+    /// Apache's request threads (`--max-clients`); default 10 + 1.5 × processes × threads,
+    /// at least [`MIN_RELAY_THREADS`].
     pub max_clients: Option<u32>,
     /// Extra configuration files appended with `Include` (`--include-file`, repeatable).
     pub include_files: Vec<PathBuf>,
@@ -113,13 +117,16 @@ impl ServerOptions {
         }
     }
 
-    /// Apache's `MaxRequestWorkers`: the option, else 10 + 1.5 × processes × threads, as
-    /// mod_wsgi-express sizes it. The headroom matters: when every worker is busy, Apache's
-    /// event MPM closes idle keep-alive connections, which clients see as errors.
+    /// Apache's `MaxRequestWorkers`: the option, else 10 + 1.5 × processes × threads as
+    /// mod_wsgi-express sizes it, but at least [`MIN_RELAY_THREADS`]. The headroom matters:
+    /// when every worker of a child is busy, Apache's event MPM closes all of that child's
+    /// idle keep-alive connections, which clients see as resets and reconnects (p99 of a
+    /// second). Here Apache's threads only relay requests to the daemons, so they are cheap,
+    /// and requests beyond the daemons' capacity wait on the daemon socket instead.
     pub fn max_clients_or_default(&self) -> u32 {
         self.max_clients.unwrap_or_else(|| {
             let threads = u64::from(self.processes) * u64::from(self.threads);
-            let wanted = (threads * 3).div_ceil(2) + 10;
+            let wanted = ((threads * 3).div_ceil(2) + 10).max(u64::from(MIN_RELAY_THREADS));
             u32::try_from(wanted).unwrap_or(u32::MAX)
         })
     }
@@ -141,7 +148,7 @@ mod tests {
         assert_eq!(o.processes, 1);
         assert_eq!(o.threads, 5);
         assert_eq!(o.callable_object, "application");
-        assert_eq!(o.max_clients_or_default(), 18);
+        assert_eq!(o.max_clients_or_default(), MIN_RELAY_THREADS);
         assert_eq!(o.process_group(), "localhost:8000");
         let root = o.server_root_or_default();
         let root = root.to_str().unwrap();
@@ -156,7 +163,9 @@ mod tests {
         let mut o = ServerOptions::new("x.py");
         o.processes = 4;
         o.threads = 5;
-        assert_eq!(o.max_clients_or_default(), 40);
+        assert_eq!(o.max_clients_or_default(), 64);
+        o.threads = 20;
+        assert_eq!(o.max_clients_or_default(), 130);
         o.max_clients = Some(7);
         assert_eq!(o.max_clients_or_default(), 7);
     }

@@ -13,17 +13,17 @@ pub const HTTPD_CONF_TEMPLATE: &str = include_str!("../../conf/httpd.conf.in");
 /// The apachectl template.
 pub const APACHECTL_TEMPLATE: &str = include_str!("../../conf/apachectl.in");
 
-/// How Apache's request threads are split into child processes for `max_clients`, as
-/// mod_wsgi-express splits them: children of 10 threads up to 20 clients, else about 20
-/// threads each. Returns (children, threads per child); their product covers `max_clients`.
+/// Most request threads per Apache child (Apache's default `ThreadLimit`).
+const MAX_THREADS_PER_CHILD: u32 = 64;
+
+/// How Apache's request threads are split into child processes for `max_clients`: at least
+/// two children (a second listener measurably helps on a busy server) of at most
+/// [`MAX_THREADS_PER_CHILD`] threads each. Returns (children, threads per child); their
+/// product covers `max_clients`.
 fn mpm_split(max_clients: u32) -> (u32, u32) {
-    let max_clients = max_clients.max(1);
-    let threads = if max_clients > 20 {
-        max_clients / (max_clients / 20 + 1)
-    } else {
-        10
-    };
-    (max_clients.div_ceil(threads), threads)
+    let max_clients = max_clients.max(2);
+    let children = max_clients.div_ceil(MAX_THREADS_PER_CHILD).max(2);
+    (children, max_clients.div_ceil(children))
 }
 
 /// Replaces every `{{name}}` in `template` with `values[name]`; a placeholder with no
@@ -302,20 +302,20 @@ mod tests {
     }
 
     #[test]
-    fn threads_are_split_into_children_as_mod_wsgi_express_does() {
-        assert_eq!(mpm_split(0), (1, 10));
-        assert_eq!(mpm_split(17), (2, 10));
-        assert_eq!(mpm_split(20), (2, 10));
+    fn threads_are_split_into_children() {
+        assert_eq!(mpm_split(0), (2, 1));
+        assert_eq!(mpm_split(17), (2, 9));
         assert_eq!(mpm_split(22), (2, 11));
-        assert_eq!(mpm_split(60), (4, 15));
-        assert_eq!(mpm_split(1000), (53, 19));
+        assert_eq!(mpm_split(64), (2, 32));
+        assert_eq!(mpm_split(150), (3, 50));
+        assert_eq!(mpm_split(1000), (16, 63));
         let mut c = sample();
         c.max_clients = 60;
         let conf = render_httpd_conf(&c).unwrap();
         // Every child starts at once and none is stopped for being idle.
-        assert!(conf.contains("StartServers 4\n"));
-        assert!(conf.contains("ServerLimit 4\n"));
-        assert!(conf.contains("ThreadsPerChild 15\n"));
+        assert!(conf.contains("StartServers 2\n"));
+        assert!(conf.contains("ServerLimit 2\n"));
+        assert!(conf.contains("ThreadsPerChild 30\n"));
         assert!(conf.contains("MaxSpareThreads 60\n"));
         assert!(conf.contains("MaxRequestWorkers 60\n"));
     }

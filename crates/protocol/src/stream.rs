@@ -29,6 +29,9 @@ pub struct FrameReader<R> {
 }
 
 const READ_CHUNK: usize = 64 << 10;
+/// The starting size of a buffer given to [`FrameReader::with_buffer`]: enough for the usual
+/// head and small body; it grows to [`READ_CHUNK`] when a large body passes through.
+const SMALL_CHUNK: usize = 8 << 10;
 
 impl<R: Read> FrameReader<R> {
     /// Wraps `inner`.
@@ -43,10 +46,12 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// Wraps `inner`, reusing `buf` (from [`into_parts`](Self::into_parts)) as the read
-    /// buffer, so a long-lived connection does not allocate one per use.
+    /// buffer, so a long-lived connection does not allocate one per use. A new (empty)
+    /// buffer starts at 8 KiB and grows to 64 KiB once a large body is read in pieces, so
+    /// many idle connections that only carried small responses hold little memory.
     pub fn with_buffer(inner: R, mut buf: Vec<u8>) -> Self {
-        if buf.len() < READ_CHUNK {
-            buf.resize(READ_CHUNK, 0);
+        if buf.len() < SMALL_CHUNK {
+            buf.resize(SMALL_CHUNK, 0);
         }
         FrameReader {
             inner,
@@ -143,6 +148,9 @@ impl<R: Read> FrameReader<R> {
             }
             self.start += HEADER_LEN;
             self.body_left = total - HEADER_LEN;
+            if self.body_left > self.buf.len() && self.buf.len() < READ_CHUNK {
+                self.buf.resize(READ_CHUNK, 0);
+            }
         }
         if self.start == self.end {
             self.start = 0;

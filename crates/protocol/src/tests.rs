@@ -195,6 +195,27 @@ fn reader_buffer_is_reused() {
 }
 
 #[test]
+fn pooled_buffer_starts_small_and_grows_for_a_large_body() {
+    let mut wire = Vec::new();
+    encode_body(&mut wire, b"abc").unwrap();
+    let mut r = FrameReader::with_buffer(&wire[..], Vec::new());
+    assert!(matches!(
+        r.read_frame_in_pieces().unwrap(),
+        Some(Frame::Body(b"abc"))
+    ));
+    assert_eq!(r.into_parts().1.len(), 8 << 10);
+    let mut wire = Vec::new();
+    encode_body(&mut wire, &[5u8; 300_000]).unwrap();
+    let mut r = FrameReader::with_buffer(&wire[..], Vec::new());
+    let mut got = 0;
+    while let Some(Frame::Body(b)) = r.read_frame_in_pieces().unwrap() {
+        got += b.len();
+    }
+    assert_eq!(got, 300_000);
+    assert_eq!(r.into_parts().1.len(), 64 << 10);
+}
+
+#[test]
 fn reader_reports_truncation() {
     let mut wire = Vec::new();
     encode_body(&mut wire, b"abcdef").unwrap();

@@ -5,7 +5,6 @@ import os
 import site
 import stat
 import sys
-import tempfile
 import traceback
 import types
 
@@ -55,6 +54,15 @@ def format_exception(exc, tb=None):
 _PLAIN_FILES = (io.FileIO, io.BufferedReader, io.BufferedRandom)
 
 
+def _unwrap_tempfile(f):
+    """The file inside a tempfile.NamedTemporaryFile wrapper, else `f` itself. (tempfile is
+    not imported here: if the application never imported it, `f` is no such wrapper.)"""
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None and isinstance(f, getattr(tempfile, "_TemporaryFileWrapper", ())):
+        return f.file
+    return f
+
+
 class FileWrapper:
     """wsgi.file_wrapper: iterates a file-like object in blocks and closes it.
 
@@ -83,9 +91,7 @@ def file_wrapper_length(wrapper):
     io.FileIO, io.BufferedReader or io.BufferedRandom, or a subclass) on a regular file, else
     None: other file-like objects are read until they end, since what their read() returns
     need not match the descriptor behind fileno() (a gzip.GzipFile, say)."""
-    f = wrapper.filelike
-    if isinstance(f, getattr(tempfile, "_TemporaryFileWrapper", ())):
-        f = f.file
+    f = _unwrap_tempfile(wrapper.filelike)
     if not isinstance(f, _PLAIN_FILES):
         return None
     try:
@@ -102,9 +108,7 @@ def file_wrapper_fd(wrapper):
     open(path, "rb") returns, possibly inside a tempfile wrapper): its bytes can then be sent
     from the descriptor by Apache without being read here. Else None (a file-like object whose
     fileno() may not match what read() returns, such as a gzip.GzipFile)."""
-    f = wrapper.filelike
-    if isinstance(f, getattr(tempfile, "_TemporaryFileWrapper", ())):
-        f = f.file
+    f = _unwrap_tempfile(wrapper.filelike)
     if type(f) not in _PLAIN_FILES:
         return None
     try:
