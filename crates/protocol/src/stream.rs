@@ -32,6 +32,9 @@ const READ_CHUNK: usize = 64 << 10;
 /// The starting size of a buffer given to [`FrameReader::with_buffer`]: enough for the usual
 /// head and small body; it grows to [`READ_CHUNK`] when a large body passes through.
 const SMALL_CHUNK: usize = 8 << 10;
+/// What a buffer given to [`FrameReader::with_buffer`] grows to when a large body passes
+/// through in pieces: larger reads mean fewer wakeups and fewer writes downstream.
+const BODY_CHUNK: usize = 256 << 10;
 
 impl<R: Read> FrameReader<R> {
     /// Wraps `inner`.
@@ -47,7 +50,7 @@ impl<R: Read> FrameReader<R> {
 
     /// Wraps `inner`, reusing `buf` (from [`into_parts`](Self::into_parts)) as the read
     /// buffer, so a long-lived connection does not allocate one per use. A new (empty)
-    /// buffer starts at 8 KiB and grows to 64 KiB once a large body is read in pieces, so
+    /// buffer starts at 8 KiB and grows to 256 KiB once a large body is read in pieces, so
     /// many idle connections that only carried small responses hold little memory.
     pub fn with_buffer(inner: R, mut buf: Vec<u8>) -> Self {
         if buf.len() < SMALL_CHUNK {
@@ -148,8 +151,8 @@ impl<R: Read> FrameReader<R> {
             }
             self.start += HEADER_LEN;
             self.body_left = total - HEADER_LEN;
-            if self.body_left > self.buf.len() && self.buf.len() < READ_CHUNK {
-                self.buf.resize(READ_CHUNK, 0);
+            if self.body_left > self.buf.len() && self.buf.len() < BODY_CHUNK {
+                self.buf.resize(BODY_CHUNK, 0);
             }
         }
         if self.start == self.end {

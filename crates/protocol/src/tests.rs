@@ -212,7 +212,7 @@ fn pooled_buffer_starts_small_and_grows_for_a_large_body() {
         got += b.len();
     }
     assert_eq!(got, 300_000);
-    assert_eq!(r.into_parts().1.len(), 64 << 10);
+    assert_eq!(r.into_parts().1.len(), 256 << 10);
 }
 
 #[test]
