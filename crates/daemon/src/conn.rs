@@ -524,6 +524,7 @@ impl RequestIo {
     pub fn end(self) -> Outcome {
         let mut conn = self.shared.conn.lock();
         self.shared.current.store(0, Ordering::SeqCst);
+        conn.reader.release_buffer();
         if conn.state.broken {
             return Outcome::Close;
         }

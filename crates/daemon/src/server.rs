@@ -178,7 +178,8 @@ fn worker_loop(server: &Server, worker: usize) {
 
 /// Reads a new connection's preamble; a peer that is not the module gets an `Error` frame.
 fn open_connection(stream: UnixStream) -> Option<Arc<Shared>> {
-    let mut reader = FrameReader::new(stream);
+    // Starts small: most connections carry small frames, and many stay open while idle.
+    let mut reader = FrameReader::with_buffer(stream, Vec::new());
     match reader.read_preamble() {
         Ok(true) => Some(Shared::new(Conn::new(reader))),
         Ok(false) => None,

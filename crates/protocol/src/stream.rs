@@ -80,6 +80,16 @@ impl<R: Read> FrameReader<R> {
         &mut self.inner
     }
 
+    /// Lets a buffer that grew for a large frame or body go back to its starting size, when
+    /// nothing is buffered: a long-lived connection then holds little memory while idle.
+    pub fn release_buffer(&mut self) {
+        if self.start == self.end && self.body_left == 0 && self.buf.len() > SMALL_CHUNK {
+            self.start = 0;
+            self.end = 0;
+            self.buf = vec![0; SMALL_CHUNK];
+        }
+    }
+
     /// True when bytes beyond the last returned frame are already buffered.
     pub fn has_buffered(&self) -> bool {
         self.end > self.start

@@ -212,7 +212,19 @@ fn pooled_buffer_starts_small_and_grows_for_a_large_body() {
         got += b.len();
     }
     assert_eq!(got, 300_000);
-    assert_eq!(r.into_parts().1.len(), 256 << 10);
+    r.release_buffer();
+    assert_eq!(r.into_parts().1.len(), 8 << 10);
+    // A whole large frame grows the buffer too; with bytes still buffered it is kept.
+    let mut wire = Vec::new();
+    encode_body(&mut wire, &[5u8; 60_000]).unwrap();
+    encode_retry(&mut wire);
+    let mut r = FrameReader::with_buffer(&wire[..], Vec::new());
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::Body(b)) if b.len() == 60_000));
+    r.release_buffer();
+    assert!(r.has_buffered());
+    assert!(matches!(r.read_frame().unwrap(), Some(Frame::Retry)));
+    r.release_buffer();
+    assert_eq!(r.into_parts().1.len(), 8 << 10);
 }
 
 #[test]
