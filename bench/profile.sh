@@ -29,15 +29,8 @@ done
 case $APP in hello|flask|big|file|post|native) ;; *) echo "profile: unknown app $APP" >&2; exit 2 ;; esac
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" -eq 0 ]; then
-  RUN_USER=${BENCH_USER:-www-data}
-  BENCH_VENV=${BENCH_VENV:-/opt/rswsgi/bench-venv}
-  WORK=${BENCH_WORK:-/opt/rswsgi/bench}
-else
-  RUN_USER=""
-  BENCH_VENV=${BENCH_VENV:-$HOME/.cache/rswsgi/bench-venv}
-  WORK=${BENCH_WORK:-$HOME/.cache/rswsgi/bench}
-fi
+# shellcheck source=bench/defaults.sh
+. "$BENCH/defaults.sh"
 STAGE=$WORK/stage
 OUT=$WORK/profile/$APP-c$CONNS
 [ -x "$STAGE/bin/express" ] || { echo "profile: nothing staged in $STAGE; run bench/run.sh --check-only first" >&2; exit 1; }

@@ -72,15 +72,8 @@ for a in "${APPS[@]}"; do
   [[ " ${ALL_APPS[*]} " == *" $a "* ]] || { echo "bench: unknown app $a (${ALL_APPS[*]})" >&2; exit 2; }
 done
 
-if [ "$(id -u)" -eq 0 ]; then
-  RUN_USER=${BENCH_USER:-www-data}     # servers never run as root
-  BENCH_VENV=${BENCH_VENV:-/opt/rswsgi/bench-venv}
-  WORK=${BENCH_WORK:-/opt/rswsgi/bench}
-else
-  RUN_USER=""
-  BENCH_VENV=${BENCH_VENV:-$HOME/.cache/rswsgi/bench-venv}
-  WORK=${BENCH_WORK:-$HOME/.cache/rswsgi/bench}
-fi
+# shellcheck source=bench/defaults.sh
+. "$BENCH/defaults.sh"
 TARGET=${CARGO_TARGET_DIR:-target}/release
 [[ $TARGET == /* ]] || TARGET=$REPO/$TARGET
 STAGE=$WORK/stage

@@ -242,24 +242,11 @@ fn relay(
                 head_sent = true;
             }
             Frame::Body(data) if head_sent => {
-                let room = declared.map_or(u64::MAX, |n| n - sent);
-                let over = data.len() as u64 > room;
-                let data = if over { &data[..room as usize] } else { data };
-                sent += data.len() as u64;
-                if r.write_flush(&mut out_bb, data).is_err() {
-                    log::request(
-                        r,
-                        Level::INFO,
-                        "client went away while the response was being sent",
-                    );
-                    return ffi::OK as i32;
-                }
-                if over {
-                    log::request(r, Level::ERROR, &format!(
-                        "the application sent more than its Content-Length of {} bytes; the excess was not sent",
-                        declared.unwrap_or_default()
-                    ));
-                    return ffi::OK as i32;
+                let (len, over) = within_length(declared, sent, data.len() as u64);
+                sent += len;
+                let written = r.write_flush(&mut out_bb, &data[..len as usize]);
+                if let Some(status) = block_sent(r, written, over, declared) {
+                    return status;
                 }
             }
             Frame::BodyFile { offset, length } if head_sent => {
@@ -284,27 +271,15 @@ fn relay(
                     Level::TRACE,
                     "response block sent from the daemon's file descriptor",
                 );
-                let room = declared.map_or(u64::MAX, |n| n - sent);
-                let over = length > room;
-                let length = length.min(room);
-                sent += length;
-                if length > 0
-                    && r.send_file(&mut out_bb, fd, offset, length, sealed)
-                        .is_err()
-                {
-                    log::request(
-                        r,
-                        Level::INFO,
-                        "client went away while the response was being sent",
-                    );
-                    return ffi::OK as i32;
-                }
-                if over {
-                    log::request(r, Level::ERROR, &format!(
-                        "the application sent more than its Content-Length of {} bytes; the excess was not sent",
-                        declared.unwrap_or_default()
-                    ));
-                    return ffi::OK as i32;
+                let (len, over) = within_length(declared, sent, length);
+                sent += len;
+                let written = if len > 0 {
+                    r.send_file(&mut out_bb, fd, offset, len, sealed)
+                } else {
+                    Ok(())
+                };
+                if let Some(status) = block_sent(r, written, over, declared) {
+                    return status;
                 }
             }
             Frame::ResponseEnd if head_sent => {
@@ -349,6 +324,39 @@ fn relay(
             }
         }
     }
+}
+
+/// How much of a body block of `len` bytes fits in the declared Content-Length after `sent`
+/// bytes, and whether the block goes past it.
+fn within_length(declared: Option<u64>, sent: u64, len: u64) -> (u64, bool) {
+    let room = declared.map_or(u64::MAX, |n| n - sent);
+    (len.min(room), len > room)
+}
+
+/// After passing a body block to Apache: `None` to go on, or the handler status to end with
+/// (the client went away, or the application went past its Content-Length).
+fn block_sent(
+    r: &mut Request,
+    written: Result<(), ()>,
+    over: bool,
+    declared: Option<u64>,
+) -> Option<i32> {
+    if written.is_err() {
+        log::request(
+            r,
+            Level::INFO,
+            "client went away while the response was being sent",
+        );
+        return Some(ffi::OK as i32);
+    }
+    if over {
+        log::request(r, Level::ERROR, &format!(
+            "the application sent more than its Content-Length of {} bytes; the excess was not sent",
+            declared.unwrap_or_default()
+        ));
+        return Some(ffi::OK as i32);
+    }
+    None
 }
 
 /// Checks a file descriptor from a `BodyFile` frame: a regular file holding the whole block.
