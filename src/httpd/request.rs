@@ -255,16 +255,21 @@ impl Request {
         unsafe { ffi::ap_set_content_length(self.0, len) }
     }
 
+    /// The brigade kept in `out` for this request's output, created on first use.
+    fn out_brigade(&self, out: &mut OutBrigade) -> *mut ffi::apr_bucket_brigade {
+        *out.0.get_or_insert_with(|| {
+            // SAFETY: live request; the brigade lives in the request pool.
+            unsafe { ffi::rswsgi_out_brigade(self.0) }
+        })
+    }
+
     /// Sends `data` to the client through the output filters and flushes it, without copying
     /// it aside (see `rswsgi_write_flush`); `out` is this request's output brigade.
     pub fn write_flush(&mut self, out: &mut OutBrigade, data: &[u8]) -> Result<(), ()> {
         if data.is_empty() {
             return Ok(());
         }
-        let bb = *out.0.get_or_insert_with(|| {
-            // SAFETY: live request; the brigade lives in the request pool.
-            unsafe { ffi::rswsgi_out_brigade(self.0) }
-        });
+        let bb = self.out_brigade(out);
         // SAFETY: live request; bb belongs to it; data stays valid for the call, and the
         // FLUSH makes the filters write it out (or fail) before returning.
         let rv = unsafe { ffi::rswsgi_write_flush(self.0, bb, data.as_ptr().cast(), data.len()) };
@@ -288,10 +293,7 @@ impl Request {
         allow_mmap: bool,
     ) -> Result<(), ()> {
         use std::os::fd::IntoRawFd;
-        let bb = *out.0.get_or_insert_with(|| {
-            // SAFETY: live request; the brigade lives in the request pool.
-            unsafe { ffi::rswsgi_out_brigade(self.0) }
-        });
+        let bb = self.out_brigade(out);
         let (Ok(offset), Ok(len)) = (i64::try_from(offset), usize::try_from(len)) else {
             return Err(());
         };

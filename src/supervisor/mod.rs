@@ -308,18 +308,7 @@ impl Supervisor {
             Ok(pid) => {
                 s.proc_.pid = pid;
                 s.started = Instant::now() + delay;
-                let data: *mut Slot = &mut **s;
-                // SAFETY: the Slot is boxed and stays in `slots` until it is unregistered
-                // (on its death, or when httpd stops); `proc_` is inside that box.
-                unsafe {
-                    ffi::apr_proc_other_child_register(
-                        &mut (*data).proc_,
-                        Some(maintenance),
-                        data.cast(),
-                        std::ptr::null_mut(),
-                        self.pconf,
-                    );
-                }
+                watch(s, self.pconf);
                 info!(
                     "started daemon process {pid} (#{}) of group '{}'",
                     s.index + 1,
@@ -397,17 +386,7 @@ impl Supervisor {
             retiring: true,
             shutdown_timeout: SHUTDOWN_TIMEOUT,
         });
-        let data: *mut Slot = &mut *slot;
-        // SAFETY: as in `launch`: the boxed slot stays in `slots` until unregistered.
-        unsafe {
-            ffi::apr_proc_other_child_register(
-                &mut (*data).proc_,
-                Some(maintenance),
-                data.cast(),
-                std::ptr::null_mut(),
-                self.pconf,
-            );
-        }
+        watch(&mut slot, self.pconf);
         self.slots.push(slot);
     }
 
@@ -493,6 +472,24 @@ impl Supervisor {
         {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// Registers `slot`'s process with httpd's other-child mechanism, so `maintenance` hears of
+/// its death. The slot must be boxed and stay in `Supervisor::slots` until it is unregistered
+/// (on its death, or when httpd stops).
+fn watch(slot: &mut Slot, pconf: *mut ffi::apr_pool_t) {
+    let data: *mut Slot = slot;
+    // SAFETY: per this function's contract the Slot outlives the registration; `proc_` is
+    // inside it, and `data` is what `maintenance` gets back.
+    unsafe {
+        ffi::apr_proc_other_child_register(
+            &mut (*data).proc_,
+            Some(maintenance),
+            data.cast(),
+            std::ptr::null_mut(),
+            pconf,
+        );
     }
 }
 

@@ -50,13 +50,7 @@ pub fn bind_socket(path: &str) -> Result<OwnedFd, String> {
     let addr = UnixAddr::new(p).map_err(|e| format!("bad daemon socket path {path}: {e}"))?;
     bind(listener.as_raw_fd(), &addr)
         .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot chmod daemon socket {path}: {e}"))?;
-    if nix::unistd::geteuid().is_root() {
-        let (uid, gid) = credentials::apache_child_ids();
-        nix::unistd::chown(p, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot chown daemon socket {path}: {e}"))?;
-    }
+    reown(path)?;
     Ok(listener)
 }
 

@@ -221,6 +221,17 @@ fn send_file_wrapper(
     if !result.get_type().is(&class) {
         return Ok(None);
     }
+    let (file_len, plain_fd, offset): (Option<u64>, Option<i32>, u64) = support
+        .call_method1(intern!(py, "file_wrapper_source"), (result,))
+        .and_then(|n| n.extract())
+        .map_err(Failure::App)?;
+    let declared = declared_length(state);
+    // Content-Length to add when the application gave none.
+    let computed = if declared.is_none() { file_len } else { None };
+    if let (Some(len), Some(fd)) = (file_len, plain_fd) {
+        let length = declared.map_or(len, |d| d.min(len));
+        return send_plain_file(py, io, state, fd, offset, length, computed).map(Some);
+    }
     let filelike = result
         .getattr(intern!(py, "filelike"))
         .map_err(Failure::App)?;
@@ -229,28 +240,11 @@ fn send_file_wrapper(
         .and_then(|b| b.extract::<usize>())
         .map_err(Failure::App)?
         .clamp(1, rswsgi_protocol::MAX_BODY_CHUNK);
-    let file_len: Option<u64> = support
-        .call_method1(intern!(py, "file_wrapper_length"), (result,))
-        .and_then(|n| n.extract())
-        .map_err(Failure::App)?;
-    let declared = declared_length(state);
-    // Content-Length to add when the application gave none.
-    let computed = if declared.is_none() { file_len } else { None };
     let block = if file_len.is_some() {
         blksize.max(FILE_BLOCK)
     } else {
         blksize
     };
-    if let Some(len) = file_len {
-        let plain: Option<(i32, u64)> = support
-            .call_method1(intern!(py, "file_wrapper_fd"), (result,))
-            .and_then(|v| v.extract())
-            .map_err(Failure::App)?;
-        if let Some((fd, offset)) = plain {
-            let length = declared.map_or(len, |d| d.min(len));
-            return send_plain_file(py, io, state, fd, offset, length, computed).map(Some);
-        }
-    }
     let mut left = declared.or(file_len);
     let read = filelike
         .getattr(intern!(py, "read"))

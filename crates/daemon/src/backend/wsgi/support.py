@@ -86,31 +86,30 @@ class FileWrapper:
         raise StopIteration
 
 
-def file_wrapper_length(wrapper):
-    """Bytes left from the current position when the wrapped object is a binary file (an
-    io.FileIO, io.BufferedReader or io.BufferedRandom, or a subclass) on a regular file, else
-    None: other file-like objects are read until they end, since what their read() returns
-    need not match the descriptor behind fileno() (a gzip.GzipFile, say)."""
+def file_wrapper_source(wrapper):
+    """How to send a FileWrapper: (length, descriptor, offset).
+
+    length is the bytes left from the current position when the wrapped object is a binary
+    file (an io.FileIO, io.BufferedReader or io.BufferedRandom, or a subclass, possibly inside a
+    tempfile wrapper) on a regular file, else None: other file-like objects are read until they
+    end, since what their read() returns need not match the descriptor behind fileno() (a
+    gzip.GzipFile, say). descriptor is given only for exactly those types (a subclass may
+    override read()): Apache can then send the bytes from it without their being read here."""
     f = _unwrap_tempfile(wrapper.filelike)
     if not isinstance(f, _PLAIN_FILES):
-        return None
+        return None, None, 0
     try:
-        st = os.fstat(f.fileno())
+        if f.writable():
+            f.flush()
+        fd = f.fileno()
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return None
-        return max(st.st_size - f.tell(), 0)
+            return None, None, 0
+        offset = f.tell()
+        plain = fd if type(f) in _PLAIN_FILES else None
+        return max(st.st_size - offset, 0), plain, offset
     except Exception:
-        return None
-
-
-def file_wrapper_fd(wrapper):
-    """(descriptor, offset) when the wrapped object is a plain binary file (what
-    open(path, "rb") returns, possibly inside a tempfile wrapper): its bytes can then be sent
-    from the descriptor by Apache without being read here. Else None (a file-like object whose
-    fileno() may not match what read() returns, such as a gzip.GzipFile)."""
-    f = _unwrap_tempfile(wrapper.filelike)
-    if type(f) not in _PLAIN_FILES:
-        return None
+        return None, None, 0
     try:
         if f.closed:
             return None
