@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{procs, repo_root, TestServer};
+use common::{procs, repo_root, semantics, TestServer};
 use rswsgi_express::{build_handler, BuildOptions};
 use sha2::{Digest, Sha256};
 
@@ -101,7 +101,10 @@ fn headers_in_and_out() {
         assert_eq!(resp.header("Content-Length"), Some("10"), "{path}");
         assert_eq!(resp.body, b"0123456789", "{path}");
     }
-    let log = srv.root.read_error_log();
+    // The daemon logs it after the response is complete, so wait for it.
+    let log = semantics::wait_log(&srv, |log| {
+        log.contains("wrote more than its Content-Length of 10 bytes")
+    });
     assert_eq!(
         log.matches("wrote more than its Content-Length of 10 bytes")
             .count(),
