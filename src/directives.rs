@@ -173,6 +173,23 @@ fn location(cmd: &ffi::cmd_parms) -> String {
     }
 }
 
+/// The directory of the `<Directory /path>` section `cmd` is in, when it is directly in one
+/// (not a regex, `<Location>` or `<Files>` section).
+fn directory_section(cmd: &ffi::cmd_parms) -> Option<String> {
+    // SAFETY: cmd->directive and its parents are the live configuration tree, and cmd->path is
+    // NULL or a pool string, during configuration.
+    unsafe {
+        let d = cmd.directive.as_ref()?;
+        let parent = d.parent.as_ref()?;
+        let name = cstr(parent.directive)?;
+        let path = cstr(cmd.path)?;
+        let args = cstr(parent.args).unwrap_or("");
+        (name.eq_ignore_ascii_case("<Directory") && !args.trim_start().starts_with('~'))
+            .then(|| path.to_string())
+            .filter(|p| p.starts_with('/'))
+    }
+}
+
 fn server_root_relative(cmd: &ffi::cmd_parms, path: &str) -> String {
     let Ok(c) = std::ffi::CString::new(path) else {
         return path.to_string();
@@ -226,6 +243,9 @@ fn apply(
         }
         Directive::ProcessGroup => {
             dir().process_group = Some(arg.to_string());
+            if let Some(path) = directory_section(cmd) {
+                server.group_dirs.push((path, arg.to_string()));
+            }
             server.group_refs.push((
                 arg.to_string(),
                 format!("WSGIProcessGroup at {}", location(cmd)),

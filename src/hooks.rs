@@ -147,9 +147,28 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .map(|a| a.script.clone())
                 .collect();
             scripts.dedup();
+            // Mounts without process-group= go wherever WSGIProcessGroup sends them.
+            let mut allowed_scripts: Vec<String> = configs
+                .iter()
+                .flat_map(|c| c.aliases.iter())
+                .filter(|a| a.process_group.is_none())
+                .map(|a| a.script.clone())
+                .collect();
+            allowed_scripts.sort();
+            allowed_scripts.dedup();
+            let mut allowed_dirs: Vec<String> = configs
+                .iter()
+                .flat_map(|c| c.group_dirs.iter())
+                .filter(|(_, group)| *group == g.name)
+                .map(|(dir, _)| dir.clone())
+                .collect();
+            allowed_dirs.sort();
+            allowed_dirs.dedup();
             plans.push(GroupPlan {
                 config,
                 scripts,
+                allowed_scripts,
+                allowed_dirs,
                 script_reloading: main.script_reloading.unwrap_or(true),
             });
         }

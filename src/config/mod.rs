@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub group_refs: Vec<(String, Location)>,
     /// True when some `WSGIProcessGroup` appears anywhere in this server.
     pub has_process_group_directive: bool,
+    /// `<Directory>` sections with a `WSGIProcessGroup`: (directory, group). The group's
+    /// daemons may load scripts under the directory (`AddHandler wsgi-script`).
+    pub group_dirs: Vec<(String, String)>,
     /// `WSGISocketPrefix`.
     pub socket_prefix: Option<String>,
     /// `RSWSGIDaemonExecutable`: where `rswsgi-daemon` lives.
@@ -46,6 +49,12 @@ impl ServerConfig {
             group_refs: vhost.group_refs.clone(),
             has_process_group_directive: vhost.has_process_group_directive
                 || base.has_process_group_directive,
+            group_dirs: vhost
+                .group_dirs
+                .iter()
+                .chain(&base.group_dirs)
+                .cloned()
+                .collect(),
             socket_prefix: vhost
                 .socket_prefix
                 .clone()

@@ -34,6 +34,7 @@ impl BodyPump {
     pub fn answer(
         &mut self,
         r: &mut Request,
+        seq: u64,
         max: u32,
         wire: &mut impl Write,
     ) -> io::Result<Result<(), BodyError>> {
@@ -53,7 +54,7 @@ impl BodyPump {
                 (&[][..], None)
             }
             Err(e) => {
-                encode_error(&mut frame, e.reason.as_bytes());
+                encode_error(&mut frame, seq, e.reason.as_bytes());
                 (&[][..], Some(e))
             }
         };

@@ -92,15 +92,12 @@ pub fn run(r: &mut Request, link: &mut Link, head: &[u8], group: &str) -> Outcom
     let mut ending = Ending::default();
     let mut reader =
         FrameReader::with_buffer(FdStream::new(&link.stream), std::mem::take(&mut link.buf));
-    let status = relay(
-        r,
-        &link.stream,
-        &mut reader,
-        head,
-        group,
-        link.timeout,
-        &mut ending,
-    );
+    let conn = Connection {
+        stream: &link.stream,
+        seq: link.seq,
+        timeout: link.timeout,
+    };
+    let status = relay(r, &conn, &mut reader, head, group, &mut ending);
     link.buf = reader.into_parts().1;
     if ending.retry {
         Outcome::Retry
@@ -122,16 +119,26 @@ fn unread(e: &std::io::Error) -> bool {
     )
 }
 
+/// The daemon connection an exchange runs on.
+struct Connection<'a> {
+    stream: &'a UnixStream,
+    /// The number of the request being sent on it: every daemon frame about a request
+    /// carries it, and a frame carrying another number did not come from this request.
+    seq: u64,
+    /// How long to wait for the daemon.
+    timeout: Duration,
+}
+
 /// The frame loop.
 fn relay(
     r: &mut Request,
-    stream: &UnixStream,
+    conn: &Connection<'_>,
     reader: &mut FrameReader<FdStream<'_>>,
     head: &[u8],
     group: &str,
-    timeout: Duration,
     ending: &mut Ending,
 ) -> i32 {
+    let (stream, timeout) = (conn.stream, conn.timeout);
     let mut wire = stream;
     if let Err(e) = wire.write_all(head) {
         if unread(&e) {
@@ -207,16 +214,30 @@ fn relay(
             }
         };
         frames_seen = true;
+        if let Some(seq) = frame.seq().filter(|&s| s != conn.seq) {
+            return fail(
+                r,
+                head_sent,
+                ffi::HTTP_BAD_GATEWAY,
+                &format!(
+                    "protocol error from daemon group '{group}': a {:?} frame for request #{seq} \
+                     arrived where request #{} was in progress (a stray writer, such as a process \
+                     the application forked?); closing the connection",
+                    frame.kind(),
+                    conn.seq
+                ),
+            );
+        }
         match frame {
-            Frame::Retry if !head_sent && !asked_client => {
+            Frame::Retry { .. } if !head_sent && !asked_client => {
                 ending.retry = true;
                 return ffi::OK as i32;
             }
-            Frame::ReadBody { max } => {
+            Frame::ReadBody { max, .. } => {
                 asked_client = true;
                 let answered = pump
                     .get_or_insert_with(|| BodyPump::new(r))
-                    .answer(r, max, &mut wire);
+                    .answer(r, conn.seq, max, &mut wire);
                 match answered {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => return body_failed(r, head_sent, &e),
@@ -282,7 +303,7 @@ fn relay(
                     return status;
                 }
             }
-            Frame::ResponseEnd if head_sent => {
+            Frame::ResponseEnd { .. } if head_sent => {
                 if let Some(n) = declared.filter(|&n| n > sent) {
                     log::request(r, Level::ERROR, &format!(
                         "the application sent {sent} of the {n} bytes its Content-Length declared; closing the client connection"
@@ -293,8 +314,8 @@ fn relay(
                 }
                 return ffi::OK as i32;
             }
-            Frame::Timeout(msg) => {
-                let msg = String::from_utf8_lossy(msg);
+            Frame::Timeout { message, .. } => {
+                let msg = String::from_utf8_lossy(message);
                 return fail(
                     r,
                     head_sent,
@@ -302,8 +323,8 @@ fn relay(
                     &format!("daemon group '{group}' gave the request up: {msg}"),
                 );
             }
-            Frame::Error(msg) => {
-                let msg = String::from_utf8_lossy(msg);
+            Frame::Error { message, .. } => {
+                let msg = String::from_utf8_lossy(message);
                 return fail(
                     r,
                     head_sent,

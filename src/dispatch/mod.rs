@@ -4,10 +4,10 @@
 mod body;
 mod exchange;
 mod fdpass;
+mod handshake;
 mod pool;
 mod wait;
 
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use tracing::Level;
@@ -89,29 +89,6 @@ pub fn daemon_executable(configured: Option<&str>) -> String {
     option_env!("RSWSGI_DAEMON_DEFAULT")
         .unwrap_or("/usr/lib/apache2/rswsgi-daemon")
         .to_string()
-}
-
-fn connect(path: &str, timeout: Duration) -> std::io::Result<UnixStream> {
-    let deadline = Instant::now() + timeout;
-    let mut wait = Duration::from_millis(10);
-    loop {
-        match UnixStream::connect(path) {
-            Ok(s) => return Ok(s),
-            Err(e)
-                if Instant::now() < deadline
-                    && matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound
-                            | std::io::ErrorKind::ConnectionRefused
-                            | std::io::ErrorKind::WouldBlock
-                    ) =>
-            {
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_millis(200));
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// `REQUEST_METHOD` for the application: a HEAD request is passed as GET under
@@ -215,14 +192,15 @@ pub fn serve(r: &mut Request) -> i32 {
         request_id: &request_id,
         request_start: request_start.as_bytes(),
     };
-    let mut head = rswsgi_protocol::PREAMBLE.to_vec();
+    let mut head = Vec::new();
     let env = r.subprocess_env();
     let proxy = ProxyPolicy {
         headers: dir.trusted_proxy_headers.as_deref(),
         proxies: dir.trusted_proxies.as_deref(),
     };
     let env = environ(env.entries(), &facts, proxy);
-    if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, body, env.pairs()) {
+    // Numbered 0 here; each connection it is sent on gets its own number (set_request_seq).
+    if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, 0, body, env.pairs()) {
         log::request(
             r,
             Level::ERROR,
@@ -230,50 +208,48 @@ pub fn serve(r: &mut Request) -> i32 {
         );
         return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
     }
-    // A daemon that is shutting down (graceful restart, recycling) answers `Retry` without
-    // reading the request; send it again until another daemon takes it or time runs out.
+    forward(r, &endpoint, &group, &mut head)
+}
+
+/// Sends the encoded request `head` to the group, on a pooled connection or a new one, until a
+/// daemon takes it: one that is shutting down answers `Retry` without reading it, and a pooled
+/// connection may have been dropped; either way the request is sent again, until
+/// `connect-timeout` runs out.
+fn forward(r: &mut Request, endpoint: &supervisor::Endpoint, group: &str, head: &mut [u8]) -> i32 {
+    let Some(secret) = supervisor::secret() else {
+        log::request(
+            r,
+            Level::ERROR,
+            "no connection secret: the daemon groups were not started (see earlier errors at start-up)",
+        );
+        return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+    };
+    let timeout = endpoint
+        .socket_timeout
+        .unwrap_or_else(|| Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64));
     let deadline = Instant::now() + endpoint.connect_timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        // A pooled connection has had its preamble; a new one sends it first.
-        let pooled = pool::take(&endpoint.socket);
-        let fresh = pooled.is_none();
-        let connected = pooled.map(Ok).unwrap_or_else(|| {
-            let timeout = endpoint.socket_timeout.unwrap_or_else(|| {
-                Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64)
-            });
-            connect(&endpoint.socket, left).map(|stream| {
-                let _ = stream.set_read_timeout(Some(timeout));
-                let _ = stream.set_write_timeout(Some(timeout));
-                pool::Link {
-                    stream,
-                    buf: Vec::new(),
-                    timeout,
+        let (mut link, proof) = match pool::take(&endpoint.socket) {
+            Some(link) => (link, None),
+            None => match handshake::open(endpoint, &secret, left, timeout) {
+                Ok((link, proof)) => (link, Some(proof)),
+                Err(e) if e.retryable() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
-            })
-        });
-        let mut link = match connected {
-            Ok(link) => link,
-            Err(e) => {
-                log::request(
-                    r,
-                    Level::ERROR,
-                    &format!(
-                        "no daemon process of group '{group}' accepted the request within {}s at {}: {e} \
-                         (if the daemons keep failing to start, earlier log lines say why)",
-                        endpoint.connect_timeout.as_secs(),
-                        endpoint.socket
-                    ),
-                );
-                return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
-            }
+                Err(e) => return not_connected(r, endpoint, group, &e),
+            },
         };
-        let wire = if fresh {
-            &head[..]
-        } else {
-            &head[rswsgi_protocol::PREAMBLE.len()..]
+        let fresh = proof.is_some();
+        link.seq = link.seq.wrapping_add(1);
+        rswsgi_protocol::set_request_seq(head, link.seq);
+        // A new connection's proof goes out with its first request, in one write.
+        let wire = match proof {
+            Some(proof) => std::borrow::Cow::Owned([&proof[..], head].concat()),
+            None => std::borrow::Cow::Borrowed(&head[..]),
         };
-        match exchange::run(r, &mut link, wire, &group) {
+        match exchange::run(r, &mut link, &wire, group) {
             exchange::Outcome::Done { status, reusable } => {
                 if reusable {
                     pool::give_back(&endpoint.socket, link);
@@ -298,4 +274,28 @@ pub fn serve(r: &mut Request) -> i32 {
             }
         }
     }
+}
+
+/// Logs why no connection to the group could be opened; the request gets a 503.
+fn not_connected(
+    r: &mut Request,
+    endpoint: &supervisor::Endpoint,
+    group: &str,
+    e: &handshake::OpenError,
+) -> i32 {
+    let socket = &endpoint.socket;
+    let msg = match e {
+        handshake::OpenError::Connect(io) if io.kind() == std::io::ErrorKind::NotFound => format!(
+            "the socket of daemon group '{group}' is missing ({socket}: {io}); it may have been \
+             deleted (by a tmp cleaner?): a graceful restart of Apache creates it again"
+        ),
+        handshake::OpenError::Connect(io) => format!(
+            "no daemon process of group '{group}' accepted the request within {}s at {socket}: {io} \
+             (if the daemons keep failing to start, earlier log lines say why)",
+            endpoint.connect_timeout.as_secs()
+        ),
+        other => format!("daemon group '{group}' at {socket}: {other}"),
+    };
+    log::request(r, Level::ERROR, &msg);
+    ffi::HTTP_SERVICE_UNAVAILABLE as i32
 }

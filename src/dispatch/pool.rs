@@ -22,6 +22,8 @@ pub struct Link {
     pub buf: Vec<u8>,
     /// The read timeout set on it (kept here: asking the socket costs a syscall).
     pub timeout: Duration,
+    /// The number of the last request sent on it (requests are numbered from 1).
+    pub seq: u64,
 }
 
 static IDLE: LazyLock<Mutex<HashMap<String, Vec<Link>>>> =

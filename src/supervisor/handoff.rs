@@ -4,7 +4,10 @@
 //! callbacks, Rust values — survives from one generation to the next. The listening sockets
 //! (kept open so nothing queued on them is lost) and the daemons still finishing their
 //! requests are therefore passed as plain text in httpd's process pool, which does survive:
-//! one `socket <fd> <path>` or `retiring <pid> <group>` line each.
+//! one `socket <fd> <path>` or `retiring <pid> <group>` line each, and the connection secret
+//! as `secret <hex>` (it lives for the whole life of httpd's parent, so that Apache children
+//! and daemons of either generation keep recognising each other across a graceful restart;
+//! the pool is in this process's memory only, like the secret itself).
 
 use std::ffi::{c_void, CStr, CString};
 
@@ -19,6 +22,8 @@ pub struct Handoff {
     pub sockets: Vec<(i32, String)>,
     /// Daemons of earlier generations that have not exited yet: (pid, group).
     pub retiring: Vec<(i32, String)>,
+    /// The connection secret drawn when httpd started.
+    pub secret: Option<[u8; rswsgi_protocol::auth::SECRET_LEN]>,
 }
 
 impl Handoff {
@@ -31,6 +36,10 @@ impl Handoff {
         for (pid, group) in &self.retiring {
             out.push_str(&format!("retiring {pid} {group}\n"));
         }
+        if let Some(secret) = &self.secret {
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            out.push_str(&format!("secret {hex}\n"));
+        }
         out
     }
 
@@ -38,6 +47,10 @@ impl Handoff {
     pub fn decode(text: &str) -> Handoff {
         let mut h = Handoff::default();
         for line in text.lines() {
+            if let Some(hex) = line.strip_prefix("secret ") {
+                h.secret = decode_hex(hex);
+                continue;
+            }
             let mut parts = line.splitn(3, ' ');
             let (Some(kind), Some(n), Some(rest)) = (parts.next(), parts.next(), parts.next())
             else {
@@ -51,6 +64,20 @@ impl Handoff {
             }
         }
         h
+    }
+
+    /// The secret, or a fresh one from the OS random source when none was handed over.
+    pub fn secret_or_new(&self) -> Result<rswsgi_protocol::Secret, String> {
+        let bytes = match self.secret {
+            Some(b) => b,
+            None => {
+                let mut b = [0u8; rswsgi_protocol::auth::SECRET_LEN];
+                getrandom::fill(&mut b)
+                    .map_err(|e| format!("cannot draw the connection secret: {e}"))?;
+                b
+            }
+        };
+        Ok(rswsgi_protocol::Secret::from_bytes(bytes))
     }
 
     /// Stores the handoff in httpd's process pool for the next generation.
@@ -84,4 +111,15 @@ impl Handoff {
         };
         Handoff::decode(&text)
     }
+}
+
+fn decode_hex(hex: &str) -> Option<[u8; rswsgi_protocol::auth::SECRET_LEN]> {
+    let mut out = [0u8; rswsgi_protocol::auth::SECRET_LEN];
+    if hex.len() != out.len() * 2 || !hex.is_ascii() {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }

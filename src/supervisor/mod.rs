@@ -6,7 +6,10 @@
 //! their requests and exit while the new ones start at once on the *same* listening sockets,
 //! so nothing queued on a socket is lost and Apache children of either generation find their
 //! group at the same path. On stop the daemons get a shutdown timeout, then SIGKILL.
-//! Apache children inherit the [`endpoints`] table by fork and use it to connect.
+//! Apache children inherit the [`endpoints`] table and the connection [`secret`] by fork and
+//! use them to connect. The secret is drawn from the OS when httpd starts and kept across
+//! graceful restarts; each daemon reads it from an inherited pipe (fd 4), never from its
+//! command line or environment.
 
 mod credentials;
 mod handoff;
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
+use rswsgi_protocol::Secret;
 use tracing::{error, info, warn};
 
 use crate::config::{socket_path, DaemonGroupConfig};
@@ -35,6 +39,8 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// How long the module waits on the daemon (`socket-timeout`); else Apache's `Timeout`.
     pub socket_timeout: Option<Duration>,
+    /// The uid the group's daemons run as: whatever listens on the socket must be it.
+    pub daemon_uid: u32,
 }
 
 /// What the supervisor needs to start one group.
@@ -43,6 +49,11 @@ pub struct GroupPlan {
     pub config: DaemonGroupConfig,
     /// Scripts mounted on this group, preloaded by its daemons.
     pub scripts: Vec<String>,
+    /// Other scripts Apache may route to this group (mounts without `process-group=`).
+    pub allowed_scripts: Vec<String>,
+    /// Directories whose scripts Apache may route to this group (`<Directory>` sections whose
+    /// `WSGIProcessGroup` names it).
+    pub allowed_dirs: Vec<String>,
     /// `WSGIScriptReloading`: recycle a daemon when its script changes.
     pub script_reloading: bool,
 }
@@ -57,10 +68,16 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 static ENDPOINTS: RwLock<Option<Arc<HashMap<String, Endpoint>>>> = RwLock::new(None);
 static STATE: Mutex<Option<Supervisor>> = Mutex::new(None);
+static SECRET: RwLock<Option<Secret>> = RwLock::new(None);
 
 /// The endpoints of every daemon group of the current configuration.
 pub fn endpoints() -> Option<Arc<HashMap<String, Endpoint>>> {
     ENDPOINTS.read().clone()
+}
+
+/// The secret every connection to a daemon must prove it knows.
+pub fn secret() -> Option<Secret> {
+    SECRET.read().clone()
 }
 
 struct Slot {
@@ -97,6 +114,8 @@ struct Supervisor {
     slots: Vec<Box<Slot>>,
     /// Sockets of the previous configuration, by path, for this one to reuse.
     carried: HashMap<String, OwnedFd>,
+    /// The connection secret, handed on to the next generation.
+    secret: Secret,
 }
 
 // SAFETY: the supervisor lives in httpd's parent and is only touched from its main thread
@@ -126,6 +145,15 @@ fn this_process() -> i32 {
     std::process::id() as i32
 }
 
+/// The uid Apache's children serve requests as, which daemons accept connections from.
+fn apache_children_uid() -> u32 {
+    if nix::unistd::geteuid().is_root() {
+        credentials::apache_child_ids().0.as_raw()
+    } else {
+        nix::unistd::geteuid().as_raw()
+    }
+}
+
 /// Creates (or takes over from the previous configuration) the sockets and starts the daemons
 /// of every group. Supervision is registered on `pconf`, whose cleanup retires the daemons on
 /// a restart or stops them on a stop; `ppool` (httpd's process pool) carries the handoff.
@@ -148,6 +176,8 @@ pub fn start(
         );
     }
     let previous = Handoff::take(ppool);
+    let secret = previous.secret_or_new()?;
+    *SECRET.write() = Some(secret.clone());
     let mut sup = Supervisor {
         owner: this_process(),
         pconf,
@@ -161,6 +191,7 @@ pub fn start(
             .into_iter()
             .map(|(fd, path)| (path, unsafe { OwnedFd::from_raw_fd(fd) }))
             .collect(),
+        secret,
     };
     for (pid, group) in previous.retiring {
         sup.adopt_retiring(pid, group);
@@ -192,9 +223,20 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
         g.threads.to_string(),
         "--parent-pid".into(),
         owner.to_string(),
+        // The pipe `spawn` puts there, holding the connection secret.
+        "--secret-fd".into(),
+        "4".into(),
+        "--peer-uid".into(),
+        apache_children_uid().to_string(),
     ];
     for s in &plan.scripts {
         argv.extend(["--script".into(), s.clone()]);
+    }
+    for s in &plan.allowed_scripts {
+        argv.extend(["--allow-script".into(), s.clone()]);
+    }
+    for d in &plan.allowed_dirs {
+        argv.extend(["--allow-dir".into(), d.clone()]);
     }
     for (option, value) in &g.limits {
         argv.extend([format!("--{option}"), value.to_string()]);
@@ -274,6 +316,10 @@ impl Supervisor {
                     socket: path.clone(),
                     connect_timeout: Duration::from_secs(g.connect_timeout.into()),
                     socket_timeout: g.socket_timeout.map(Duration::from_secs),
+                    daemon_uid: spec
+                        .creds
+                        .as_ref()
+                        .map_or_else(|| nix::unistd::geteuid().as_raw(), |c| c.uid.as_raw()),
                 },
             );
             let gi = self.groups.len();
@@ -304,7 +350,13 @@ impl Supervisor {
     fn launch(&mut self, slot: usize, delay: Duration) {
         let s = &mut self.slots[slot];
         let g = &self.groups[s.group];
-        match spawn::spawn(&g.spec, g.listener.as_raw_fd(), self.owner, delay) {
+        match spawn::spawn(
+            &g.spec,
+            g.listener.as_raw_fd(),
+            &self.secret,
+            self.owner,
+            delay,
+        ) {
             Ok(pid) => {
                 s.proc_.pid = pid;
                 s.started = Instant::now() + delay;
@@ -412,6 +464,7 @@ impl Supervisor {
         for (path, fd) in self.carried {
             handoff.sockets.push((fd.into_raw_fd(), path));
         }
+        handoff.secret = Some(*self.secret.as_bytes());
         handoff.store(self.ppool);
         info!("daemon processes told to finish their requests; the new configuration's daemons are starting");
     }

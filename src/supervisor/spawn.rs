@@ -52,11 +52,13 @@ impl LaunchSpec {
     }
 }
 
-/// Forks a daemon. The child waits `delay`, moves `listen_fd` to fd 3, drops privileges,
-/// arranges to die with `parent_pid`, and execs. Returns the child's pid.
+/// Forks a daemon. The child waits `delay`, moves `listen_fd` to fd 3, puts a pipe holding
+/// `secret` at fd 4, drops privileges, arranges to die with `parent_pid`, and execs. Returns
+/// the child's pid.
 pub fn spawn(
     spec: &LaunchSpec,
     listen_fd: RawFd,
+    secret: &rswsgi_protocol::Secret,
     parent_pid: i32,
     delay: Duration,
 ) -> Result<i32, String> {
@@ -84,7 +86,17 @@ pub fn spawn(
         -1 => Err(format!("fork failed: {}", std::io::Error::last_os_error())),
         0 => {
             // SAFETY: runs in the forked child only; see `child`.
-            unsafe { child(spec, &argv, &envp, &groups, listen_fd, parent_pid, delay) }
+            unsafe {
+                child(
+                    spec,
+                    &argv,
+                    &envp,
+                    &groups,
+                    (listen_fd, secret.as_bytes()),
+                    parent_pid,
+                    delay,
+                )
+            }
         }
         pid => Ok(pid),
     }
@@ -126,7 +138,7 @@ unsafe fn child(
     argv: &[*const c_char],
     envp: &[*const c_char],
     groups: &[libc::gid_t],
-    listen_fd: RawFd,
+    (listen_fd, secret): (RawFd, &[u8; rswsgi_protocol::auth::SECRET_LEN]),
     parent_pid: i32,
     delay: Duration,
 ) -> ! {
@@ -161,15 +173,16 @@ unsafe fn child(
         } else if libc::dup2(listen_fd, 3) != 3 {
             fail(b"dup2 of the listening socket failed");
         }
+        pass_secret(secret);
         // Everything else httpd had open closes at exec.
         if libc::syscall(
             libc::SYS_close_range,
-            4u32,
+            5u32,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         ) != 0
         {
-            for fd in 4..4096 {
+            for fd in 5..4096 {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }
@@ -213,5 +226,35 @@ unsafe fn child(
         }
         libc::execve(spec.exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
         fail(b"exec of rswsgi-daemon failed (check RSWSGIDaemonExecutable and that the daemon user can read it)")
+    }
+}
+
+/// Puts a pipe holding `secret` at fd 4 for the daemon to read (32 bytes fit in any pipe's
+/// buffer, so the write cannot block), keeping it out of argv and the environment.
+///
+/// # Safety
+/// Call only in the forked child, after the listening socket is at fd 3.
+unsafe fn pass_secret(secret: &[u8]) {
+    let mut pipe = [-1; 2];
+    // SAFETY: pipe2/write/dup2/fcntl/close are async-signal-safe system calls on valid
+    // arguments; a failure ends the child through `fail`.
+    unsafe {
+        if libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            fail(b"pipe for the connection secret failed");
+        }
+        if libc::write(pipe[1], secret.as_ptr().cast(), secret.len()) != secret.len() as isize {
+            fail(b"writing the connection secret failed");
+        }
+        libc::close(pipe[1]);
+        if pipe[0] == 4 {
+            if libc::fcntl(4, libc::F_SETFD, 0) != 0 {
+                fail(b"fcntl on the secret pipe failed");
+            }
+        } else {
+            if libc::dup2(pipe[0], 4) != 4 {
+                fail(b"dup2 of the secret pipe failed");
+            }
+            libc::close(pipe[0]);
+        }
     }
 }

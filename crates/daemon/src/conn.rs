@@ -4,6 +4,10 @@
 //! handler hands to application code ([`RequestIo`] is a cheap, `Send + Sync` handle), so an
 //! application thread may read the request body. Each request gets a sequence number; a handle
 //! kept past the end of its request fails with [`IoError::Stale`] instead of touching the next.
+//!
+//! A new connection is served only once it has answered the daemon's challenge ([`Gate`]).
+//! The module numbers the requests on a connection; every frame sent about a request carries
+//! its number, and a request out of sequence closes the connection.
 
 use std::io::{self, Write};
 use std::os::fd::BorrowedFd;
@@ -15,6 +19,8 @@ use parking_lot::Mutex;
 use rswsgi_protocol as proto;
 use rswsgi_protocol::{BodyKind, Frame, FrameKind, FrameReader, ReadError, MAX_BODY_CHUNK};
 
+use crate::fork;
+use crate::gate::{self, Gate, Refusal};
 pub use crate::request::{Head, Request};
 
 /// Why an operation on the module connection failed.
@@ -55,6 +61,17 @@ pub enum IoError {
     /// A response frame was sent out of order (a handler bug).
     #[error("{0}")]
     Order(&'static str),
+    /// The connection did not prove it comes from this Apache.
+    #[error("connection refused: {0}")]
+    Refused(#[from] Refusal),
+    /// The module sent a request out of sequence.
+    #[error("the module sent request number {found} where {expected} was due")]
+    Sequence {
+        /// The number due.
+        expected: u64,
+        /// The number received.
+        found: u64,
+    },
 }
 
 impl IoError {
@@ -67,6 +84,8 @@ impl IoError {
                 | IoError::Read(_)
                 | IoError::Closed
                 | IoError::Unexpected(_)
+                | IoError::Refused(_)
+                | IoError::Sequence { .. }
         )
     }
 }
@@ -89,8 +108,11 @@ struct State {
 
 /// A connection from the module.
 pub struct Conn {
-    /// Sequence number of the last request read.
-    requests: u64,
+    /// Sequence number of the last request read (0 before the first).
+    seq: u64,
+    /// The nonce of the challenge sent, until the connection has answered it.
+    challenge: Option<[u8; rswsgi_protocol::auth::NONCE_LEN]>,
+    gate: Arc<Gate>,
     reader: FrameReader<UnixStream>,
     wbuf: Vec<u8>,
     state: State,
@@ -116,22 +138,57 @@ pub fn set_buffer_sizes(header: usize, response: usize) {
 const COALESCE: usize = 16 << 10;
 
 impl Conn {
-    /// Wraps a connection whose preamble has been read.
-    pub fn new(reader: FrameReader<UnixStream>) -> Self {
-        Conn {
-            requests: 0,
+    /// Checks the peer of a connection just accepted and sends it a challenge; the connection
+    /// is served once it answers (see [`next_request`](Self::next_request)). A refused peer
+    /// is logged and gets nothing.
+    pub fn accept(mut stream: UnixStream, gate: Arc<Gate>) -> Option<Self> {
+        let challenge = match gate.challenge(&mut stream) {
+            Ok(nonce) => nonce,
+            Err(why) => {
+                gate::log_refusal(&stream, &why);
+                return None;
+            }
+        };
+        // Starts small: most connections carry small frames, and many stay open while idle.
+        let reader = FrameReader::with_buffer(stream, Vec::new());
+        Some(Conn {
+            seq: 0,
+            challenge: Some(challenge),
+            gate,
             reader,
             wbuf: Vec::with_capacity(4096),
             state: State::default(),
+        })
+    }
+
+    /// Checks the answer to the challenge, the first time through.
+    fn authenticate(&mut self) -> Result<(), IoError> {
+        let Some(nonce) = self.challenge else {
+            return Ok(());
+        };
+        if let Err(why) = self.gate.check(&nonce, &mut self.reader) {
+            gate::log_refusal(self.reader.get_ref(), &why);
+            self.state.broken = true;
+            return Err(IoError::Refused(why));
         }
+        self.challenge = None;
+        Ok(())
     }
 
     /// Reads the next request head. `Ok(None)`: the module closed the connection between
     /// requests.
     pub fn next_request(&mut self) -> Result<Option<Request>, IoError> {
+        self.authenticate()?;
+        let expected = self.seq.wrapping_add(1);
         let req = match self.reader.read_frame().map_err(IoError::Read)? {
             None => return Ok(None),
-            Some(Frame::RequestHead(head)) => Request::from_head(&head),
+            Some(Frame::RequestHead(head)) if head.seq == expected => Request::from_head(&head),
+            Some(Frame::RequestHead(head)) => {
+                return Err(IoError::Sequence {
+                    expected,
+                    found: head.seq,
+                })
+            }
             Some(frame) => return Err(IoError::Unexpected(frame.kind())),
         };
         self.state = State {
@@ -143,7 +200,7 @@ impl Conn {
             body_eof: matches!(req.body, BodyKind::None | BodyKind::Length(0)),
             ..State::default()
         };
-        self.requests += 1;
+        self.seq = expected;
         Ok(Some(req))
     }
 
@@ -158,6 +215,7 @@ impl Conn {
     }
 
     fn flush(&mut self, extra: &[u8]) -> Result<(), IoError> {
+        fork::exit_if_forked();
         let stream = self.reader.get_mut();
         let res = stream
             .write_all(&self.wbuf)
@@ -176,6 +234,7 @@ impl Conn {
         let before = self.wbuf.len();
         proto::encode_response_head(
             &mut self.wbuf,
+            self.seq,
             head.status,
             &head.reason,
             head.headers
@@ -210,7 +269,7 @@ impl Conn {
             }
         }
         if end {
-            proto::encode_response_end(&mut self.wbuf);
+            proto::encode_response_end(&mut self.wbuf, self.seq);
             self.state.done = true;
         }
         self.flush(&[])
@@ -248,6 +307,7 @@ impl Conn {
         length: u64,
     ) -> Result<(), IoError> {
         proto::encode_body_file(&mut self.wbuf, offset, length);
+        fork::exit_if_forked();
         let res = send_with_fd(self.reader.get_mut(), &self.wbuf, fd);
         self.wbuf.clear();
         res.map_err(|e| {
@@ -265,7 +325,7 @@ impl Conn {
         }
         self.wbuf.clear();
         let message = format!("{message} (daemon pid {})", std::process::id());
-        proto::encode_error(&mut self.wbuf, message.as_bytes());
+        proto::encode_error(&mut self.wbuf, self.seq, message.as_bytes());
         self.state.done = true;
         self.state.failed = true;
         self.flush(&[])
@@ -278,16 +338,17 @@ impl Conn {
         }
         self.wbuf.clear();
         let message = format!("{message} (daemon pid {})", std::process::id());
-        proto::encode_timeout(&mut self.wbuf, message.as_bytes());
+        proto::encode_timeout(&mut self.wbuf, self.seq, message.as_bytes());
         self.state.done = true;
         self.state.failed = true;
         self.flush(&[])
     }
 
-    /// Sends `Retry`: the request was not processed; the module sends it again elsewhere.
-    fn retry(&mut self) -> Result<(), IoError> {
+    /// Sends `Retry` for request `seq`: it was not processed (or, for the next number on an
+    /// idle connection, will not be); the module sends it again elsewhere.
+    fn retry(&mut self, seq: u64) -> Result<(), IoError> {
         self.wbuf.clear();
-        proto::encode_retry(&mut self.wbuf);
+        proto::encode_retry(&mut self.wbuf, seq);
         self.state.done = true;
         self.state.failed = true;
         self.flush(&[])
@@ -311,7 +372,7 @@ impl Conn {
             max = max.min(self.state.remaining.max(1));
         }
         loop {
-            proto::encode_read_body(&mut self.wbuf, max as u32);
+            proto::encode_read_body(&mut self.wbuf, self.seq, max as u32);
             self.flush(&[])?;
             let frame = self.reader.read_frame();
             let frame = match frame {
@@ -342,8 +403,8 @@ impl Conn {
                     self.state.body_eof = true;
                     return Ok(0);
                 }
-                Frame::Error(msg) => {
-                    let msg = String::from_utf8_lossy(msg).into_owned();
+                Frame::Error { seq, message } if seq == self.seq => {
+                    let msg = String::from_utf8_lossy(message).into_owned();
                     self.state.body_error = Some(msg.clone());
                     return Err(IoError::BodyFailed(msg));
                 }
@@ -388,6 +449,8 @@ pub enum Outcome {
 
 /// The connection shared by a worker and the handles given out for one request.
 pub struct Shared {
+    /// Declared before `conn`, so it is dropped (unregistered) before the socket closes.
+    _fork_guard: fork::Registration,
     conn: Mutex<Conn>,
     /// Sequence number of the request in progress; 0 between requests.
     current: AtomicU64,
@@ -401,6 +464,7 @@ impl Shared {
         use std::os::fd::AsRawFd;
         let fd = conn.reader.get_ref().as_raw_fd();
         Arc::new(Shared {
+            _fork_guard: fork::Registration::new(fd),
             conn: Mutex::new(conn),
             current: AtomicU64::new(0),
             fd,
@@ -421,7 +485,9 @@ impl Shared {
     /// Tells the module this idle connection will not be served (`Retry`), so it neither
     /// reuses it nor loses a request sent on it meanwhile.
     pub fn decline(&self) {
-        let _ = self.conn.lock().retry();
+        let mut conn = self.conn.lock();
+        let next = conn.seq.wrapping_add(1);
+        let _ = conn.retry(next);
     }
 
     /// Reads the next request and returns it with its I/O handle.
@@ -430,7 +496,7 @@ impl Shared {
         let Some(req) = conn.next_request()? else {
             return Ok(None);
         };
-        let seq = conn.requests;
+        let seq = conn.seq;
         self.current.store(seq, Ordering::SeqCst);
         Ok(Some((
             req,
@@ -452,6 +518,7 @@ pub struct RequestIo {
 
 impl RequestIo {
     fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, IoError>) -> Result<T, IoError> {
+        fork::exit_if_forked();
         if self.shared.current.load(Ordering::SeqCst) != self.seq {
             return Err(IoError::Stale);
         }
@@ -516,12 +583,13 @@ impl RequestIo {
 
     /// Declines the request before anything of it was processed (see `Frame::Retry`).
     pub fn retry(&self) -> Result<(), IoError> {
-        self.with(|c| c.retry())
+        self.with(|c| c.retry(c.seq))
     }
 
     /// Ends the request from the worker's side: a handler that produced no complete response
     /// gets an `Error` frame sent for it. Handles given out for this request stop working.
     pub fn end(self) -> Outcome {
+        fork::exit_if_forked();
         let mut conn = self.shared.conn.lock();
         self.shared.current.store(0, Ordering::SeqCst);
         conn.reader.release_buffer();

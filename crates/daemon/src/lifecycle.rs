@@ -131,6 +131,10 @@ impl Lifecycle {
     /// A running process's state.
     pub fn new(limits: Limits) -> nix::Result<Self> {
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        // Kept for the life of the process: a process the application forks loses them.
+        for fd in [&stop_read, &stop_write] {
+            crate::fork::register(std::os::fd::AsRawFd::as_raw_fd(fd));
+        }
         Ok(Lifecycle {
             stopping: AtomicBool::new(false),
             busy: AtomicUsize::new(0),

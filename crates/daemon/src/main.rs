@@ -3,8 +3,11 @@
 //! The module's supervisor starts it (already running as the group's user) with the group's
 //! listening UNIX socket as an inherited file descriptor. See `ARCHITECTURE.md`.
 
+mod allow;
 mod backend;
 mod conn;
+mod fork;
+mod gate;
 mod lifecycle;
 mod log;
 mod request;
@@ -37,6 +40,13 @@ struct Cli {
     /// The inherited listening UNIX socket.
     #[arg(long, value_name = "FD")]
     listen_fd: RawFd,
+    /// The inherited descriptor holding the connection secret httpd's parent drew (read at
+    /// start-up, then closed). Connections that cannot prove it are refused.
+    #[arg(long, value_name = "FD")]
+    secret_fd: RawFd,
+    /// The uid connections must come from: Apache's `User` (default: this process's uid).
+    #[arg(long, value_name = "UID")]
+    peer_uid: Option<u32>,
     /// Backlog of the listening socket (mod_wsgi's listen-backlog).
     #[arg(long, value_name = "N", default_value_t = 100)]
     listen_backlog: i32,
@@ -55,6 +65,12 @@ struct Cli {
     /// A WSGI script to load at start-up (repeatable).
     #[arg(long = "script", value_name = "FILE")]
     scripts: Vec<PathBuf>,
+    /// Another script requests may name, loaded on first use (repeatable).
+    #[arg(long = "allow-script", value_name = "FILE")]
+    allow_scripts: Vec<PathBuf>,
+    /// A directory whose scripts requests may name, loaded on first use (repeatable).
+    #[arg(long = "allow-dir", value_name = "DIR")]
+    allow_dirs: Vec<PathBuf>,
     /// The callable to look up in a script when the request does not name one.
     #[arg(long, value_name = "NAME", default_value = "application")]
     callable: String,
@@ -150,6 +166,16 @@ impl Cli {
 fn main() {
     let cli = Cli::parse();
     log::init(cli.verbose);
+    // Before anything else: nothing running as this user may read this process's memory
+    // (the connection secret) through ptrace or /proc/PID/mem.
+    // SAFETY: prctl(PR_SET_DUMPABLE) only changes this process's dumpable flag.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        tracing::error!(
+            "cannot make the process non-dumpable: {}",
+            std::io::Error::last_os_error()
+        );
+        std::process::exit(1);
+    }
     if let Err(e) = run(cli) {
         tracing::error!("{e:#}");
         std::process::exit(1);
@@ -157,7 +183,16 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    fork::install().context("installing the fork handler")?;
+    let peer_uid = cli
+        .peer_uid
+        .unwrap_or_else(|| nix::unistd::getuid().as_raw());
+    let gate = gate::Gate::from_fd(cli.secret_fd, peer_uid)?;
     let limits = cli.limits();
+    let policy = allow::ScriptPolicy::new(
+        cli.scripts.iter().chain(&cli.allow_scripts).cloned(),
+        cli.allow_dirs.clone(),
+    );
     conn::set_buffer_sizes(cli.header_buffer_size, cli.response_buffer_size);
     if let Some(home) = &cli.home {
         std::env::set_current_dir(home).with_context(|| {
@@ -192,7 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // A group whose scripts are all handler libraries never starts Python.
     let backend: Arc<dyn Backend> =
         if !cli.scripts.is_empty() && cli.scripts.iter().all(|s| is_native(s)) {
-            Arc::new(NativeBackend::new(&cli.scripts)?)
+            Arc::new(NativeBackend::new(&cli.scripts, policy)?)
         } else {
             Arc::new(WsgiBackend::new(WsgiConfig {
                 scripts: cli.scripts,
@@ -202,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 multithread: cli.threads > 1,
                 multiprocess: cli.processes > 1,
                 script_reloading: !cli.no_script_reloading,
+                policy,
             })?)
         };
 
@@ -213,7 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     )
     .context("listening on the inherited socket")?;
     let server = Arc::new(
-        server::Server::new(listener, backend, Arc::clone(&life))
+        server::Server::new(listener, backend, Arc::clone(&life), gate)
             .context("setting up the worker event set")?,
     );
     let for_exit = Arc::clone(&server);

@@ -5,9 +5,9 @@
 //! request on an idle one —, serves it, and parks the connection again.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::os::fd::BorrowedFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,10 +16,12 @@ use std::time::Duration;
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use parking_lot::Mutex;
-use rswsgi_protocol::{encode_error, FrameReader, ReadError};
+use rswsgi_protocol::ReadError;
 
 use crate::backend::Backend;
 use crate::conn::{Conn, IoError, Outcome, Shared};
+use crate::fork;
+use crate::gate::Gate;
 use crate::lifecycle::Lifecycle;
 use crate::log::RequestScope;
 
@@ -39,6 +41,8 @@ pub struct Server {
     pub backend: Arc<dyn Backend>,
     /// Stop flag and in-progress count.
     pub life: Arc<Lifecycle>,
+    /// The check every new connection must pass.
+    gate: Arc<Gate>,
     epoll: Epoll,
     /// Idle connections by event id, parked between requests.
     idle: Mutex<HashMap<u64, Arc<Shared>>>,
@@ -52,6 +56,7 @@ impl Server {
         listener: UnixListener,
         backend: Arc<dyn Backend>,
         life: Arc<Lifecycle>,
+        gate: Gate,
     ) -> io::Result<Self> {
         // Shared by the group's daemons; accept must not block once epoll said "readable",
         // because another process may have taken the connection first.
@@ -62,10 +67,14 @@ impl Server {
             EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, LISTENER),
         )?;
         epoll.add(life.stop_fd(), EpollEvent::new(EpollFlags::EPOLLIN, STOP))?;
+        // Kept for the life of the process: a process the application forks loses them.
+        fork::register(listener.as_raw_fd());
+        fork::register(epoll.0.as_raw_fd());
         Ok(Server {
             listener,
             backend,
             life,
+            gate: Arc::new(gate),
             epoll,
             idle: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(FIRST_CONN),
@@ -150,8 +159,10 @@ fn worker_loop(server: &Server, worker: usize) {
             STOP => return,
             LISTENER => match server.listener.accept() {
                 Ok((stream, _)) => {
-                    if let Some(shared) = open_connection(stream) {
-                        serve_connection(server, worker, shared, None);
+                    // Served once it answers the challenge, which it does with its first
+                    // request: until then it waits in the epoll set like an idle connection.
+                    if let Some(conn) = Conn::accept(stream, Arc::clone(&server.gate)) {
+                        server.park(Shared::new(conn), None);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -172,23 +183,6 @@ fn worker_loop(server: &Server, worker: usize) {
                 }
                 // Otherwise the module closed it: dropping `shared` closes our end.
             }
-        }
-    }
-}
-
-/// Reads a new connection's preamble; a peer that is not the module gets an `Error` frame.
-fn open_connection(stream: UnixStream) -> Option<Arc<Shared>> {
-    // Starts small: most connections carry small frames, and many stay open while idle.
-    let mut reader = FrameReader::with_buffer(stream, Vec::new());
-    match reader.read_preamble() {
-        Ok(true) => Some(Shared::new(Conn::new(reader))),
-        Ok(false) => None,
-        Err(e) => {
-            tracing::error!("closing a connection that did not open with the rswsgi preamble: {e}");
-            let mut out = Vec::new();
-            encode_error(&mut out, e.to_string().as_bytes());
-            let _ = reader.get_mut().write_all(&out);
-            None
         }
     }
 }
@@ -250,6 +244,8 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
         let request = server.life.request(worker, &req, &io);
         let scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
         let handled = catch_unwind(AssertUnwindSafe(|| server.backend.handle(&req, &io)));
+        // A process the application forked never goes on from here.
+        fork::exit_if_forked();
         if handled.is_err() {
             tracing::error!("the handler panicked serving {}", req.url());
         }
@@ -278,6 +274,8 @@ fn queued_too_long(req: &crate::conn::Request, limit: Option<Duration>) -> Optio
 
 fn log_read_error(e: &IoError) {
     match e {
+        // Logged, naming the peer, where it was refused.
+        IoError::Refused(_) => {}
         IoError::Read(ReadError::Io(io)) => {
             tracing::info!("connection from the module failed: {io}")
         }

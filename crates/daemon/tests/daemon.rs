@@ -212,33 +212,100 @@ fn write_callable() {
 }
 
 #[test]
-fn bad_preamble_and_bad_frames_close_the_connection() {
+fn connections_without_the_secret_are_refused_and_bad_frames_close_the_connection() {
     let d = Daemon::start(HELLO, &[]);
-    let mut c = d.connect();
-    c.write(b"GET / HTTP/1.1\r\n\r\n");
-    let r = c.read_response(b"", 0);
-    assert!(
-        r.error.as_deref().unwrap_or("").contains("preamble"),
-        "{r:?}"
-    );
+    // Something that is not the protocol at all, where the proof belongs.
+    let mut c = d.connect_raw();
+    c.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(c.closed());
+    d.wait_log(&format!(
+        "refused a connection from pid {} (uid {})",
+        std::process::id(),
+        nix::unistd::getuid()
+    ));
+    // A well-formed client that does not know the secret: nothing reaches the app.
+    let mut c = d.connect_with(&common::test_secret());
+    c.send_request(&env(&d, "/", &[]), BodyKind::None);
+    assert!(c.closed());
+    d.wait_log("did not prove it comes from this Apache (wrong secret)");
+    // A client that never answers the challenge is dropped, and does not hold a worker.
+    let mut silent = d.connect_raw();
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended && r.text() == "Hello, world!", "{r:?}");
+    assert!(silent.closed());
 
-    // A frame of unknown kind after a good preamble.
+    // A frame of unknown kind after a good proof.
     let mut c = d.connect();
-    let mut out = proto::PREAMBLE.to_vec();
-    out.extend_from_slice(&[99, 0, 0, 0, 0]);
-    c.write(&out);
+    c.send_request(&env(&d, "/", &[]), BodyKind::None);
+    assert!(c.read_response(b"", 0).ended);
+    c.write(&[99, 0, 0, 0, 0]);
     assert!(c.closed());
     // A body frame where a request head belongs.
     let mut c = d.connect();
-    let mut out = proto::PREAMBLE.to_vec();
+    c.send_request(&env(&d, "/", &[]), BodyKind::None);
+    assert!(c.read_response(b"", 0).ended);
+    let mut out = Vec::new();
     proto::encode_body(&mut out, b"x").expect("encode");
     c.write(&out);
     assert!(c.closed());
     d.wait_log("bad frame from the module");
+    // A request out of sequence: the first request must be number 1.
+    let mut c = d.connect();
+    c.send_request_numbered(2, &env(&d, "/", &[]), BodyKind::None);
+    assert!(c.closed());
+    d.wait_log("request number 2 where 1 was due");
 
     let r = d.connect().request(&env(&d, "/", &[]), None);
     assert!(r.ended && r.text() == "Hello, world!", "{r:?}");
+}
+
+#[test]
+fn a_script_outside_the_group_is_refused_even_on_an_authenticated_connection() {
+    let d = Daemon::start(HELLO, &[]);
+    let other = d.dir.0.join("other.py");
+    std::fs::write(
+        &other,
+        "def application(e, s):\n    s('200 OK', [])\n    return [b'other']\n",
+    )
+    .unwrap();
+    for forged in [other.to_str().unwrap(), "/etc/passwd"] {
+        let mut environ = env(&d, "/", &[]);
+        for (k, v) in environ.iter_mut() {
+            if k == b"SCRIPT_FILENAME" {
+                *v = forged.as_bytes().to_vec();
+            }
+        }
+        let r = d.connect().request(&environ, None);
+        assert!(!r.head, "{forged} was served: {r:?}");
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap_or("")
+                .contains("not a script of this daemon group"),
+            "{r:?}"
+        );
+    }
+    let log = d.wait_log("refusing to load /etc/passwd");
+    assert!(
+        !log.contains("root:"),
+        "nothing of the file reached the log"
+    );
+    // A directory given with --allow-dir permits the scripts inside it.
+    let d2 = Daemon::start(HELLO, &["--allow-dir", "/nonexistent-dir"]);
+    let mut environ = env(&d2, "/", &[]);
+    for (k, v) in environ.iter_mut() {
+        if k == b"SCRIPT_FILENAME" {
+            *v = b"/nonexistent-dir/app.py".to_vec();
+        }
+    }
+    let r = d2.connect().request(&environ, None);
+    assert!(
+        !r.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a script of this daemon group"),
+        "a script under --allow-dir is loaded (and here fails as missing): {r:?}"
+    );
 }
 
 #[test]
@@ -252,7 +319,12 @@ fn missing_callable_and_broken_script() {
     let r = d.connect().request(&e, None);
     assert!(r.ended, "{r:?}");
 
-    let d = Daemon::start("import nonexistent_module_xyz\n", &[]);
+    // Scripts under the temp directory may be named, so the missing one below is looked for.
+    let tmp = std::env::temp_dir();
+    let d = Daemon::start(
+        "import nonexistent_module_xyz\n",
+        &["--allow-dir", tmp.to_str().unwrap()],
+    );
     d.wait_log("ModuleNotFoundError");
     let r = d.connect().request(&env(&d, "/", &[]), None);
     assert!(r.error.is_some(), "{r:?}");
@@ -340,11 +412,11 @@ fn body_error_from_the_module_raises_oserror() {
     let mut c = d.connect();
     c.send_request(&env(&d, "/", &[]), BodyKind::Length(10));
     match c.reader.read_frame() {
-        Ok(Some(proto::Frame::ReadBody { max })) => assert_eq!(max, 10),
+        Ok(Some(proto::Frame::ReadBody { max, .. })) => assert_eq!(max, 10),
         other => panic!("expected ReadBody, got {other:?}"),
     }
     let mut out = Vec::new();
-    proto::encode_error(&mut out, b"client went away");
+    proto::encode_error(&mut out, c.seq, b"client went away");
     c.write(&out);
     let r = c.read_response(b"", 0);
     assert!(r.ended, "{r:?}");

@@ -1,10 +1,11 @@
-//! Frame encoding and decoding. Pure functions over byte slices: no I/O.
+//! Frame kinds, their decoded forms and decoding (encoding is in [`crate::encode`]). Pure
+//! functions over byte slices: no I/O.
 //!
 //! Every frame is a 5-byte header — the kind (`u8`) and the payload length (`u32`, little
 //! endian) — followed by the payload. Each kind has its own payload size cap, checked before
 //! anything is allocated or copied.
 
-use crate::{DecodeError, EncodeError};
+use crate::DecodeError;
 
 /// Bytes in a frame header: kind (1) + payload length (4).
 pub const HEADER_LEN: usize = 5;
@@ -12,8 +13,10 @@ pub const HEADER_LEN: usize = 5;
 pub const MAX_BODY_CHUNK: usize = 1 << 20;
 /// Largest payload of a `RequestHead` or `ResponseHead` frame.
 pub const MAX_HEAD: usize = 1 << 20;
-/// Largest payload of an `Error` frame.
+/// Largest message of an `Error` or `Timeout` frame.
 pub const MAX_ERROR: usize = 64 << 10;
+/// Bytes of the request sequence number that frames tied to one request carry.
+pub const SEQ_LEN: usize = 8;
 
 /// The kind byte that opens every frame.
 #[repr(u8)]
@@ -66,10 +69,11 @@ impl FrameKind {
     pub fn max_payload(self) -> usize {
         match self {
             Self::RequestHead | Self::ResponseHead => MAX_HEAD,
-            Self::ReadBody => 4,
+            Self::ReadBody => SEQ_LEN + 4,
             Self::Body => MAX_BODY_CHUNK,
-            Self::BodyEnd | Self::ResponseEnd | Self::Retry => 0,
-            Self::Error | Self::Timeout => MAX_ERROR,
+            Self::BodyEnd => 0,
+            Self::ResponseEnd | Self::Retry => SEQ_LEN,
+            Self::Error | Self::Timeout => SEQ_LEN + MAX_ERROR,
             Self::BodyFile => 16,
         }
     }
@@ -194,6 +198,9 @@ fn split_sized(buf: &[u8]) -> (&[u8], &[u8]) {
 /// The request as the daemon receives it.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
+    /// The request's number on its connection: 1 for the first, then one more each time.
+    /// Every daemon frame about this request carries it back.
+    pub seq: u64,
     /// How the request body is delimited.
     pub body: BodyKind,
     /// CGI/WSGI environ entries (name, value), as byte strings.
@@ -203,6 +210,8 @@ pub struct RequestHead<'a> {
 /// The response status line and headers as the module receives them.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseHead<'a> {
+    /// The sequence number of the request this answers.
+    pub seq: u64,
     /// The three-digit status code.
     pub status: u16,
     /// The reason phrase (may be empty).
@@ -218,6 +227,8 @@ pub enum Frame<'a> {
     RequestHead(RequestHead<'a>),
     /// See [`FrameKind::ReadBody`].
     ReadBody {
+        /// The sequence number of the request whose body is wanted.
+        seq: u64,
         /// Most bytes the daemon wants in the answering `Body` frame.
         max: u32,
     },
@@ -228,13 +239,29 @@ pub enum Frame<'a> {
     /// See [`FrameKind::ResponseHead`].
     ResponseHead(ResponseHead<'a>),
     /// See [`FrameKind::ResponseEnd`].
-    ResponseEnd,
-    /// See [`FrameKind::Error`]; the payload is a human-readable message.
-    Error(&'a [u8]),
+    ResponseEnd {
+        /// The sequence number of the request whose response is complete.
+        seq: u64,
+    },
+    /// See [`FrameKind::Error`].
+    Error {
+        /// The sequence number of the request that failed.
+        seq: u64,
+        /// A human-readable message.
+        message: &'a [u8],
+    },
     /// See [`FrameKind::Retry`].
-    Retry,
-    /// See [`FrameKind::Timeout`]; the payload is a human-readable message.
-    Timeout(&'a [u8]),
+    Retry {
+        /// The sequence number of the request declined (on an idle connection: the next one).
+        seq: u64,
+    },
+    /// See [`FrameKind::Timeout`].
+    Timeout {
+        /// The sequence number of the request given up.
+        seq: u64,
+        /// A human-readable message.
+        message: &'a [u8],
+    },
     /// See [`FrameKind::BodyFile`]: send `length` bytes from `offset` of the descriptor that
     /// came with this frame.
     BodyFile {
@@ -254,13 +281,38 @@ impl Frame<'_> {
             Frame::Body(_) => FrameKind::Body,
             Frame::BodyEnd => FrameKind::BodyEnd,
             Frame::ResponseHead(_) => FrameKind::ResponseHead,
-            Frame::ResponseEnd => FrameKind::ResponseEnd,
-            Frame::Error(_) => FrameKind::Error,
-            Frame::Retry => FrameKind::Retry,
-            Frame::Timeout(_) => FrameKind::Timeout,
+            Frame::ResponseEnd { .. } => FrameKind::ResponseEnd,
+            Frame::Error { .. } => FrameKind::Error,
+            Frame::Retry { .. } => FrameKind::Retry,
+            Frame::Timeout { .. } => FrameKind::Timeout,
             Frame::BodyFile { .. } => FrameKind::BodyFile,
         }
     }
+
+    /// The request sequence number the frame carries; `None` for the kinds that carry none
+    /// (`Body`, `BodyEnd`, `BodyFile`: they only ever follow a frame that does).
+    pub fn seq(&self) -> Option<u64> {
+        match *self {
+            Frame::RequestHead(RequestHead { seq, .. })
+            | Frame::ResponseHead(ResponseHead { seq, .. })
+            | Frame::ReadBody { seq, .. }
+            | Frame::ResponseEnd { seq }
+            | Frame::Error { seq, .. }
+            | Frame::Retry { seq }
+            | Frame::Timeout { seq, .. } => Some(seq),
+            Frame::Body(_) | Frame::BodyEnd | Frame::BodyFile { .. } => None,
+        }
+    }
+}
+
+fn read_u64(buf: &[u8], at: usize) -> Result<u64, DecodeError> {
+    let b = buf.get(at..at + 8).ok_or(DecodeError::Truncated)?;
+    Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Splits a payload into its leading sequence number and the rest.
+fn split_seq(p: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
+    Ok((read_u64(p, 0)?, &p[SEQ_LEN..]))
 }
 
 fn read_u32(buf: &[u8], at: usize) -> Result<u32, DecodeError> {
@@ -299,6 +351,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
     let p = &buf[HEADER_LEN..total];
     let frame = match kind {
         FrameKind::RequestHead => {
+            let (seq, p) = split_seq(p)?;
             let tag = *p.first().ok_or(DecodeError::Truncated)?;
             let (body, rest) = match tag {
                 0 => (BodyKind::None, &p[1..]),
@@ -312,18 +365,21 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
             };
             let (environ, used) = Pairs::parse(rest)?;
             expect_consumed(rest, used)?;
-            Frame::RequestHead(RequestHead { body, environ })
+            Frame::RequestHead(RequestHead { seq, body, environ })
         }
         FrameKind::ReadBody => {
+            let (seq, p) = split_seq(p)?;
             let max = read_u32(p, 0)?;
             if max == 0 {
                 return Err(DecodeError::BadField("read size", 0));
             }
-            Frame::ReadBody { max }
+            expect_consumed(p, 4)?;
+            Frame::ReadBody { seq, max }
         }
         FrameKind::Body => Frame::Body(p),
         FrameKind::BodyEnd => Frame::BodyEnd,
         FrameKind::ResponseHead => {
+            let (seq, p) = split_seq(p)?;
             let s = p.get(0..2).ok_or(DecodeError::Truncated)?;
             let status = u16::from_le_bytes([s[0], s[1]]);
             if !(100..=999).contains(&status) {
@@ -335,15 +391,30 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
             let (headers, used) = Pairs::parse(rest)?;
             expect_consumed(rest, used)?;
             Frame::ResponseHead(ResponseHead {
+                seq,
                 status,
                 reason,
                 headers,
             })
         }
-        FrameKind::ResponseEnd => Frame::ResponseEnd,
-        FrameKind::Error => Frame::Error(p),
-        FrameKind::Retry => Frame::Retry,
-        FrameKind::Timeout => Frame::Timeout(p),
+        FrameKind::ResponseEnd => {
+            let (seq, rest) = split_seq(p)?;
+            expect_consumed(rest, 0)?;
+            Frame::ResponseEnd { seq }
+        }
+        FrameKind::Error => {
+            let (seq, message) = split_seq(p)?;
+            Frame::Error { seq, message }
+        }
+        FrameKind::Retry => {
+            let (seq, rest) = split_seq(p)?;
+            expect_consumed(rest, 0)?;
+            Frame::Retry { seq }
+        }
+        FrameKind::Timeout => {
+            let (seq, message) = split_seq(p)?;
+            Frame::Timeout { seq, message }
+        }
         FrameKind::BodyFile => {
             let b: [u8; 16] = p.try_into().map_err(|_| DecodeError::Truncated)?;
             let offset = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
@@ -367,163 +438,4 @@ fn expect_consumed(buf: &[u8], used: usize) -> Result<(), DecodeError> {
     } else {
         Err(DecodeError::TrailingBytes(buf.len() - used))
     }
-}
-
-/// Appends a frame header and returns the offset where it starts, for [`finish`].
-fn begin(out: &mut Vec<u8>, kind: FrameKind) -> usize {
-    let start = out.len();
-    out.push(kind as u8);
-    out.extend_from_slice(&[0; 4]);
-    start
-}
-
-/// Patches the payload length of the frame begun at `start`, undoing it if over the cap.
-fn finish(out: &mut Vec<u8>, start: usize, kind: FrameKind) -> Result<(), EncodeError> {
-    let len = out.len() - start - HEADER_LEN;
-    if len > kind.max_payload() {
-        out.truncate(start);
-        return Err(EncodeError::TooLarge {
-            kind,
-            len,
-            max: kind.max_payload(),
-        });
-    }
-    out[start + 1..start + HEADER_LEN].copy_from_slice(&(len as u32).to_le_bytes());
-    Ok(())
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-    out.extend_from_slice(b);
-}
-
-/// Appends `pairs` as a count followed by length-prefixed names and values.
-fn put_pairs<'a, I>(out: &mut Vec<u8>, pairs: I, cap: usize) -> Result<(), EncodeError>
-where
-    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
-{
-    let count_at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    let mut count: u32 = 0;
-    for (name, value) in pairs {
-        put_bytes(out, name);
-        put_bytes(out, value);
-        count += 1;
-        if out.len() - count_at > cap {
-            // Stop early; `finish` reports the overflow.
-            break;
-        }
-    }
-    out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
-    Ok(())
-}
-
-/// Appends a `RequestHead` frame.
-pub fn encode_request_head<'a, I>(
-    out: &mut Vec<u8>,
-    body: BodyKind,
-    environ: I,
-) -> Result<(), EncodeError>
-where
-    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
-{
-    let start = begin(out, FrameKind::RequestHead);
-    match body {
-        BodyKind::None => out.push(0),
-        BodyKind::Length(n) => {
-            out.push(1);
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        BodyKind::Chunked => out.push(2),
-    }
-    put_pairs(out, environ, MAX_HEAD)?;
-    finish(out, start, FrameKind::RequestHead)
-}
-
-/// Appends a `ReadBody` frame asking for up to `max` bytes (at least 1).
-pub fn encode_read_body(out: &mut Vec<u8>, max: u32) {
-    let start = begin(out, FrameKind::ReadBody);
-    out.extend_from_slice(&max.max(1).to_le_bytes());
-    finish(out, start, FrameKind::ReadBody).expect("fixed size");
-}
-
-/// The header of a `Body` frame of `len` bytes, for writing the payload without copying it.
-pub fn body_header(len: usize) -> Result<[u8; HEADER_LEN], EncodeError> {
-    if len > MAX_BODY_CHUNK {
-        return Err(EncodeError::TooLarge {
-            kind: FrameKind::Body,
-            len,
-            max: MAX_BODY_CHUNK,
-        });
-    }
-    let mut h = [FrameKind::Body as u8, 0, 0, 0, 0];
-    h[1..].copy_from_slice(&(len as u32).to_le_bytes());
-    Ok(h)
-}
-
-/// Appends a `Body` frame carrying `data` (at most [`MAX_BODY_CHUNK`] bytes).
-pub fn encode_body(out: &mut Vec<u8>, data: &[u8]) -> Result<(), EncodeError> {
-    out.extend_from_slice(&body_header(data.len())?);
-    out.extend_from_slice(data);
-    Ok(())
-}
-
-/// Appends a `BodyFile` frame: `length` bytes (at least 1) from `offset` of the descriptor
-/// the caller sends with it.
-pub fn encode_body_file(out: &mut Vec<u8>, offset: u64, length: u64) {
-    let start = begin(out, FrameKind::BodyFile);
-    out.extend_from_slice(&offset.to_le_bytes());
-    out.extend_from_slice(&length.max(1).to_le_bytes());
-    finish(out, start, FrameKind::BodyFile).expect("fixed size");
-}
-
-/// Appends a `BodyEnd` frame.
-pub fn encode_body_end(out: &mut Vec<u8>) {
-    out.extend_from_slice(&[FrameKind::BodyEnd as u8, 0, 0, 0, 0]);
-}
-
-/// Appends a `ResponseHead` frame.
-pub fn encode_response_head<'a, I>(
-    out: &mut Vec<u8>,
-    status: u16,
-    reason: &[u8],
-    headers: I,
-) -> Result<(), EncodeError>
-where
-    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
-{
-    if !(100..=999).contains(&status) {
-        return Err(EncodeError::BadStatus(status));
-    }
-    let start = begin(out, FrameKind::ResponseHead);
-    out.extend_from_slice(&status.to_le_bytes());
-    put_bytes(out, reason);
-    put_pairs(out, headers, MAX_HEAD)?;
-    finish(out, start, FrameKind::ResponseHead)
-}
-
-/// Appends a `ResponseEnd` frame.
-pub fn encode_response_end(out: &mut Vec<u8>) {
-    out.extend_from_slice(&[FrameKind::ResponseEnd as u8, 0, 0, 0, 0]);
-}
-
-/// Appends a `Retry` frame.
-pub fn encode_retry(out: &mut Vec<u8>) {
-    out.extend_from_slice(&[FrameKind::Retry as u8, 0, 0, 0, 0]);
-}
-
-/// Appends a `Timeout` frame; a message over [`MAX_ERROR`] bytes is cut short.
-pub fn encode_timeout(out: &mut Vec<u8>, message: &[u8]) {
-    let msg = &message[..message.len().min(MAX_ERROR)];
-    let start = begin(out, FrameKind::Timeout);
-    out.extend_from_slice(msg);
-    finish(out, start, FrameKind::Timeout).expect("message was cut to the cap");
-}
-
-/// Appends an `Error` frame; a message over [`MAX_ERROR`] bytes is cut short.
-pub fn encode_error(out: &mut Vec<u8>, message: &[u8]) {
-    let msg = &message[..message.len().min(MAX_ERROR)];
-    let start = begin(out, FrameKind::Error);
-    out.extend_from_slice(msg);
-    finish(out, start, FrameKind::Error).expect("message was cut to the cap");
 }

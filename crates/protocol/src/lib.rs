@@ -1,7 +1,8 @@
 //! The wire protocol between `mod_rswsgi` (inside Apache) and `rswsgi-daemon`.
 //!
-//! A connection opens with the 8-byte [`PREAMBLE`] (magic and [`VERSION`]) sent by the module,
-//! then carries one request at a time:
+//! A connection opens with a handshake ([`auth`]): the daemon sends a challenge and the module
+//! proves it knows this Apache's secret; both messages start with the 8-byte [`PREAMBLE`]
+//! (magic and [`VERSION`]). Then the connection carries one request at a time:
 //!
 //! ```text
 //! module → daemon   RequestHead
@@ -10,27 +11,36 @@
 //! daemon → module   ResponseHead, (Body | BodyFile)*, ResponseEnd    or    Error
 //! ```
 //!
-//! A daemon that is shutting down answers a connection it accepted with `Retry` (before
-//! reading anything), and the module sends the request again on a new connection.
+//! Requests on a connection are numbered 1, 2, 3…; `RequestHead` carries the number and every
+//! daemon frame about the request except body blocks carries it back (`seq`), so a response
+//! can never be taken for another request's (a forked copy of a daemon writing to a shared
+//! connection, say). A daemon that is shutting down answers an idle connection with `Retry`
+//! for the next number, and the module sends the request again on a new connection.
 //!
 //! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
 //! [`std::io::Read`] for the two peers.
 
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod encode;
 pub mod frame;
 pub mod stream;
 
+pub use auth::{AuthError, Secret};
+pub use encode::{
+    body_header, encode_body, encode_body_end, encode_body_file, encode_error, encode_read_body,
+    encode_request_head, encode_response_end, encode_response_head, encode_retry, encode_timeout,
+    set_request_seq,
+};
 pub use frame::{
-    body_header, decode, encode_body, encode_body_end, encode_body_file, encode_error,
-    encode_read_body, encode_request_head, encode_response_end, encode_response_head, encode_retry,
-    encode_timeout, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead,
-    HEADER_LEN, MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD,
+    decode, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,
+    MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD, SEQ_LEN,
 };
 pub use stream::{FrameReader, ReadError};
 
 /// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// The bytes that open every connection: `RSWSGI`, then [`VERSION`] (big endian).
 pub const PREAMBLE: [u8; 8] = {

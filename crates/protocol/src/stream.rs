@@ -146,6 +146,17 @@ impl<R: Read> FrameReader<R> {
         Ok(true)
     }
 
+    /// Reads exactly `len` raw bytes ahead of the frames (a handshake message) and returns
+    /// them. Returns `None` on a clean EOF before any of them.
+    pub fn read_bytes(&mut self, len: usize) -> Result<Option<&[u8]>, ReadError> {
+        if !self.fill(len)? {
+            return Ok(None);
+        }
+        let at = self.start;
+        self.start += len;
+        Ok(Some(&self.buf[at..at + len]))
+    }
+
     /// Like [`read_frame`](Self::read_frame), except that a `Body` frame that is not
     /// buffered whole comes back as several `Body` frames, each holding the payload bytes at
     /// hand (at most one read's worth). For a relay: large bodies pass through without the

@@ -12,9 +12,10 @@ fn roundtrip_one(buf: &[u8]) -> Frame<'_> {
 fn request_head_roundtrip() {
     let env: Vec<(&[u8], &[u8])> = vec![(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/x")];
     let mut out = Vec::new();
-    encode_request_head(&mut out, BodyKind::Length(42), env.iter().copied()).unwrap();
+    encode_request_head(&mut out, 3, BodyKind::Length(42), env.iter().copied()).unwrap();
     match roundtrip_one(&out) {
         Frame::RequestHead(h) => {
+            assert_eq!(h.seq, 3);
             assert_eq!(h.body, BodyKind::Length(42));
             assert_eq!(h.environ.into_iter().collect::<Vec<_>>(), env);
         }
@@ -39,7 +40,7 @@ fn oversized_frames_rejected_from_header_alone() {
     assert!(body_header(MAX_BODY_CHUNK + 1).is_err());
     let mut out = Vec::new();
     let big = vec![b'x'; MAX_HEAD];
-    let err = encode_request_head(&mut out, BodyKind::None, [(&b"K"[..], &big[..])]);
+    let err = encode_request_head(&mut out, 1, BodyKind::None, [(&b"K"[..], &big[..])]);
     assert!(matches!(err, Err(EncodeError::TooLarge { .. })));
     assert!(out.is_empty(), "a refused frame leaves nothing behind");
 }
@@ -51,10 +52,30 @@ fn unknown_kind_and_bad_fields() {
         DecodeError::UnknownKind(99)
     );
     // ReadBody of 0 bytes is meaningless.
-    assert!(decode(&[FrameKind::ReadBody as u8, 4, 0, 0, 0, 0, 0, 0, 0]).is_err());
+    let mut read0 = vec![FrameKind::ReadBody as u8, 12, 0, 0, 0];
+    read0.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert!(decode(&read0).is_err());
     // A pair count that promises more than the payload holds.
-    let bad = [FrameKind::RequestHead as u8, 5, 0, 0, 0, 0, 9, 0, 0, 0];
+    let mut bad = vec![FrameKind::RequestHead as u8, 13, 0, 0, 0];
+    bad.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0]);
     assert_eq!(decode(&bad).unwrap_err(), DecodeError::Truncated);
+    // Frames tied to a request must carry its whole sequence number.
+    for kind in [
+        FrameKind::ResponseEnd,
+        FrameKind::Retry,
+        FrameKind::Error,
+        FrameKind::Timeout,
+    ] {
+        let short = [kind as u8, 4, 0, 0, 0, 1, 0, 0, 0];
+        assert_eq!(
+            decode(&short).unwrap_err(),
+            DecodeError::Truncated,
+            "{kind:?}"
+        );
+    }
+    let mut long_end = vec![FrameKind::ResponseEnd as u8, 9, 0, 0, 0];
+    long_end.extend_from_slice(&[0; 9]);
+    assert!(decode(&long_end).is_err(), "ResponseEnd over 8 bytes");
     // A file block of 0 bytes, one that ends past i64::MAX, and a short payload.
     let file = |offset: u64, length: u64| {
         let mut f = vec![FrameKind::BodyFile as u8, 16, 0, 0, 0];
@@ -122,6 +143,7 @@ fn reader_reads_frames_across_short_reads() {
     let mut wire = PREAMBLE.to_vec();
     encode_response_head(
         &mut wire,
+        1,
         200,
         b"OK",
         [(&b"Content-Type"[..], &b"text/plain"[..])],
@@ -129,12 +151,15 @@ fn reader_reads_frames_across_short_reads() {
     .unwrap();
     let big = vec![7u8; 300_000];
     encode_body(&mut wire, &big).unwrap();
-    encode_response_end(&mut wire);
+    encode_response_end(&mut wire, 1);
     let mut r = FrameReader::new(Trickle(wire, 0));
     assert!(r.read_preamble().unwrap());
     assert!(matches!(r.read_frame().unwrap(), Some(Frame::ResponseHead(h)) if h.status == 200));
     assert!(matches!(r.read_frame().unwrap(), Some(Frame::Body(b)) if b == &big[..]));
-    assert!(matches!(r.read_frame().unwrap(), Some(Frame::ResponseEnd)));
+    assert!(matches!(
+        r.read_frame().unwrap(),
+        Some(Frame::ResponseEnd { seq: 1 })
+    ));
     assert!(r.read_frame().unwrap().is_none());
 }
 
@@ -217,12 +242,15 @@ fn pooled_buffer_starts_small_and_grows_for_a_large_body() {
     // A whole large frame grows the buffer too; with bytes still buffered it is kept.
     let mut wire = Vec::new();
     encode_body(&mut wire, &[5u8; 60_000]).unwrap();
-    encode_retry(&mut wire);
+    encode_retry(&mut wire, 2);
     let mut r = FrameReader::with_buffer(&wire[..], Vec::new());
     assert!(matches!(r.read_frame().unwrap(), Some(Frame::Body(b)) if b.len() == 60_000));
     r.release_buffer();
     assert!(r.has_buffered());
-    assert!(matches!(r.read_frame().unwrap(), Some(Frame::Retry)));
+    assert!(matches!(
+        r.read_frame().unwrap(),
+        Some(Frame::Retry { seq: 2 })
+    ));
     r.release_buffer();
     assert_eq!(r.into_parts().1.len(), 8 << 10);
 }
@@ -251,44 +279,52 @@ proptest! {
     fn request_head_roundtrips(pairs in pairs_strategy(), len in any::<u64>(), which in 0u8..3) {
         let body = match which { 0 => BodyKind::None, 1 => BodyKind::Length(len), _ => BodyKind::Chunked };
         let mut out = Vec::new();
-        encode_request_head(&mut out, body, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+        encode_request_head(&mut out, len ^ 5, body, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
         let Frame::RequestHead(h) = roundtrip_one(&out) else { panic!("kind") };
+        prop_assert_eq!(h.seq, len ^ 5);
         prop_assert_eq!(h.body, body);
         let got: Vec<(Vec<u8>, Vec<u8>)> = h.environ.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         prop_assert_eq!(got, pairs);
     }
 
     #[test]
-    fn response_head_roundtrips(pairs in pairs_strategy(), status in 100u16..1000, reason in prop::collection::vec(any::<u8>(), 0..50)) {
+    fn response_head_roundtrips(pairs in pairs_strategy(), seq in any::<u64>(), status in 100u16..1000, reason in prop::collection::vec(any::<u8>(), 0..50)) {
         let mut out = Vec::new();
-        encode_response_head(&mut out, status, &reason, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+        encode_response_head(&mut out, seq, status, &reason, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
         let Frame::ResponseHead(h) = roundtrip_one(&out) else { panic!("kind") };
+        prop_assert_eq!(h.seq, seq);
         prop_assert_eq!(h.status, status);
         prop_assert_eq!(h.reason, &reason[..]);
         prop_assert_eq!(h.headers.len(), pairs.len());
     }
 
     #[test]
-    fn frame_sequences_roundtrip(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..5000), 0..10), max in 1u32.., offset in 0u64..1 << 62, length in 1u64..1 << 62) {
+    fn frame_sequences_roundtrip(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..5000), 0..10), seq in any::<u64>(), max in 1u32.., offset in 0u64..1 << 62, length in 1u64..1 << 62) {
         let mut out = Vec::new();
-        encode_read_body(&mut out, max);
+        encode_read_body(&mut out, seq, max);
         for c in &chunks { encode_body(&mut out, c).unwrap(); }
         encode_body_end(&mut out);
-        encode_error(&mut out, b"boom");
-        encode_retry(&mut out);
-        encode_timeout(&mut out, b"late");
+        encode_error(&mut out, seq, b"boom");
+        encode_retry(&mut out, seq);
+        encode_timeout(&mut out, seq, b"late");
+        encode_response_end(&mut out, seq);
         encode_body_file(&mut out, offset, length);
         let mut r = FrameReader::new(&out[..]);
-        let first = matches!(r.read_frame().unwrap(), Some(Frame::ReadBody { max: m }) if m == max);
+        let first = matches!(r.read_frame().unwrap(), Some(Frame::ReadBody { seq: s, max: m }) if m == max && s == seq);
         prop_assert!(first);
         for c in &chunks {
             let ok = matches!(r.read_frame().unwrap(), Some(Frame::Body(b)) if b == &c[..]);
             prop_assert!(ok);
         }
         prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::BodyEnd)));
-        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Error(b"boom"))));
-        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Retry)));
-        prop_assert!(matches!(r.read_frame().unwrap(), Some(Frame::Timeout(b"late"))));
+        let ok1 = matches!(r.read_frame().unwrap(), Some(Frame::Error { seq: s, message: b"boom" }) if s == seq);
+        prop_assert!(ok1);
+        let ok2 = matches!(r.read_frame().unwrap(), Some(Frame::Retry { seq: s }) if s == seq);
+        prop_assert!(ok2);
+        let ok3 = matches!(r.read_frame().unwrap(), Some(Frame::Timeout { seq: s, message: b"late" }) if s == seq);
+        prop_assert!(ok3);
+        let ok4 = matches!(r.read_frame().unwrap(), Some(f @ Frame::ResponseEnd { .. }) if f.seq() == Some(seq));
+        prop_assert!(ok4);
         let file = matches!(r.read_frame().unwrap(), Some(Frame::BodyFile { offset: o, length: l }) if o == offset && l == length);
         prop_assert!(file);
         prop_assert!(r.read_frame().unwrap().is_none());
@@ -303,7 +339,7 @@ proptest! {
         for (i, len) in bodies.iter().enumerate() {
             let body: Vec<u8> = (0..*len).map(|j| (i * 7 + j) as u8).collect();
             encode_body(&mut wire, &body).unwrap();
-            encode_retry(&mut wire);
+            encode_retry(&mut wire, 1);
             expected.push(body);
         }
         let mut r = FrameReader::new(Uneven { data: wire, at: 0, sizes, turn: 0 });
@@ -312,7 +348,7 @@ proptest! {
             loop {
                 match r.read_frame_in_pieces().unwrap() {
                     Some(Frame::Body(b)) => got.extend_from_slice(b),
-                    Some(Frame::Retry) => break,
+                    Some(Frame::Retry { .. }) => break,
                     other => panic!("unexpected {other:?}"),
                 }
             }
@@ -329,4 +365,36 @@ proptest! {
             prop_assert!(used <= bytes.len());
         }
     }
+}
+
+#[test]
+fn request_seq_is_patched_in_place() {
+    let mut out = Vec::new();
+    encode_request_head(&mut out, 1, BodyKind::None, [(&b"A"[..], &b"b"[..])]).unwrap();
+    assert!(set_request_seq(&mut out, 41));
+    assert!(matches!(roundtrip_one(&out), Frame::RequestHead(h) if h.seq == 41));
+    let mut body = Vec::new();
+    encode_body(&mut body, &[0; 20]).unwrap();
+    let before = body.clone();
+    assert!(
+        !set_request_seq(&mut body, 41),
+        "only a RequestHead has its seq patched"
+    );
+    assert_eq!(body, before);
+}
+
+#[test]
+fn read_bytes_takes_a_handshake_then_frames() {
+    let mut wire = b"0123456789".to_vec();
+    encode_retry(&mut wire, 9);
+    let mut r = FrameReader::new(&wire[..]);
+    assert_eq!(r.read_bytes(10).unwrap(), Some(&b"0123456789"[..]));
+    assert!(matches!(
+        r.read_frame().unwrap(),
+        Some(Frame::Retry { seq: 9 })
+    ));
+    let mut empty = FrameReader::new(&b""[..]);
+    assert!(empty.read_bytes(4).unwrap().is_none());
+    let mut short = FrameReader::new(&b"ab"[..]);
+    assert!(matches!(short.read_bytes(4), Err(ReadError::Truncated)));
 }

@@ -12,7 +12,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rswsgi_protocol::{self as proto, BodyKind, Frame, FrameReader, PREAMBLE};
+use rswsgi_protocol::auth::{self, SECRET_LEN};
+use rswsgi_protocol::{self as proto, BodyKind, Frame, FrameReader, Secret};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -43,6 +44,8 @@ pub struct Daemon {
     pub script: PathBuf,
     log: PathBuf,
     exited: bool,
+    /// The connection secret the daemon was given.
+    pub secret: Secret,
     // Last, so the directory outlives the child.
     pub dir: TempDir,
 }
@@ -62,8 +65,15 @@ impl Daemon {
         let listener = UnixListener::bind(&sock).expect("bind");
         let log = dir.0.join("daemon.log");
         let fd = listener.as_raw_fd();
+        let secret = test_secret();
+        let (secret_read, secret_write) = nix::unistd::pipe().expect("pipe");
+        fs::File::from(secret_write)
+            .write_all(secret.as_bytes())
+            .expect("write the secret");
+        let secret_fd = secret_read.as_raw_fd();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rswsgi-daemon"));
         cmd.args(["--listen-fd", "3", "--group", "test", "--processes", "1"])
+            .args(["--secret-fd", "4"])
             .arg("--script")
             .arg(&script_path)
             .args(args)
@@ -77,15 +87,14 @@ impl Daemon {
             cmd.args(["--threads", "2"]);
         }
         adjust(&mut cmd);
-        // SAFETY: between fork and exec the closure only calls dup2 and fcntl, which are
-        // async-signal-safe, on a descriptor that stays open in the parent meanwhile.
+        // SAFETY: between fork and exec the closure only calls fcntl and dup2, which are
+        // async-signal-safe, on descriptors that stay open in the parent meanwhile.
         unsafe {
             cmd.pre_exec(move || {
-                if fd == 3 {
-                    if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(fd, 3) < 0 {
+                // Out of the way first, so that moving one cannot overwrite the other.
+                let high = |from| libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 10);
+                let (l, s) = (high(fd), high(secret_fd));
+                if l < 0 || s < 0 || libc::dup2(l, 3) < 0 || libc::dup2(s, 4) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -93,12 +102,14 @@ impl Daemon {
         }
         let child = cmd.spawn().expect("spawn rswsgi-daemon");
         drop(listener);
+        drop(secret_read);
         Daemon {
             child,
             sock,
             script: script_path,
             log,
             exited: false,
+            secret,
             dir,
         }
     }
@@ -128,14 +139,35 @@ impl Daemon {
         }
     }
 
+    /// A connection that has answered the daemon's challenge with the right secret.
     pub fn connect(&self) -> Client {
+        self.connect_with(&self.secret.clone())
+    }
+
+    /// A connection that answers the challenge with `secret` (with its first request).
+    pub fn connect_with(&self, secret: &Secret) -> Client {
+        let mut client = self.connect_raw();
+        let mut challenge = [0u8; auth::CHALLENGE_LEN];
+        client
+            .reader
+            .get_mut()
+            .read_exact(&mut challenge)
+            .expect("the daemon's challenge");
+        let nonce = auth::decode_challenge(&challenge).expect("a well-formed challenge");
+        client.proof = Some(auth::encode_proof(secret, &nonce).to_vec());
+        client
+    }
+
+    /// A connection that has done nothing yet (the challenge is still unread).
+    pub fn connect_raw(&self) -> Client {
         let stream = UnixStream::connect(&self.sock).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         Client {
             reader: FrameReader::new(stream),
-            greeted: false,
+            proof: None,
+            seq: 0,
         }
     }
 
@@ -198,9 +230,21 @@ impl Response {
     }
 }
 
+/// A secret for one test daemon, different every time.
+pub fn test_secret() -> Secret {
+    let mut bytes = [0u8; SECRET_LEN];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("random bytes");
+    Secret::from_bytes(bytes)
+}
+
 pub struct Client {
     pub reader: FrameReader<UnixStream>,
-    greeted: bool,
+    /// The answer to the challenge, sent with the first request.
+    proof: Option<Vec<u8>>,
+    /// The number of the last request sent.
+    pub seq: u64,
 }
 
 /// The environ every test request carries.
@@ -234,15 +278,24 @@ impl Client {
             .expect("write to daemon");
     }
 
-    /// Sends a request head (after the preamble on first use).
+    /// Sends a request head (after the proof on first use), numbered one past the last.
     pub fn send_request(&mut self, environ: &[(Vec<u8>, Vec<u8>)], body: BodyKind) {
-        let mut out = Vec::new();
-        if !self.greeted {
-            out.extend_from_slice(&PREAMBLE);
-            self.greeted = true;
-        }
+        self.seq += 1;
+        let seq = self.seq;
+        self.send_request_numbered(seq, environ, body);
+    }
+
+    /// Sends a request head numbered `seq` (after the proof on first use).
+    pub fn send_request_numbered(
+        &mut self,
+        seq: u64,
+        environ: &[(Vec<u8>, Vec<u8>)],
+        body: BodyKind,
+    ) {
+        let mut out = self.proof.take().unwrap_or_default();
         proto::encode_request_head(
             &mut out,
+            seq,
             body,
             environ.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
         )
@@ -262,7 +315,8 @@ impl Client {
             };
             let mut answer = Vec::new();
             match frame {
-                Frame::ReadBody { max } => {
+                Frame::ReadBody { seq, max } => {
+                    assert_eq!(seq, self.seq, "ReadBody for another request");
                     resp.reads.push(max);
                     let n = (max as usize).min(piece).min(body.len() - offset);
                     if n == 0 {
@@ -274,6 +328,7 @@ impl Client {
                 }
                 Frame::ResponseHead(h) => {
                     assert!(!resp.head, "two response heads");
+                    assert_eq!(h.seq, self.seq, "a response head for another request");
                     resp.head = true;
                     resp.status = h.status;
                     resp.reason = String::from_utf8_lossy(h.reason).into_owned();
@@ -290,12 +345,14 @@ impl Client {
                     assert!(resp.head, "body before head");
                     resp.body.extend_from_slice(b);
                 }
-                Frame::ResponseEnd => {
+                Frame::ResponseEnd { seq } => {
+                    assert_eq!(seq, self.seq, "a response end for another request");
                     resp.ended = true;
                     return resp;
                 }
-                Frame::Error(msg) => {
-                    resp.error = Some(String::from_utf8_lossy(msg).into_owned());
+                Frame::Error { seq, message } => {
+                    assert_eq!(seq, self.seq, "an error for another request");
+                    resp.error = Some(String::from_utf8_lossy(message).into_owned());
                     return resp;
                 }
                 other => panic!("unexpected frame from the daemon: {other:?}"),

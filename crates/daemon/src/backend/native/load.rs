@@ -11,6 +11,9 @@ pub enum LoadError {
     /// No library was given.
     #[error("no native handler library given")]
     NoHandler,
+    /// The request names a library that is not one of the group's.
+    #[error(transparent)]
+    NotPermitted(#[from] crate::allow::NotPermitted),
     /// The dynamic loader failed (missing file, unreadable, wrong architecture, ...).
     #[error("cannot load native handler {path}: {source} (as user {user})")]
     Open {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::allow::ScriptPolicy;
 use crate::backend::Backend;
 use crate::conn::{Request, RequestIo};
 
@@ -21,13 +22,14 @@ pub use load::{Handler, LoadError};
 /// Serves requests with native handler libraries, loaded once per process each.
 pub struct NativeBackend {
     default: PathBuf,
+    policy: ScriptPolicy,
     handlers: Mutex<HashMap<PathBuf, Arc<Handler>>>,
 }
 
 impl NativeBackend {
     /// Loads every library in `libs` (the first is the default for requests that do not name
     /// one); any load failure is fatal, so a broken handler never serves.
-    pub fn new(libs: &[PathBuf]) -> Result<Self, LoadError> {
+    pub fn new(libs: &[PathBuf], policy: ScriptPolicy) -> Result<Self, LoadError> {
         let mut handlers = HashMap::new();
         for lib in libs {
             let h = Handler::load(lib)?;
@@ -41,6 +43,7 @@ impl NativeBackend {
         let default = libs.first().cloned().ok_or(LoadError::NoHandler)?;
         Ok(NativeBackend {
             default,
+            policy,
             handlers: Mutex::new(handlers),
         })
     }
@@ -54,6 +57,8 @@ impl NativeBackend {
         if let Some(h) = map.get(&path) {
             return Ok(Arc::clone(h));
         }
+        // Only the group's own handler libraries are ever opened.
+        self.policy.check(&path)?;
         let h = Arc::new(Handler::load(&path)?);
         map.insert(path, Arc::clone(&h));
         Ok(h)

@@ -46,6 +46,11 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
         fail(py, io, "no WSGI script for this request");
         return;
     };
+    if let Err(refused) = backend.config.policy.check(&script) {
+        tracing::error!("{refused} (request for {})", req.url());
+        fail(py, io, &refused.to_string());
+        return;
+    }
     let module = match backend.scripts.get(py, &script) {
         Ok(m) => m,
         Err(e) => {
@@ -122,7 +127,10 @@ fn call(
     .map_err(Failure::App)?;
     let start_response =
         Bound::new(py, StartResponse::new(Arc::clone(state), io.clone())).map_err(Failure::App)?;
-    let result = app.call1((env, start_response)).map_err(Failure::App)?;
+    let result = app.call1((env, start_response));
+    // A process the application forked goes no further (not even to log its exception).
+    crate::fork::exit_if_forked();
+    let result = result.map_err(Failure::App)?;
 
     let sent = send_result(py, io, &result, state);
     let closed = close(&result);
@@ -338,6 +346,8 @@ fn report(
     state: &SharedState,
     failure: Failure,
 ) {
+    // A forked child that failed (sys.exit, an exception) says nothing about it.
+    crate::fork::exit_if_forked();
     let gone = state.lock().gone;
     // The module logs a client that went away (once, at info level); here it is debug.
     match failure {

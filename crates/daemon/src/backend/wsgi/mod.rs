@@ -42,6 +42,8 @@ pub struct WsgiConfig {
     pub multiprocess: bool,
     /// `WSGIScriptReloading`: recycle when a loaded script changes on disk.
     pub script_reloading: bool,
+    /// The scripts requests may name.
+    pub policy: crate::allow::ScriptPolicy,
 }
 
 /// Serves requests with a WSGI application.

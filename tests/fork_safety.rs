@@ -1,0 +1,122 @@
+//! Fork safety through real Apache: an application that forks (and lets the child return
+//! into the server, `sys.exit` in it, or leaves a multiprocessing child running) never sends
+//! the child's output to anyone. The forking request gets its parent's response, and every
+//! later request, on the same pooled daemon connection or a fresh one, gets its own.
+
+mod common;
+
+use std::time::Duration;
+
+use common::raw::{head, RawConn};
+use common::semantics::wait_log;
+use common::TestServer;
+
+fn server() -> TestServer {
+    TestServer::builder("tests/apps/forking.py")
+        .processes(1)
+        .threads(2)
+        .start()
+}
+
+/// Sends `path` on `c` (kept alive) and returns the status and body.
+fn get(c: &mut RawConn, path: &str) -> (u16, String) {
+    c.send(&head("GET", path, &[])).unwrap();
+    let r = c
+        .read_response(false)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    (r.status, r.text())
+}
+
+/// Requests `/b0`… on the keep-alive connection `c` (so the same Apache thread, and the daemon
+/// connection it just used, serves them) and on fresh connections, and checks each answer.
+fn others_get_their_own(srv: &TestServer, c: &mut RawConn, tag: &str) {
+    for i in 0..8 {
+        let path = format!("/{tag}-b{i}");
+        assert_eq!(
+            get(c, &path),
+            (200, format!("ECHO {path}")),
+            "{}",
+            srv.logs()
+        );
+        let fresh = srv.get(&format!("{path}-fresh"));
+        assert_eq!(
+            (fresh.status, fresh.text()),
+            (200, format!("ECHO {path}-fresh")),
+            "{}",
+            srv.logs()
+        );
+    }
+}
+
+#[test]
+fn a_child_that_returns_into_the_server_writes_nothing() {
+    let srv = server();
+    let mut c = RawConn::connect(srv.addr);
+    c.set_read_timeout(Duration::from_secs(20));
+    assert_eq!(get(&mut c, "/warm-up"), (200, "ECHO /warm-up".into()));
+    for round in 0..3 {
+        assert_eq!(
+            get(&mut c, "/fork-return"),
+            (200, "PARENT-OF-REQUEST-A".into()),
+            "round {round}: {}",
+            srv.logs()
+        );
+        others_get_their_own(&srv, &mut c, &format!("ret{round}"));
+    }
+    const RETURNED: &str = "a process forked by the application returned into rswsgi";
+    let log = wait_log(&srv, |l| l.contains(RETURNED));
+    assert!(log.contains(RETURNED), "{log}");
+    assert!(!log.contains("SECRET-OF-CHILD"), "{log}");
+    assert!(!log.contains("cannot wait on an idle connection"), "{log}");
+}
+
+#[test]
+fn a_child_that_calls_sys_exit_blames_nobody() {
+    let srv = server();
+    let mut c = RawConn::connect(srv.addr);
+    c.set_read_timeout(Duration::from_secs(20));
+    for round in 0..3 {
+        assert_eq!(
+            get(&mut c, "/fork-exit"),
+            (200, "PARENT-OF-FORK-EXIT".into()),
+            "round {round}: {}",
+            srv.logs()
+        );
+        others_get_their_own(&srv, &mut c, &format!("exit{round}"));
+    }
+    let log = srv.root.read_error_log();
+    assert!(
+        !log.contains("SystemExit"),
+        "the child's exit is not reported: {log}"
+    );
+    assert!(!log.contains(" 500 "), "{log}");
+}
+
+#[test]
+fn a_multiprocessing_child_left_running_touches_no_connection() {
+    let srv = server();
+    let mut c = RawConn::connect(srv.addr);
+    c.set_read_timeout(Duration::from_secs(20));
+    let (status, body) = get(&mut c, "/mp");
+    assert_eq!(status, 200, "{}", srv.logs());
+    assert!(body.starts_with("PARENT-OF-MP child="), "{body}");
+    let child: i32 = body.rsplit('=').next().unwrap().parse().unwrap();
+    assert!(
+        common::procs::alive(child),
+        "the multiprocessing child is running"
+    );
+    // The child holds none of the daemon's connections or its listening socket: each of its
+    // descriptors that were the daemon's now points at a dead socket pair end.
+    let fds = std::fs::read_dir(format!("/proc/{child}/fd")).unwrap();
+    let daemon_sockets: Vec<String> = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    others_get_their_own(&srv, &mut c, "mp");
+    assert!(
+        daemon_sockets
+            .iter()
+            .all(|l| !l.starts_with("anon_inode:[eventpoll]")),
+        "the child kept the daemon's epoll set: {daemon_sockets:?}"
+    );
+}
