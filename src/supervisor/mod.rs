@@ -9,6 +9,7 @@
 //! Apache children inherit the [`endpoints`] table by fork and use it to connect.
 
 mod credentials;
+mod exits;
 mod handoff;
 mod socket;
 mod spawn;
@@ -110,18 +111,6 @@ fn backoff(quick_failures: u32) -> Duration {
     }
 }
 
-/// `exited with status N` or `was killed by signal SIGKILL`, from a raw wait status.
-fn describe_exit(status: i32) -> String {
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        let name = nix::sys::signal::Signal::try_from(sig)
-            .map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
-        format!("was killed by signal {name}")
-    } else {
-        format!("exited with status {}", libc::WEXITSTATUS(status))
-    }
-}
-
 fn this_process() -> i32 {
     std::process::id() as i32
 }
@@ -147,6 +136,7 @@ pub fn start(
             Some(ffi::apr_pool_cleanup_null),
         );
     }
+    exits::install();
     let previous = Handoff::take(ppool);
     let mut sup = Supervisor {
         owner: this_process(),
@@ -304,8 +294,11 @@ impl Supervisor {
     fn launch(&mut self, slot: usize, delay: Duration) {
         let s = &mut self.slots[slot];
         let g = &self.groups[s.group];
+        let held = exits::Hold::new();
         match spawn::spawn(&g.spec, g.listener.as_raw_fd(), self.owner, delay) {
             Ok(pid) => {
+                exits::track(pid);
+                drop(held);
                 s.proc_.pid = pid;
                 s.started = Instant::now() + delay;
                 watch(s, self.pconf);
@@ -335,8 +328,9 @@ impl Supervisor {
         }
         let s = &mut self.slots[i];
         let uptime = s.started.elapsed();
-        let how = describe_exit(status);
-        if status == 0 {
+        let exit = exits::take(s.proc_.pid, status);
+        let how = exit.describe();
+        if exit.is_clean() {
             // A planned recycle (maximum-requests, restart-interval, SIGUSR1, ...): the daemon
             // said why in its own log line; replace it at once.
             s.quick_failures = 0;
@@ -518,6 +512,7 @@ unsafe extern "C" fn config_cleanup(_: *mut std::ffi::c_void) -> ffi::apr_status
         }
         let Some(sup) = state.take() else { return };
         drop(state);
+        exits::uninstall();
         *ENDPOINTS.write() = None;
         if restarting {
             sup.retire();
