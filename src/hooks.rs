@@ -36,6 +36,7 @@ pub unsafe extern "C" fn register(_: *mut ffi::apr_pool_t) {
             middle,
         );
         ffi::ap_hook_handler(Some(handler), none, none, middle);
+        ffi::ap_hook_child_init(Some(child_init), none, none, middle);
     }
 }
 
@@ -168,6 +169,10 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
     // SAFETY: s->process->pool is httpd's process pool, alive for the whole process.
     let ppool = unsafe { (*(*s).process).pool };
     supervisor::start(pconf, ppool, plans, &prefix, &exe)
+}
+
+unsafe extern "C" fn child_init(_: *mut ffi::apr_pool_t, _: *mut ffi::server_rec) {
+    let _ = catch_unwind(supervisor::child_init);
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {

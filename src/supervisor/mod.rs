@@ -522,3 +522,17 @@ unsafe extern "C" fn config_cleanup(_: *mut std::ffi::c_void) -> ffi::apr_status
     });
     0
 }
+
+/// In each Apache child, from `child_init`: closes the daemons' listening sockets the child
+/// inherited by fork (only the daemons may hold them: a socket some orphaned Apache child keeps
+/// open stays in LISTEN after the daemons are gone, and a request queues there instead of being
+/// refused) and puts back the default `SIGCHLD` action.
+pub fn child_init() {
+    let mut state = STATE.lock();
+    if let Some(sup) = state.as_mut().filter(|s| s.owner != this_process()) {
+        sup.groups.clear();
+        sup.carried.clear();
+    }
+    drop(state);
+    exits::uninstall();
+}
