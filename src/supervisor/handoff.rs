@@ -4,10 +4,12 @@
 //! callbacks, Rust values — survives from one generation to the next. The listening sockets
 //! (kept open so nothing queued on them is lost) and the daemons still finishing their
 //! requests are therefore passed as plain text in httpd's process pool, which does survive:
-//! one `socket <fd> <path>` or `retiring <pid> <group>` line each.
+//! one `socket <fd> <path>` or `retiring <pid> <group>` line each, and an `inode <fd> <dev>
+//! <ino>` line naming the socket file a listening socket was bound to.
 
 use std::ffi::{c_void, CStr, CString};
 
+use super::socket::FileId;
 use crate::ffi;
 
 const KEY: &CStr = c"mod_rswsgi:handoff";
@@ -15,8 +17,8 @@ const KEY: &CStr = c"mod_rswsgi:handoff";
 /// The state carried across a restart.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Handoff {
-    /// Listening sockets still open in this process: (fd, path).
-    pub sockets: Vec<(i32, String)>,
+    /// Listening sockets still open in this process: (fd, path, the socket file's identity).
+    pub sockets: Vec<(i32, String, Option<FileId>)>,
     /// Daemons of earlier generations that have not exited yet: (pid, group).
     pub retiring: Vec<(i32, String)>,
 }
@@ -25,8 +27,11 @@ impl Handoff {
     /// The text form.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        for (fd, path) in &self.sockets {
+        for (fd, path, id) in &self.sockets {
             out.push_str(&format!("socket {fd} {path}\n"));
+            if let Some((dev, ino)) = id {
+                out.push_str(&format!("inode {fd} {dev} {ino}\n"));
+            }
         }
         for (pid, group) in &self.retiring {
             out.push_str(&format!("retiring {pid} {group}\n"));
@@ -37,6 +42,7 @@ impl Handoff {
     /// Parses the text form; malformed lines are skipped.
     pub fn decode(text: &str) -> Handoff {
         let mut h = Handoff::default();
+        let mut ids = std::collections::HashMap::new();
         for line in text.lines() {
             let mut parts = line.splitn(3, ' ');
             let (Some(kind), Some(n), Some(rest)) = (parts.next(), parts.next(), parts.next())
@@ -45,10 +51,20 @@ impl Handoff {
             };
             let Ok(n) = n.parse::<i32>() else { continue };
             match kind {
-                "socket" => h.sockets.push((n, rest.to_string())),
+                "socket" => h.sockets.push((n, rest.to_string(), None)),
+                "inode" => {
+                    if let Some((dev, ino)) = rest.split_once(' ') {
+                        if let (Ok(dev), Ok(ino)) = (dev.parse(), ino.parse()) {
+                            ids.insert(n, (dev, ino));
+                        }
+                    }
+                }
                 "retiring" => h.retiring.push((n, rest.to_string())),
                 _ => {}
             }
+        }
+        for (fd, _, id) in &mut h.sockets {
+            *id = ids.get(fd).copied();
         }
         h
     }

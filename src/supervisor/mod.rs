@@ -83,6 +83,8 @@ struct Group {
     /// Bound; the first daemon that is ready calls listen().
     listener: OwnedFd,
     socket: String,
+    /// The socket file bound at `socket`.
+    id: socket::FileId,
     spec: LaunchSpec,
 }
 
@@ -96,8 +98,9 @@ struct Supervisor {
     /// Boxed: APR keeps a pointer to each slot's `apr_proc_t`, so slots must not move.
     #[allow(clippy::vec_box)]
     slots: Vec<Box<Slot>>,
-    /// Sockets of the previous configuration, by path, for this one to reuse.
-    carried: HashMap<String, OwnedFd>,
+    /// Sockets of the previous configuration, by path, for this one to reuse while the
+    /// socket file at the path is still theirs.
+    carried: HashMap<String, (OwnedFd, Option<socket::FileId>)>,
 }
 
 // SAFETY: the supervisor lives in httpd's parent and is only touched from its main thread
@@ -149,7 +152,7 @@ pub fn start(
         carried: previous
             .sockets
             .into_iter()
-            .map(|(fd, path)| (path, unsafe { OwnedFd::from_raw_fd(fd) }))
+            .map(|(fd, path, id)| (path, (unsafe { OwnedFd::from_raw_fd(fd) }, id)))
             .collect(),
     };
     for (pid, group) in previous.retiring {
@@ -235,25 +238,36 @@ impl Supervisor {
         let mut bound = Vec::new();
         for plan in plans {
             let path = socket_path(prefix, self.owner as u32, &plan.config.name);
-            let listener = match self.carried.remove(&path) {
-                Some(fd) => socket::reown(&path).map(|()| fd),
+            let (listener, id) = match self.carried.remove(&path) {
+                Some((fd, Some(id))) if socket::file_id(&path) == Some(id) => {
+                    socket::reown(&path).map(|()| (fd, id))
+                }
+                // Our old socket stays open in the retiring daemons only; they finish.
+                Some(_) => {
+                    warn!(
+                        "daemon group '{}': its socket {path} was deleted or replaced since the \
+                         last start (requests could not reach the group); binding a new one",
+                        plan.config.name
+                    );
+                    socket::bind_socket(&path)
+                }
                 None => socket::bind_socket(&path),
             }
             .map_err(|e| format!("daemon group '{}': {e}", plan.config.name))?;
-            bound.push((plan, path, listener));
+            bound.push((plan, path, listener, id));
         }
-        for (path, _) in self.carried.drain() {
-            let _ = std::fs::remove_file(path);
+        for (path, (_, id)) in self.carried.drain() {
+            remove_if_ours(&path, id);
         }
         // Identity problems (a user deleted since the configuration was written, ...) only
         // stop their group: its requests get 503 and the reason is logged here.
         let mut endpoints = HashMap::new();
-        for (plan, path, listener) in bound {
+        for (plan, path, listener, id) in bound {
             let spec = match prepare_group(&plan, daemon_exe, self.owner) {
                 Ok(spec) => spec,
                 Err(e) => {
                     error!("daemon group '{}' not started: {e}", plan.config.name);
-                    let _ = std::fs::remove_file(&path);
+                    remove_if_ours(&path, Some(id));
                     continue;
                 }
             };
@@ -271,6 +285,7 @@ impl Supervisor {
                 name: g.name.clone(),
                 listener,
                 socket: path,
+                id,
                 spec,
             });
             for index in 0..g.processes as usize {
@@ -401,10 +416,12 @@ impl Supervisor {
             }
         }
         for g in self.groups {
-            handoff.sockets.push((g.listener.into_raw_fd(), g.socket));
+            handoff
+                .sockets
+                .push((g.listener.into_raw_fd(), g.socket, Some(g.id)));
         }
-        for (path, fd) in self.carried {
-            handoff.sockets.push((fd.into_raw_fd(), path));
+        for (path, (fd, id)) in self.carried {
+            handoff.sockets.push((fd.into_raw_fd(), path, id));
         }
         handoff.store(self.ppool);
         info!("daemon processes told to finish their requests; the new configuration's daemons are starting");
@@ -458,14 +475,22 @@ impl Supervisor {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        for path in self
+        for (path, id) in self
             .groups
             .iter()
-            .map(|g| &g.socket)
-            .chain(self.carried.keys())
+            .map(|g| (&g.socket, Some(g.id)))
+            .chain(self.carried.iter().map(|(p, (_, id))| (p, *id)))
         {
-            let _ = std::fs::remove_file(path);
+            remove_if_ours(path, id);
         }
+    }
+}
+
+/// Removes the socket file at `path` unless something else has been put there since it was
+/// bound as `id`.
+fn remove_if_ours(path: &str, id: Option<socket::FileId>) {
+    if id.is_some() && socket::file_id(path) == id {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -1,12 +1,24 @@
 //! The daemon groups' listening sockets, created by httpd's parent.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use super::credentials;
 
+/// What a socket file is (device, inode): tells the socket bound at a path from another
+/// put there since.
+pub type FileId = (u64, u64);
+
+/// The identity of the socket file at `path`, if a socket is there.
+pub fn file_id(path: &str) -> Option<FileId> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_socket())
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
-pub fn bind_socket(path: &str) -> Result<OwnedFd, String> {
+pub fn bind_socket(path: &str) -> Result<(OwnedFd, FileId), String> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
         if !dir.exists() {
@@ -51,7 +63,8 @@ pub fn bind_socket(path: &str) -> Result<OwnedFd, String> {
     bind(listener.as_raw_fd(), &addr)
         .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
     reown(path)?;
-    Ok(listener)
+    let id = file_id(path).ok_or_else(|| format!("daemon socket {path} vanished after bind"))?;
+    Ok((listener, id))
 }
 
 /// Gives a socket carried over from the previous configuration to Apache's (possibly changed)
