@@ -12,6 +12,7 @@ mod credentials;
 mod exits;
 mod handoff;
 mod socket;
+mod socket_dir;
 mod spawn;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ use crate::config::{socket_path, DaemonGroupConfig};
 use crate::ffi;
 use handoff::Handoff;
 use spawn::LaunchSpec;
+
+pub use socket_dir::check_prefix as check_socket_prefix;
 
 /// Where the daemons of one group listen.
 #[derive(Debug, Clone)]

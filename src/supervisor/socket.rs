@@ -4,6 +4,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use super::credentials;
+use super::socket_dir::prepare_dir;
 
 /// What a socket file is (device, inode): tells the socket bound at a path from another
 /// put there since.
@@ -17,16 +18,12 @@ pub fn file_id(path: &str) -> Option<FileId> {
         .map(|m| (m.dev(), m.ino()))
 }
 
-/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
+/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600;
+/// creates the socket's own directory if need be (see `socket_dir`).
 pub fn bind_socket(path: &str) -> Result<(OwnedFd, FileId), String> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("cannot chmod socket directory {}: {e}", dir.display()))?;
-        }
+        prepare_dir(dir)?;
         if nix::unistd::geteuid().is_root() {
             let who = credentials::apache_child();
             crate::access::check_searchable(dir, &who).map_err(|e| {
