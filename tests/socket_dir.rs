@@ -220,3 +220,24 @@ fn a_group_or_world_writable_socket_directory_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_symlink_to_the_socket_directory_owned_by_another_user_is_refused() {
+    assert!(
+        is_root(),
+        "the test hands a symlink to the test user; CI runs as root"
+    );
+    // The target is fine, but the link's owner could point it at a directory of their own.
+    let stage = Stage::new("sockdir");
+    let target = dir(&stage, "target", 0o755, false);
+    let link = stage.dir.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let user = test_user().expect("the test user");
+    let u = nix::unistd::User::from_name(&user).unwrap().unwrap();
+    std::os::unix::fs::lchown(&link, Some(u.uid.as_raw()), Some(u.gid.as_raw())).unwrap();
+    assert_refused(
+        &stage,
+        &link.join("sock"),
+        &[&format!("{} is owned by", link.display())],
+    );
+}

@@ -17,7 +17,11 @@ use std::path::{Path, PathBuf};
 /// For `check_config`: the socket directory of `prefix` exists and passes the rule, or does
 /// not exist yet and can be created in a parent that does.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
-    match Path::new(prefix).parent() {
+    let dir = Path::new(prefix).parent();
+    if let Some(d) = dir {
+        check_links(d)?;
+    }
+    match dir {
         Some(dir) if dir.exists() => check_dir(dir),
         Some(dir) => check_parent(dir),
         None => Ok(()),
@@ -59,7 +63,21 @@ fn check_parent(dir: &Path) -> Result<(), String> {
     check_parents(parent)
 }
 
+/// A symbolic link on the way to the socket directory must have a trusted owner too: in a
+/// sticky directory its owner could point it elsewhere later.
+fn check_links(dir: &Path) -> Result<(), String> {
+    for a in dir.ancestors() {
+        if let Ok(m) = std::fs::symlink_metadata(a) {
+            if m.file_type().is_symlink() {
+                trusted_owner(a, &m)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_dir(dir: &Path) -> Result<(), String> {
+    check_links(dir)?;
     let real = canonical(dir)?;
     let m = metadata(&real)?;
     if !m.is_dir() {
