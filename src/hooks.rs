@@ -36,6 +36,7 @@ pub unsafe extern "C" fn register(_: *mut ffi::apr_pool_t) {
             middle,
         );
         ffi::ap_hook_handler(Some(handler), none, none, middle);
+        ffi::ap_hook_child_init(Some(child_init), none, none, middle);
     }
 }
 
@@ -71,12 +72,19 @@ fn server_configs<'a>(s: *mut ffi::server_rec) -> Vec<&'a ServerConfig> {
 }
 
 unsafe extern "C" fn check_config(
-    _: *mut ffi::apr_pool_t,
+    pconf: *mut ffi::apr_pool_t,
     _: *mut ffi::apr_pool_t,
     _: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
 ) -> i32 {
-    let result = catch_unwind(|| config::check_all(server_configs(s).iter().copied()));
+    let result = catch_unwind(|| {
+        let configs = server_configs(s);
+        config::check_all(configs.iter().copied())?;
+        if configs.iter().any(|c| !c.groups.is_empty()) {
+            supervisor::check_socket_prefix(&socket_prefix(pconf, configs[0]))?;
+        }
+        Ok::<(), String>(())
+    });
     match result {
         Ok(Ok(())) => ffi::OK as i32,
         Ok(Err(msg)) => {
@@ -130,6 +138,17 @@ unsafe extern "C" fn post_config(
     }
 }
 
+/// `WSGISocketPrefix`, else `rswsgi` in httpd's runtime directory.
+fn socket_prefix(pconf: *mut ffi::apr_pool_t, main: &ServerConfig) -> String {
+    match &main.socket_prefix {
+        Some(p) => p.clone(),
+        // SAFETY: pconf is live; the result is a pool string or NULL.
+        None => unsafe { cstr(ffi::ap_runtime_dir_relative(pconf, c"rswsgi".as_ptr())) }
+            .unwrap_or("/tmp/rswsgi")
+            .to_string(),
+    }
+}
+
 fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result<(), String> {
     let configs = server_configs(s);
     let main = configs[0];
@@ -176,17 +195,15 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
     if plans.is_empty() {
         return Ok(());
     }
-    let prefix = match &main.socket_prefix {
-        Some(p) => p.clone(),
-        // SAFETY: pconf is live; the result is a pool string or NULL.
-        None => unsafe { cstr(ffi::ap_runtime_dir_relative(pconf, c"rswsgi".as_ptr())) }
-            .unwrap_or("/tmp/rswsgi")
-            .to_string(),
-    };
+    let prefix = socket_prefix(pconf, main);
     let exe = crate::dispatch::daemon_executable(main.daemon_executable.as_deref());
     // SAFETY: s->process->pool is httpd's process pool, alive for the whole process.
     let ppool = unsafe { (*(*s).process).pool };
     supervisor::start(pconf, ppool, plans, &prefix, &exe)
+}
+
+unsafe extern "C" fn child_init(_: *mut ffi::apr_pool_t, _: *mut ffi::server_rec) {
+    let _ = catch_unwind(supervisor::child_init);
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {

@@ -159,3 +159,18 @@ fn apaches_user_cannot_read_the_memory_of_apache_children_or_daemons() {
         );
     }
 }
+
+#[test]
+fn core_dump_directory_makes_the_children_readable_and_is_warned_about() {
+    assert!(
+        is_root(),
+        "CoreDumpDirectory only matters when httpd starts as root; CI runs as root"
+    );
+    let srv = TestServer::builder("tests/apps/probe.py")
+        .directive("CoreDumpDirectory /tmp")
+        .start();
+    assert_eq!(srv.get("/").status, 200);
+    const WARNING: &str = "Apache's children are dumpable (CoreDumpDirectory is set)";
+    let log = wait_log(&srv, |l| l.contains(WARNING));
+    assert!(log.contains(WARNING), "{log}");
+}

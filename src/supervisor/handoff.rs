@@ -4,13 +4,15 @@
 //! callbacks, Rust values — survives from one generation to the next. The listening sockets
 //! (kept open so nothing queued on them is lost) and the daemons still finishing their
 //! requests are therefore passed as plain text in httpd's process pool, which does survive:
-//! one `socket <fd> <path>` or `retiring <pid> <group>` line each, and the connection secret
-//! as `secret <hex>` (it lives for the whole life of httpd's parent, so that Apache children
-//! and daemons of either generation keep recognising each other across a graceful restart;
-//! the pool is in this process's memory only, like the secret itself).
+//! one `socket <fd> <path>` or `retiring <pid> <group>` line each, an `inode <fd> <dev> <ino>`
+//! line naming the socket file a listening socket was bound to, and the connection secret as
+//! `secret <hex>` (it lives for the whole life of httpd's parent, so that Apache children and
+//! daemons of either generation keep recognising each other across a graceful restart; the
+//! pool is in this process's memory only, like the secret itself).
 
 use std::ffi::{c_void, CStr, CString};
 
+use super::socket::FileId;
 use crate::ffi;
 
 const KEY: &CStr = c"mod_rswsgi:handoff";
@@ -18,8 +20,8 @@ const KEY: &CStr = c"mod_rswsgi:handoff";
 /// The state carried across a restart.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Handoff {
-    /// Listening sockets still open in this process: (fd, path).
-    pub sockets: Vec<(i32, String)>,
+    /// Listening sockets still open in this process: (fd, path, the socket file's identity).
+    pub sockets: Vec<(i32, String, Option<FileId>)>,
     /// Daemons of earlier generations that have not exited yet: (pid, group).
     pub retiring: Vec<(i32, String)>,
     /// The connection secret drawn when httpd started.
@@ -30,8 +32,11 @@ impl Handoff {
     /// The text form.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        for (fd, path) in &self.sockets {
+        for (fd, path, id) in &self.sockets {
             out.push_str(&format!("socket {fd} {path}\n"));
+            if let Some((dev, ino)) = id {
+                out.push_str(&format!("inode {fd} {dev} {ino}\n"));
+            }
         }
         for (pid, group) in &self.retiring {
             out.push_str(&format!("retiring {pid} {group}\n"));
@@ -46,6 +51,7 @@ impl Handoff {
     /// Parses the text form; malformed lines are skipped.
     pub fn decode(text: &str) -> Handoff {
         let mut h = Handoff::default();
+        let mut ids = std::collections::HashMap::new();
         for line in text.lines() {
             if let Some(hex) = line.strip_prefix("secret ") {
                 h.secret = decode_hex(hex);
@@ -58,10 +64,20 @@ impl Handoff {
             };
             let Ok(n) = n.parse::<i32>() else { continue };
             match kind {
-                "socket" => h.sockets.push((n, rest.to_string())),
+                "socket" => h.sockets.push((n, rest.to_string(), None)),
+                "inode" => {
+                    if let Some((dev, ino)) = rest.split_once(' ') {
+                        if let (Ok(dev), Ok(ino)) = (dev.parse(), ino.parse()) {
+                            ids.insert(n, (dev, ino));
+                        }
+                    }
+                }
                 "retiring" => h.retiring.push((n, rest.to_string())),
                 _ => {}
             }
+        }
+        for (fd, _, id) in &mut h.sockets {
+            *id = ids.get(fd).copied();
         }
         h
     }

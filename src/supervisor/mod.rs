@@ -12,8 +12,10 @@
 //! command line or environment.
 
 mod credentials;
+mod exits;
 mod handoff;
 mod socket;
+mod socket_dir;
 mod spawn;
 
 use std::collections::HashMap;
@@ -29,6 +31,8 @@ use crate::config::{socket_path, DaemonGroupConfig};
 use crate::ffi;
 use handoff::Handoff;
 use spawn::LaunchSpec;
+
+pub use socket_dir::check_prefix as check_socket_prefix;
 
 /// Where the daemons of one group listen.
 #[derive(Debug, Clone)]
@@ -99,6 +103,8 @@ struct Group {
     /// Bound; the first daemon that is ready calls listen().
     listener: OwnedFd,
     socket: String,
+    /// The socket file bound at `socket`.
+    id: socket::FileId,
     spec: LaunchSpec,
 }
 
@@ -112,8 +118,9 @@ struct Supervisor {
     /// Boxed: APR keeps a pointer to each slot's `apr_proc_t`, so slots must not move.
     #[allow(clippy::vec_box)]
     slots: Vec<Box<Slot>>,
-    /// Sockets of the previous configuration, by path, for this one to reuse.
-    carried: HashMap<String, OwnedFd>,
+    /// Sockets of the previous configuration, by path, for this one to reuse while the
+    /// socket file at the path is still theirs.
+    carried: HashMap<String, (OwnedFd, Option<socket::FileId>)>,
     /// The connection secret, handed on to the next generation.
     secret: Secret,
 }
@@ -126,18 +133,6 @@ fn backoff(quick_failures: u32) -> Duration {
     match quick_failures {
         0 | 1 => Duration::ZERO,
         n => Duration::from_secs(1u64 << (n - 2).min(6)).min(MAX_BACKOFF),
-    }
-}
-
-/// `exited with status N` or `was killed by signal SIGKILL`, from a raw wait status.
-fn describe_exit(status: i32) -> String {
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        let name = nix::sys::signal::Signal::try_from(sig)
-            .map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
-        format!("was killed by signal {name}")
-    } else {
-        format!("exited with status {}", libc::WEXITSTATUS(status))
     }
 }
 
@@ -175,6 +170,7 @@ pub fn start(
             Some(ffi::apr_pool_cleanup_null),
         );
     }
+    exits::install();
     let previous = Handoff::take(ppool);
     let secret = previous.secret_or_new()?;
     *SECRET.write() = Some(secret.clone());
@@ -189,7 +185,7 @@ pub fn start(
         carried: previous
             .sockets
             .into_iter()
-            .map(|(fd, path)| (path, unsafe { OwnedFd::from_raw_fd(fd) }))
+            .map(|(fd, path, id)| (path, (unsafe { OwnedFd::from_raw_fd(fd) }, id)))
             .collect(),
         secret,
     };
@@ -287,25 +283,36 @@ impl Supervisor {
         let mut bound = Vec::new();
         for plan in plans {
             let path = socket_path(prefix, self.owner as u32, &plan.config.name);
-            let listener = match self.carried.remove(&path) {
-                Some(fd) => socket::reown(&path).map(|()| fd),
+            let (listener, id) = match self.carried.remove(&path) {
+                Some((fd, Some(id))) if socket::file_id(&path) == Some(id) => {
+                    socket::reown(&path).map(|()| (fd, id))
+                }
+                // Our old socket stays open in the retiring daemons only; they finish.
+                Some(_) => {
+                    warn!(
+                        "daemon group '{}': its socket {path} was deleted or replaced since the \
+                         last start (requests could not reach the group); binding a new one",
+                        plan.config.name
+                    );
+                    socket::bind_socket(&path)
+                }
                 None => socket::bind_socket(&path),
             }
             .map_err(|e| format!("daemon group '{}': {e}", plan.config.name))?;
-            bound.push((plan, path, listener));
+            bound.push((plan, path, listener, id));
         }
-        for (path, _) in self.carried.drain() {
-            let _ = std::fs::remove_file(path);
+        for (path, (_, id)) in self.carried.drain() {
+            remove_if_ours(&path, id);
         }
         // Identity problems (a user deleted since the configuration was written, ...) only
         // stop their group: its requests get 503 and the reason is logged here.
         let mut endpoints = HashMap::new();
-        for (plan, path, listener) in bound {
+        for (plan, path, listener, id) in bound {
             let spec = match prepare_group(&plan, daemon_exe, self.owner) {
                 Ok(spec) => spec,
                 Err(e) => {
                     error!("daemon group '{}' not started: {e}", plan.config.name);
-                    let _ = std::fs::remove_file(&path);
+                    remove_if_ours(&path, Some(id));
                     continue;
                 }
             };
@@ -327,6 +334,7 @@ impl Supervisor {
                 name: g.name.clone(),
                 listener,
                 socket: path,
+                id,
                 spec,
             });
             for index in 0..g.processes as usize {
@@ -350,6 +358,7 @@ impl Supervisor {
     fn launch(&mut self, slot: usize, delay: Duration) {
         let s = &mut self.slots[slot];
         let g = &self.groups[s.group];
+        let held = exits::Hold::new();
         match spawn::spawn(
             &g.spec,
             g.listener.as_raw_fd(),
@@ -358,6 +367,8 @@ impl Supervisor {
             delay,
         ) {
             Ok(pid) => {
+                exits::track(pid);
+                drop(held);
                 s.proc_.pid = pid;
                 s.started = Instant::now() + delay;
                 watch(s, self.pconf);
@@ -387,8 +398,9 @@ impl Supervisor {
         }
         let s = &mut self.slots[i];
         let uptime = s.started.elapsed();
-        let how = describe_exit(status);
-        if status == 0 {
+        let exit = exits::take(s.proc_.pid, status);
+        let how = exit.describe();
+        if exit.is_clean() {
             // A planned recycle (maximum-requests, restart-interval, SIGUSR1, ...): the daemon
             // said why in its own log line; replace it at once.
             s.quick_failures = 0;
@@ -459,10 +471,12 @@ impl Supervisor {
             }
         }
         for g in self.groups {
-            handoff.sockets.push((g.listener.into_raw_fd(), g.socket));
+            handoff
+                .sockets
+                .push((g.listener.into_raw_fd(), g.socket, Some(g.id)));
         }
-        for (path, fd) in self.carried {
-            handoff.sockets.push((fd.into_raw_fd(), path));
+        for (path, (fd, id)) in self.carried {
+            handoff.sockets.push((fd.into_raw_fd(), path, id));
         }
         handoff.secret = Some(*self.secret.as_bytes());
         handoff.store(self.ppool);
@@ -517,14 +531,22 @@ impl Supervisor {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        for path in self
+        for (path, id) in self
             .groups
             .iter()
-            .map(|g| &g.socket)
-            .chain(self.carried.keys())
+            .map(|g| (&g.socket, Some(g.id)))
+            .chain(self.carried.iter().map(|(p, (_, id))| (p, *id)))
         {
-            let _ = std::fs::remove_file(path);
+            remove_if_ours(path, id);
         }
+    }
+}
+
+/// Removes the socket file at `path` unless something else has been put there since it was
+/// bound as `id`.
+fn remove_if_ours(path: &str, id: Option<socket::FileId>) {
+    if id.is_some() && socket::file_id(path) == id {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -571,6 +593,7 @@ unsafe extern "C" fn config_cleanup(_: *mut std::ffi::c_void) -> ffi::apr_status
         }
         let Some(sup) = state.take() else { return };
         drop(state);
+        exits::uninstall();
         *ENDPOINTS.write() = None;
         if restarting {
             sup.retire();
@@ -579,4 +602,35 @@ unsafe extern "C" fn config_cleanup(_: *mut std::ffi::c_void) -> ffi::apr_status
         }
     });
     0
+}
+
+/// In each Apache child, from `child_init`: closes the daemons' listening sockets the child
+/// inherited by fork (only the daemons may hold them: a socket some orphaned Apache child keeps
+/// open stays in LISTEN after the daemons are gone, and a request queues there instead of being
+/// refused) and puts back the default `SIGCHLD` action.
+pub fn child_init() {
+    let mut state = STATE.lock();
+    if let Some(sup) = state.as_mut().filter(|s| s.owner != this_process()) {
+        sup.groups.clear();
+        sup.carried.clear();
+    }
+    drop(state);
+    exits::uninstall();
+    warn_if_dumpable();
+}
+
+/// Says so when this Apache child is dumpable (`CoreDumpDirectory` makes mod_unixd set that):
+/// then any process running as Apache's `User` can read the connection secret from its memory.
+fn warn_if_dumpable() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    // SAFETY: PR_GET_DUMPABLE only reads this process's flag.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } == 1;
+    if dumpable && !nix::unistd::geteuid().is_root() && !WARNED.swap(true, Ordering::Relaxed) {
+        warn!(
+            "Apache's children are dumpable (CoreDumpDirectory is set): any process running as \
+             Apache's User can read the rswsgi connection secret from their memory and talk to \
+             the daemons; see docs/security.md"
+        );
+    }
 }

@@ -1,20 +1,29 @@
 //! The daemon groups' listening sockets, created by httpd's parent.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use super::credentials;
+use super::socket_dir::prepare_dir;
 
-/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600.
-pub fn bind_socket(path: &str) -> Result<OwnedFd, String> {
+/// What a socket file is (device, inode): tells the socket bound at a path from another
+/// put there since.
+pub type FileId = (u64, u64);
+
+/// The identity of the socket file at `path`, if a socket is there.
+pub fn file_id(path: &str) -> Option<FileId> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_socket())
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600;
+/// creates the socket's own directory if need be (see `socket_dir`).
+pub fn bind_socket(path: &str) -> Result<(OwnedFd, FileId), String> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("cannot chmod socket directory {}: {e}", dir.display()))?;
-        }
+        prepare_dir(dir)?;
         if nix::unistd::geteuid().is_root() {
             let who = credentials::apache_child();
             crate::access::check_searchable(dir, &who).map_err(|e| {
@@ -51,7 +60,8 @@ pub fn bind_socket(path: &str) -> Result<OwnedFd, String> {
     bind(listener.as_raw_fd(), &addr)
         .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
     reown(path)?;
-    Ok(listener)
+    let id = file_id(path).ok_or_else(|| format!("daemon socket {path} vanished after bind"))?;
+    Ok((listener, id))
 }
 
 /// Gives a socket carried over from the previous configuration to Apache's (possibly changed)

@@ -52,9 +52,9 @@ impl LaunchSpec {
     }
 }
 
-/// Forks a daemon. The child waits `delay`, moves `listen_fd` to fd 3, puts a pipe holding
-/// `secret` at fd 4, drops privileges, arranges to die with `parent_pid`, and execs. Returns
-/// the child's pid.
+/// Forks a daemon. The child moves `listen_fd` to fd 3, puts a pipe holding `secret` at fd 4,
+/// drops privileges, arranges to die with `parent_pid`, waits `delay`, and execs. Returns the
+/// child's pid.
 pub fn spawn(
     spec: &LaunchSpec,
     listen_fd: RawFd,
@@ -159,13 +159,6 @@ unsafe fn child(
         ] {
             libc::signal(sig, libc::SIG_DFL);
         }
-        if !delay.is_zero() {
-            let ts = libc::timespec {
-                tv_sec: delay.as_secs() as libc::time_t,
-                tv_nsec: delay.subsec_nanos() as _,
-            };
-            libc::nanosleep(&ts, std::ptr::null_mut());
-        }
         if listen_fd == 3 {
             if libc::fcntl(3, libc::F_SETFD, 0) != 0 {
                 fail(b"fcntl on the listening socket failed");
@@ -223,6 +216,18 @@ unsafe fn child(
         }
         if libc::getppid() != parent_pid {
             fail(b"httpd's parent exited before the daemon started");
+        }
+        // A restart back-off is waited out here, after the drop and with the parent-death
+        // signal set, so nothing sleeps as root and nothing outlives httpd's parent.
+        if !delay.is_zero() {
+            let ts = libc::timespec {
+                tv_sec: delay.as_secs() as libc::time_t,
+                tv_nsec: delay.subsec_nanos() as _,
+            };
+            libc::nanosleep(&ts, std::ptr::null_mut());
+            if libc::getppid() != parent_pid {
+                fail(b"httpd's parent exited while the daemon waited to restart");
+            }
         }
         libc::execve(spec.exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
         fail(b"exec of rswsgi-daemon failed (check RSWSGIDaemonExecutable and that the daemon user can read it)")
