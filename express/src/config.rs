@@ -147,7 +147,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
                 .as_ref()
                 .map(|i| i.user.as_str())
                 .unwrap_or_default();
-            eprintln!(
+            crate::errln!(
                 "express: user {who} cannot enter {}; the daemons' working directory is the \
                  server root (choose another with --working-directory)",
                 script_dir.display()

@@ -15,6 +15,7 @@ pub mod config;
 pub mod handler;
 pub mod locate;
 pub mod options;
+pub mod out;
 pub mod render;
 pub mod root;
 pub mod run;

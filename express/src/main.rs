@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rswsgi_express::handler::install_library;
 use rswsgi_express::{build_handler, check_port, exit_code, resolve, run_foreground};
+use rswsgi_express::{errln, outln};
 use rswsgi_express::{write_server_root, BuildOptions, ServerOptions, ServerRoot};
 
 #[derive(Parser)]
@@ -198,27 +199,27 @@ impl Args {
 
 fn describe(root: &ServerRoot) {
     let c = &root.config;
-    println!("Server URL         : {}", root.url);
-    println!("Server Root        : {}", root.dir.display());
-    println!("Server Conf        : {}", root.httpd_conf.display());
+    outln!("Server URL         : {}", root.url);
+    outln!("Server Root        : {}", root.dir.display());
+    outln!("Server Conf        : {}", root.httpd_conf.display());
     match &root.error_log {
-        Some(log) => println!("Error Log File     : {} ({})", log.display(), c.log_level),
-        None => println!("Error Log File     : /dev/stderr ({})", c.log_level),
+        Some(log) => outln!("Error Log File     : {} ({})", log.display(), c.log_level),
+        None => outln!("Error Log File     : /dev/stderr ({})", c.log_level),
     }
     match &c.native_source {
         Some(source) => {
-            println!("Native Handler     : {}", source.display());
-            println!("Handler Library    : {}", c.script.display());
+            outln!("Native Handler     : {}", source.display());
+            outln!("Handler Library    : {}", c.script.display());
         }
-        None => println!("WSGI Script        : {}", c.script.display()),
+        None => outln!("WSGI Script        : {}", c.script.display()),
     }
-    println!("Daemon Processes   : {}", c.processes);
-    println!("Threads Per Process: {}", c.threads);
+    outln!("Daemon Processes   : {}", c.processes);
+    outln!("Threads Per Process: {}", c.threads);
     if let Some(id) = &c.identity {
-        println!("User / Group       : {} / {}", id.user, id.group);
+        outln!("User / Group       : {} / {}", id.user, id.group);
     }
     if let Some(home) = &c.python_home {
-        println!("Python Home        : {}", home.display());
+        outln!("Python Home        : {}", home.display());
     }
 }
 
@@ -238,13 +239,13 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 None => built.library,
             };
-            println!("{}", library.display());
+            outln!("{}", library.display());
             Ok(0)
         }
         Cmd::SetupServer(args) => {
             let root = write_server_root(&resolve(&args.into_options())?)?;
             describe(&root);
-            println!(
+            outln!(
                 "Server root written to {}; run `{} start` (or `foreground`) to start it.",
                 root.dir.display(),
                 root.apachectl.display()
@@ -267,7 +268,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("express: {e:#}");
+            errln!("express: {e:#}");
             ExitCode::FAILURE
         }
     }
