@@ -27,6 +27,7 @@ pub struct Builder {
     ready_path: Option<String>,
     env: Vec<(String, String)>,
     python_path: Vec<PathBuf>,
+    access_log: bool,
 }
 
 impl Builder {
@@ -42,7 +43,13 @@ impl Builder {
             ready_path: None,
             env: Vec::new(),
             python_path: Vec::new(),
+            access_log: false,
         }
+    }
+    /// Writes express's access log (`<root>/access_log`).
+    pub fn access_log(mut self) -> Self {
+        self.access_log = true;
+        self
     }
     pub fn processes(mut self, n: u32) -> Self {
         self.processes = n;
@@ -115,6 +122,7 @@ impl Builder {
             opts.extra_directives = self.extra.clone();
             opts.daemon_options = self.daemon_options.clone();
             opts.python_path = self.python_path.clone();
+            opts.access_log = self.access_log;
             let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
             let out_path = root.dir.join("httpd.out");
             let out = File::create(&out_path).expect("create httpd.out");
