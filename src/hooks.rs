@@ -76,7 +76,10 @@ unsafe extern "C" fn check_config(
     _: *mut ffi::apr_pool_t,
     s: *mut ffi::server_rec,
 ) -> i32 {
-    let result = catch_unwind(|| config::check_all(server_configs(s).iter().copied()));
+    let result = catch_unwind(|| {
+        config::check_all(server_configs(s).iter().copied())?;
+        crate::pyhome::check(&server_configs(s))
+    });
     match result {
         Ok(Ok(())) => ffi::OK as i32,
         Ok(Err(msg)) => {

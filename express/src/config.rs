@@ -14,6 +14,7 @@ use crate::handler::{
 };
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
 use crate::options::ServerOptions;
+use crate::pyhome::check_python_home;
 use crate::script::check_script;
 
 /// A server ready to be written: the options resolved against the machine.
@@ -111,7 +112,8 @@ impl ServerConfig {
 
 /// Resolves `opts`: finds httpd, the modules directory, the module and the daemon,
 /// checks the script and its callable, the user (root must name one; others cannot),
-/// and that the user can reach every file the server needs. Writes nothing.
+/// that the user can reach every file the server needs, and that the python home is one
+/// for the daemon's Python (see [`check_python_home`]). Writes nothing.
 ///
 /// A native handler (`.rs` source or built `.so`) gets no Python home or path; for a
 /// source, the SDK is found and the build cache chosen here, the library is mounted from
@@ -229,6 +231,9 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     };
     if let Some(who) = &config.identity {
         check_reachable(&config, who)?;
+    }
+    if let Some(home) = &config.python_home {
+        check_python_home(&config.daemon_path, home, config.identity.as_ref())?;
     }
     Ok(config)
 }

@@ -16,6 +16,7 @@ pub mod handler;
 pub mod locate;
 pub mod options;
 pub mod out;
+pub mod pyhome;
 pub mod render;
 pub mod root;
 pub mod run;

@@ -7,6 +7,7 @@ mod backend;
 mod conn;
 mod lifecycle;
 mod log;
+mod pyhome;
 mod request;
 mod server;
 
@@ -148,6 +149,9 @@ impl Cli {
 }
 
 fn main() {
+    if let Some(code) = pyhome::check_command(&std::env::args_os().collect::<Vec<_>>()) {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     log::init(cli.verbose);
     if let Err(e) = run(cli) {
