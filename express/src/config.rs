@@ -13,7 +13,7 @@ use crate::handler::{
     default_cache_dir, find_sdk, is_native_library, is_native_source, BuildOptions, HANDLER_FILE,
 };
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
-use crate::options::ServerOptions;
+use crate::options::{ServerOptions, Timeouts};
 use crate::pyhome::check_python_home;
 use crate::script::check_script;
 
@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub max_clients: u32,
     /// Extra `WSGIDaemonProcess` options.
     pub daemon_options: Vec<String>,
+    /// Slow-client and slow-request timeouts.
+    pub timeouts: Timeouts,
     /// User and group to switch to (set only when running as root).
     pub identity: Option<Identity>,
     /// The daemons' Python home.
@@ -127,6 +129,9 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     check_script(&script, &opts.callable_object)?;
     if opts.processes == 0 || opts.threads == 0 {
         bail!("--processes and --threads must be at least 1");
+    }
+    if opts.timeouts.socket_timeout == 0 {
+        bail!("--socket-timeout must be at least 1");
     }
     if !opts.mount_point.starts_with('/') {
         bail!("--mount-point {} must start with /", opts.mount_point);
@@ -218,6 +223,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         threads: opts.threads,
         max_clients: opts.max_clients_or_default(),
         daemon_options: opts.daemon_options.clone(),
+        timeouts: opts.timeouts,
         identity,
         python_home,
         python_path,

@@ -26,7 +26,7 @@ pub use access::{check_access, Identity, Need};
 pub use config::{resolve, ServerConfig};
 pub use handler::{build_handler, BuildOptions, BuiltHandler};
 pub use locate::{find_daemon, find_httpd, find_module, find_modules_dir};
-pub use options::ServerOptions;
+pub use options::{ServerOptions, Timeouts};
 pub use render::{render_apachectl, render_httpd_conf};
 pub use root::{setup_server, write_server_root, ServerRoot};
 pub use run::{check_port, exit_code, httpd_command, run_foreground, start_httpd};

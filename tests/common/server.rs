@@ -7,7 +7,7 @@ use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rswsgi_express::{httpd_command, setup_server, ServerOptions, ServerRoot};
+use rswsgi_express::{httpd_command, setup_server, ServerOptions, ServerRoot, Timeouts};
 
 use super::http::{self, Response};
 use super::procs;
@@ -28,6 +28,7 @@ pub struct Builder {
     env: Vec<(String, String)>,
     python_path: Vec<PathBuf>,
     access_log: bool,
+    timeouts: Option<Timeouts>,
 }
 
 impl Builder {
@@ -44,7 +45,13 @@ impl Builder {
             env: Vec::new(),
             python_path: Vec::new(),
             access_log: false,
+            timeouts: None,
         }
+    }
+    /// Sets the slow-client and request timeouts (default: express's).
+    pub fn timeouts(mut self, t: Timeouts) -> Self {
+        self.timeouts = Some(t);
+        self
     }
     /// Writes express's access log (`<root>/access_log`).
     pub fn access_log(mut self) -> Self {
@@ -123,6 +130,9 @@ impl Builder {
             opts.daemon_options = self.daemon_options.clone();
             opts.python_path = self.python_path.clone();
             opts.access_log = self.access_log;
+            if let Some(t) = self.timeouts {
+                opts.timeouts = t;
+            }
             let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
             let out_path = root.dir.join("httpd.out");
             let out = File::create(&out_path).expect("create httpd.out");
