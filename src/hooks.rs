@@ -83,7 +83,7 @@ unsafe extern "C" fn check_config(
         if configs.iter().any(|c| !c.groups.is_empty()) {
             supervisor::check_socket_prefix(&socket_prefix(pconf, configs[0]))?;
         }
-        Ok::<(), String>(())
+        crate::pyhome::check(&configs)
     });
     match result {
         Ok(Ok(())) => ffi::OK as i32,

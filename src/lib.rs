@@ -20,6 +20,8 @@ mod hooks;
 #[cfg(not(test))]
 mod httpd;
 #[cfg(not(test))]
+mod pyhome;
+#[cfg(not(test))]
 mod supervisor;
 
 #[cfg(not(test))]

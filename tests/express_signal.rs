@@ -1,14 +1,24 @@
 //! `express start-server` runs httpd in the foreground; SIGTERM to express stops
-//! httpd and its daemons, and express exits with httpd's status, leaving nothing.
+//! httpd and its daemons, and express exits with httpd's status, leaving nothing — also
+//! when nobody reads express's output any more (`express … | head`, a dead `tee`).
 
 mod common;
 
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{binaries, free_port, http, procs, repo_root, test_user, test_venv, Stage};
+use common::{binaries, free_port, http, procs, repo_root, test_user, test_venv, Binaries, Stage};
+
+/// The `--shutdown-timeout` these tests give express: a stop must be over within it (plus
+/// httpd's own stopping, see [`STOP_BOUND`]).
+const SHUTDOWN_TIMEOUT: u64 = 3;
+/// How long a stop may take: the daemons' shutdown timeout plus a few seconds for httpd to
+/// stop its children (measured: under 1 s on an idle server).
+const STOP_BOUND: Duration = Duration::from_secs(SHUTDOWN_TIMEOUT + 7);
 
 /// Kills, by pid, whatever this test started that is still alive (on failure paths).
 struct Cleanup {
@@ -35,99 +45,163 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitS
     status
 }
 
-#[test]
-fn sigterm_to_express_leaves_no_process_behind() {
-    let venv = test_venv();
-    let stage = Stage::new("sig");
-    let bins = stage.binaries();
-    let script = stage.copy(
-        &repo_root().join("tests/apps/probe.py"),
-        "app/wsgi.py",
-        0o644,
-    );
-    let port = free_port();
-    let root = stage.dir.join("root");
-    let out_path = stage.dir.join("express.out");
-    let out = File::create(&out_path).unwrap();
-    let mut cmd = Command::new(binaries().express);
-    cmd.arg("start-server")
-        .arg(&script)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--processes",
-            "2",
-            "--threads",
-            "2",
-        ])
-        .arg("--server-root")
-        .arg(&root)
-        .arg("--python-home")
-        .arg(&venv)
-        .arg("--module-path")
-        .arg(&bins.module)
-        .arg("--daemon-executable")
-        .arg(&bins.daemon)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .process_group(0);
-    if let Some(user) = test_user() {
-        cmd.args(["--user", &user]);
+/// One `express start-server` of the probe app, 2 daemons × 2 threads.
+struct Express {
+    child: Child,
+    cleanup: Cleanup,
+    bins: Binaries,
+    root: PathBuf,
+    out_path: PathBuf,
+    port: u16,
+    _stage: Stage,
+}
+
+impl Express {
+    /// Starts express with `out` as its standard output and error (a file in the stage
+    /// when `None`).
+    fn start(out: Option<OwnedFd>) -> Express {
+        let venv = test_venv();
+        let stage = Stage::new("sig");
+        let bins = stage.binaries();
+        let script = stage.copy(
+            &repo_root().join("tests/apps/probe.py"),
+            "app/wsgi.py",
+            0o644,
+        );
+        let port = free_port();
+        let root = stage.dir.join("root");
+        let out_path = stage.dir.join("express.out");
+        let (stdout, stderr): (Stdio, Stdio) = match out {
+            Some(fd) => (fd.try_clone().unwrap().into(), fd.into()),
+            None => {
+                let file = File::create(&out_path).unwrap();
+                (file.try_clone().unwrap().into(), file.into())
+            }
+        };
+        let mut cmd = Command::new(binaries().express);
+        cmd.arg("start-server")
+            .arg(&script)
+            .args(["--port", &port.to_string()])
+            .args(["--processes", "2", "--threads", "2"])
+            .args(["--shutdown-timeout", &SHUTDOWN_TIMEOUT.to_string()])
+            .arg("--server-root")
+            .arg(&root)
+            .arg("--python-home")
+            .arg(&venv)
+            .arg("--module-path")
+            .arg(&bins.module)
+            .arg("--daemon-executable")
+            .arg(&bins.daemon)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        if let Some(user) = test_user() {
+            cmd.args(["--user", &user]);
+        }
+        let child = cmd.spawn().expect("spawn express");
+        // `cmd` holds our copies of the output descriptors: close them now, so that a pipe's
+        // only writer is express.
+        drop(cmd);
+        let cleanup = Cleanup {
+            pids: vec![child.id() as i32],
+        };
+        Express {
+            child,
+            cleanup,
+            bins,
+            root,
+            out_path,
+            port,
+            _stage: stage,
+        }
     }
-    let mut express = cmd.spawn().expect("spawn express");
-    let mut cleanup = Cleanup {
-        pids: vec![express.id() as i32],
-    };
-    let logs = || {
+
+    fn logs(&self) -> String {
         format!(
             "--- express output ---\n{}\n--- error_log ---\n{}",
-            std::fs::read_to_string(&out_path).unwrap_or_default(),
-            std::fs::read_to_string(root.join("error_log")).unwrap_or_default()
+            std::fs::read_to_string(&self.out_path).unwrap_or_default(),
+            std::fs::read_to_string(self.root.join("error_log")).unwrap_or_default()
         )
-    };
+    }
 
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let ready = procs::wait_until(Duration::from_secs(60), || {
-        matches!(http::get(addr, "/"), Ok(r) if r.status == 200)
-            || matches!(express.try_wait(), Ok(Some(_)))
-    });
-    assert!(
-        ready && matches!(express.try_wait(), Ok(None)),
-        "express did not serve:\n{}",
-        logs()
-    );
+    /// Waits until the app answers; returns httpd's pid. Records httpd's processes and the
+    /// daemons for cleanup.
+    fn wait_serving(&mut self) -> i32 {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let child = &mut self.child;
+        let ready = procs::wait_until(Duration::from_secs(60), || {
+            matches!(http::get(addr, "/"), Ok(r) if r.status == 200)
+                || matches!(child.try_wait(), Ok(Some(_)))
+        });
+        assert!(
+            ready && matches!(self.child.try_wait(), Ok(None)),
+            "express did not serve (exit status {:?}):\n{}",
+            self.child.try_wait(),
+            self.logs()
+        );
+        let httpd = procs::children(self.child.id() as i32);
+        assert_eq!(
+            httpd.len(),
+            1,
+            "express should have one child, httpd: {httpd:?}"
+        );
+        let httpd_pid = httpd[0].pid;
+        let daemons = procs::daemons_of(httpd_pid, &self.bins.daemon);
+        assert_eq!(daemons.len(), 2, "{daemons:?}\n{}", self.logs());
+        let group = procs::group_members(httpd_pid);
+        self.cleanup.pids.extend(group.iter().map(|p| p.pid));
+        self.cleanup.pids.extend(daemons.iter().map(|p| p.pid));
+        httpd_pid
+    }
 
-    let httpd: Vec<procs::Proc> = procs::children(express.id() as i32);
-    assert_eq!(
-        httpd.len(),
-        1,
-        "express should have one child, httpd: {httpd:?}"
-    );
-    let httpd_pid = httpd[0].pid;
-    let daemons = procs::daemons_of(httpd_pid, &bins.daemon);
-    assert_eq!(daemons.len(), 2, "{daemons:?}\n{}", logs());
-    let group = procs::group_members(httpd_pid);
-    cleanup.pids.extend(group.iter().map(|p| p.pid));
-    cleanup.pids.extend(daemons.iter().map(|p| p.pid));
+    /// Sends SIGTERM and asserts that express exits 0 and nothing it started is left, all
+    /// within [`STOP_BOUND`].
+    fn stop_and_check(&mut self, httpd_pid: i32) {
+        let sent = Instant::now();
+        // SAFETY: kill has no memory-safety preconditions; express is our child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = wait_exit(&mut self.child, STOP_BOUND);
+        assert!(
+            status.is_some(),
+            "express did not exit within {STOP_BOUND:?} of SIGTERM (httpd alive: {}):\n{}",
+            procs::alive(httpd_pid),
+            self.logs()
+        );
+        let status = status.unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "express exit status {status}:\n{}",
+            self.logs()
+        );
+        // Nothing is left: not httpd, not its children, not a daemon.
+        let daemon = self.bins.daemon.clone();
+        let pids = self.cleanup.pids.clone();
+        let gone = procs::wait_until(STOP_BOUND.saturating_sub(sent.elapsed()), || {
+            pids.iter().all(|&pid| !procs::alive(pid))
+                && procs::group_members(httpd_pid).is_empty()
+                && procs::running(&daemon).is_empty()
+        });
+        assert!(
+            gone,
+            "left behind {:?} after SIGTERM: group {:?}, daemons {:?}\n{}",
+            sent.elapsed(),
+            procs::group_members(httpd_pid),
+            procs::running(&daemon),
+            self.logs()
+        );
+        eprintln!("stopped everything in {:?}", sent.elapsed());
+    }
+}
 
-    // SAFETY: kill has no memory-safety preconditions; express is our child.
-    unsafe { libc::kill(express.id() as i32, libc::SIGTERM) };
-    let status = wait_exit(&mut express, Duration::from_secs(60));
-    assert!(
-        status.is_some(),
-        "express did not exit after SIGTERM:\n{}",
-        logs()
-    );
-    let status = status.unwrap();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "express exit status {status}:\n{}",
-        logs()
-    );
-
-    let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+#[test]
+fn sigterm_to_express_leaves_no_process_behind() {
+    let mut express = Express::start(None);
+    let httpd_pid = express.wait_serving();
+    express.stop_and_check(httpd_pid);
+    let output = std::fs::read_to_string(&express.out_path).unwrap_or_default();
+    let port = express.port;
     assert!(
         output.contains(&format!("Server URL         : http://127.0.0.1:{port}/")),
         "{output}"
@@ -135,19 +209,35 @@ fn sigterm_to_express_leaves_no_process_behind() {
     assert!(
         !output.contains("outlived it"),
         "httpd left processes behind that express had to kill:\n{}",
-        logs()
+        express.logs()
     );
-    // Nothing is left: not httpd, not its children, not a daemon.
-    let gone = procs::wait_until(Duration::from_secs(10), || {
-        cleanup.pids.iter().all(|&pid| !procs::alive(pid))
-            && procs::group_members(httpd_pid).is_empty()
-            && procs::running(&bins.daemon).is_empty()
-    });
-    assert!(
-        gone,
-        "left behind: group {:?}, daemons {:?}\n{}",
-        procs::group_members(httpd_pid),
-        procs::running(&bins.daemon),
-        logs()
-    );
+}
+
+/// A pipe for express's output: (read end, write end), both close-on-exec (the write end
+/// becomes express's stdout and stderr through dup2, which clears the flag on the copies).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe2")
+}
+
+/// `express … | head`: the reader goes away while express runs, so express's next write
+/// to stdout or stderr fails with EPIPE. Before the fix, the signal thread's log line
+/// panicked before it forwarded SIGTERM, and httpd served on forever.
+#[test]
+fn sigterm_stops_everything_when_nobody_reads_express_output() {
+    let (read_end, write_end) = pipe();
+    let mut express = Express::start(Some(write_end));
+    let httpd_pid = express.wait_serving();
+    drop(read_end);
+    express.stop_and_check(httpd_pid);
+}
+
+/// The same when the reader was gone before express wrote anything (its banner lines
+/// fail too); before the fix express panicked on the first line and never served.
+#[test]
+fn express_serves_and_stops_when_its_output_was_closed_from_the_start() {
+    let (read_end, write_end) = pipe();
+    drop(read_end);
+    let mut express = Express::start(Some(write_end));
+    let httpd_pid = express.wait_serving();
+    express.stop_and_check(httpd_pid);
 }

@@ -335,7 +335,9 @@ fn a_daemon_user_that_does_not_exist_never_serves_and_gets_503() {
 fn daemons_that_cannot_start_give_503_after_connect_timeout() {
     let server = TestServer::builder(repo_root().join("tests/apps/probe.py").to_str().unwrap())
         .mount_point("/main")
-        .directive("WSGIDaemonProcess broken python-home=/nonexistent/venv connect-timeout=1 processes=1 threads=1")
+        // A working directory that does not exist stops the daemon at start-up (a python-home
+        // that does not exist is refused earlier, by the configuration check).
+        .directive("WSGIDaemonProcess broken home=/nonexistent/dir connect-timeout=1 processes=1 threads=1")
         .directive(&format!(
             "WSGIScriptAlias /broken {} process-group=broken",
             repo_root().join("tests/apps/probe.py").display()
@@ -352,7 +354,7 @@ fn daemons_that_cannot_start_give_503_after_connect_timeout() {
         "{logs}"
     );
     assert!(
-        logs.contains("/nonexistent/venv"),
+        logs.contains("/nonexistent/dir"),
         "the daemon's own reason is logged:\n{logs}"
     );
     assert_eq!(

@@ -13,7 +13,8 @@ use crate::handler::{
     default_cache_dir, find_sdk, is_native_library, is_native_source, BuildOptions, HANDLER_FILE,
 };
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
-use crate::options::ServerOptions;
+use crate::options::{ServerOptions, Timeouts};
+use crate::pyhome::check_python_home;
 use crate::script::check_script;
 
 /// A server ready to be written: the options resolved against the machine.
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     pub max_clients: u32,
     /// Extra `WSGIDaemonProcess` options.
     pub daemon_options: Vec<String>,
+    /// Slow-client and slow-request timeouts.
+    pub timeouts: Timeouts,
     /// User and group to switch to (set only when running as root).
     pub identity: Option<Identity>,
     /// The daemons' Python home.
@@ -111,7 +114,8 @@ impl ServerConfig {
 
 /// Resolves `opts`: finds httpd, the modules directory, the module and the daemon,
 /// checks the script and its callable, the user (root must name one; others cannot),
-/// and that the user can reach every file the server needs. Writes nothing.
+/// that the user can reach every file the server needs, and that the python home is one
+/// for the daemon's Python (see [`check_python_home`]). Writes nothing.
 ///
 /// A native handler (`.rs` source or built `.so`) gets no Python home or path; for a
 /// source, the SDK is found and the build cache chosen here, the library is mounted from
@@ -125,6 +129,9 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     check_script(&script, &opts.callable_object)?;
     if opts.processes == 0 || opts.threads == 0 {
         bail!("--processes and --threads must be at least 1");
+    }
+    if opts.timeouts.socket_timeout == 0 {
+        bail!("--socket-timeout must be at least 1");
     }
     if !opts.mount_point.starts_with('/') {
         bail!("--mount-point {} must start with /", opts.mount_point);
@@ -147,7 +154,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
                 .as_ref()
                 .map(|i| i.user.as_str())
                 .unwrap_or_default();
-            eprintln!(
+            crate::errln!(
                 "express: user {who} cannot enter {}; the daemons' working directory is the \
                  server root (choose another with --working-directory)",
                 script_dir.display()
@@ -216,6 +223,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         threads: opts.threads,
         max_clients: opts.max_clients_or_default(),
         daemon_options: opts.daemon_options.clone(),
+        timeouts: opts.timeouts,
         identity,
         python_home,
         python_path,
@@ -229,6 +237,9 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     };
     if let Some(who) = &config.identity {
         check_reachable(&config, who)?;
+    }
+    if let Some(home) = &config.python_home {
+        check_python_home(&config.daemon_path, home, config.identity.as_ref())?;
     }
     Ok(config)
 }

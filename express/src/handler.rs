@@ -197,7 +197,7 @@ pub fn build_handler(source: &Path, opts: &BuildOptions) -> Result<BuiltHandler>
     let entry = cache.join(&key);
     let library = entry.join(HANDLER_FILE);
     if library.is_file() {
-        eprintln!(
+        crate::errln!(
             "express: using cached build {} of {}",
             library.display(),
             source.display()
@@ -215,7 +215,7 @@ pub fn build_handler(source: &Path, opts: &BuildOptions) -> Result<BuiltHandler>
     let manifest = entry.join("Cargo.toml");
     write_atomic(&manifest, manifest_toml(&key, &source, &sdk)?.as_bytes())?;
     let target = cache.join("target");
-    eprintln!(
+    crate::errln!(
         "express: building {} (cargo build --release --offline in {})",
         source.display(),
         entry.display()
@@ -252,7 +252,7 @@ pub fn build_handler(source: &Path, opts: &BuildOptions) -> Result<BuiltHandler>
         );
     }
     install_library(&built, &library, 0o755)?;
-    eprintln!("express: built {}", library.display());
+    crate::errln!("express: built {}", library.display());
     Ok(BuiltHandler {
         source,
         library,

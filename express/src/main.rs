@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rswsgi_express::handler::install_library;
 use rswsgi_express::{build_handler, check_port, exit_code, resolve, run_foreground};
-use rswsgi_express::{write_server_root, BuildOptions, ServerOptions, ServerRoot};
+use rswsgi_express::{errln, outln};
+use rswsgi_express::{write_server_root, BuildOptions, ServerOptions, ServerRoot, Timeouts};
 
 #[derive(Parser)]
 #[command(
@@ -121,9 +122,30 @@ struct Args {
     /// Recycle a daemon process idle this many seconds (inactivity-timeout).
     #[arg(long, value_name = "SECS")]
     inactivity_timeout: Option<u64>,
-    /// Give up a request after this many seconds with a 504, log its stack, recycle (request-timeout).
-    #[arg(long, value_name = "SECS")]
-    request_timeout: Option<u64>,
+    /// Give up a request after this many seconds with a 504, log its stack, recycle (request-timeout; 0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    request_timeout: u64,
+    /// Apache's Timeout, and how long the module waits on a daemon (socket-timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    socket_timeout: u64,
+    /// Seconds to receive a request's headers (mod_reqtimeout; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    header_timeout: u64,
+    /// Most seconds --header-min-rate may stretch the header timeout to (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    header_max_timeout: u64,
+    /// Each time this many header bytes arrive, the header timeout grows by a second.
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    header_min_rate: u64,
+    /// Seconds to receive a request's body (mod_reqtimeout; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    body_timeout: u64,
+    /// Most seconds --body-min-rate may stretch the body timeout to (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    body_max_timeout: u64,
+    /// Each time this many body bytes arrive, the body timeout grows by a second.
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    body_min_rate: u64,
     /// Seconds a recycling daemon lets requests finish (graceful-timeout, default 15).
     #[arg(long, value_name = "SECS")]
     graceful_timeout: Option<u64>,
@@ -177,11 +199,20 @@ impl Args {
         o.include_files = self.include_file;
         o.sdk_path = self.sdk_path;
         o.cache_dir = self.cache_dir;
+        o.timeouts = Timeouts {
+            header_timeout: self.header_timeout,
+            header_max_timeout: self.header_max_timeout,
+            header_min_rate: self.header_min_rate,
+            body_timeout: self.body_timeout,
+            body_max_timeout: self.body_max_timeout,
+            body_min_rate: self.body_min_rate,
+            request_timeout: self.request_timeout,
+            socket_timeout: self.socket_timeout,
+        };
         let lifecycle = [
             ("maximum-requests", self.maximum_requests),
             ("restart-interval", self.restart_interval),
             ("inactivity-timeout", self.inactivity_timeout),
-            ("request-timeout", self.request_timeout),
             ("graceful-timeout", self.graceful_timeout),
             ("shutdown-timeout", self.shutdown_timeout),
             ("connect-timeout", self.connect_timeout),
@@ -198,27 +229,32 @@ impl Args {
 
 fn describe(root: &ServerRoot) {
     let c = &root.config;
-    println!("Server URL         : {}", root.url);
-    println!("Server Root        : {}", root.dir.display());
-    println!("Server Conf        : {}", root.httpd_conf.display());
+    outln!("Server URL         : {}", root.url);
+    outln!("Server Root        : {}", root.dir.display());
+    outln!("Server Conf        : {}", root.httpd_conf.display());
     match &root.error_log {
-        Some(log) => println!("Error Log File     : {} ({})", log.display(), c.log_level),
-        None => println!("Error Log File     : /dev/stderr ({})", c.log_level),
+        Some(log) => outln!("Error Log File     : {} ({})", log.display(), c.log_level),
+        None => outln!("Error Log File     : /dev/stderr ({})", c.log_level),
     }
     match &c.native_source {
         Some(source) => {
-            println!("Native Handler     : {}", source.display());
-            println!("Handler Library    : {}", c.script.display());
+            outln!("Native Handler     : {}", source.display());
+            outln!("Handler Library    : {}", c.script.display());
         }
-        None => println!("WSGI Script        : {}", c.script.display()),
+        None => outln!("WSGI Script        : {}", c.script.display()),
     }
-    println!("Daemon Processes   : {}", c.processes);
-    println!("Threads Per Process: {}", c.threads);
+    outln!("Daemon Processes   : {}", c.processes);
+    outln!("Threads Per Process: {}", c.threads);
+    outln!(
+        "Request Timeout    : {} (seconds)",
+        c.timeouts.request_timeout
+    );
+    outln!("Read Timeouts      : {}", c.timeouts.request_read_timeout());
     if let Some(id) = &c.identity {
-        println!("User / Group       : {} / {}", id.user, id.group);
+        outln!("User / Group       : {} / {}", id.user, id.group);
     }
     if let Some(home) = &c.python_home {
-        println!("Python Home        : {}", home.display());
+        outln!("Python Home        : {}", home.display());
     }
 }
 
@@ -238,13 +274,13 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 None => built.library,
             };
-            println!("{}", library.display());
+            outln!("{}", library.display());
             Ok(0)
         }
         Cmd::SetupServer(args) => {
             let root = write_server_root(&resolve(&args.into_options())?)?;
             describe(&root);
-            println!(
+            outln!(
                 "Server root written to {}; run `{} start` (or `foreground`) to start it.",
                 root.dir.display(),
                 root.apachectl.display()
@@ -267,7 +303,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("express: {e:#}");
+            errln!("express: {e:#}");
             ExitCode::FAILURE
         }
     }

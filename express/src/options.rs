@@ -6,6 +6,88 @@ use std::path::PathBuf;
 /// default `ThreadLimit`. A relay thread costs about 100 KiB.
 pub const MIN_RELAY_THREADS: u32 = 64;
 
+/// The timeouts that bound slow clients and slow requests, with mod_wsgi-express's names
+/// and defaults. `header_*` and `body_*` become `mod_reqtimeout`'s `RequestReadTimeout`
+/// (see [`Timeouts::request_read_timeout`]): mpm_event reads a request's headers in a worker
+/// thread, so without it a few hundred slow clients (slowloris) hold every Apache thread, and
+/// a slow upload holds a daemon thread for as long as it trickles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Seconds to receive the request line and headers (`--header-timeout`, 15; 0: none).
+    pub header_timeout: u64,
+    /// Most seconds the header timeout is stretched to by `header_min_rate`
+    /// (`--header-max-timeout`, 30; 0: no limit).
+    pub header_max_timeout: u64,
+    /// Each time this many header bytes arrive, the header timeout grows by a second
+    /// (`--header-min-rate`, 500; 0: never).
+    pub header_min_rate: u64,
+    /// Seconds to receive the request body (`--body-timeout`, 15; 0: none).
+    pub body_timeout: u64,
+    /// Most seconds the body timeout is stretched to (`--body-max-timeout`, 0: no limit).
+    pub body_max_timeout: u64,
+    /// Each time this many body bytes arrive, the body timeout grows by a second
+    /// (`--body-min-rate`, 500).
+    pub body_min_rate: u64,
+    /// A request running longer is given up with a 504 and its daemon recycles
+    /// (`--request-timeout`, 60; `WSGIDaemonProcess request-timeout`; 0: never).
+    pub request_timeout: u64,
+    /// Apache's `Timeout` and how long the module waits on a daemon (`--socket-timeout`,
+    /// 60; `WSGIDaemonProcess socket-timeout`).
+    pub socket_timeout: u64,
+}
+
+impl Default for Timeouts {
+    /// mod_wsgi-express's defaults.
+    fn default() -> Self {
+        Timeouts {
+            header_timeout: 15,
+            header_max_timeout: 30,
+            header_min_rate: 500,
+            body_timeout: 15,
+            body_max_timeout: 0,
+            body_min_rate: 500,
+            request_timeout: 60,
+            socket_timeout: 60,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The arguments of `RequestReadTimeout`, composed as mod_wsgi-express composes them
+    /// (`header=15-30,MinRate=500 body=15,MinRate=500` by default); a stage whose timeout
+    /// is 0 gets `header=0` / `body=0` (no timeout), since mod_reqtimeout would otherwise
+    /// apply its own defaults.
+    pub fn request_read_timeout(&self) -> String {
+        let stage = |name: &str, timeout: u64, max: u64, rate: u64| {
+            let mut s = format!("{name}={timeout}");
+            if timeout > 0 {
+                if max > 0 {
+                    s.push_str(&format!("-{max}"));
+                }
+                if rate > 0 {
+                    s.push_str(&format!(",MinRate={rate}"));
+                }
+            }
+            s
+        };
+        format!(
+            "{} {}",
+            stage(
+                "header",
+                self.header_timeout,
+                self.header_max_timeout,
+                self.header_min_rate
+            ),
+            stage(
+                "body",
+                self.body_timeout,
+                self.body_max_timeout,
+                self.body_min_rate
+            )
+        )
+    }
+}
+
 /// Every option of `express start-server` and `express setup-server`, with
 /// mod_wsgi-express's names and defaults. Build one with [`ServerOptions::new`]
 /// and set the fields you need; [`crate::setup_server`] turns it into a server root.
@@ -62,8 +144,11 @@ pub struct ServerOptions {
     pub include_files: Vec<PathBuf>,
     /// Extra configuration lines appended verbatim (library only; the tests use it).
     pub extra_directives: Vec<String>,
-    /// Extra `WSGIDaemonProcess` options (`request-timeout=60`, …), from the lifecycle flags.
+    /// Extra `WSGIDaemonProcess` options (`maximum-requests=100`, …), from the lifecycle
+    /// flags; they come after (and so override) the ones express sets itself.
     pub daemon_options: Vec<String>,
+    /// Slow-client and slow-request timeouts (see [`Timeouts`]).
+    pub timeouts: Timeouts,
     /// The rswsgi SDK source for building a `.rs` script (`--sdk-path`, env `RSWSGI_SDK`).
     pub sdk_path: Option<PathBuf>,
     /// Cache directory for native handler builds (`--cache-dir`); default
@@ -97,6 +182,7 @@ impl ServerOptions {
             working_directory: None,
             max_clients: None,
             daemon_options: Vec::new(),
+            timeouts: Timeouts::default(),
             include_files: Vec::new(),
             extra_directives: Vec::new(),
             sdk_path: None,
@@ -150,6 +236,21 @@ mod tests {
         assert_eq!(o.callable_object, "application");
         assert_eq!(o.max_clients_or_default(), MIN_RELAY_THREADS);
         assert_eq!(o.process_group(), "localhost:8000");
+        assert_eq!(
+            o.timeouts.request_read_timeout(),
+            "header=15-30,MinRate=500 body=15,MinRate=500"
+        );
+        assert_eq!(
+            (o.timeouts.request_timeout, o.timeouts.socket_timeout),
+            (60, 60)
+        );
+        let off = Timeouts {
+            header_timeout: 0,
+            body_max_timeout: 40,
+            body_min_rate: 0,
+            ..Timeouts::default()
+        };
+        assert_eq!(off.request_read_timeout(), "header=0 body=15-40");
         let root = o.server_root_or_default();
         let root = root.to_str().unwrap();
         assert!(

@@ -98,6 +98,8 @@ pub fn daemon_process_args(c: &ServerConfig) -> Result<String> {
         args.push(conf_word(&format!("user={}", id.user))?);
         args.push(conf_word(&format!("group={}", id.group))?);
     }
+    args.push(format!("request-timeout={}", c.timeouts.request_timeout));
+    args.push(format!("socket-timeout={}", c.timeouts.socket_timeout));
     for option in &c.daemon_options {
         args.push(conf_word(option)?);
     }
@@ -180,6 +182,8 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     );
     v.insert("error_log", error_log);
     v.insert("log_level", conf_word(&c.log_level)?);
+    v.insert("socket_timeout", c.timeouts.socket_timeout.to_string());
+    v.insert("request_read_timeout", c.timeouts.request_read_timeout());
     v.insert("access_log_directives", access_log);
     v.insert("types_config_directives", types_config);
     v.insert("document_root", conf_path(&root.join("htdocs"))?);
@@ -228,6 +232,7 @@ mod tests {
             threads: 3,
             max_clients: 10,
             daemon_options: vec!["request-timeout=30".into()],
+            timeouts: Default::default(),
             identity: Some(Identity {
                 user: "www-data".into(),
                 group: "www-data".into(),
@@ -256,7 +261,7 @@ mod tests {
         assert!(conf.contains(
             "WSGIDaemonProcess localhost:8000 processes=2 threads=3 display-name=%{GROUP} \
              \"home=/srv/my app\" python-home=/opt/venv python-path=/a:/b user=www-data group=www-data \
-             request-timeout=30\n"
+             request-timeout=60 socket-timeout=60 request-timeout=30\n"
         ));
         assert!(conf
             .contains("WSGIScriptAlias / \"/srv/my app/wsgi.py\" process-group=localhost:8000\n"));
@@ -265,6 +270,12 @@ mod tests {
         assert!(conf.contains("RSWSGIDaemonExecutable /opt/rswsgi/rswsgi-daemon\n"));
         assert!(conf.contains("CustomLog /tmp/rswsgi-express-127.0.0.1:8000:0/access_log"));
         assert!(conf.contains("MaxRequestWorkers 10\n"));
+        assert!(conf
+            .contains("LoadModule reqtimeout_module /usr/lib/apache2/modules/mod_reqtimeout.so\n"));
+        assert!(conf.contains("\nTimeout 60\n"));
+        assert!(
+            conf.contains("\nRequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500\n")
+        );
         assert!(conf.contains("# extra\n"));
     }
 

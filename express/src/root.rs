@@ -73,7 +73,9 @@ pub fn setup_server(opts: &ServerOptions) -> Result<ServerRoot> {
 /// The root is created mode 0755; an existing one must be a real directory owned by
 /// the current user that nobody else can write (the default lives under `/tmp`,
 /// where anyone could have made it first). The files are 0644 (`apachectl` 0755),
-/// so the user Apache switches to can read but not change them.
+/// so the user Apache switches to can read but not change them. The logs (`error_log`,
+/// and `access_log` when one is written) are created here, mode [`LOG_MODE`] (see
+/// [`prepare_log`]), before httpd opens them for appending.
 pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     let dir = &config.server_root;
     let conf = render_httpd_conf(config)?;
@@ -101,17 +103,57 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     let apachectl = dir.join("apachectl");
     write_file(&httpd_conf, &conf, 0o644)?;
     write_file(&apachectl, &ctl, 0o755)?;
+    let error_log = (!config.log_to_terminal).then(|| dir.join("error_log"));
+    let access_log = (config.access_log && !config.log_to_terminal).then(|| dir.join("access_log"));
+    for log in error_log.iter().chain(access_log.iter()) {
+        prepare_log(log)?;
+    }
     Ok(ServerRoot {
         httpd_conf,
         apachectl,
         pid_file: dir.join("httpd.pid"),
-        error_log: (!config.log_to_terminal).then(|| dir.join("error_log")),
+        error_log,
         httpd: config.httpd.clone(),
         url: config.url(),
         dir: dir.clone(),
         config: config.clone(),
         handler,
     })
+}
+
+/// Mode of the log files: tracebacks and request lines can carry secrets, so not
+/// world-readable. Readable by their owner and group, as Debian keeps `/var/log/apache2`.
+pub const LOG_MODE: u32 = 0o640;
+
+/// The group that may read the logs when express runs as root (Debian's log readers).
+pub const LOG_GROUP: &str = "adm";
+
+/// Creates the log file `path`, or takes the one an earlier run left, with mode
+/// [`LOG_MODE`]; as root, owned by root and group [`LOG_GROUP`] (when it exists), as Debian's
+/// `/var/log/apache2`; otherwise by the invoking user and its group. httpd's parent (root,
+/// or the invoking user) appends to it and hands the descriptor to its children and the
+/// daemons, so nobody else needs to open it. A symlink in its place is refused (the server
+/// root is private to this user, so only the user could have put it there).
+pub fn prepare_log(path: &Path) -> Result<()> {
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(LOG_MODE)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("creating the log {}", path.display()))?;
+    if !file.metadata()?.is_file() {
+        bail!("log {} is not a regular file", path.display());
+    }
+    file.set_permissions(fs::Permissions::from_mode(LOG_MODE))
+        .with_context(|| format!("chmod {LOG_MODE:04o} {}", path.display()))?;
+    if nix::unistd::geteuid().is_root() {
+        if let Ok(Some(group)) = nix::unistd::Group::from_name(LOG_GROUP) {
+            std::os::unix::fs::fchown(&file, Some(0), Some(group.gid.as_raw()))
+                .with_context(|| format!("chown root:{LOG_GROUP} {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` (mode 0755) or checks that the existing one is safe to use.

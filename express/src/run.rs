@@ -120,8 +120,10 @@ pub fn run_foreground(root: &ServerRoot) -> Result<ExitStatus> {
             if *done {
                 return;
             }
-            eprintln!("express: received {sig}, stopping httpd (pid {pid})");
+            // Signal first: the log line may not be writable (standard error gone), and
+            // httpd must stop either way.
             let _ = kill(pid, Signal::SIGTERM);
+            crate::errln!("express: received {sig}, stopping httpd (pid {pid})");
         });
     }
     // Wait without reaping, so httpd's pid cannot be reused while the signal thread
@@ -146,7 +148,7 @@ fn sweep_group(pgid: Pid, grace: Duration) {
         thread::sleep(Duration::from_millis(50));
     }
     if group_alive(pgid) {
-        eprintln!("express: processes of httpd's group {pgid} outlived it; killing them");
+        crate::errln!("express: processes of httpd's group {pgid} outlived it; killing them");
         let _ = killpg(pgid, Signal::SIGKILL);
     }
 }

@@ -29,6 +29,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{socket_path, DaemonGroupConfig};
 use crate::ffi;
+pub use credentials::resolve as daemon_credentials;
 use handoff::Handoff;
 use spawn::LaunchSpec;
 

@@ -7,7 +7,7 @@ use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rswsgi_express::{httpd_command, setup_server, ServerOptions, ServerRoot};
+use rswsgi_express::{httpd_command, setup_server, ServerOptions, ServerRoot, Timeouts};
 
 use super::http::{self, Response};
 use super::procs;
@@ -27,6 +27,8 @@ pub struct Builder {
     ready_path: Option<String>,
     env: Vec<(String, String)>,
     python_path: Vec<PathBuf>,
+    access_log: bool,
+    timeouts: Option<Timeouts>,
 }
 
 impl Builder {
@@ -42,7 +44,19 @@ impl Builder {
             ready_path: None,
             env: Vec::new(),
             python_path: Vec::new(),
+            access_log: false,
+            timeouts: None,
         }
+    }
+    /// Sets the slow-client and request timeouts (default: express's).
+    pub fn timeouts(mut self, t: Timeouts) -> Self {
+        self.timeouts = Some(t);
+        self
+    }
+    /// Writes express's access log (`<root>/access_log`).
+    pub fn access_log(mut self) -> Self {
+        self.access_log = true;
+        self
     }
     pub fn processes(mut self, n: u32) -> Self {
         self.processes = n;
@@ -115,6 +129,10 @@ impl Builder {
             opts.extra_directives = self.extra.clone();
             opts.daemon_options = self.daemon_options.clone();
             opts.python_path = self.python_path.clone();
+            opts.access_log = self.access_log;
+            if let Some(t) = self.timeouts {
+                opts.timeouts = t;
+            }
             let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
             let out_path = root.dir.join("httpd.out");
             let out = File::create(&out_path).expect("create httpd.out");

@@ -10,6 +10,7 @@ mod fork;
 mod gate;
 mod lifecycle;
 mod log;
+mod pyhome;
 mod request;
 mod server;
 
@@ -164,6 +165,9 @@ impl Cli {
 }
 
 fn main() {
+    if let Some(code) = pyhome::check_command(&std::env::args_os().collect::<Vec<_>>()) {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     log::init(cli.verbose);
     // Before anything else: nothing running as this user may read this process's memory

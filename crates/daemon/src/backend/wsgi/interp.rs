@@ -8,23 +8,16 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::errors::{format_exception, ErrorLog};
-use crate::log::effective_user;
+use crate::pyhome::{self, Home, HomeError};
 
 static SUPPORT: OnceLock<Py<PyModule>> = OnceLock::new();
 
 /// Why Python could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    /// The Python home cannot be read by the daemon's user.
-    #[error("cannot read python-home {path} as user {user}: {source}")]
-    Home {
-        /// The directory.
-        path: PathBuf,
-        /// The effective user.
-        user: String,
-        /// What failed.
-        source: std::io::Error,
-    },
+    /// The Python home cannot be read by the daemon's user, or is not one for this Python.
+    #[error(transparent)]
+    Home(#[from] HomeError),
     /// Python code run during start-up raised.
     #[error("setting up Python failed:\n{0}")]
     Python(String),
@@ -42,24 +35,14 @@ pub fn support(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 pub fn init(home: Option<&Path>, python_path: &[PathBuf]) -> Result<(), InitError> {
     let mut venv = None;
     if let Some(home) = home {
-        let home_err = |source| InitError::Home {
-            path: home.to_owned(),
-            user: effective_user(),
-            source,
-        };
-        std::fs::read_dir(home).map_err(home_err)?;
-        let cfg = home.join("pyvenv.cfg");
-        if cfg.exists() {
-            std::fs::File::open(&cfg).map_err(|source| InitError::Home {
-                path: cfg.clone(),
-                user: effective_user(),
-                source,
-            })?;
-            venv = Some(home);
-        } else {
+        // Checked before Python starts: a home of another version, or no Python home at all,
+        // is one line here instead of CPython's fatal error or a venv whose packages are
+        // never found.
+        match pyhome::check(home, pyhome::daemon_version())? {
+            Home::Virtualenv => venv = Some(home),
             // A real Python prefix: the interpreter finds its stdlib there. This runs before
             // any other thread exists, so changing the environment races with nothing.
-            std::env::set_var("PYTHONHOME", home);
+            Home::Prefix => std::env::set_var("PYTHONHOME", home),
         }
     }
     Python::initialize();
