@@ -120,3 +120,50 @@ fn a_multiprocessing_child_left_running_touches_no_connection() {
         "the child kept the daemon's epoll set: {daemon_sockets:?}"
     );
 }
+
+#[test]
+fn a_stray_writer_on_the_daemon_connections_reaches_nobody() {
+    let srv = server();
+    // Several pooled daemon connections, from concurrent requests.
+    let warm: Vec<_> = (0..6)
+        .map(|i| {
+            let addr = srv.addr;
+            std::thread::spawn(move || common::http::get(addr, &format!("/warm{i}")).unwrap())
+        })
+        .collect();
+    for w in warm {
+        assert_eq!(w.join().unwrap().status, 200);
+    }
+    // The application writes a whole forged response, numbered for another request, on every
+    // connection the daemon holds: its own, and each idle pooled one.
+    let stray = srv.get("/stray");
+    assert!(!stray.text().contains("STOLEN"), "{stray:?}");
+    assert_eq!(
+        stray.status, 502,
+        "its own connection got the forged response first"
+    );
+    let mut answered = 0;
+    for i in 0..40 {
+        let path = format!("/after{i}");
+        let r = srv.get(&path);
+        assert!(
+            !r.text().contains("STOLEN"),
+            "{path} got the forged response: {r:?}"
+        );
+        if r.status == 200 {
+            assert_eq!(r.text(), format!("ECHO {path}"));
+            answered += 1;
+        } else {
+            assert_eq!(r.status, 502, "{path}: {r:?}");
+        }
+    }
+    assert!(
+        answered >= 30,
+        "only {answered} of 40 answered after the stray writes"
+    );
+    let log = srv.root.read_error_log();
+    assert!(
+        log.contains("frame for request #12345 arrived where request #"),
+        "{log}"
+    );
+}
