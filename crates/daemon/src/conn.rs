@@ -454,6 +454,8 @@ pub struct Shared {
     conn: Mutex<Conn>,
     /// Sequence number of the request in progress; 0 between requests.
     current: AtomicU64,
+    /// The connection has answered its challenge.
+    answered: std::sync::atomic::AtomicBool,
     /// The socket's descriptor, for waiting on it while it is idle.
     fd: std::os::fd::RawFd,
 }
@@ -467,6 +469,7 @@ impl Shared {
             _fork_guard: fork::Registration::new(fd),
             conn: Mutex::new(conn),
             current: AtomicU64::new(0),
+            answered: std::sync::atomic::AtomicBool::new(false),
             fd,
         })
     }
@@ -480,6 +483,11 @@ impl Shared {
     /// not see them).
     pub fn has_buffered(&self) -> bool {
         self.conn.lock().reader.has_buffered()
+    }
+
+    /// True once the connection has answered its challenge (and so comes from Apache).
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// Tells the module this idle connection will not be served (`Retry`), so it neither
@@ -496,6 +504,7 @@ impl Shared {
         let Some(req) = conn.next_request()? else {
             return Ok(None);
         };
+        self.answered.store(true, Ordering::Relaxed);
         let seq = conn.seq;
         self.current.store(seq, Ordering::SeqCst);
         Ok(Some((

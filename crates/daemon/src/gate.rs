@@ -52,8 +52,15 @@ pub struct Gate {
 
 /// The pid and uid of the process at the other end of `stream`, for log lines and checks.
 pub fn peer_of(stream: &UnixStream) -> Option<(i32, u32)> {
+    peer_of_fd(std::os::fd::AsRawFd::as_raw_fd(stream))
+}
+
+/// [`peer_of`] for a socket known by its descriptor (valid for the call).
+pub fn peer_of_fd(fd: RawFd) -> Option<(i32, u32)> {
+    // SAFETY: the caller keeps `fd` open for the duration of this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let cred =
-        nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+        nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials).ok()?;
     Some((cred.pid(), cred.uid()))
 }
 

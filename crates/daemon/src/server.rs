@@ -4,7 +4,7 @@
 //! no thread. A worker takes whichever is ready — a new connection to accept, or the next
 //! request on an idle one —, serves it, and parks the connection again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
@@ -32,6 +32,10 @@ const LISTENER: u64 = 0;
 const STOP: u64 = 1;
 /// Idle connections get event ids from here up.
 const FIRST_CONN: u64 = 2;
+/// Most new connections left waiting to answer their challenge; past it the oldest is closed.
+/// The module answers at once, so only a peer that is not Apache lingers there: without the
+/// cap, a local process could hold every descriptor the daemon may open.
+const MAX_UNANSWERED: usize = 64;
 
 /// Everything a worker needs.
 pub struct Server {
@@ -46,6 +50,8 @@ pub struct Server {
     epoll: Epoll,
     /// Idle connections by event id, parked between requests.
     idle: Mutex<HashMap<u64, Arc<Shared>>>,
+    /// The ids of parked connections that have not answered their challenge yet, oldest first.
+    unanswered: Mutex<VecDeque<u64>>,
     next_id: AtomicU64,
 }
 
@@ -77,17 +83,55 @@ impl Server {
             gate: Arc::new(gate),
             epoll,
             idle: Mutex::new(HashMap::new()),
+            unanswered: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(FIRST_CONN),
         })
     }
 
-    /// Parks `shared` until its next request arrives.
-    fn park(&self, shared: Arc<Shared>, id: Option<u64>) {
+    /// Parks a connection just accepted until it answers its challenge, closing the oldest
+    /// such connection when too many are waiting.
+    fn park_new(&self, shared: Arc<Shared>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let evicted = {
+            let mut waiting = self.unanswered.lock();
+            waiting.push_back(id);
+            if waiting.len() > MAX_UNANSWERED {
+                waiting.pop_front()
+            } else {
+                None
+            }
+        };
+        self.park(shared, Some(id), true);
+        let Some(old) = evicted else { return };
+        let mut idle = self.idle.lock();
+        if idle.get(&old).is_some_and(|s| !s.answered()) {
+            let dropped = idle.remove(&old);
+            drop(idle);
+            if let Some((pid, uid)) = dropped
+                .as_ref()
+                .and_then(|s| crate::gate::peer_of_fd(s.fd()))
+            {
+                tracing::warn!("closed a connection from pid {pid} (uid {uid}) that had not answered its challenge: more than {MAX_UNANSWERED} are waiting");
+            }
+        }
+    }
+
+    /// Parks `shared` until its next request arrives (under a new id when `id` is `None`, or
+    /// when `fresh`: a connection not in the epoll set yet).
+    fn park(&self, shared: Arc<Shared>, id: Option<u64>, fresh: bool) {
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
         // SAFETY: the descriptor belongs to `shared`, which the idle map keeps alive while it
         // is registered; closing it (dropping the last Arc) removes it from the set.
         let fd = unsafe { BorrowedFd::borrow_raw(shared.fd()) };
         let result = match id {
+            Some(id) if fresh => {
+                self.idle.lock().insert(id, Arc::clone(&shared));
+                self.epoll
+                    .add(fd, EpollEvent::new(flags, id))
+                    .inspect_err(|_| {
+                        self.idle.lock().remove(&id);
+                    })
+            }
             Some(id) => {
                 self.idle.lock().insert(id, shared);
                 self.epoll.modify(fd, &mut EpollEvent::new(flags, id))
@@ -162,7 +206,7 @@ fn worker_loop(server: &Server, worker: usize) {
                     // Served once it answers the challenge, which it does with its first
                     // request: until then it waits in the epoll set like an idle connection.
                     if let Some(conn) = Conn::accept(stream, Arc::clone(&server.gate)) {
-                        server.park(Shared::new(conn), None);
+                        server.park_new(Shared::new(conn));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -172,6 +216,9 @@ fn worker_loop(server: &Server, worker: usize) {
                 let Some(shared) = server.idle.lock().remove(&id) else {
                     continue;
                 };
+                if !shared.answered() {
+                    server.unanswered.lock().retain(|&w| w != id);
+                }
                 let flags = events[0].events();
                 let readable = flags.contains(EpollFlags::EPOLLIN);
                 if readable
@@ -255,7 +302,7 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
             return;
         }
         if !shared.has_buffered() {
-            server.park(shared, id);
+            server.park(shared, id, false);
             return;
         }
     }

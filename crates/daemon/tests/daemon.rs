@@ -260,6 +260,35 @@ fn connections_without_the_secret_are_refused_and_bad_frames_close_the_connectio
 }
 
 #[test]
+fn connections_that_never_answer_cannot_exhaust_the_daemon() {
+    // A descriptor limit the silent connections below would exhaust if they were all kept.
+    let d = Daemon::start_with(HELLO, &["--threads", "1"], |cmd| {
+        // SAFETY: setrlimit is async-signal-safe and only lowers this child's own limit.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(cmd, || {
+                let lim = libc::rlimit {
+                    rlim_cur: 128,
+                    rlim_max: 128,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    // Far more silent connections than are let wait; each gets its challenge and says nothing.
+    let silent: Vec<_> = (0..200).map(|_| d.connect_raw()).collect();
+    d.wait_log("that had not answered its challenge: more than 64 are waiting");
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended && r.text() == "Hello, world!", "{r:?}");
+    // The oldest were closed by the daemon; the newest still wait.
+    let mut silent = silent;
+    assert!(silent[0].closed());
+    drop(silent);
+}
+
+#[test]
 fn a_script_outside_the_group_is_refused_even_on_an_authenticated_connection() {
     let d = Daemon::start(HELLO, &[]);
     let other = d.dir.0.join("other.py");
