@@ -4,13 +4,15 @@
 //! - [`script`]: loading WSGI script files as modules, cached per process.
 //! - [`environ`]: the per-request environ dict.
 //! - [`input`]: `wsgi.input`, pulling the request body from the module.
-//! - [`response`]: `start_response`, the `write()` callable, header checks.
+//! - [`response`]: `start_response`, the `write()` callable; [`head_check`]: the pure
+//!   status and header checks it applies.
 //! - [`errors`]: `wsgi.errors` and traceback logging.
 //! - [`app`]: running the application for one request.
 
 mod app;
 mod environ;
 mod errors;
+mod head_check;
 mod input;
 mod interp;
 mod response;

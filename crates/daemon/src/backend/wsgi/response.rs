@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::errors::type_name;
+use super::head_check;
 use super::input::io_error;
 use crate::conn::{Head, IoError, RequestIo};
 
@@ -138,21 +139,10 @@ impl Writer {
     }
 }
 
-fn latin1_bytes(s: &str, what: &str) -> PyResult<Vec<u8>> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| PyValueError::new_err(format!("{what} {s:?} is not latin-1 encodable")))
-}
-
 fn text<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<std::borrow::Cow<'a, str>> {
     obj.cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj))))?
         .to_cow()
-}
-
-fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 /// Checks and converts a status string and a header list.
@@ -186,66 +176,14 @@ pub fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyRe
     })
 }
 
-/// Parses `"NNN reason"`: three digits, a space, then a reason phrase (possibly empty) of
-/// latin-1 text without control characters. A 1xx status cannot be a WSGI response.
+/// Parses `"NNN reason"` (see [`head_check::parse_status`]).
 pub fn parse_status(status: &str) -> PyResult<(u16, Vec<u8>)> {
-    let bad = |why: &str| PyValueError::new_err(format!("invalid status {status:?}: {why}"));
-    let b = status.as_bytes();
-    if b.len() < 4 || !b[..3].iter().all(u8::is_ascii_digit) || b[3] != b' ' {
-        return Err(bad("expected three digits, a space and a reason phrase"));
-    }
-    let code: u16 = status[..3].parse().map_err(|_| bad("not a number"))?;
-    if code < 200 {
-        return Err(bad("status codes below 200 cannot be a final response"));
-    }
-    let reason = &status[4..];
-    if reason.chars().any(char::is_control) {
-        return Err(bad("the reason phrase contains a control character"));
-    }
-    Ok((code, latin1_bytes(reason, "status")?))
+    head_check::parse_status(status).map_err(PyValueError::new_err)
 }
 
-/// Hop-by-hop headers (RFC 9110) and `Proxy-*`: they describe a connection, which is the
-/// server's business; PEP 3333 forbids them in an application's response.
-pub fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "upgrade",
-        "te",
-        "trailer",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-        || name.len() >= 6 && name[..6].eq_ignore_ascii_case("proxy-")
-}
-
-/// Checks a header: a token name that is not hop-by-hop, and a latin-1 value without control
-/// characters (a horizontal tab is allowed).
+/// Checks a header (see [`head_check::check_header`]).
 pub fn check_header(name: &str, value: &str) -> PyResult<(Vec<u8>, Vec<u8>)> {
-    if name.is_empty() || !name.bytes().all(is_token_char) {
-        return Err(PyValueError::new_err(format!(
-            "invalid header name {name:?}: not an HTTP token"
-        )));
-    }
-    if is_hop_by_hop(name) {
-        return Err(PyValueError::new_err(format!(
-            "hop-by-hop header {name:?} is not allowed in a WSGI response (PEP 3333)"
-        )));
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|&c| c != '\t' && (c < ' ' || c == '\x7f'))
-    {
-        return Err(PyValueError::new_err(format!(
-            "header {name} has a value with the control character {c:?}"
-        )));
-    }
-    Ok((
-        name.as_bytes().to_vec(),
-        latin1_bytes(value, &format!("value of header {name}"))?,
-    ))
+    head_check::check_header(name, value).map_err(PyValueError::new_err)
 }
 
 #[cfg(test)]

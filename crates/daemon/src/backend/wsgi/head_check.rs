@@ -1,0 +1,75 @@
+//! The checks PEP 3333 asks for on the status line and headers an application passes to
+//! `start_response`, as pure functions over `str` (no Python), so they can be fuzzed on
+//! their own (`fuzz/fuzz_targets/response_head.rs`). `response.rs` turns their `Err`
+//! message into a `ValueError`.
+
+fn latin1_bytes(s: &str, what: &str) -> Result<Vec<u8>, String> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| format!("{what} {s:?} is not latin-1 encodable"))
+}
+
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// Parses `"NNN reason"`: three digits, a space, then a reason phrase (possibly empty) of
+/// latin-1 text without control characters. A 1xx status cannot be a WSGI response.
+pub fn parse_status(status: &str) -> Result<(u16, Vec<u8>), String> {
+    let bad = |why: &str| format!("invalid status {status:?}: {why}");
+    let b = status.as_bytes();
+    if b.len() < 4 || !b[..3].iter().all(u8::is_ascii_digit) || b[3] != b' ' {
+        return Err(bad("expected three digits, a space and a reason phrase"));
+    }
+    let code: u16 = status[..3].parse().map_err(|_| bad("not a number"))?;
+    if code < 200 {
+        return Err(bad("status codes below 200 cannot be a final response"));
+    }
+    let reason = &status[4..];
+    if reason.chars().any(char::is_control) {
+        return Err(bad("the reason phrase contains a control character"));
+    }
+    latin1_bytes(reason, "status").map(|r| (code, r))
+}
+
+/// Hop-by-hop headers (RFC 9110) and `Proxy-*`: they describe a connection, which is the
+/// server's business; PEP 3333 forbids them in an application's response.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() >= 6 && name[..6].eq_ignore_ascii_case("proxy-")
+}
+
+/// Checks a header: a token name that is not hop-by-hop, and a latin-1 value without control
+/// characters (a horizontal tab is allowed).
+pub fn check_header(name: &str, value: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Err(format!("invalid header name {name:?}: not an HTTP token"));
+    }
+    if is_hop_by_hop(name) {
+        return Err(format!(
+            "hop-by-hop header {name:?} is not allowed in a WSGI response (PEP 3333)"
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| c != '\t' && (c < ' ' || c == '\x7f'))
+    {
+        return Err(format!(
+            "header {name} has a value with the control character {c:?}"
+        ));
+    }
+    Ok((
+        name.as_bytes().to_vec(),
+        latin1_bytes(value, &format!("value of header {name}"))?,
+    ))
+}
