@@ -4,6 +4,8 @@
 #   make run     serve examples/flask/wsgi.py on http://127.0.0.1:$(PORT)/
 #   make test    build, then every test (unit + end-to-end against real httpd)
 #   make bench   the benchmark of bench/ (ARGS=--quick for the short one); never part of make test
+#   make fuzz    run each cargo-fuzz target of fuzz/ for FUZZ_TIME seconds (see fuzz/README.md);
+#                never part of make test
 
 SHELL := /bin/bash
 
@@ -18,7 +20,7 @@ CARGO ?= cargo
 
 export VENV PORT HOST
 
-.PHONY: all setup build run test bench clean
+.PHONY: all setup build run test bench fuzz fuzz-cmin clean
 
 all: build
 
@@ -36,6 +38,29 @@ test: setup build
 
 bench: setup build
 	bash bench/run.sh --no-build $(ARGS)
+
+# cargo-fuzz needs nightly features: RUSTC_BOOTSTRAP=1 lets the stable toolchain use them.
+# Each target works on fuzz/corpus-full/TARGET (not committed), seeded from the committed
+# fuzz/corpus/TARGET; fuzz-cmin minimises the two (cargo fuzz cmin) into fuzz/corpus/TARGET.
+FUZZ_TIME ?= 60
+FUZZ_TARGETS ?= frame_decode frame_stream directives environ response_head
+FUZZ_FLAGS ?= -malloc_limit_mb=64 -print_final_stats=1
+FUZZ_CARGO = RUSTC_BOOTSTRAP=1 nice -n 19 $(CARGO) fuzz
+
+fuzz:
+	set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus-full/$$t; \
+		$(FUZZ_CARGO) run -O $$t fuzz/corpus-full/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_TIME) $(FUZZ_FLAGS) $$(cat fuzz/options/$$t 2>/dev/null); \
+	done
+
+fuzz-cmin:
+	set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus-full/$$t; \
+		cp fuzz/corpus/$$t/* fuzz/corpus-full/$$t/ 2>/dev/null || true; \
+		$(FUZZ_CARGO) cmin -O $$t fuzz/corpus-full/$$t -- $$(cat fuzz/options/$$t 2>/dev/null); \
+		rm -rf fuzz/corpus/$$t && cp -r fuzz/corpus-full/$$t fuzz/corpus/$$t; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -15,6 +15,8 @@ mod dispatch;
 mod environ;
 #[cfg(not(test))]
 mod ffi;
+#[cfg(test)]
+mod fuzz_props;
 #[cfg(not(test))]
 mod hooks;
 #[cfg(not(test))]

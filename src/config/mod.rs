@@ -2,9 +2,9 @@
 //! calls into httpd, so it is unit-tested as plain code.
 
 mod daemon_group;
-mod proxy;
+pub(crate) mod proxy;
 mod script_alias;
-mod words;
+pub(crate) mod words;
 
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};

@@ -13,6 +13,8 @@ mod app;
 mod environ;
 mod errors;
 mod head_check;
+#[cfg(test)]
+mod head_props;
 mod input;
 mod interp;
 mod response;

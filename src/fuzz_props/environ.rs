@@ -1,0 +1,294 @@
+//! The `environ` fuzz target's checks: `environ()` from arbitrary CGI names and values,
+//! request facts and proxy policy.
+//!
+//! Input layout, read front to back by [`Input`]: a flags byte (bit 0: trusted proxy headers
+//! configured, bit 1: trusted proxies configured, bit 2: the request came over TLS), the
+//! twelve request facts, the trusted header count and indexes, the trusted proxy count and
+//! words, then CGI pairs to the end. A byte string is a length byte and that many bytes; a
+//! CGI name byte below 0x80 picks a name from [`NAMES`] instead.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use crate::config::proxy::PROXY_HEADERS;
+use crate::config::Subnet;
+use crate::environ::{environ, join_cookies, ProxyPolicy, RequestFacts};
+
+/// CGI names the builder treats specially, so the fuzzer meets them often.
+const NAMES: &[&str] = &[
+    "REMOTE_ADDR",
+    "HTTP_HOST",
+    "HTTP_COOKIE",
+    "HTTPS",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "PATH_TRANSLATED",
+    "QUERY_STRING",
+    "REQUEST_URI",
+    "REQUEST_METHOD",
+    "GATEWAY_INTERFACE",
+    "SERVER_PROTOCOL",
+    "wsgi.url_scheme",
+    "wsgi.input",
+    "mod_wsgi.process_group",
+    "mod_wsgi.mount_point",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_CLIENT_IP",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_HOST",
+    "HTTP_X_FORWARDED_SERVER",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_SCHEME",
+    "HTTP_X_SCHEME",
+    "HTTP_X_FORWARDED_HTTPS",
+    "HTTP_X_FORWARDED_SSL",
+    "HTTP_X_HTTPS",
+    "HTTP_X_SCRIPT_NAME",
+    "HTTP_X_FORWARDED_SCRIPT_NAME",
+];
+
+/// The keys `environ()` always sets itself.
+const OWN: [&str; 14] = [
+    "GATEWAY_INTERFACE",
+    "SERVER_PROTOCOL",
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "REQUEST_URI",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "mod_wsgi.process_group",
+    "mod_wsgi.application_group",
+    "mod_wsgi.callable_object",
+    "mod_wsgi.script_name",
+    "mod_wsgi.request_id",
+    "mod_wsgi.request_start",
+    "wsgi.url_scheme",
+];
+
+/// Keys trusted proxy processing may set.
+const PROXY_SET: [&str; 8] = [
+    "REMOTE_ADDR",
+    "HTTP_HOST",
+    "HTTPS",
+    "SCRIPT_NAME",
+    "mod_wsgi.mount_point",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "HTTP_X_FORWARDED_FOR",
+];
+
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn byte(&mut self) -> u8 {
+        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
+        self.0 = rest;
+        b
+    }
+
+    fn bytes(&mut self) -> &'a [u8] {
+        let n = (self.byte() as usize).min(self.0.len());
+        let (b, rest) = self.0.split_at(n);
+        self.0 = rest;
+        b
+    }
+
+    fn name(&mut self) -> &'a [u8] {
+        match self.byte() {
+            b @ 0..=0x7f => NAMES[b as usize % NAMES.len()].as_bytes(),
+            b => {
+                let n = ((b & 0x7f) as usize).min(self.0.len());
+                let (name, rest) = self.0.split_at(n);
+                self.0 = rest;
+                name
+            }
+        }
+    }
+}
+
+fn first<'v>(pairs: &'v [(&[u8], &'v [u8])], key: &str) -> Option<&'v [u8]> {
+    pairs
+        .iter()
+        .find(|(k, _)| *k == key.as_bytes())
+        .map(|(_, v)| *v)
+}
+
+/// The checks; see the module documentation for the input layout.
+pub fn check(data: &[u8]) {
+    let mut input = Input(data);
+    let flags = input.byte();
+    let f: [&[u8]; 12] = std::array::from_fn(|_| input.bytes());
+    let scheme: &[u8] = if flags & 4 != 0 { b"https" } else { f[6] };
+    let facts = RequestFacts {
+        script_name: f[0],
+        path_info: f[1],
+        method: f[2],
+        protocol: f[3],
+        query: f[4],
+        request_uri: f[5],
+        scheme,
+        process_group: f[7],
+        application_group: f[8],
+        callable: f[9],
+        request_id: f[10],
+        request_start: f[11],
+    };
+    let headers: Vec<String> = (0..input.byte() % 8)
+        .map(|_| PROXY_HEADERS[input.byte() as usize % PROXY_HEADERS.len()].to_string())
+        .collect();
+    let nets: Vec<Subnet> = (0..input.byte() % 4)
+        .filter_map(|_| Subnet::parse(&String::from_utf8_lossy(input.bytes())).ok())
+        .collect();
+    let mut cgi: Vec<(&[u8], &[u8])> = Vec::new();
+    while !input.0.is_empty() {
+        let name = input.name();
+        cgi.push((name, input.bytes()));
+    }
+    let policy = ProxyPolicy {
+        headers: (flags & 1 != 0).then_some(&headers[..]),
+        proxies: (flags & 2 != 0).then_some(&nets[..]),
+    };
+    let env = environ(cgi.iter().copied(), &facts, policy);
+    let out: Vec<(&[u8], &[u8])> = env.pairs().collect();
+    let count = |key: &str| out.iter().filter(|(k, _)| *k == key.as_bytes()).count();
+    let get = |key: &str| first(&out, key);
+
+    // What the builder sets is there once, so no value from Apache's table can shadow it
+    // (the daemon's dict keeps the last of repeated keys).
+    for key in OWN {
+        assert_eq!(count(key), 1, "{key} appears {} times", count(key));
+    }
+    for pair @ (k, _) in &out {
+        let key = String::from_utf8_lossy(k);
+        if !cgi.contains(pair) {
+            assert_eq!(
+                count(&key),
+                1,
+                "{key} was set, yet appears {} times",
+                count(&key)
+            );
+        }
+    }
+    let own_facts: [(&str, &[u8]); 12] = [
+        ("GATEWAY_INTERFACE", b"CGI/1.1"),
+        ("SERVER_PROTOCOL", facts.protocol),
+        ("REQUEST_METHOD", facts.method),
+        ("QUERY_STRING", facts.query),
+        ("REQUEST_URI", facts.request_uri),
+        ("PATH_INFO", facts.path_info),
+        ("mod_wsgi.process_group", facts.process_group),
+        ("mod_wsgi.application_group", facts.application_group),
+        ("mod_wsgi.callable_object", facts.callable),
+        ("mod_wsgi.script_name", facts.script_name),
+        ("mod_wsgi.request_id", facts.request_id),
+        ("mod_wsgi.request_start", facts.request_start),
+    ];
+    for (k, v) in own_facts {
+        assert_eq!(get(k), Some(v), "{k}");
+    }
+
+    // No key the module owns comes from Apache's table, and nothing appears from nowhere.
+    for (k, _) in &out {
+        let key = String::from_utf8_lossy(k);
+        let known = OWN.contains(&&*key) || PROXY_SET.contains(&&*key);
+        if key.starts_with("wsgi.") || key.starts_with("mod_wsgi.") || key == "PATH_TRANSLATED" {
+            assert!(known, "{key} passed through");
+        }
+        assert!(known || first(&cgi, &key).is_some(), "{key} from nowhere");
+    }
+    if get("mod_wsgi.mount_point").is_some() {
+        assert!(headers.iter().any(|h| h.contains("SCRIPT_NAME")));
+    }
+
+    // The scheme.
+    let https_var = get("HTTPS").is_some_and(|v| {
+        [&b"on"[..], b"true", b"1", b"yes"]
+            .iter()
+            .any(|t| v.eq_ignore_ascii_case(t))
+    });
+    let https = scheme.eq_ignore_ascii_case(b"https") || https_var;
+    assert_eq!(
+        get("wsgi.url_scheme"),
+        Some(if https { &b"https"[..] } else { b"http" })
+    );
+
+    // Cookies: repeated-header commas become `; `, nothing else changes, and joining twice
+    // changes nothing more.
+    if let Some(cookie) = get("HTTP_COOKIE") {
+        if let Some(joined) = join_cookies(cookie) {
+            panic!("HTTP_COOKIE {cookie:?} left to join: {joined:?}");
+        }
+    }
+    if let Some(v) = first(&cgi, "HTTP_COOKIE") {
+        check_join(v);
+    }
+
+    if let (Some(trusted), Some(nets)) = (policy.headers, policy.proxies) {
+        let peer = first(&cgi, "REMOTE_ADDR")
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<IpAddr>().ok());
+        if !peer.is_some_and(|ip| nets.iter().any(|n| n.contains(ip))) {
+            // A peer that is not trusted changes nothing, and its proxy headers are gone.
+            for k in [
+                "REMOTE_ADDR",
+                "HTTP_HOST",
+                "HTTPS",
+                "SERVER_NAME",
+                "SERVER_PORT",
+            ] {
+                assert_eq!(get(k), first(&cgi, k), "{k} from an untrusted peer");
+            }
+            assert_eq!(get("SCRIPT_NAME"), Some(facts.script_name));
+            for h in trusted {
+                assert_eq!(get(h), None, "{h} from an untrusted peer");
+            }
+        }
+    }
+
+    if policy.headers.is_none() {
+        // No proxy processing: Apache's table passes through in order, minus what the
+        // module owns, with the cookie header joined.
+        let want: Vec<(&[u8], Cow<'_, [u8]>)> = cgi
+            .iter()
+            .filter(|(k, _)| {
+                let key = String::from_utf8_lossy(k);
+                !OWN.contains(&&*key)
+                    && !key.starts_with("wsgi.")
+                    && !key.starts_with("mod_wsgi.")
+                    && key != "PATH_TRANSLATED"
+            })
+            .map(|&(k, v)| (k, Cow::Borrowed(v)))
+            .collect();
+        let got: Vec<(&[u8], Cow<'_, [u8]>)> = out
+            .iter()
+            .filter(|(k, _)| !OWN.contains(&&*String::from_utf8_lossy(k)))
+            .map(|&(k, v)| (k, Cow::Borrowed(v)))
+            .collect();
+        let mut want = want;
+        if let Some((_, v)) = want.iter_mut().find(|(k, _)| *k == b"HTTP_COOKIE") {
+            if let Some(j) = join_cookies(v) {
+                *v = Cow::Owned(j);
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(get("SCRIPT_NAME"), Some(facts.script_name));
+    }
+}
+
+/// `join_cookies` changes only `,` before ` name=` into `;`, and is then done.
+fn check_join(v: &[u8]) {
+    let Some(j) = join_cookies(v) else {
+        return;
+    };
+    assert_eq!(j.len(), v.len());
+    for (i, (a, b)) in v.iter().zip(&j).enumerate() {
+        if a != b {
+            assert_eq!((*a, *b), (b',', b';'));
+            assert_eq!(v.get(i + 1), Some(&b' '));
+        }
+    }
+    assert_eq!(join_cookies(&j), None);
+}
