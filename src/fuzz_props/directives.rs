@@ -73,12 +73,21 @@ pub fn check_words(text: &str) {
     );
 }
 
-/// A `WSGIDaemonProcess` line that parses to `g`: every field written back as its option.
+/// A `WSGIDaemonProcess` line that parses to `g`: every field that is not at its default
+/// written back as its option (a name that must end in an open quote came alone).
 fn daemon_process_line(g: &DaemonGroupConfig) -> Option<String> {
     let mut words = vec![g.name.clone()];
     let mut opt = |o: &str, v: String| words.push(format!("{o}={v}"));
-    opt("processes", g.processes.to_string());
-    opt("threads", g.threads.to_string());
+    let mut unless = |o: &str, v: u64, default: u64| {
+        if v != default {
+            opt(o, v.to_string());
+        }
+    };
+    unless("processes", g.processes.into(), 1);
+    unless("threads", g.threads.into(), 15);
+    unless("connect-timeout", g.connect_timeout.into(), 15);
+    unless("listen-backlog", g.listen_backlog.into(), 100);
+    unless("shutdown-timeout", g.shutdown_timeout, 5);
     let principal = |p: &Principal| p.to_string();
     if let Some(u) = &g.user {
         opt("user", principal(u));
@@ -97,9 +106,6 @@ fn daemon_process_line(g: &DaemonGroupConfig) -> Option<String> {
             opt(o, v.clone());
         }
     }
-    opt("connect-timeout", g.connect_timeout.to_string());
-    opt("listen-backlog", g.listen_backlog.to_string());
-    opt("shutdown-timeout", g.shutdown_timeout.to_string());
     if let Some(t) = g.socket_timeout {
         opt("socket-timeout", t.to_string());
     }
