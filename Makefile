@@ -43,7 +43,7 @@ bench: setup build
 # Each target works on fuzz/corpus-full/TARGET (not committed), seeded from the committed
 # fuzz/corpus/TARGET; fuzz-cmin minimises the two (cargo fuzz cmin) into fuzz/corpus/TARGET.
 FUZZ_TIME ?= 60
-FUZZ_TARGETS ?= frame_decode frame_stream directives environ response_head
+FUZZ_TARGETS ?= frame_decode frame_stream handshake directives environ response_head
 FUZZ_FLAGS ?= -malloc_limit_mb=64 -print_final_stats=1
 FUZZ_CARGO = RUSTC_BOOTSTRAP=1 nice -n 19 $(CARGO) fuzz
 

@@ -1,4 +1,5 @@
-//! Replays the committed fuzz corpora (`fuzz/corpus/frame_decode`, `fuzz/corpus/frame_stream`)
+//! Replays the committed fuzz corpora (`fuzz/corpus/frame_decode`, `fuzz/corpus/frame_stream`,
+//! `fuzz/corpus/handshake`)
 //! through the same checks the fuzz targets run, so a regression is caught by `cargo test`
 //! without a fuzzer. One test in this binary: the allocation tracker is process-wide.
 
@@ -6,6 +7,8 @@
 mod alloc;
 #[path = "props/frames.rs"]
 mod frames;
+#[path = "props/handshake.rs"]
+mod handshake;
 
 #[global_allocator]
 static ALLOC: alloc::PeakAlloc = alloc::PeakAlloc;
@@ -29,6 +32,7 @@ fn fuzz_corpora_replay() {
     for (target, check) in [
         ("frame_decode", frames::check_decode as fn(&[u8])),
         ("frame_stream", frames::check_stream),
+        ("handshake", handshake::check),
     ] {
         for (name, data) in corpus(target) {
             let r = std::panic::catch_unwind(|| check(&data));

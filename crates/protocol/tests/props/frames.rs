@@ -3,11 +3,13 @@
 //! held to exactly what the fuzzer held it to.
 //!
 //! Only the protocol's stable surface is used: `decode`, `peek_header`, `check_preamble`,
-//! `Frame::kind` and the `FrameReader` read calls; frames other than `Body` are compared by
+//! `Frame::kind` and the `FrameReader` read calls (with `read_bytes`, which reads the
+//! handshake); frames other than `Body` are compared by
 //! their `Debug` text, so the checks do not depend on the fields each frame carries.
 
 use std::io::{self, Read};
 
+use rswsgi_protocol::auth::{CHALLENGE_LEN, PROOF_LEN};
 use rswsgi_protocol::{
     check_preamble, decode, peek_header, DecodeError, Frame, FrameKind, FrameReader, ReadError,
     HEADER_LEN, MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD, PREAMBLE,
@@ -152,16 +154,37 @@ enum End<'a> {
     Decode(DecodeError),
 }
 
-fn whole(stream: &[u8], preamble: bool) -> (Vec<Want<'_>>, End<'_>) {
+/// Decodes `stream` whole: the preamble if asked for, then `handshake` raw bytes if asked
+/// for (returned first), then frames to the end.
+fn whole(
+    stream: &[u8],
+    preamble: bool,
+    handshake: Option<usize>,
+) -> (Option<&[u8]>, Vec<Want<'_>>, End<'_>) {
     let mut pos = 0;
     if preamble {
         match check_preamble(stream) {
             Ok(Some(n)) => pos = n,
-            Ok(None) if stream.is_empty() => return (Vec::new(), End::Clean),
-            Ok(None) => return (Vec::new(), End::Truncated(None)),
-            Err(e) => return (Vec::new(), End::Decode(e)),
+            Ok(None) if stream.is_empty() => return (None, Vec::new(), End::Clean),
+            Ok(None) => return (None, Vec::new(), End::Truncated(None)),
+            Err(e) => return (None, Vec::new(), End::Decode(e)),
         }
     }
+    let mut raw = None;
+    if let Some(len) = handshake {
+        match stream.get(pos..pos + len) {
+            Some(b) => raw = Some(b),
+            None if pos == stream.len() => return (None, Vec::new(), End::Clean),
+            None => return (None, Vec::new(), End::Truncated(None)),
+        }
+        pos += len;
+    }
+    let (frames, end) = frames_from(&stream[pos..]);
+    (raw, frames, end)
+}
+
+fn frames_from(stream: &[u8]) -> (Vec<Want<'_>>, End<'_>) {
+    let mut pos = 0;
     let mut frames = Vec::new();
     loop {
         let rest = &stream[pos..];
@@ -199,7 +222,8 @@ const ALLOC_BOUND: usize = 2 * (HEADER_LEN + MAX_PAYLOAD);
 ///
 /// Input layout: `flags, n, n size bytes (see Splits), stream…`; flags bit 0 =
 /// `with_buffer` (else `new`), bit 1 = `read_frame_in_pieces`, bit 2 = read the preamble
-/// first, bits 3-4 = the length of the buffer given to `with_buffer`.
+/// first, bits 3-4 = the length of the buffer given to `with_buffer`, bit 5 = then read a
+/// handshake message with `read_bytes` (bit 6: a proof's length, else a challenge's).
 pub fn check_stream(data: &[u8]) {
     let [flags, n, rest @ ..] = data else {
         return;
@@ -208,7 +232,12 @@ pub fn check_stream(data: &[u8]) {
     let (sizes, stream) = rest.split_at(n);
     let pieces = flags & 2 != 0;
     let preamble = flags & 4 != 0;
-    let (want, end) = whole(stream, preamble);
+    let handshake = (flags & 0x20 != 0).then_some(if flags & 0x40 != 0 {
+        PROOF_LEN
+    } else {
+        CHALLENGE_LEN
+    });
+    let (raw, want, end) = whole(stream, preamble, handshake);
     let split = Splits {
         data: stream,
         sizes,
@@ -233,6 +262,16 @@ pub fn check_stream(data: &[u8]) {
         match r {
             Ok(true) => {}
             Ok(false) => return assert!(matches!(end, End::Clean) && want.peek().is_none()),
+            Err(e) => return finish(e, &end, want.peek().is_some(), pieces, &got),
+        }
+    }
+    if let Some(len) = handshake {
+        alloc::tracking(true);
+        let r = reader.read_bytes(len).map(|b| b.map(<[u8]>::to_vec));
+        alloc::tracking(false);
+        match r {
+            Ok(Some(b)) => assert_eq!(Some(&b[..]), raw, "the handshake bytes"),
+            Ok(None) => return assert!(matches!(end, End::Clean) && want.peek().is_none()),
             Err(e) => return finish(e, &end, want.peek().is_some(), pieces, &got),
         }
     }
