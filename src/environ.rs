@@ -72,16 +72,24 @@ impl<'a> Environ<'a> {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// Replaces `key`'s value (or appends it).
+    /// Replaces `key`'s value (or appends it). Later entries of `key` go, so `key` appears
+    /// once: the daemon's dict keeps the last of repeated keys, and a value the module sets
+    /// must not be shadowed by a same-named one from Apache's table.
     pub fn set(&mut self, key: &'a str, value: impl Into<Cow<'a, [u8]>>) {
         let value = value.into();
-        match self
-            .pairs
-            .iter_mut()
-            .find(|(k, _)| k.as_ref() == key.as_bytes())
-        {
-            Some((_, v)) => *v = value,
-            None => self.pairs.push((Cow::Borrowed(key.as_bytes()), value)),
+        let key = key.as_bytes();
+        match self.pairs.iter().position(|(k, _)| k.as_ref() == key) {
+            Some(i) => {
+                self.pairs[i].1 = value;
+                if self.pairs[i + 1..].iter().any(|(k, _)| k.as_ref() == key) {
+                    let mut at = 0;
+                    self.pairs.retain(|(k, _)| {
+                        at += 1;
+                        at <= i + 1 || k.as_ref() != key
+                    });
+                }
+            }
+            None => self.pairs.push((Cow::Borrowed(key), value)),
         }
     }
 
@@ -512,5 +520,32 @@ mod tests {
         assert_eq!(get(&env, "REMOTE_ADDR").as_deref(), Some("127.0.0.1"));
         assert!(get(&env, "HTTP_X_REAL_IP").is_some());
         assert_eq!(get(&env, "wsgi.url_scheme").as_deref(), Some("http"));
+    }
+
+    #[test]
+    fn what_the_module_sets_appears_once() {
+        // Apache's table repeating a key the module sets must not leave the table's value
+        // behind: the daemon's dict keeps the last of repeated keys (found by the environ
+        // fuzz target).
+        let cgi: Vec<(&[u8], &[u8])> = vec![
+            (b"REQUEST_METHOD", b"HEAD"),
+            (b"REQUEST_METHOD", b"HEAD"),
+            (b"REMOTE_ADDR", b"127.0.0.1"),
+            (b"REMOTE_ADDR", b"127.0.0.1"),
+            (b"HTTP_X_FORWARDED_FOR", b"203.0.113.9"),
+        ];
+        let h = headers();
+        let env = build(
+            &cgi,
+            ProxyPolicy {
+                headers: Some(&h),
+                proxies: None,
+            },
+        );
+        for (key, want) in [("REQUEST_METHOD", "GET"), ("REMOTE_ADDR", "203.0.113.9")] {
+            let values: Vec<_> = env.pairs().filter(|(k, _)| *k == key.as_bytes()).collect();
+            assert_eq!(values.len(), 1, "{key}: {values:?}");
+            assert_eq!(get(&env, key).as_deref(), Some(want));
+        }
     }
 }
