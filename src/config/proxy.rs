@@ -95,6 +95,15 @@ impl Subnet {
             None => (word, None),
         };
         let (addr, full, implied) = match ip.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
+                // A peer's mapped address is compared as IPv4, so this would never match;
+                // APR (and so mod_wsgi) refuses the form too.
+                return Err(format!(
+                    "WSGITrustedProxies: '{word}' is an IPv4-mapped IPv6 address; write the IPv4 \
+                     address ({}) instead",
+                    v6.to_ipv4_mapped().expect("mapped")
+                ));
+            }
             Ok(a) if a.is_ipv4() => (a, 32, 32),
             Ok(a) => (a, 128, 128),
             Err(_) => {
@@ -222,5 +231,16 @@ mod tests {
             parse_trusted_proxies("127.0.0.1 10.0.0.0/8").unwrap().len(),
             2
         );
+    }
+
+    #[test]
+    fn ipv4_mapped_subnets_are_refused() {
+        // They never matched: a peer's mapped address is compared as IPv4 (found by the
+        // directives fuzz target). APR refuses them too; the IPv4 form is what works.
+        for mapped in ["::ffff:10.0.0.1", "::ffff:10.0.0.0/104", "::FFFF:127.0.0.1/128"] {
+            let e = Subnet::parse(mapped).unwrap_err();
+            assert!(e.contains("IPv4"), "{mapped}: {e}");
+        }
+        assert!(Subnet::parse("::1").is_ok() && Subnet::parse("::/0").is_ok());
     }
 }
