@@ -110,11 +110,16 @@ impl<'a> Input<'a> {
     }
 }
 
-fn first<'v>(pairs: &'v [(&[u8], &'v [u8])], key: &str) -> Option<&'v [u8]> {
+fn first<'v>(pairs: &'v [(&[u8], &'v [u8])], key: impl AsRef<[u8]>) -> Option<&'v [u8]> {
     pairs
         .iter()
-        .find(|(k, _)| *k == key.as_bytes())
+        .find(|(k, _)| *k == key.as_ref())
         .map(|(_, v)| *v)
+}
+
+/// Whether `key` is one of `names` (byte for byte: CGI names need not be UTF-8).
+fn among(names: &[&str], key: &[u8]) -> bool {
+    names.iter().any(|n| n.as_bytes() == key)
 }
 
 /// The checks; see the module documentation for the input layout.
@@ -154,23 +159,19 @@ pub fn check(data: &[u8]) {
     };
     let env = environ(cgi.iter().copied(), &facts, policy);
     let out: Vec<(&[u8], &[u8])> = env.pairs().collect();
-    let count = |key: &str| out.iter().filter(|(k, _)| *k == key.as_bytes()).count();
+    let count = |key: &[u8]| out.iter().filter(|(k, _)| *k == key).count();
     let get = |key: &str| first(&out, key);
 
     // What the builder sets is there once, so no value from Apache's table can shadow it
     // (the daemon's dict keeps the last of repeated keys).
     for key in OWN {
-        assert_eq!(count(key), 1, "{key} appears {} times", count(key));
+        let n = count(key.as_bytes());
+        assert_eq!(n, 1, "{key} appears {n} times");
     }
     for pair @ (k, _) in &out {
-        let key = String::from_utf8_lossy(k);
         if !cgi.contains(pair) {
-            assert_eq!(
-                count(&key),
-                1,
-                "{key} was set, yet appears {} times",
-                count(&key)
-            );
+            let n = count(k);
+            assert_eq!(n, 1, "{} was set, yet appears {n} times", k.escape_ascii());
         }
     }
     let own_facts: [(&str, &[u8]); 12] = [
@@ -192,13 +193,16 @@ pub fn check(data: &[u8]) {
     }
 
     // No key the module owns comes from Apache's table, and nothing appears from nowhere.
-    for (k, _) in &out {
-        let key = String::from_utf8_lossy(k);
-        let known = OWN.contains(&&*key) || PROXY_SET.contains(&&*key);
-        if key.starts_with("wsgi.") || key.starts_with("mod_wsgi.") || key == "PATH_TRANSLATED" {
-            assert!(known, "{key} passed through");
+    for &(k, _) in &out {
+        let known = among(&OWN, k) || among(&PROXY_SET, k);
+        if k.starts_with(b"wsgi.") || k.starts_with(b"mod_wsgi.") || k == b"PATH_TRANSLATED" {
+            assert!(known, "{} passed through", k.escape_ascii());
         }
-        assert!(known || first(&cgi, &key).is_some(), "{key} from nowhere");
+        assert!(
+            known || first(&cgi, k).is_some(),
+            "{} from nowhere",
+            k.escape_ascii()
+        );
     }
     if get("mod_wsgi.mount_point").is_some() {
         assert!(headers.iter().any(|h| h.contains("SCRIPT_NAME")));
@@ -253,18 +257,17 @@ pub fn check(data: &[u8]) {
         // module owns, with the cookie header joined.
         let want: Vec<(&[u8], Cow<'_, [u8]>)> = cgi
             .iter()
-            .filter(|(k, _)| {
-                let key = String::from_utf8_lossy(k);
-                !OWN.contains(&&*key)
-                    && !key.starts_with("wsgi.")
-                    && !key.starts_with("mod_wsgi.")
-                    && key != "PATH_TRANSLATED"
+            .filter(|&&(k, _)| {
+                !among(&OWN, k)
+                    && !k.starts_with(b"wsgi.")
+                    && !k.starts_with(b"mod_wsgi.")
+                    && k != b"PATH_TRANSLATED"
             })
             .map(|&(k, v)| (k, Cow::Borrowed(v)))
             .collect();
         let got: Vec<(&[u8], Cow<'_, [u8]>)> = out
             .iter()
-            .filter(|(k, _)| !OWN.contains(&&*String::from_utf8_lossy(k)))
+            .filter(|&&(k, _)| !among(&OWN, k))
             .map(|&(k, v)| (k, Cow::Borrowed(v)))
             .collect();
         let mut want = want;
