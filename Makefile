@@ -41,10 +41,13 @@ bench: setup build
 
 # cargo-fuzz needs nightly features: RUSTC_BOOTSTRAP=1 lets the stable toolchain use them.
 # Each target works on fuzz/corpus-full/TARGET (not committed), seeded from the committed
-# fuzz/corpus/TARGET; fuzz-cmin minimises the two (cargo fuzz cmin) into fuzz/corpus/TARGET.
+# fuzz/corpus/TARGET; fuzz-cmin minimises the two (cargo fuzz cmin) into fuzz/corpus/TARGET,
+# keeping its regress-* files (inputs that once failed) whatever coverage they add.
 FUZZ_TIME ?= 60
 FUZZ_TARGETS ?= frame_decode frame_stream handshake directives environ response_head
 FUZZ_FLAGS ?= -malloc_limit_mb=64 -print_final_stats=1
+# Set cover over edges (not hit counts): a corpus of tens of files, not thousands.
+FUZZ_CMIN_FLAGS ?= -set_cover_merge=1 -use_counters=0
 FUZZ_CARGO = RUSTC_BOOTSTRAP=1 nice -n 19 $(CARGO) fuzz
 
 fuzz:
@@ -58,8 +61,11 @@ fuzz-cmin:
 	set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus-full/$$t; \
 		cp fuzz/corpus/$$t/* fuzz/corpus-full/$$t/ 2>/dev/null || true; \
-		$(FUZZ_CARGO) cmin -O $$t fuzz/corpus-full/$$t -- $$(cat fuzz/options/$$t 2>/dev/null); \
+		$(FUZZ_CARGO) cmin -O $$t fuzz/corpus-full/$$t -- $(FUZZ_CMIN_FLAGS) \
+			$$(cat fuzz/options/$$t 2>/dev/null); \
+		mkdir -p fuzz/corpus-keep && mv fuzz/corpus/$$t/regress-* fuzz/corpus-keep/ 2>/dev/null || true; \
 		rm -rf fuzz/corpus/$$t && cp -r fuzz/corpus-full/$$t fuzz/corpus/$$t; \
+		mv fuzz/corpus-keep/* fuzz/corpus/$$t/ 2>/dev/null || true; rmdir fuzz/corpus-keep; \
 	done
 
 clean:
