@@ -236,8 +236,13 @@ mod tests {
     #[test]
     fn ipv4_mapped_subnets_are_refused() {
         // They never matched: a peer's mapped address is compared as IPv4 (found by the
-        // directives fuzz target). APR refuses them too; the IPv4 form is what works.
-        for mapped in ["::ffff:10.0.0.1", "::ffff:10.0.0.0/104", "::FFFF:127.0.0.1/128"] {
+        // directives fuzz target's check, on a seed input). APR refuses them too; the IPv4
+        // form is what works.
+        for mapped in [
+            "::ffff:10.0.0.1",
+            "::ffff:10.0.0.0/104",
+            "::FFFF:127.0.0.1/128",
+        ] {
             let e = Subnet::parse(mapped).unwrap_err();
             assert!(e.contains("IPv4"), "{mapped}: {e}");
         }
