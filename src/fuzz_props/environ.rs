@@ -5,7 +5,7 @@
 //! configured, bit 1: trusted proxies configured, bit 2: the request came over TLS), the
 //! twelve request facts, the trusted header count and indexes, the trusted proxy count and
 //! words, then CGI pairs to the end. A byte string is a length byte and that many bytes; a
-//! CGI name byte below 0x80 picks a name from [`NAMES`] instead.
+//! CGI name byte below 0x80 picks a name with [`name`] instead.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -14,7 +14,8 @@ use crate::config::proxy::PROXY_HEADERS;
 use crate::config::Subnet;
 use crate::environ::{environ, join_cookies, ProxyPolicy, RequestFacts};
 
-/// CGI names the builder treats specially, so the fuzzer meets them often.
+/// CGI names the builder treats specially, so the fuzzer meets them often; then come the
+/// proxy headers ([`PROXY_HEADERS`]), see [`name`].
 const NAMES: &[&str] = &[
     "REMOTE_ADDR",
     "HTTP_HOST",
@@ -34,22 +35,16 @@ const NAMES: &[&str] = &[
     "wsgi.input",
     "mod_wsgi.process_group",
     "mod_wsgi.mount_point",
-    "HTTP_X_FORWARDED_FOR",
-    "HTTP_X_CLIENT_IP",
-    "HTTP_X_REAL_IP",
-    "HTTP_X_FORWARDED_HOST",
-    "HTTP_X_HOST",
-    "HTTP_X_FORWARDED_SERVER",
-    "HTTP_X_FORWARDED_PORT",
-    "HTTP_X_FORWARDED_PROTO",
-    "HTTP_X_FORWARDED_SCHEME",
-    "HTTP_X_SCHEME",
-    "HTTP_X_FORWARDED_HTTPS",
-    "HTTP_X_FORWARDED_SSL",
-    "HTTP_X_HTTPS",
-    "HTTP_X_SCRIPT_NAME",
-    "HTTP_X_FORWARDED_SCRIPT_NAME",
 ];
+
+/// The `i`th (modulo their count) of [`NAMES`] followed by [`PROXY_HEADERS`].
+fn name(i: usize) -> &'static [u8] {
+    let i = i % (NAMES.len() + PROXY_HEADERS.len());
+    NAMES
+        .get(i)
+        .unwrap_or_else(|| &PROXY_HEADERS[i - NAMES.len()])
+        .as_bytes()
+}
 
 /// The keys `environ()` always sets itself.
 const OWN: [&str; 14] = [
@@ -99,7 +94,7 @@ impl<'a> Input<'a> {
 
     fn name(&mut self) -> &'a [u8] {
         match self.byte() {
-            b @ 0..=0x7f => NAMES[b as usize % NAMES.len()].as_bytes(),
+            b @ 0..=0x7f => name(b as usize),
             b => {
                 let n = ((b & 0x7f) as usize).min(self.0.len());
                 let (name, rest) = self.0.split_at(n);
