@@ -238,6 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 callable: cli.callable,
                 python_home: cli.python_home,
                 python_path,
+                home: cli.home.clone(),
                 multithread: cli.threads > 1,
                 multiprocess: cli.processes > 1,
                 script_reloading: !cli.no_script_reloading,

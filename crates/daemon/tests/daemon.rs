@@ -527,3 +527,22 @@ fn worker_threads_serve_concurrently() {
         start.elapsed()
     );
 }
+
+#[test]
+fn the_home_directory_comes_first_in_sys_path_so_a_sibling_module_imports() {
+    // The common two-file layout: wsgi.py does `from myapp import app`, with myapp.py in the
+    // group's home= directory (express sets home= to the script's directory).
+    let home = common::TempDir::new();
+    std::fs::write(
+        home.0.join("rswsgi_sibling_mod.py"),
+        "def app(environ, start_response):\n    import sys\n    body = ('first=' + sys.path[0]).encode()\n    start_response('200 OK', [('Content-Length', str(len(body)))])\n    return [body]\n",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        "from rswsgi_sibling_mod import app as application\n",
+        &["--home", home.0.to_str().unwrap()],
+    );
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended, "{r:?}\n{}", d.log());
+    assert_eq!(r.text(), format!("first={}", home.0.display()));
+}

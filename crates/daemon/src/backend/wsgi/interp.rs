@@ -32,7 +32,14 @@ pub fn support(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 }
 
 /// Initialises Python once for the process.
-pub fn init(home: Option<&Path>, python_path: &[PathBuf]) -> Result<(), InitError> {
+/// `home` is the Python home (`python-home=`); `working_dir` the group's `home=`, inserted at
+/// the front of `sys.path` after `python_path` as mod_wsgi does, so a script imports the
+/// modules beside it as it would from the command line.
+pub fn init(
+    home: Option<&Path>,
+    python_path: &[PathBuf],
+    working_dir: Option<&Path>,
+) -> Result<(), InitError> {
     let mut venv = None;
     if let Some(home) = home {
         // Checked before Python starts: a home of another version, or no Python home at all,
@@ -47,11 +54,17 @@ pub fn init(home: Option<&Path>, python_path: &[PathBuf]) -> Result<(), InitErro
     }
     Python::initialize();
     Python::attach(|py| {
-        setup(py, venv, python_path).map_err(|e| InitError::Python(format_exception(py, &e)))
+        setup(py, venv, python_path, working_dir)
+            .map_err(|e| InitError::Python(format_exception(py, &e)))
     })
 }
 
-fn setup(py: Python<'_>, venv: Option<&Path>, python_path: &[PathBuf]) -> PyResult<()> {
+fn setup(
+    py: Python<'_>,
+    venv: Option<&Path>,
+    python_path: &[PathBuf],
+    working_dir: Option<&Path>,
+) -> PyResult<()> {
     let source = CString::new(include_str!("support.py"))
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     let module = PyModule::from_code(py, &source, c"rswsgi_support.py", c"_rswsgi_support")?;
@@ -78,6 +91,10 @@ fn setup(py: Python<'_>, venv: Option<&Path>, python_path: &[PathBuf]) -> PyResu
     if !python_path.is_empty() {
         let dirs: Vec<&std::ffi::OsStr> = python_path.iter().map(|p| p.as_os_str()).collect();
         module.call_method1("prepend_site_dirs", (dirs,))?;
+    }
+    if let Some(dir) = working_dir {
+        sys.getattr("path")?
+            .call_method1("insert", (0, dir.as_os_str()))?;
     }
     Ok(())
 }

@@ -40,6 +40,8 @@ pub struct WsgiConfig {
     pub python_home: Option<PathBuf>,
     /// Directories to put at the front of `sys.path`.
     pub python_path: Vec<PathBuf>,
+    /// The group's `home=` (the working directory), which goes first in `sys.path`.
+    pub home: Option<PathBuf>,
     /// `wsgi.multithread`.
     pub multithread: bool,
     /// `wsgi.multiprocess`.
@@ -60,7 +62,11 @@ impl WsgiBackend {
     /// Starts Python and preloads the configured scripts. A script that fails to load is
     /// logged and retried by the requests that need it.
     pub fn new(config: WsgiConfig) -> Result<Self, InitError> {
-        interp::init(config.python_home.as_deref(), &config.python_path)?;
+        interp::init(
+            config.python_home.as_deref(),
+            &config.python_path,
+            config.home.as_deref(),
+        )?;
         let scripts = script::Scripts::default();
         Python::attach(|py| {
             for path in &config.scripts {
