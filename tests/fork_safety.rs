@@ -106,18 +106,22 @@ fn a_multiprocessing_child_left_running_touches_no_connection() {
         "the multiprocessing child is running"
     );
     // The child holds none of the daemon's connections or its listening socket: each of its
-    // descriptors that were the daemon's now points at a dead socket pair end.
-    let fds = std::fs::read_dir(format!("/proc/{child}/fd")).unwrap();
-    let daemon_sockets: Vec<String> = fds
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|p| p.display().to_string())
-        .collect();
+    // descriptors that were the daemon's now points at a dead socket pair end. The child
+    // itself lists them, from its target function (so after the fork handlers have run).
+    let listing = std::path::PathBuf::from(format!("/tmp/rswsgi-mp-fds-{child}"));
+    assert!(
+        common::procs::wait_until(Duration::from_secs(10), || listing.exists()),
+        "the multiprocessing child listed its descriptors\n{}",
+        srv.logs()
+    );
+    let links = std::fs::read_to_string(&listing).unwrap();
+    let _ = std::fs::remove_file(&listing);
     others_get_their_own(&srv, &mut c, "mp");
     assert!(
-        daemon_sockets
-            .iter()
+        links
+            .lines()
             .all(|l| !l.starts_with("anon_inode:[eventpoll]")),
-        "the child kept the daemon's epoll set: {daemon_sockets:?}"
+        "the child kept the daemon's epoll set: {links}"
     );
 }
 

@@ -18,6 +18,18 @@ import time
 
 
 def linger():
+    """The multiprocessing child: records what its descriptors point at (for the test, in
+    /tmp/rswsgi-mp-fds-PID), then lingers."""
+    links = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            links.append(os.readlink("/proc/self/fd/" + fd))
+        except OSError:
+            pass
+    path = "/tmp/rswsgi-mp-fds-%d" % os.getpid()
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(links))
+    os.rename(path + ".tmp", path)
     time.sleep(4)
 
 
