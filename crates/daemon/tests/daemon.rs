@@ -546,3 +546,38 @@ fn the_home_directory_comes_first_in_sys_path_so_a_sibling_module_imports() {
     assert!(r.ended, "{r:?}\n{}", d.log());
     assert_eq!(r.text(), format!("first={}", home.0.display()));
 }
+
+const STDIO_APP: &str = r#"
+import io, sys
+def application(environ, start_response):
+    sys.stdout.buffer.write("BUFFER-LINE caf\u00e9\n".encode())
+    sys.stdout.buffer.flush()
+    print("STDERR-LINE", file=sys.stderr)
+    print("ERRORS-LINE", file=environ["wsgi.errors"])
+    try:
+        sys.stdout.fileno()
+        fileno = "returned"
+    except io.UnsupportedOperation:
+        fileno = "UnsupportedOperation"
+    facts = "%s %s %s %s %s" % (
+        type(sys.stdout).__name__, sys.stdout.name, sys.stderr.name,
+        sys.stdout.errors, sys.stdout.line_buffering,
+    )
+    body = (facts + " " + fileno).encode()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+#[test]
+fn stdout_and_stderr_are_text_streams_with_a_buffer_whose_lines_reach_the_log() {
+    let d = Daemon::start(STDIO_APP, &[]);
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended, "{r:?}\n{}", d.log());
+    assert_eq!(
+        r.text(),
+        "TextIOWrapper <stdout> <stderr> replace True UnsupportedOperation"
+    );
+    d.wait_log("BUFFER-LINE café");
+    d.wait_log("STDERR-LINE");
+    d.wait_log("ERRORS-LINE");
+}

@@ -72,9 +72,12 @@ fn setup(
 
     let sys = py.import("sys")?;
     sys.setattr("argv", PyList::new(py, ["mod_wsgi"])?)?;
-    // print() and Python's own error reports go to the error log, one prefixed line each.
-    sys.setattr("stdout", Bound::new(py, ErrorLog::new(None))?)?;
-    sys.setattr("stderr", Bound::new(py, ErrorLog::new(None))?)?;
+    // print() and Python's own error reports go to the error log, one prefixed line each,
+    // through real text streams (Mercurial, click and rich use `sys.stdout.buffer`).
+    for (stream, name) in [("stdout", "<stdout>"), ("stderr", "<stderr>")] {
+        let log = Bound::new(py, ErrorLog::new(None))?;
+        sys.setattr(stream, module.call_method1("text_stream", (log, name))?)?;
+    }
 
     if let Some(home) = venv {
         let site_packages: PathBuf = module

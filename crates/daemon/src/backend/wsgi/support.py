@@ -1,5 +1,6 @@
 """Python-side helpers of rswsgi-daemon (loaded once per process as `_rswsgi_support`)."""
 
+import codecs
 import io
 import os
 import site
@@ -28,6 +29,44 @@ def activate_virtualenv(home):
     prepend_site_dirs([site_packages])
     sys.prefix = sys.exec_prefix = home
     return site_packages
+
+
+class _LogRaw(io.RawIOBase):
+    """The binary side of sys.stdout/sys.stderr: bytes written are decoded as UTF-8 (a
+    character split across writes is kept for the next) and handed to a text log object,
+    which logs each complete line."""
+
+    def __init__(self, log, name):
+        super().__init__()
+        self._log = log
+        self._name = name
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    @property
+    def name(self):
+        return self._name
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        data = bytes(b)
+        self._log.write(self._decoder.decode(data))
+        return len(data)
+
+    def fileno(self):
+        raise io.UnsupportedOperation("%s is the Apache error log, not a file" % self._name)
+
+    def flush(self):
+        self._log.flush()
+
+
+def text_stream(log, name):
+    """sys.stdout/sys.stderr as mod_wsgi gives them: a line-buffered io.TextIOWrapper
+    (errors='replace') over a binary object whose lines go to the error log, so `.buffer`,
+    `.name`, `.errors` and `.line_buffering` exist and `fileno()` raises OSError."""
+    buffered = io.BufferedWriter(_LogRaw(log, name))
+    return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", line_buffering=True)
 
 
 def load_script(name, path, source):
