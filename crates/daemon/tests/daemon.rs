@@ -577,7 +577,8 @@ fn stdout_and_stderr_are_text_streams_with_a_buffer_whose_lines_reach_the_log() 
         r.text(),
         "TextIOWrapper <stdout> <stderr> replace True UnsupportedOperation"
     );
-    d.wait_log("BUFFER-LINE café");
-    d.wait_log("STDERR-LINE");
-    d.wait_log("ERRORS-LINE");
+    // Each line carries the id of the request it was written for.
+    d.wait_log("[request REQ-42] BUFFER-LINE café");
+    d.wait_log("[request REQ-42] STDERR-LINE");
+    d.wait_log("[request REQ-42] ERRORS-LINE");
 }
