@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what rswsgi needs to build and test on Debian 12, idempotently:
 #   - Debian packages (apt-get, only those missing),
-#   - a virtualenv of Debian's /usr/bin/python3 with Flask at $VENV,
+#   - a virtualenv of Debian's /usr/bin/python3 with Flask, Django and Mercurial at $VENV,
 #   - the system user rswsgi-test that the end-to-end tests run servers as (root only).
 # Usage: VENV=/opt/rswsgi/venv scripts/setup.sh
 set -euo pipefail
@@ -43,11 +43,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 fi
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django' >/dev/null 2>&1; then
-  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask and Django)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django, mercurial' >/dev/null 2>&1; then
+  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask, Django and Mercurial)"
   mkdir -p "$(dirname "$VENV")"
-  /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django mercurial
 fi
 
 if [ "$(id -u)" -eq 0 ] && ! getent passwd "$TEST_USER" >/dev/null; then
