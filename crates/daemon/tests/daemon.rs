@@ -582,3 +582,40 @@ fn stdout_and_stderr_are_text_streams_with_a_buffer_whose_lines_reach_the_log() 
     d.wait_log("[request REQ-42] STDERR-LINE");
     d.wait_log("[request REQ-42] ERRORS-LINE");
 }
+
+const SITE_APP: &str = r#"
+import sys
+def application(environ, start_response):
+    body = "\n".join([
+        "prefix=" + sys.prefix,
+        "base_prefix=" + sys.base_prefix,
+        "executable=" + sys.executable,
+        "system_site=" + str(any(p.endswith("dist-packages") for p in sys.path)),
+        "venv_after_stdlib=" + str(
+            max(i for i, p in enumerate(sys.path) if p.endswith("site-packages"))
+            > sys.path.index("/usr/lib/python3.11")
+        ),
+    ]).encode()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+#[test]
+fn a_real_virtualenv_is_set_up_as_its_own_python_would_set_it_up() {
+    let venv = std::env::var("RSWSGI_TEST_VENV")
+        .expect("RSWSGI_TEST_VENV: a virtualenv of /usr/bin/python3 (make test sets it)");
+    let d = Daemon::start(SITE_APP, &["--python-home", &venv]);
+    let r = d.connect().request(&env(&d, "/", &[]), None);
+    assert!(r.ended, "{r:?}\n{}", d.log());
+    let text = r.text();
+    for want in [
+        format!("prefix={venv}"),
+        "base_prefix=/usr".to_string(),
+        format!("executable={venv}/bin/python3"),
+        // Debian's /usr/lib/python3/dist-packages stay out, as pyvenv.cfg says.
+        "system_site=False".to_string(),
+        "venv_after_stdlib=True".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == want), "{want} not in\n{text}");
+    }
+}

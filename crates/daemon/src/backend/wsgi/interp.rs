@@ -46,6 +46,12 @@ pub fn init(
         // is one line here instead of CPython's fatal error or a venv whose packages are
         // never found.
         match pyhome::check(home, pyhome::daemon_version())? {
+            // With the venv's own interpreter as the program name, CPython finds its
+            // pyvenv.cfg and `site` sets it up as `python -m site` would: sys.prefix,
+            // sys.base_prefix, sys.executable, .pth files, and system site-packages only when
+            // pyvenv.cfg includes them.
+            Home::Virtualenv if set_program_name(home) => {}
+            // A venv without its bin/python: its site-packages are added by hand.
             Home::Virtualenv => venv = Some(home),
             // A real Python prefix: the interpreter finds its stdlib there. This runs before
             // any other thread exists, so changing the environment races with nothing.
@@ -57,6 +63,34 @@ pub fn init(
         setup(py, venv, python_path, working_dir)
             .map_err(|e| InitError::Python(format_exception(py, &e)))
     })
+}
+
+/// Makes `home`'s `bin/python3` (or `bin/python`) the interpreter's program name, before
+/// Python starts; false when the virtualenv has neither.
+fn set_program_name(home: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(exe) = ["bin/python3", "bin/python"]
+        .iter()
+        .map(|p| home.join(p))
+        .find(|p| p.exists())
+    else {
+        return false;
+    };
+    let Ok(c) = CString::new(exe.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: Py_DecodeLocale may be called before Python is initialised; it returns a
+    // PyMem_RawMalloc'd wide string (or NULL). Py_SetProgramName keeps the pointer, so the
+    // string is never freed: it lives as long as the interpreter, i.e. the process.
+    unsafe {
+        let wide = pyo3::ffi::Py_DecodeLocale(c.as_ptr(), std::ptr::null_mut());
+        if wide.is_null() {
+            return false;
+        }
+        #[allow(deprecated)]
+        pyo3::ffi::Py_SetProgramName(wide);
+    }
+    true
 }
 
 fn setup(
