@@ -12,7 +12,12 @@ fn multiprocessing_spawn_works_from_a_request() {
     let r = srv.get("/");
     assert_eq!(r.status, 200, "{}", srv.logs());
     let venv = test_venv();
-    assert_eq!(r.kv("factorial").as_deref(), Some("3628800"), "{}", r.text());
+    assert_eq!(
+        r.kv("factorial").as_deref(),
+        Some("3628800"),
+        "{}",
+        r.text()
+    );
     assert_eq!(
         r.kv("executable"),
         Some(venv.join("bin/python3").display().to_string())
