@@ -283,6 +283,11 @@ fn a_daemon_waiting_out_its_back_off_is_not_root_and_dies_with_httpd() {
     });
     let pid = waiting.unwrap_or_else(|| panic!("no 4 s back-off:\n{}", server.logs()));
     assert!(procs::alive(pid), "{pid} is waiting out its back-off");
+    // The supervisor logs the start as soon as it has forked; the child drops privileges
+    // straight after, then sleeps. Give it that moment (well within the 4 s back-off).
+    procs::wait_until(Duration::from_secs(2), || {
+        procs::status_ids(pid, "Uid") == Some(vec![uid; 4])
+    });
     assert_ne!(
         procs::exe(pid).as_deref(),
         Some(server.bins.daemon.as_path()),
