@@ -17,29 +17,13 @@ use crate::httpd::body::BodyError;
 use crate::httpd::log;
 use crate::httpd::request::Request;
 
-/// Headers that describe the connection, not the response (Apache sets its own): RFC 9110's
-/// hop-by-hop fields and every `Proxy-*` header.
-fn hop_by_hop(name: &[u8]) -> bool {
-    [
-        &b"connection"[..],
-        b"keep-alive",
-        b"transfer-encoding",
-        b"upgrade",
-        b"te",
-        b"trailer",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-        || name.len() >= 6 && name[..6].eq_ignore_ascii_case(b"proxy-")
-}
-
 /// Applies the response head; returns the Content-Length the application declared, if any.
 fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, String> {
     let mut declared = None;
     r.set_status(h.status, h.reason);
     let (out, pool) = (r.headers_out(), r.pool());
     for (name, value) in h.headers {
-        if hop_by_hop(name) {
+        if rswsgi_protocol::is_hop_by_hop(name) {
             return Err(format!(
                 "the application sent the hop-by-hop header '{}'",
                 String::from_utf8_lossy(name)

@@ -115,5 +115,21 @@ pub fn check_preamble(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     Ok(Some(PREAMBLE.len()))
 }
 
+/// True for a response header that describes the connection, not the response: RFC 9110's
+/// hop-by-hop fields and every `Proxy-*` header. PEP 3333 forbids them in an application's
+/// response; the daemon refuses them from Python and the module from any daemon.
+pub fn is_hop_by_hop(name: &[u8]) -> bool {
+    const FIELDS: [&[u8]; 6] = [
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"upgrade",
+        b"te",
+        b"trailer",
+    ];
+    FIELDS.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() >= 6 && name[..6].eq_ignore_ascii_case(b"proxy-")
+}
+
 #[cfg(test)]
 mod tests;

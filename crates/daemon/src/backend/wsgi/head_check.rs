@@ -36,17 +36,7 @@ pub fn parse_status(status: &str) -> Result<(u16, Vec<u8>), String> {
 /// Hop-by-hop headers (RFC 9110) and `Proxy-*`: they describe a connection, which is the
 /// server's business; PEP 3333 forbids them in an application's response.
 pub fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "upgrade",
-        "te",
-        "trailer",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
-        || name.len() >= 6 && name.as_bytes()[..6].eq_ignore_ascii_case(b"proxy-")
+    rswsgi_protocol::is_hop_by_hop(name.as_bytes())
 }
 
 /// Checks a header: a token name that is not hop-by-hop, and a latin-1 value without control
