@@ -29,6 +29,7 @@ const FUNCTIONS: &[&str] = &[
     "ap_runtime_dir_relative",
     "ap_server_root_relative",
     "ap_get_server_port",
+    "ap_get_server_description",
     "ap_state_query",
     "apr_pstrdup",
     "apr_pstrmemdup",

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use crate::config::Subnet;
 
 /// Request facts that are not in Apache's CGI table, or that the mount overrides.
+#[derive(Default)]
 pub struct RequestFacts<'a> {
     /// `SCRIPT_NAME`: the mount point, `""` at the root.
     pub script_name: &'a [u8],
@@ -31,10 +32,48 @@ pub struct RequestFacts<'a> {
     pub callable: &'a [u8],
     /// `mod_wsgi.request_id`: Apache's log id for the request.
     pub request_id: &'a [u8],
-    /// `mod_wsgi.request_start`: when Apache read the request, in microseconds since the
-    /// epoch (the daemon measures `queue-timeout` from it).
+    /// `mod_wsgi.x-request_start_us`: when Apache read the request, in microseconds since
+    /// the epoch (the daemon measures `queue-timeout` from it, and gives the application
+    /// `mod_wsgi.request_start` in seconds).
     pub request_start: &'a [u8],
+    /// `mod_wsgi.x-queue_start_us`: when this module began handing the request to the
+    /// daemon group, in microseconds since the epoch (`mod_wsgi.queue_start`).
+    pub queue_start: &'a [u8],
+    /// `mod_wsgi.request_handler`: the request's Apache handler (`wsgi-script`).
+    pub handler: &'a [u8],
+    /// `mod_wsgi.listener_host`: the host name of the address the connection came in on, as
+    /// Apache's `Listen` gave it (often empty).
+    pub listener_host: &'a [u8],
+    /// `mod_wsgi.listener_port`: that address's port.
+    pub listener_port: &'a [u8],
+    /// `mod_wsgi.server_pid`: the pid of the Apache child serving the request.
+    pub server_pid: &'a [u8],
+    /// `mod_wsgi.connection_id`: the connection's log id, when a module gave it one.
+    pub connection_id: Option<&'a [u8]>,
+    /// `mod_wsgi.pass_authorization`: `1` under `WSGIPassAuthorization On`, else `0`.
+    pub pass_authorization: &'a [u8],
 }
+
+/// The `mod_wsgi.*` keys the module sets (besides `mod_wsgi.mount_point`, which trusted
+/// proxy processing may add, and `mod_wsgi.connection_id`, present only when there is one).
+/// Keys whose second part starts with `x-` carry values to the daemon, which turns them into
+/// the application's typed keys (`mod_wsgi.request_start`, `mod_wsgi.queue_start`).
+pub const MOD_WSGI_KEYS: [&str; 14] = [
+    "mod_wsgi.process_group",
+    "mod_wsgi.application_group",
+    "mod_wsgi.callable_object",
+    "mod_wsgi.script_name",
+    "mod_wsgi.path_info",
+    "mod_wsgi.request_id",
+    "mod_wsgi.request_handler",
+    "mod_wsgi.handler_script",
+    "mod_wsgi.listener_host",
+    "mod_wsgi.listener_port",
+    "mod_wsgi.server_pid",
+    "mod_wsgi.pass_authorization",
+    "mod_wsgi.x-request_start_us",
+    "mod_wsgi.x-queue_start_us",
+];
 
 /// `WSGITrustedProxyHeaders` and `WSGITrustedProxies` as they apply to a request.
 #[derive(Default, Clone, Copy)]
@@ -117,7 +156,7 @@ pub fn environ<'a>(
             .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
             .collect(),
     };
-    let own: [(&str, &'a [u8]); 13] = [
+    let cgi: [(&str, &'a [u8]); 7] = [
         ("GATEWAY_INTERFACE", b"CGI/1.1"),
         ("SERVER_PROTOCOL", f.protocol),
         ("REQUEST_METHOD", f.method),
@@ -125,15 +164,31 @@ pub fn environ<'a>(
         ("REQUEST_URI", f.request_uri),
         ("SCRIPT_NAME", f.script_name),
         ("PATH_INFO", f.path_info),
-        ("mod_wsgi.process_group", f.process_group),
-        ("mod_wsgi.application_group", f.application_group),
-        ("mod_wsgi.callable_object", f.callable),
-        ("mod_wsgi.script_name", f.script_name),
-        ("mod_wsgi.request_id", f.request_id),
-        ("mod_wsgi.request_start", f.request_start),
     ];
-    for (k, v) in own {
+    let mod_wsgi: [&'a [u8]; 14] = [
+        f.process_group,
+        f.application_group,
+        f.callable,
+        f.script_name,
+        f.path_info,
+        f.request_id,
+        f.handler,
+        b"",
+        f.listener_host,
+        f.listener_port,
+        f.server_pid,
+        f.pass_authorization,
+        f.request_start,
+        f.queue_start,
+    ];
+    for (k, v) in cgi
+        .into_iter()
+        .chain(MOD_WSGI_KEYS.into_iter().zip(mod_wsgi))
+    {
         env.set(k, v);
+    }
+    if let Some(id) = f.connection_id {
+        env.set("mod_wsgi.connection_id", id);
     }
     apply_proxy_headers(&mut env, proxy);
     if let Some(cookie) = env.get("HTTP_COOKIE") {
@@ -379,6 +434,7 @@ mod tests {
             callable: b"application",
             request_id: b"abc",
             request_start: b"1700000000000000",
+            ..Default::default()
         }
     }
 

@@ -108,6 +108,22 @@ fn request_method(r: &Request, mapping: HeadMapping) -> &[u8] {
     }
 }
 
+/// How the request body comes (`WSGIChunkedRequest` decides whether a chunked one is
+/// refused); `Err(status)` when Apache refuses it.
+fn request_body(r: &mut Request, dir: &DirConfig) -> Result<rswsgi_protocol::BodyKind, i32> {
+    let chunked_policy = if dir.chunked_request == Some(true) {
+        ffi::REQUEST_CHUNKED_DECHUNK
+    } else {
+        ffi::REQUEST_CHUNKED_ERROR
+    };
+    r.setup_client_block(chunked_policy)?;
+    Ok(match r.body_expected() {
+        (true, _) => rswsgi_protocol::BodyKind::Chunked,
+        (false, remaining) if remaining > 0 => rswsgi_protocol::BodyKind::Length(remaining as u64),
+        _ => rswsgi_protocol::BodyKind::None,
+    })
+}
+
 /// The handler: forward the request to its daemon group and relay the response.
 pub fn serve(r: &mut Request) -> i32 {
     let cfg = server_config(r);
@@ -144,21 +160,9 @@ pub fn serve(r: &mut Request) -> i32 {
         );
         return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
     };
-    let chunked_policy = if dir.chunked_request == Some(true) {
-        ffi::REQUEST_CHUNKED_DECHUNK
-    } else {
-        ffi::REQUEST_CHUNKED_ERROR
-    };
-    if let Err(status) = r.setup_client_block(chunked_policy) {
-        return status;
-    }
-    let (chunked, remaining) = r.body_expected();
-    let body = if chunked {
-        rswsgi_protocol::BodyKind::Chunked
-    } else if remaining > 0 {
-        rswsgi_protocol::BodyKind::Length(remaining as u64)
-    } else {
-        rswsgi_protocol::BodyKind::None
+    let body = match request_body(r, &dir) {
+        Ok(body) => body,
+        Err(status) => return status,
     };
     r.add_common_vars();
     if dir.pass_authorization == Some(true) {
@@ -168,7 +172,6 @@ pub fn serve(r: &mut Request) -> i32 {
         }
     }
     let request_id = r.log_id().to_vec();
-    let request_start = r.request_time_us().to_string();
     let callable = alias
         .and_then(|a| a.callable.clone())
         .or(dir.callable)
@@ -178,6 +181,10 @@ pub fn serve(r: &mut Request) -> i32 {
         .or(dir.application_group)
         .unwrap_or_default();
     let method = request_method(r, dir.map_head_to_get.unwrap_or_default());
+    let times = [r.request_time_us().to_string(), now_us().to_string()];
+    let (listener_host, listener_port) = r.listener();
+    let listener_port = listener_port.to_string();
+    let server_pid = std::process::id().to_string();
     let facts = RequestFacts {
         script_name: script_name.as_bytes(),
         path_info: path_info.as_bytes(),
@@ -190,7 +197,18 @@ pub fn serve(r: &mut Request) -> i32 {
         application_group: app_group.as_bytes(),
         callable: callable.as_bytes(),
         request_id: &request_id,
-        request_start: request_start.as_bytes(),
+        request_start: times[0].as_bytes(),
+        queue_start: times[1].as_bytes(),
+        handler: r.handler().unwrap_or_default().as_bytes(),
+        listener_host,
+        listener_port: listener_port.as_bytes(),
+        server_pid: server_pid.as_bytes(),
+        connection_id: r.connection_log_id(),
+        pass_authorization: if dir.pass_authorization == Some(true) {
+            b"1"
+        } else {
+            b"0"
+        },
     };
     let mut head = Vec::new();
     let env = r.subprocess_env();
@@ -209,6 +227,13 @@ pub fn serve(r: &mut Request) -> i32 {
         return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
     }
     forward(r, &endpoint, &group, &mut head)
+}
+
+/// Now, in microseconds since the epoch (as `r->request_time`).
+fn now_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
 }
 
 /// Sends the encoded request `head` to the group, on a pooled connection or a new one, until a

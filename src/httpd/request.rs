@@ -199,6 +199,26 @@ impl Request {
         unsafe { cbytes(self.rec().log_id) }.unwrap_or_default()
     }
 
+    /// The address the connection came in on (`c->local_addr`): its host name as `Listen`
+    /// gave it (empty when it gave an address) and its port.
+    pub fn listener(&self) -> (&[u8], u16) {
+        // SAFETY: a live request's connection and its local address live as long as the
+        // connection; the host name is NULL or a pool string.
+        unsafe {
+            let addr = (*self.rec().connection).local_addr;
+            if addr.is_null() {
+                return (b"", 0);
+            }
+            (cbytes((*addr).hostname).unwrap_or_default(), (*addr).port)
+        }
+    }
+
+    /// The connection's log id, when a module has given it one (`c->log_id`).
+    pub fn connection_log_id(&self) -> Option<&[u8]> {
+        // SAFETY: a live request's connection; its log id is NULL or a pool string.
+        unsafe { cbytes((*self.rec().connection).log_id) }.filter(|id| !id.is_empty())
+    }
+
     /// `http` or `https`, as Apache's `ap_http_scheme`.
     pub fn scheme(&self) -> &[u8] {
         // SAFETY: live request; the hook returns a static or pool string.

@@ -241,6 +241,9 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
     if !plan.script_reloading {
         argv.push("--no-script-reloading".into());
     }
+    if let Some(v) = crate::httpd::server_version() {
+        argv.extend(["--apache-version".into(), v]);
+    }
     for (flag, value) in [
         ("--python-home", &g.python_home),
         ("--python-path", &g.python_path),

@@ -89,6 +89,8 @@ pub struct Lifecycle {
     in_flight: Mutex<HashMap<usize, InFlight>>,
     /// Runs once the workers are done, just before the process exits.
     on_exit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Why the process recycles (unset for a plain stop).
+    reason: std::sync::OnceLock<&'static str>,
     /// Set when the recycle was asked for with SIGUSR1 (`eviction-timeout` applies).
     evicting: AtomicBool,
     /// Milliseconds since `started` when the runtime lock (Python's GIL) was last obtained.
@@ -120,8 +122,10 @@ impl Drop for RequestGuard<'_> {
         let done = self.life.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(max) = self.life.limits.maximum_requests {
             if done == max {
-                self.life
-                    .recycle(&format!("maximum-requests ({max}) reached"));
+                self.life.recycle(
+                    "maximum_requests",
+                    &format!("maximum-requests ({max}) reached"),
+                );
             }
         }
     }
@@ -147,6 +151,7 @@ impl Lifecycle {
             last_active_ms: AtomicU64::new(0),
             in_flight: Mutex::new(HashMap::new()),
             on_exit: std::sync::OnceLock::new(),
+            reason: std::sync::OnceLock::new(),
             evicting: AtomicBool::new(false),
             last_probe_ms: AtomicU64::new(0),
         })
@@ -204,10 +209,13 @@ impl Lifecycle {
         }
     }
 
-    /// Begins a graceful recycle (logged once); the supervisor starts a replacement.
-    pub fn recycle(&self, reason: &str) {
+    /// Begins a graceful recycle (logged once, with `message`); the supervisor starts a
+    /// replacement. `reason` is mod_wsgi's name for it (the `process_stopping` event's
+    /// `shutdown_reason`).
+    pub fn recycle(&self, reason: &'static str, message: &str) {
         if !self.stopping() {
-            tracing::info!("recycling this process: {reason}");
+            let _ = self.reason.set(reason);
+            tracing::info!("recycling this process: {message}");
         }
         self.begin_stop();
     }
@@ -245,30 +253,40 @@ impl Lifecycle {
     fn check_limits(&self) {
         let l = &self.limits;
         if let Some(t) = l.restart_interval.filter(|t| self.started.elapsed() >= *t) {
-            self.recycle(&format!("restart-interval ({}s) reached", t.as_secs()));
+            self.recycle(
+                "restart_interval",
+                &format!("restart-interval ({}s) reached", t.as_secs()),
+            );
         }
         if let Some(t) = l.inactivity_timeout {
             let idle = self.started.elapsed().saturating_sub(Duration::from_millis(
                 self.last_active_ms.load(Ordering::SeqCst),
             ));
             if self.in_progress() == 0 && idle >= t {
-                self.recycle(&format!("inactivity-timeout ({}s) reached", t.as_secs()));
+                self.recycle(
+                    "inactivity_timeout",
+                    &format!("inactivity-timeout ({}s) reached", t.as_secs()),
+                );
             }
         }
         if let Some(max) = l.memory_limit {
             if let Some(rss) = resident_bytes().filter(|rss| *rss > max) {
-                self.recycle(&format!(
-                    "memory-limit ({max} bytes) exceeded: {rss} bytes resident"
-                ));
+                self.recycle(
+                    "memory_limit",
+                    &format!("memory-limit ({max} bytes) exceeded: {rss} bytes resident"),
+                );
             }
         }
         if let Some(max) = l.cpu_time_limit {
             if let Some(used) = cpu_time().filter(|used| *used > max) {
-                self.recycle(&format!(
-                    "cpu-time-limit ({}s) exceeded: {:.1}s used",
-                    max.as_secs(),
-                    used.as_secs_f64()
-                ));
+                self.recycle(
+                    "cpu_time_limit",
+                    &format!(
+                        "cpu-time-limit ({}s) exceeded: {:.1}s used",
+                        max.as_secs(),
+                        used.as_secs_f64()
+                    ),
+                );
             }
         }
     }
@@ -299,13 +317,13 @@ impl Lifecycle {
                     "[{id}] {url} was doing I/O when it timed out; it ends with its connection"
                 );
             }
-            self.recycle("a request exceeded request-timeout");
+            self.recycle("request_timeout", "a request exceeded request-timeout");
         }
     }
 }
 
 /// This process's resident memory, from `/proc/self/statm`.
-fn resident_bytes() -> Option<u64> {
+pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
@@ -346,7 +364,7 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
         let sig = CAUGHT.swap(0, Ordering::SeqCst);
         if sig == libc::SIGUSR1 {
             life.evicting.store(true, Ordering::SeqCst);
-            life.recycle("SIGUSR1");
+            life.recycle("eviction_signal", "SIGUSR1");
         } else if sig != 0 {
             let name = Signal::try_from(sig).map_or("a signal", |s| s.as_str());
             tracing::info!("received {name}, stopping");
@@ -363,12 +381,14 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
             life.check_deadlock();
         }
         if life.stopping() {
-            finish(life);
+            finish(life, &*backend);
         }
     }
 }
 
-fn finish(life: &Lifecycle) -> ! {
+fn finish(life: &Lifecycle, backend: &dyn Backend) -> ! {
+    // As mod_wsgi: the shutdown callbacks run as the stop begins, exit handlers at the end.
+    backend.stopping(life.reason.get().copied().unwrap_or(""));
     // Workers finish the connection they hold (every connection accepted is served) and
     // then return; a connection nobody accepted stays queued for the group's other daemons.
     let grace = match life.limits.eviction_timeout {
@@ -384,11 +404,14 @@ fn finish(life: &Lifecycle) -> ! {
     }
     let left = life.in_progress();
     if left > 0 {
+        // A request still running may hold Python's GIL: exit handlers could wait for ever.
         tracing::warn!(
-            "exiting with {left} request(s) still in progress after the graceful timeout ({}s)",
+            "exiting with {left} request(s) still in progress after the graceful timeout ({}s); \
+             atexit handlers not run",
             grace.as_secs()
         );
     } else {
+        backend.exiting();
         tracing::info!("exiting");
     }
     std::process::exit(0);

@@ -132,6 +132,21 @@ struct Cli {
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
+    /// The version of the Apache that started this process (`apache.version`).
+    #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
+    apache_version: Option<(u32, u32, u32)>,
+}
+
+/// `X.Y.Z` as three numbers.
+fn parse_version(s: &str) -> Result<(u32, u32, u32), String> {
+    let parts: Vec<u32> = s
+        .split('.')
+        .map(|p| p.parse().map_err(|e| format!("{s:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [x, y, z] => Ok((x, y, z)),
+        _ => Err(format!("{s:?}: expected three numbers, X.Y.Z")),
+    }
 }
 
 impl Cli {
@@ -241,6 +256,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 home: cli.home.clone(),
                 multithread: cli.threads > 1,
                 multiprocess: cli.processes > 1,
+                run_once: cli.threads == 1 && cli.maximum_requests == 1,
+                apache_version: cli.apache_version,
+                process: backend::wsgi::ProcessFacts {
+                    group: cli.group.clone(),
+                    processes: cli.processes,
+                    threads: cli.threads,
+                },
                 script_reloading: !cli.no_script_reloading,
                 policy,
             })?)

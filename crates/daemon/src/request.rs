@@ -8,6 +8,8 @@ use rswsgi_protocol::BodyKind;
 pub struct Request {
     /// How the request body is delimited.
     pub body: BodyKind,
+    /// When the daemon read the request (`mod_wsgi.daemon_start`).
+    pub received: std::time::SystemTime,
     data: Vec<u8>,
     /// (name start, name end, value end) offsets into `data`; the value starts at name end.
     spans: Vec<(usize, usize, usize)>,
@@ -27,6 +29,7 @@ impl Request {
         }
         Request {
             body: head.body,
+            received: std::time::SystemTime::now(),
             data,
             spans,
         }

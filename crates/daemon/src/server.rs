@@ -266,10 +266,13 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
         };
         if server.backend.needs_reload(&req) {
             // Not processed: the module sends it again, to a process with the new code.
-            server.life.recycle(&format!(
-                "{} changed on disk",
-                req.get_str("SCRIPT_FILENAME").unwrap_or_default()
-            ));
+            server.life.recycle(
+                "script_reloading",
+                &format!(
+                    "{} changed on disk",
+                    req.get_str("SCRIPT_FILENAME").unwrap_or_default()
+                ),
+            );
             let _ = io.retry();
             io.end();
             return;
@@ -311,7 +314,7 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
 /// How long the request waited since Apache read it, when that is over `limit`.
 fn queued_too_long(req: &crate::conn::Request, limit: Option<Duration>) -> Option<Duration> {
     let limit = limit?;
-    let start: u64 = req.get_str("mod_wsgi.request_start")?.parse().ok()?;
+    let start: u64 = req.get_str("mod_wsgi.x-request_start_us")?.parse().ok()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;

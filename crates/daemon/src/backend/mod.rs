@@ -25,6 +25,13 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// The process begins to stop or recycle, for `reason` (mod_wsgi's shutdown reason
+    /// names; empty for a plain stop): the application's shutdown callbacks run.
+    fn stopping(&self, _reason: &str) {}
+
+    /// The process is about to exit, its requests done: the application's exit handlers run.
+    fn exiting(&self) {}
+
     /// Obtains and releases whatever lock every request needs (Python's GIL), so the
     /// `deadlock-timeout` watchdog can tell when it has become unobtainable.
     fn probe(&self) {}

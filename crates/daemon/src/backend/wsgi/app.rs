@@ -12,8 +12,10 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::environ;
 use super::errors::{format_exception, log_exception, type_name, ErrorLog};
+use super::events;
 use super::input::{io_error, Input};
 use super::interp::support;
+use super::modwsgi;
 use super::response::{note_sent, pending_head, ResponseState, SharedState, StartResponse};
 use super::WsgiBackend;
 use crate::conn::{IoError, Request, RequestIo};
@@ -79,9 +81,14 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
     };
 
     let state: SharedState = Arc::new(Mutex::new(ResponseState::default()));
+    let run = modwsgi::RequestRun::begin();
     let outcome = call(py, backend, req, io, &app, &state);
     if let Err(failure) = outcome {
         report(py, req, &script, io, &state, failure);
+    }
+    if modwsgi::has_subscribers(py) {
+        let status = state.lock().head.as_ref().map(|h| h.status);
+        events::request_finished(py, run.started(), status);
     }
 }
 
@@ -116,17 +123,12 @@ fn call(
     let request_id = req.get_str("mod_wsgi.request_id");
     let input = Bound::new(py, Input::new(io.clone())).map_err(Failure::App)?;
     let errors = Bound::new(py, ErrorLog::new(request_id)).map_err(Failure::App)?;
-    let env = environ::build(
-        py,
-        req,
-        backend.config.multithread,
-        backend.config.multiprocess,
-        input,
-        errors,
-    )
-    .map_err(Failure::App)?;
+    let env = environ::build(py, req, &backend.config, input, errors).map_err(Failure::App)?;
     let start_response =
         Bound::new(py, StartResponse::new(Arc::clone(state), io.clone())).map_err(Failure::App)?;
+    if modwsgi::has_subscribers(py) {
+        events::request_started(py, req, app, &env);
+    }
     let result = app.call1((env, start_response));
     // A process the application forked goes no further (not even to log its exception).
     crate::fork::exit_if_forked();
@@ -371,6 +373,9 @@ fn report(
             fail(py, io, &format!("exception in the WSGI application: {e}"));
         }
         Failure::App(e) => {
+            if modwsgi::has_subscribers(py) {
+                events::request_exception(py, req, &e);
+            }
             log_exception(
                 py,
                 &e,

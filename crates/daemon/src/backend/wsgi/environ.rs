@@ -1,12 +1,16 @@
 //! The per-request environ dict.
 
+use std::time::SystemTime;
+
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::errors::ErrorLog;
 use super::input::Input;
 use super::interp::support;
+use super::modwsgi::{self, epoch_secs};
+use super::WsgiConfig;
 use crate::conn::Request;
 
 /// Decodes bytes as latin-1 (each byte is the code point of the same value), as PEP 3333 asks
@@ -18,13 +22,33 @@ pub fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
-/// Builds the environ: the module's pairs (latin-1 `str`), then the `wsgi.*` entries. `wsgi.*`
-/// keys from the module other than `wsgi.url_scheme` are ignored.
+/// Decodes a file name as Python does (`os.fsdecode`: UTF-8, undecodable bytes as
+/// surrogates), as mod_wsgi gives `DOCUMENT_ROOT` and `SCRIPT_FILENAME`.
+fn fs_name<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Ok(PyString::new(py, s).into_any()),
+        Err(_) => PyBytes::new(py, b).call_method1(
+            intern!(py, "decode"),
+            (intern!(py, "utf-8"), intern!(py, "surrogateescape")),
+        ),
+    }
+}
+
+/// A `mod_wsgi.x-*_us` carrier (microseconds since the epoch) as seconds; 0.0 when absent.
+fn carried_secs(req: &Request, key: &str) -> f64 {
+    req.get(key)
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .map_or(0.0, |us| us as f64 / 1e6)
+}
+
+/// Builds the environ: the module's pairs (latin-1 `str`), then the `wsgi.*` entries and
+/// mod_wsgi's typed keys. `wsgi.*` keys from the module other than `wsgi.url_scheme` are
+/// ignored; `mod_wsgi.x-*` keys carry values for the typed keys and are not passed on, nor
+/// are `PATH` (httpd's own) and `HTTPS` (it is `wsgi.url_scheme`), as under mod_wsgi.
 pub fn build<'py>(
     py: Python<'py>,
     req: &Request,
-    multithread: bool,
-    multiprocess: bool,
+    config: &WsgiConfig,
     input: Bound<'py, Input>,
     errors: Bound<'py, ErrorLog>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -37,6 +61,15 @@ pub fn build<'py>(
             }
             has_scheme = true;
         }
+        match name {
+            b"PATH" | b"HTTPS" => continue,
+            b"DOCUMENT_ROOT" | b"SCRIPT_FILENAME" => {
+                env.set_item(latin1(py, name), fs_name(py, value)?)?;
+                continue;
+            }
+            _ if name.starts_with(b"mod_wsgi.x-") => continue,
+            _ => {}
+        }
         env.set_item(latin1(py, name), latin1(py, value))?;
     }
     if !has_scheme {
@@ -45,13 +78,44 @@ pub fn build<'py>(
     env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     env.set_item(intern!(py, "wsgi.errors"), errors)?;
-    env.set_item(intern!(py, "wsgi.multithread"), multithread)?;
-    env.set_item(intern!(py, "wsgi.multiprocess"), multiprocess)?;
-    env.set_item(intern!(py, "wsgi.run_once"), false)?;
+    env.set_item(intern!(py, "wsgi.multithread"), config.multithread)?;
+    env.set_item(intern!(py, "wsgi.multiprocess"), config.multiprocess)?;
+    env.set_item(intern!(py, "wsgi.run_once"), config.run_once)?;
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     env.set_item(
         intern!(py, "wsgi.file_wrapper"),
         support(py)?.getattr(intern!(py, "FileWrapper"))?,
     )?;
+    add_mod_wsgi_keys(py, &env, req, config)?;
     Ok(env)
+}
+
+/// mod_wsgi 6's typed keys: version tuples, start times as float seconds, the thread id.
+fn add_mod_wsgi_keys(
+    py: Python<'_>,
+    env: &Bound<'_, PyDict>,
+    req: &Request,
+    config: &WsgiConfig,
+) -> PyResult<()> {
+    env.set_item(intern!(py, "mod_wsgi.version"), modwsgi::API_VERSION)?;
+    if let Some(v) = config.apache_version {
+        env.set_item(intern!(py, "apache.version"), v)?;
+    }
+    let times = [
+        (
+            "mod_wsgi.request_start",
+            carried_secs(req, "mod_wsgi.x-request_start_us"),
+        ),
+        (
+            "mod_wsgi.queue_start",
+            carried_secs(req, "mod_wsgi.x-queue_start_us"),
+        ),
+        ("mod_wsgi.daemon_start", epoch_secs(req.received)),
+        ("mod_wsgi.application_start", epoch_secs(SystemTime::now())),
+    ];
+    for (key, secs) in times {
+        env.set_item(key, secs)?;
+    }
+    env.set_item(intern!(py, "mod_wsgi.thread_id"), modwsgi::thread_id())?;
+    Ok(())
 }

@@ -39,6 +39,7 @@ pub fn init(
     home: Option<&Path>,
     python_path: &[PathBuf],
     working_dir: Option<&Path>,
+    process: &super::ProcessFacts,
 ) -> Result<(), InitError> {
     let mut venv = None;
     if let Some(home) = home {
@@ -61,6 +62,7 @@ pub fn init(
     Python::initialize();
     Python::attach(|py| {
         setup(py, venv, python_path, working_dir)
+            .and_then(|()| super::modwsgi::install(py, process))
             .map_err(|e| InitError::Python(format_exception(py, &e)))
     })
 }
@@ -134,4 +136,18 @@ fn setup(
             .call_method1("insert", (0, dir.as_os_str()))?;
     }
     Ok(())
+}
+
+/// Runs the functions the application registered with `atexit`, as the interpreter does when
+/// it finalises (the daemon exits without finalising, as its threads may still hold Python
+/// state). Each runs once; an exception is reported by `atexit` itself.
+pub fn run_atexit() {
+    Python::attach(|py| {
+        if let Err(e) = py
+            .import("atexit")
+            .and_then(|m| m.call_method0("_run_exitfuncs"))
+        {
+            tracing::error!("running atexit handlers failed: {e}");
+        }
+    });
 }

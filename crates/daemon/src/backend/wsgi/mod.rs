@@ -8,15 +8,18 @@
 //!   status and header checks it applies.
 //! - [`errors`]: `wsgi.errors` and traceback logging.
 //! - [`app`]: running the application for one request.
+//! - [`modwsgi`]: the importable `mod_wsgi` module, thread ids, metrics and events.
 
 mod app;
 mod environ;
 mod errors;
+mod events;
 mod head_check;
 #[cfg(test)]
 mod head_props;
 mod input;
 mod interp;
+mod modwsgi;
 mod response;
 mod script;
 
@@ -28,6 +31,7 @@ use crate::backend::Backend;
 use crate::conn::{Request, RequestIo};
 
 pub use interp::InitError;
+pub use modwsgi::ProcessFacts;
 
 /// What the WSGI backend is configured with (from the command line).
 #[derive(Debug, Clone)]
@@ -46,6 +50,12 @@ pub struct WsgiConfig {
     pub multithread: bool,
     /// `wsgi.multiprocess`.
     pub multiprocess: bool,
+    /// `wsgi.run_once`: one thread, recycled after each request.
+    pub run_once: bool,
+    /// `apache.version`, as the module passed it.
+    pub apache_version: Option<(u32, u32, u32)>,
+    /// What `import mod_wsgi` says about the process.
+    pub process: ProcessFacts,
     /// `WSGIScriptReloading`: recycle when a loaded script changes on disk.
     pub script_reloading: bool,
     /// The scripts requests may name.
@@ -66,6 +76,7 @@ impl WsgiBackend {
             config.python_home.as_deref(),
             &config.python_path,
             config.home.as_deref(),
+            &config.process,
         )?;
         let scripts = script::Scripts::default();
         Python::attach(|py| {
@@ -83,7 +94,16 @@ impl Backend for WsgiBackend {
     fn run_worker(&self, run: &mut (dyn FnMut() + Send)) {
         // Attach once for the thread's life, so its Python thread state (and any
         // `threading.local` data) lasts across requests; detach for all the waiting.
+        modwsgi::enter_worker();
         Python::attach(|py| py.detach(run));
+    }
+
+    fn stopping(&self, reason: &str) {
+        modwsgi::process_stopping(reason);
+    }
+
+    fn exiting(&self) {
+        interp::run_atexit();
     }
 
     fn handle(&self, req: &Request, io: &RequestIo) {
