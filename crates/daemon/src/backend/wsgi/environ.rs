@@ -103,15 +103,21 @@ fn add_mod_wsgi_keys(
     }
     let times = [
         (
-            "mod_wsgi.request_start",
+            intern!(py, "mod_wsgi.request_start"),
             carried_secs(req, "mod_wsgi.x-request_start_us"),
         ),
         (
-            "mod_wsgi.queue_start",
+            intern!(py, "mod_wsgi.queue_start"),
             carried_secs(req, "mod_wsgi.x-queue_start_us"),
         ),
-        ("mod_wsgi.daemon_start", epoch_secs(req.received)),
-        ("mod_wsgi.application_start", epoch_secs(SystemTime::now())),
+        (
+            intern!(py, "mod_wsgi.daemon_start"),
+            epoch_secs(req.received),
+        ),
+        (
+            intern!(py, "mod_wsgi.application_start"),
+            epoch_secs(SystemTime::now()),
+        ),
     ];
     for (key, secs) in times {
         env.set_item(key, secs)?;

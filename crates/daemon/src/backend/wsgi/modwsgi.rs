@@ -40,6 +40,8 @@ struct Counters {
 
 static COUNTERS: OnceLock<Counters> = OnceLock::new();
 static MODULE: OnceLock<Py<PyModule>> = OnceLock::new();
+/// `mod_wsgi.event_callbacks` and `mod_wsgi.shutdown_callbacks`, checked on every request.
+static SUBSCRIBERS: OnceLock<[Py<PyList>; 2]> = OnceLock::new();
 
 thread_local! {
     /// This worker's `mod_wsgi.thread_id` (1-based; 0 outside the workers).
@@ -81,6 +83,10 @@ pub fn install(py: Python<'_>, facts: &ProcessFacts) -> PyResult<()> {
         "FileWrapper",
         super::interp::support(py)?.getattr("FileWrapper")?,
     )?;
+    let list = |name: &str| -> PyResult<Py<PyList>> {
+        Ok(module.getattr(name)?.cast_into::<PyList>()?.unbind())
+    };
+    let _ = SUBSCRIBERS.set([list("event_callbacks")?, list("shutdown_callbacks")?]);
     let _ = MODULE.set(module.unbind());
     Ok(())
 }
@@ -200,13 +206,9 @@ fn process_metrics(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 /// True when some callback subscribed to events: only then are events built.
 pub fn has_subscribers(py: Python<'_>) -> bool {
-    let Some(m) = MODULE.get() else {
-        return false;
-    };
-    let m = m.bind(py);
-    ["event_callbacks", "shutdown_callbacks"]
-        .iter()
-        .any(|name| m.getattr(*name).and_then(|l| l.len()).is_ok_and(|n| n > 0))
+    SUBSCRIBERS
+        .get()
+        .is_some_and(|lists| lists.iter().any(|l| !l.bind(py).is_empty()))
 }
 
 /// Publishes event `name` with the keyword arguments `event` to the subscribers. A callback
