@@ -78,6 +78,12 @@ pub struct ServerConfig {
     pub include_files: Vec<PathBuf>,
     /// Lines appended verbatim.
     pub extra_directives: Vec<String>,
+    /// httpd's start-up messages to a start-up log (`-E`).
+    pub startup_log: bool,
+    /// Serve on when the script fails to load.
+    pub keep_serving_on_load_error: bool,
+    /// Seconds to wait for the daemons' first load of the script.
+    pub load_wait: u64,
 }
 
 impl ServerConfig {
@@ -234,6 +240,9 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         types_config: Some(PathBuf::from("/etc/mime.types")).filter(|p| p.is_file()),
         include_files,
         extra_directives: opts.extra_directives.clone(),
+        startup_log: opts.startup_log,
+        keep_serving_on_load_error: opts.keep_serving_on_load_error,
+        load_wait: opts.load_wait,
     };
     if let Some(who) = &config.identity {
         check_reachable(&config, who)?;

@@ -4,7 +4,8 @@
 //! The flow is [`ServerOptions`] → [`resolve`] (find httpd, the module, the daemon;
 //! check the script, the user and what the user can read) → [`ServerConfig`] →
 //! [`write_server_root`] (renders `conf/httpd.conf.in` and `conf/apachectl.in`) →
-//! [`ServerRoot`] → [`start_httpd`] or [`run_foreground`]. [`setup_server`] does the
+//! [`ServerRoot`] → [`start_httpd`] or [`run_foreground`] (which also waits for the daemons'
+//! first load of the script, [`startup`]). [`setup_server`] does the
 //! first two steps at once. The end-to-end tests drive servers through this library.
 //!
 //! A native handler source (`wsgi.rs`) is built by [`build_handler`] (cached by content
@@ -21,6 +22,7 @@ pub mod render;
 pub mod root;
 pub mod run;
 pub mod script;
+pub mod startup;
 
 pub use access::{check_access, Identity, Need};
 pub use config::{resolve, ServerConfig};
@@ -29,5 +31,6 @@ pub use locate::{find_daemon, find_httpd, find_module, find_modules_dir};
 pub use options::{ServerOptions, Timeouts};
 pub use render::{render_apachectl, render_httpd_conf};
 pub use root::{setup_server, write_server_root, ServerRoot};
-pub use run::{check_port, exit_code, httpd_command, run_foreground, start_httpd};
+pub use run::{check_port, exit_code, httpd_command, run_foreground, start_httpd, Finished};
 pub use script::check_script;
+pub use startup::LoadOutcome;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rswsgi_express::handler::install_library;
-use rswsgi_express::{build_handler, check_port, exit_code, resolve, run_foreground};
+use rswsgi_express::{build_handler, check_port, resolve, run_foreground};
 use rswsgi_express::{errln, outln};
 use rswsgi_express::{write_server_root, BuildOptions, ServerOptions, ServerRoot, Timeouts};
 
@@ -89,6 +89,15 @@ struct Args {
     /// Write an access log.
     #[arg(long)]
     access_log: bool,
+    /// Write httpd's own start-up messages to <root>/startup_log (to the terminal with --log-to-terminal).
+    #[arg(long)]
+    startup_log: bool,
+    /// When the script fails to load, show the error and serve on (each request a 500) instead of stopping.
+    #[arg(long)]
+    keep_serving_on_load_error: bool,
+    /// Seconds to wait for the daemons' first load of the script before serving anyway.
+    #[arg(long, value_name = "SECS", default_value_t = rswsgi_express::startup::DEFAULT_LOAD_WAIT)]
+    load_wait: u64,
     /// Apache's LogLevel.
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -189,6 +198,9 @@ impl Args {
         o.mount_point = self.mount_point;
         o.log_to_terminal = self.log_to_terminal;
         o.access_log = self.access_log;
+        o.startup_log = self.startup_log;
+        o.keep_serving_on_load_error = self.keep_serving_on_load_error;
+        o.load_wait = self.load_wait;
         o.log_level = self.log_level;
         o.httpd_executable = self.httpd_executable;
         o.modules_directory = self.modules_directory;
@@ -235,6 +247,9 @@ fn describe(root: &ServerRoot) {
     match &root.error_log {
         Some(log) => outln!("Error Log File     : {} ({})", log.display(), c.log_level),
         None => outln!("Error Log File     : /dev/stderr ({})", c.log_level),
+    }
+    if let Some(log) = &root.startup_log {
+        outln!("Startup Log File   : {}", log.display());
     }
     match &c.native_source {
         Some(source) => {
@@ -292,8 +307,7 @@ fn run(cli: Cli) -> Result<i32> {
             check_port(&config.host, config.port)?;
             let root = write_server_root(&config)?;
             describe(&root);
-            let status = run_foreground(&root)?;
-            Ok(exit_code(status))
+            Ok(run_foreground(&root)?.exit_code())
         }
     }
 }

@@ -154,6 +154,15 @@ pub struct ServerOptions {
     /// Cache directory for native handler builds (`--cache-dir`); default
     /// `$XDG_CACHE_HOME/rswsgi/handlers` or `~/.cache/rswsgi/handlers`, else in the server root.
     pub cache_dir: Option<PathBuf>,
+    /// httpd's own start-up messages to `<root>/startup_log`, or to standard error with
+    /// `log_to_terminal` (`--startup-log`, httpd's `-E`).
+    pub startup_log: bool,
+    /// When the script fails to load, say so and serve on instead of stopping
+    /// (`--keep-serving-on-load-error`).
+    pub keep_serving_on_load_error: bool,
+    /// Seconds `start-server` waits for the daemons' first load of the script before it
+    /// serves anyway (`--load-wait`, default [`crate::startup::DEFAULT_LOAD_WAIT`]).
+    pub load_wait: u64,
 }
 
 impl ServerOptions {
@@ -187,6 +196,9 @@ impl ServerOptions {
             extra_directives: Vec::new(),
             sdk_path: None,
             cache_dir: None,
+            startup_log: false,
+            keep_serving_on_load_error: false,
+            load_wait: crate::startup::DEFAULT_LOAD_WAIT,
         }
     }
 

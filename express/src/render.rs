@@ -205,6 +205,11 @@ pub fn render_apachectl(c: &ServerConfig) -> Result<String> {
         "httpd_conf",
         shell_word(path_str(&c.server_root.join("httpd.conf"))?),
     );
+    let startup_log = match crate::root::startup_log_path(c) {
+        Some(log) => shell_word(path_str(&log)?),
+        None => "''".to_owned(),
+    };
+    v.insert("startup_log", startup_log);
     substitute(APACHECTL_TEMPLATE, &v)
 }
 
@@ -249,6 +254,9 @@ mod tests {
             types_config: Some("/etc/mime.types".into()),
             include_files: vec![],
             extra_directives: vec!["# extra".into()],
+            startup_log: false,
+            keep_serving_on_load_error: false,
+            load_wait: 60,
         }
     }
 

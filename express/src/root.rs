@@ -26,6 +26,9 @@ pub struct ServerRoot {
     pub pid_file: PathBuf,
     /// `<dir>/error_log`, or `None` when the error log goes to the terminal.
     pub error_log: Option<PathBuf>,
+    /// With `--startup-log`, where httpd writes its start-up messages (`-E`):
+    /// `<dir>/startup_log`, or `/dev/stderr` when the error log goes to the terminal.
+    pub startup_log: Option<PathBuf>,
     /// The httpd binary.
     pub httpd: PathBuf,
     /// The URL the application answers at.
@@ -74,7 +77,7 @@ pub fn setup_server(opts: &ServerOptions) -> Result<ServerRoot> {
 /// the current user that nobody else can write (the default lives under `/tmp`,
 /// where anyone could have made it first). The files are 0644 (`apachectl` 0755),
 /// so the user Apache switches to can read but not change them. The logs (`error_log`,
-/// and `access_log` when one is written) are created here, mode [`LOG_MODE`] (see
+/// and `access_log` and `startup_log` when they are written) are created here, mode [`LOG_MODE`] (see
 /// [`prepare_log`]), before httpd opens them for appending.
 pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     let dir = &config.server_root;
@@ -105,7 +108,9 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     write_file(&apachectl, &ctl, 0o755)?;
     let error_log = (!config.log_to_terminal).then(|| dir.join("error_log"));
     let access_log = (config.access_log && !config.log_to_terminal).then(|| dir.join("access_log"));
-    for log in error_log.iter().chain(access_log.iter()) {
+    let startup_log = startup_log_path(config);
+    let startup_file = startup_log.as_ref().filter(|p| p.starts_with(dir));
+    for log in error_log.iter().chain(&access_log).chain(startup_file) {
         prepare_log(log)?;
     }
     Ok(ServerRoot {
@@ -113,12 +118,23 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
         apachectl,
         pid_file: dir.join("httpd.pid"),
         error_log,
+        startup_log,
         httpd: config.httpd.clone(),
         url: config.url(),
         dir: dir.clone(),
         config: config.clone(),
         handler,
     })
+}
+
+/// Where `--startup-log` sends httpd's start-up messages, as mod_wsgi-express does:
+/// `<root>/startup_log`, or standard error with `--log-to-terminal`.
+pub fn startup_log_path(config: &ServerConfig) -> Option<PathBuf> {
+    match (config.startup_log, config.log_to_terminal) {
+        (false, _) => None,
+        (true, true) => Some(PathBuf::from("/dev/stderr")),
+        (true, false) => Some(config.server_root.join("startup_log")),
+    }
 }
 
 /// Mode of the log files: tracebacks and request lines can carry secrets, so not

@@ -14,6 +14,7 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use crate::root::ServerRoot;
+use crate::startup::{tell, wait_for_load, LoadOutcome, LogSource};
 
 /// Fails with "port N on HOST is already in use" when something listens there.
 /// (It binds the address itself and lets go at once, as httpd will bind it next.)
@@ -51,13 +52,15 @@ pub const MALLOC_ARENA_MAX: (&str, &str) = ("MALLOC_ARENA_MAX", "2");
 /// httpd gets) and to receive SIGTERM if the thread that spawns it dies
 /// (`PR_SET_PDEATHSIG`): spawn it from a thread that outlives it. Standard input is
 /// `/dev/null`; the caller may redirect the other streams. `MALLOC_ARENA_MAX` is set (see
-/// [`MALLOC_ARENA_MAX`]).
+/// [`MALLOC_ARENA_MAX`]). With a start-up log, httpd gets `-E <startup log>`.
 pub fn httpd_command(root: &ServerRoot) -> Command {
     let parent = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     let mut cmd = Command::new(&root.httpd);
-    cmd.arg("-f")
-        .arg(&root.httpd_conf)
-        .arg("-DFOREGROUND")
+    cmd.arg("-f").arg(&root.httpd_conf);
+    if let Some(log) = &root.startup_log {
+        cmd.arg("-E").arg(log);
+    }
+    cmd.arg("-DFOREGROUND")
         .current_dir(&root.dir)
         .stdin(Stdio::null())
         .process_group(0);
@@ -96,12 +99,39 @@ fn group_alive(pgid: Pid) -> bool {
     killpg(pgid, None).is_ok()
 }
 
+/// How a foreground run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// httpd's exit status.
+    pub status: ExitStatus,
+    /// How the daemons' first load of the script went.
+    pub load: LoadOutcome,
+    /// Whether express stopped httpd because of it.
+    pub stopped_for_load_error: bool,
+}
+
+impl Finished {
+    /// The exit code `express` ends with: 1 when it stopped httpd for a load error, else
+    /// httpd's (see [`exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        if self.stopped_for_load_error {
+            1
+        } else {
+            exit_code(self.status)
+        }
+    }
+}
+
 /// Runs httpd in the foreground until it exits, forwarding SIGINT, SIGTERM and SIGHUP
-/// to it as SIGTERM (stop: the module's cleanup then stops the daemons). Returns
-/// httpd's exit status. Anything left in httpd's process group after it exits (which
-/// would be a bug) is reported on standard error and killed, so nothing outlives
-/// `express`. Call it from the main thread.
-pub fn run_foreground(root: &ServerRoot) -> Result<ExitStatus> {
+/// to it as SIGTERM (stop: the module's cleanup then stops the daemons).
+///
+/// First it waits (at most `load_wait`) for the daemons' first load of the script (see
+/// [`crate::startup`]); when that fails it says why and, unless the configuration keeps
+/// serving on a load error, stops httpd. With the error log on the terminal, httpd's
+/// standard error passes through express for this. Anything left in httpd's process group
+/// after it exits (which would be a bug) is reported on standard error and killed, so
+/// nothing outlives `express`. Call it from the main thread.
+pub fn run_foreground(root: &ServerRoot) -> Result<Finished> {
     let mut forwarded = SigSet::empty();
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         forwarded.add(sig);
@@ -109,8 +139,31 @@ pub fn run_foreground(root: &ServerRoot) -> Result<ExitStatus> {
     // Blocked before the spawn so that no signal is lost in between; the signal
     // thread below takes them with sigwait.
     forwarded.thread_block().context("blocking signals")?;
-    let mut child = start_httpd(root)?;
+    // Only what the daemons write from now on counts.
+    let file_source = root
+        .error_log
+        .as_deref()
+        .map(LogSource::from_end_of)
+        .transpose()?;
+    let mut cmd = httpd_command(root);
+    if file_source.is_none() {
+        cmd.stderr(Stdio::piped());
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", root.httpd.display()))?;
     let pid = Pid::from_raw(i32::try_from(child.id()).context("httpd pid")?);
+    // (An error from here on ends express, and with it httpd: `PR_SET_PDEATHSIG`.)
+    let (source, relay) = match file_source {
+        Some(source) => (source, None),
+        None => {
+            let Some(stderr) = child.stderr.take() else {
+                bail!("httpd's standard error was not piped");
+            };
+            let (source, thread) = LogSource::relay(stderr)?;
+            (source, Some(thread))
+        }
+    };
     let exited = Arc::new(Mutex::new(false));
     {
         let exited = Arc::clone(&exited);
@@ -126,6 +179,7 @@ pub fn run_foreground(root: &ServerRoot) -> Result<ExitStatus> {
             crate::errln!("express: received {sig}, stopping httpd (pid {pid})");
         });
     }
+    let (load, stopped_for_load_error) = watch_load(root, source, pid);
     // Wait without reaping, so httpd's pid cannot be reused while the signal thread
     // may still send to it; then mark it gone and reap.
     loop {
@@ -138,7 +192,54 @@ pub fn run_foreground(root: &ServerRoot) -> Result<ExitStatus> {
     *exited.lock().unwrap_or_else(|e| e.into_inner()) = true;
     let status = child.wait().context("reaping httpd")?;
     sweep_group(pid, Duration::from_secs(5));
-    Ok(status)
+    if let Some(relay) = relay {
+        // The relay ends when the last writer of httpd's standard error is gone; a second
+        // is plenty for the last lines, and a leftover writer must not hold express up.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !relay.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    if load == LoadOutcome::HttpdExited && !status.success() {
+        if let Some(log) = root
+            .startup_log
+            .as_ref()
+            .filter(|l| l.starts_with(&root.dir))
+        {
+            crate::errln!(
+                "express: httpd exited during start-up ({status}); its messages are in {}",
+                log.display()
+            );
+        }
+    }
+    Ok(Finished {
+        status,
+        load,
+        stopped_for_load_error,
+    })
+}
+
+/// Waits for the daemons' first load (see [`wait_for_load`]), says how it went, and stops
+/// httpd (SIGTERM) when it failed and the configuration does not keep serving. Returns the
+/// outcome and whether httpd was stopped for it. httpd has not been reaped yet, so `pid`
+/// is still its.
+fn watch_load(root: &ServerRoot, mut source: LogSource, pid: Pid) -> (LoadOutcome, bool) {
+    let c = &root.config;
+    let bound = Duration::from_secs(c.load_wait);
+    let outcome = wait_for_load(&mut source, c.processes, bound, || {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+        !matches!(
+            waitid(Id::Pid(pid), flags),
+            Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR)
+        )
+    });
+    // The relay keeps copying lines; the reports it finds from now on are dropped.
+    drop(source);
+    let stop = tell(&outcome, root);
+    if stop {
+        let _ = kill(pid, Signal::SIGTERM);
+    }
+    (outcome, stop)
 }
 
 /// Waits up to `grace` for httpd's process group to empty, then kills what is left.

@@ -13,6 +13,7 @@ mod log;
 mod pyhome;
 mod request;
 mod server;
+mod startup;
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
@@ -29,6 +30,7 @@ use nix::unistd::Pid;
 use backend::native::{is_native, NativeBackend};
 use backend::wsgi::{WsgiBackend, WsgiConfig};
 use backend::Backend;
+use rswsgi_protocol::StartupReport;
 
 /// Command line, as the module's supervisor passes it.
 #[derive(Debug, Parser)]
@@ -197,6 +199,8 @@ fn main() {
     }
     if let Err(e) = run(cli) {
         tracing::error!("{e:#}");
+        // A no-op when start-up was over (reported) before the error.
+        startup::report_start_failed(&format!("{e:#}"));
         std::process::exit(1);
     }
 }
@@ -239,34 +243,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_secs(limit));
             if !started.load(std::sync::atomic::Ordering::SeqCst) {
                 tracing::error!("start-up took longer than startup-timeout ({limit}s); exiting so the process is restarted");
+                startup::report_start_failed(&format!("start-up took longer than startup-timeout ({limit}s)"));
                 std::process::exit(1);
             }
         })?;
     }
-    // A group whose scripts are all handler libraries never starts Python.
-    let backend: Arc<dyn Backend> =
-        if !cli.scripts.is_empty() && cli.scripts.iter().all(|s| is_native(s)) {
-            Arc::new(NativeBackend::new(&cli.scripts, policy)?)
-        } else {
-            Arc::new(WsgiBackend::new(WsgiConfig {
-                scripts: cli.scripts,
-                callable: cli.callable,
-                python_home: cli.python_home,
-                python_path,
-                home: cli.home.clone(),
-                multithread: cli.threads > 1,
-                multiprocess: cli.processes > 1,
-                run_once: cli.threads == 1 && cli.maximum_requests == 1,
-                apache_version: cli.apache_version,
-                process: backend::wsgi::ProcessFacts {
-                    group: cli.group.clone(),
-                    processes: cli.processes,
-                    threads: cli.threads,
-                },
-                script_reloading: !cli.no_script_reloading,
-                policy,
-            })?)
-        };
+    let (backend, report) = start_backend(&cli, policy, python_path)?;
 
     let life = Arc::new(lifecycle::Lifecycle::new(limits).context("creating the stop pipe")?);
     // Ready to serve: open the group's socket for connections (see `inherited_listener`).
@@ -275,6 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Backlog::new(cli.listen_backlog).context("--listen-backlog")?,
     )
     .context("listening on the inherited socket")?;
+    startup::report(report);
     let server = Arc::new(
         server::Server::new(listener, backend, Arc::clone(&life), gate)
             .context("setting up the worker event set")?,
@@ -306,6 +289,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Arc::clone(&server.backend),
         Pid::from_raw(cli.parent_pid),
     )
+}
+
+/// Loads the handler: handler libraries when every script is one (Python never starts), else
+/// Python with the scripts preloaded. Returns it with the start-up report to log once the
+/// socket listens: `ready`, or `load-failed` for the first script that did not load.
+fn start_backend(
+    cli: &Cli,
+    policy: allow::ScriptPolicy,
+    python_path: Vec<PathBuf>,
+) -> anyhow::Result<(Arc<dyn Backend>, StartupReport)> {
+    let pid = std::process::id();
+    if !cli.scripts.is_empty() && cli.scripts.iter().all(|s| is_native(s)) {
+        let backend = NativeBackend::new(&cli.scripts, policy)?;
+        return Ok((Arc::new(backend), StartupReport::Ready { pid }));
+    }
+    let backend = WsgiBackend::new(WsgiConfig {
+        scripts: cli.scripts.clone(),
+        callable: cli.callable.clone(),
+        python_home: cli.python_home.clone(),
+        python_path,
+        home: cli.home.clone(),
+        multithread: cli.threads > 1,
+        multiprocess: cli.processes > 1,
+        run_once: cli.threads == 1 && cli.maximum_requests == 1,
+        apache_version: cli.apache_version,
+        process: backend::wsgi::ProcessFacts {
+            group: cli.group.clone(),
+            processes: cli.processes,
+            threads: cli.threads,
+        },
+        script_reloading: !cli.no_script_reloading,
+        policy,
+    })?;
+    let report = match backend.preload_failure() {
+        Some(failed) => StartupReport::LoadFailed {
+            pid,
+            script: failed.script.to_string_lossy().into_owned(),
+            error: failed.error.clone(),
+        },
+        None => StartupReport::Ready { pid },
+    };
+    Ok((Arc::new(backend), report))
 }
 
 /// Takes ownership of the inherited socket, checking that it is one.

@@ -19,12 +19,16 @@
 //!
 //! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
 //! [`std::io::Read`] for the two peers.
+//!
+//! [`startup`] is the other contract a daemon keeps: the one line it logs when its start-up is
+//! over, which `express` reads.
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod encode;
 pub mod frame;
+pub mod startup;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};
@@ -37,6 +41,7 @@ pub use frame::{
     decode, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,
     MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD, SEQ_LEN,
 };
+pub use startup::{ReportError, StartupReport};
 pub use stream::{FrameReader, ReadError};
 
 /// The protocol version this build speaks.

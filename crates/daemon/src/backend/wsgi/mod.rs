@@ -66,11 +66,22 @@ pub struct WsgiConfig {
 pub struct WsgiBackend {
     config: WsgiConfig,
     scripts: script::Scripts,
+    preload_failure: Option<PreloadFailure>,
+}
+
+/// A script that failed to load at start-up.
+#[derive(Debug, Clone)]
+pub struct PreloadFailure {
+    /// The script.
+    pub script: PathBuf,
+    /// The exception's last line, or why the file could not be read.
+    pub error: String,
 }
 
 impl WsgiBackend {
     /// Starts Python and preloads the configured scripts. A script that fails to load is
-    /// logged and retried by the requests that need it.
+    /// logged and retried by the requests that need it; the first such failure is kept for the
+    /// start-up report ([`WsgiBackend::preload_failure`]).
     pub fn new(config: WsgiConfig) -> Result<Self, InitError> {
         interp::init(
             config.python_home.as_deref(),
@@ -79,14 +90,29 @@ impl WsgiBackend {
             &config.process,
         )?;
         let scripts = script::Scripts::default();
-        Python::attach(|py| {
+        let preload_failure = Python::attach(|py| {
+            let mut first = None;
             for path in &config.scripts {
                 if let Err(e) = scripts.get(py, path) {
                     e.log(py);
+                    first.get_or_insert_with(|| PreloadFailure {
+                        script: path.clone(),
+                        error: e.summary(py),
+                    });
                 }
             }
+            first
         });
-        Ok(WsgiBackend { config, scripts })
+        Ok(WsgiBackend {
+            config,
+            scripts,
+            preload_failure,
+        })
+    }
+
+    /// The first script that failed to load at start-up, if any.
+    pub fn preload_failure(&self) -> Option<&PreloadFailure> {
+        self.preload_failure.as_ref()
     }
 }
 

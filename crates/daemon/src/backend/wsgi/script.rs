@@ -44,6 +44,21 @@ impl LoadError {
             LoadError::Python { err, .. } => log_exception(py, err, &self.to_string()),
         }
     }
+
+    /// One line for the start-up report: the exception's last line as Python's traceback
+    /// ends with it (`ModuleNotFoundError: No module named 'flask'`), or why the file could
+    /// not be read.
+    pub fn summary(&self, py: Python<'_>) -> String {
+        let LoadError::Python { err, .. } = self else {
+            return self.to_string();
+        };
+        py.import("traceback")
+            .and_then(|tb| tb.call_method1("format_exception_only", (err.value(py),)))
+            .and_then(|lines| lines.extract::<Vec<String>>())
+            .ok()
+            .and_then(|lines| lines.last().map(|l| l.trim_end().to_owned()))
+            .unwrap_or_else(|| err.to_string())
+    }
 }
 
 /// Loaded script modules, by path.
