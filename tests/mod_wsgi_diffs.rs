@@ -40,3 +40,54 @@ fn status_header_from_the_app_is_a_500() {
     let resp = raw(&srv, "GET", "/x", &[]);
     assert_eq!(resp.status, 200, "{resp:?}");
 }
+
+/// The value of `key` in the echo route's `key=value` lines.
+fn echoed(resp: &RawResponse, key: &str) -> String {
+    assert_eq!(resp.status, 200, "{resp:?}");
+    resp.kv(key)
+        .unwrap_or_else(|| panic!("no {key} in {:?}", resp.text()))
+}
+
+/// A path whose percent-decoded bytes are not UTF-8 (latin-1 `%E9`) reaches the app, as with
+/// mod_wsgi: PATH_INFO is the decoded bytes as latin-1 (PEP 3333), for a mount at `/` and at
+/// a sub-path. It used to be a 404 from Apache (the module's URI match wanted UTF-8).
+#[test]
+fn non_utf8_path_is_passed_as_latin1() {
+    // (mount, [(request path, SCRIPT_NAME, PATH_INFO)]) as the app's ascii() shows them.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str, &'a str)]);
+    let cases: &[Case<'_>] = &[
+        (
+            "/",
+            &[
+                ("/caf%E9", "''", r"'/caf\xe9'"),
+                ("/app/caf%E9/x%FF", "''", r"'/app/caf\xe9/x\xff'"),
+                ("/caf%C3%A9", "''", r"'/caf\xc3\xa9'"),
+                ("/plain", "''", "'/plain'"),
+            ],
+        ),
+        (
+            "/app",
+            &[
+                ("/app/caf%E9", "'/app'", r"'/caf\xe9'"),
+                ("/app/%E9/%E9", "'/app'", r"'/\xe9/\xe9'"),
+                ("/app/caf%C3%A9", "'/app'", r"'/caf\xc3\xa9'"),
+                ("/app", "'/app'", "''"),
+            ],
+        ),
+    ];
+    for (mount, requests) in cases {
+        let srv = TestServer::builder(APP).mount_point(mount).start();
+        for (path, script_name, path_info) in *requests {
+            let resp = raw(&srv, "GET", path, &[]);
+            assert_eq!(echoed(&resp, "SCRIPT_NAME"), *script_name, "{mount} {path}");
+            assert_eq!(echoed(&resp, "PATH_INFO"), *path_info, "{mount} {path}");
+            assert_eq!(echoed(&resp, "PATH_INFO.type"), "str", "{mount} {path}");
+        }
+        if *mount == "/app" {
+            // Not under the mount: Apache's own 404, as before.
+            assert_eq!(raw(&srv, "GET", "/ap%E9", &[]).status, 404);
+            assert_eq!(raw(&srv, "GET", "/app%E9", &[]).status, 404);
+        }
+        srv.stop();
+    }
+}

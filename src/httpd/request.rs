@@ -45,9 +45,10 @@ impl Request {
     }
 
     /// The decoded, normalised URI path (`r->uri`).
-    pub fn uri(&self) -> Option<&str> {
+    /// Bytes, not text: what `%XX` decodes to need not be UTF-8.
+    pub fn uri(&self) -> Option<&[u8]> {
         // SAFETY: request strings live in the request pool.
-        unsafe { cstr(self.rec().uri) }
+        unsafe { cbytes(self.rec().uri) }
     }
 
     /// The request line's target as sent (`r->unparsed_uri`).
@@ -130,14 +131,14 @@ impl Request {
     }
 
     /// The path after the script (`r->path_info`).
-    pub fn path_info(&self) -> Option<&str> {
+    pub fn path_info(&self) -> Option<&[u8]> {
         // SAFETY: as in `uri`.
-        unsafe { cstr(self.rec().path_info) }
+        unsafe { cbytes(self.rec().path_info) }
     }
 
     /// Sets `r->path_info` (copied into the request pool).
-    pub fn set_path_info(&mut self, info: &str) {
-        let p = self.pool().strdup(info.as_bytes());
+    pub fn set_path_info(&mut self, info: &[u8]) {
+        let p = self.pool().strdup(info);
         self.rec_mut().path_info = p;
     }
 
