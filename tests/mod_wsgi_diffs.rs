@@ -91,3 +91,55 @@ fn non_utf8_path_is_passed_as_latin1() {
         srv.stop();
     }
 }
+
+/// Asserts that no `Allow` header of `resp` is empty (RFC 9110 lets it be, but an empty one
+/// says the resource allows no method at all, which is never true of a WSGI mount).
+fn allow_is_never_empty(resp: &RawResponse, what: &str) {
+    for allow in resp.headers_named("Allow") {
+        assert!(!allow.trim().is_empty(), "{what}: empty Allow: {resp:?}");
+    }
+}
+
+/// TRACE is Apache's: with `TraceEnable off` (express's default) the core refuses it with a
+/// 405, and with `TraceEnable on` it echoes the request as `message/http`; the application
+/// never sees it, as with mod_wsgi. The 405's `Allow` lists the methods the mount passes on;
+/// it used to be empty (the core builds it from the methods declared for the request, and
+/// it is refused before any handler could declare one). OPTIONS goes to the application.
+#[test]
+fn trace_is_apaches_and_allow_is_never_empty() {
+    for (mount, path) in [("/", "/x"), ("/app", "/app/x")] {
+        let srv = TestServer::builder(APP).mount_point(mount).start();
+        let resp = raw(&srv, "TRACE", path, &[]);
+        assert_eq!(resp.status, 405, "{mount}: {resp:?}");
+        allow_is_never_empty(&resp, "TRACE, TraceEnable off");
+        let allow = resp.header("Allow").unwrap_or_default().to_owned();
+        for method in ["GET", "POST", "PUT", "DELETE", "OPTIONS"] {
+            assert!(
+                allow.split(',').any(|m| m.trim() == method),
+                "{method}: {allow:?}"
+            );
+        }
+        assert!(!allow.contains("TRACE"), "{allow:?}");
+        let resp = raw(&srv, "OPTIONS", path, &[]);
+        assert_eq!(echoed(&resp, "REQUEST_METHOD"), "OPTIONS", "{resp:?}");
+        allow_is_never_empty(&resp, "OPTIONS");
+        let resp = raw(&srv, "OPTIONS", "*", &[]);
+        assert_eq!(resp.status, 200, "{resp:?}");
+        allow_is_never_empty(&resp, "OPTIONS *");
+        srv.stop();
+    }
+    let srv = TestServer::builder(APP).directive("TraceEnable on").start();
+    let resp = raw(&srv, "TRACE", "/x", &[("X-Probe", "p1")]);
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(
+        resp.header("Content-Type"),
+        Some("message/http"),
+        "{resp:?}"
+    );
+    let echo = resp.text();
+    assert!(echo.starts_with("TRACE /x HTTP/1.1\r\n"), "{echo:?}");
+    assert!(echo.contains("X-Probe: p1\r\n"), "{echo:?}");
+    assert!(!echo.contains("REQUEST_METHOD"), "the app saw it: {echo:?}");
+    allow_is_never_empty(&resp, "TRACE, TraceEnable on");
+    srv.stop();
+}

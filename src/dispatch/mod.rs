@@ -25,6 +25,18 @@ use crate::supervisor;
 const NOTE_ALIAS: &str = "rswsgi.alias";
 const NOTE_SCRIPT_NAME: &str = "rswsgi.script_name";
 
+/// The methods a mount declares to Apache (the `Allow` header of a 405 or 501 the core sends,
+/// such as its refusal of TRACE under `TraceEnable off`, decided before any handler runs).
+/// Every method is passed to the application; these are the ones HTTP defines for a resource.
+const MOUNT_METHODS: [u32; 6] = [
+    ffi::M_GET,
+    ffi::M_POST,
+    ffi::M_PUT,
+    ffi::M_DELETE,
+    ffi::M_OPTIONS,
+    ffi::M_PATCH,
+];
+
 /// The server's configuration; it lives as long as the configuration generation, which
 /// outlasts every request.
 fn server_config<'a>(r: &Request) -> &'a ServerConfig {
@@ -50,6 +62,7 @@ pub fn translate(r: &mut Request) -> i32 {
     r.set_filename(&cfg.aliases[index].script);
     r.set_path_info(&path_info);
     r.set_handler(HANDLER);
+    r.allow_methods(&MOUNT_METHODS);
     let (notes, pool) = (r.notes(), r.pool());
     notes.set(pool, NOTE_ALIAS.as_bytes(), index.to_string().as_bytes());
     notes.set(pool, NOTE_SCRIPT_NAME.as_bytes(), &script_name);

@@ -124,6 +124,18 @@ impl Request {
         self.rec_mut().handler = handler.as_ptr();
     }
 
+    /// Declares that the request's resource accepts `methods` (httpd's method numbers,
+    /// `ffi::M_GET` …): the core lists them in the `Allow` header of a 405 or 501 it answers
+    /// the request with.
+    pub fn allow_methods(&mut self, methods: &[u32]) {
+        let mask = methods.iter().fold(0i64, |m, &n| m | (1i64 << n));
+        // SAFETY: httpd creates r->allowed_methods with the request (ap_read_request), in its
+        // pool; the serving thread is its only user.
+        if let Some(list) = unsafe { self.rec_mut().allowed_methods.as_mut() } {
+            list.method_mask |= mask;
+        }
+    }
+
     /// Sets `r->filename` (copied into the request pool).
     pub fn set_filename(&mut self, name: &str) {
         let p = self.pool().strdup(name.as_bytes());
