@@ -143,3 +143,53 @@ fn trace_is_apaches_and_allow_is_never_empty() {
     allow_is_never_empty(&resp, "TRACE, TraceEnable on");
     srv.stop();
 }
+
+/// A body with no Content-Length that is known, or turns out, to be empty goes out with
+/// `Content-Length: 0`, not chunked: the module passes nothing to Apache's filters before the
+/// end of the response, so the core's content-length filter sees the whole (empty) body at
+/// once, as it does behind mod_wsgi. HEAD gets the head alone (the core drops a zero
+/// Content-Length from a HEAD answer), and keep-alive framing stays right.
+#[test]
+fn empty_bodies_have_content_length_zero() {
+    let srv = TestServer::builder(APP).ready_path("/x").start();
+    let kinds = [
+        "empty?kind=list",
+        "empty?kind=bytes",
+        "empty?kind=many",
+        "empty?kind=tuple",
+        "empty?kind=generator",
+        "empty?kind=generator-empty-items",
+        "empty?kind=closing",
+        "empty-write",
+    ];
+    for kind in kinds {
+        let path = format!("/{kind}");
+        // Three on one keep-alive connection (GET, HEAD, GET), then HTTP/1.0.
+        let mut c = RawConn::connect(srv.addr);
+        for method in ["GET", "HEAD", "GET"] {
+            c.send(&head(method, &path, &[])).unwrap();
+            let resp = c.read_response(method == "HEAD").unwrap();
+            assert_eq!(resp.status, 200, "{method} {path}: {resp:?}");
+            assert!(!resp.is_chunked(), "{method} {path}: {resp:?}");
+            if method == "GET" {
+                assert_eq!(resp.header("Content-Length"), Some("0"), "{path}: {resp:?}");
+            } else {
+                assert!(
+                    matches!(resp.header("Content-Length"), None | Some("0")),
+                    "HEAD {path}: {resp:?}"
+                );
+            }
+        }
+        let mut c = RawConn::connect(srv.addr);
+        c.send(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .unwrap();
+        let resp = c.read_response(false).unwrap();
+        assert_eq!(
+            resp.header("Content-Length"),
+            Some("0"),
+            "1.0 {path}: {resp:?}"
+        );
+        assert!(resp.complete && resp.body.is_empty(), "{resp:?}");
+    }
+    srv.stop();
+}
