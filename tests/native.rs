@@ -111,6 +111,15 @@ fn headers_in_and_out() {
         1,
         "{log}"
     );
+    // A Status header is refused by the module (the status is the response's own): 500, and
+    // the header never reaches the client.
+    let resp = srv.get("/status-header");
+    assert_eq!(resp.status, 500, "{resp:?}");
+    assert!(resp.header("Status").is_none(), "{resp:?}");
+    assert!(!resp.text().contains("accepted"), "{resp:?}");
+    let needle = "the application sent a Status header ('404 Not Found')";
+    let log = semantics::wait_log(&srv, |log| log.contains(needle));
+    assert!(log.contains(needle), "{log}");
     srv.stop();
 }
 

@@ -72,7 +72,7 @@ impl ServerConfig {
     }
 
     /// The first mount matching `uri`: its index, and the `(SCRIPT_NAME, PATH_INFO)` split.
-    pub fn match_uri<'u>(&self, uri: &'u str) -> Option<(usize, &'u str, &'u str)> {
+    pub fn match_uri<'u>(&self, uri: &'u [u8]) -> Option<(usize, &'u [u8], &'u [u8])> {
         self.aliases
             .iter()
             .enumerate()
@@ -247,13 +247,13 @@ mod tests {
         let base = server(&[], &["/ /base.py process-group=g"], &[]);
         let vhost = server(&[], &["/v /v.py process-group=g"], &[]);
         let m = ServerConfig::merge(&base, &vhost);
-        let (i, script_name, path_info) = m.match_uri("/v/x").unwrap();
+        let (i, script_name, path_info) = m.match_uri(b"/v/x").unwrap();
         assert_eq!(
             (m.aliases[i].script.as_str(), script_name, path_info),
-            ("/v.py", "/v", "/x")
+            ("/v.py", &b"/v"[..], &b"/x"[..])
         );
         assert_eq!(
-            m.aliases[m.match_uri("/other").unwrap().0].script,
+            m.aliases[m.match_uri(b"/other").unwrap().0].script,
             "/base.py"
         );
         let d = DirConfig::merge(

@@ -56,9 +56,10 @@ impl ScriptAlias {
     /// Matches a request URI against this mount the way mod_alias does (runs of `/` in the
     /// URI match one `/` in the alias; the match must end at a path segment boundary) and
     /// splits it into `(SCRIPT_NAME, PATH_INFO)`. SCRIPT_NAME never ends in `/`, so it is
-    /// `""` for a mount at the root.
-    pub fn split<'u>(&self, uri: &'u str) -> Option<(&'u str, &'u str)> {
-        let (a, u) = (self.url.as_bytes(), uri.as_bytes());
+    /// `""` for a mount at the root. The URI is bytes: Apache has percent-decoded it, and
+    /// what it decodes to need not be UTF-8 (`/caf%E9`); PEP 3333 passes such bytes as latin-1.
+    pub fn split<'u>(&self, uri: &'u [u8]) -> Option<(&'u [u8], &'u [u8])> {
+        let (a, u) = (self.url.as_bytes(), uri);
         let (mut i, mut j) = (0, 0);
         while i < a.len() {
             if a[i] == b'/' {
@@ -97,24 +98,44 @@ mod tests {
         ScriptAlias::parse(&format!("{url} /srv/wsgi.py")).unwrap()
     }
 
+    /// `split` of a UTF-8 URI, as text.
+    fn split<'u>(a: &ScriptAlias, uri: &'u str) -> Option<(&'u str, &'u str)> {
+        let text = |b| std::str::from_utf8(b).unwrap();
+        a.split(uri.as_bytes()).map(|(s, p)| (text(s), text(p)))
+    }
+
     #[test]
     fn root_mount() {
         let a = alias("/");
-        assert_eq!(a.split("/"), Some(("", "/")));
-        assert_eq!(a.split("/x/y"), Some(("", "/x/y")));
+        assert_eq!(split(&a, "/"), Some(("", "/")));
+        assert_eq!(split(&a, "/x/y"), Some(("", "/x/y")));
     }
 
     #[test]
     fn sub_mount() {
         let a = alias("/sub");
-        assert_eq!(a.split("/sub"), Some(("/sub", "")));
-        assert_eq!(a.split("/sub/a/b"), Some(("/sub", "/a/b")));
-        assert_eq!(a.split("//sub//a"), Some(("//sub", "//a")));
-        assert_eq!(a.split("/subway"), None);
-        assert_eq!(a.split("/other"), None);
+        assert_eq!(split(&a, "/sub"), Some(("/sub", "")));
+        assert_eq!(split(&a, "/sub/a/b"), Some(("/sub", "/a/b")));
+        assert_eq!(split(&a, "//sub//a"), Some(("//sub", "//a")));
+        assert_eq!(split(&a, "/subway"), None);
+        assert_eq!(split(&a, "/other"), None);
         let a = alias("/sub/");
-        assert_eq!(a.split("/sub/a"), Some(("/sub", "/a")));
-        assert_eq!(a.split("/sub"), None);
+        assert_eq!(split(&a, "/sub/a"), Some(("/sub", "/a")));
+        assert_eq!(split(&a, "/sub"), None);
+    }
+
+    #[test]
+    fn uri_bytes_need_not_be_utf8() {
+        let a = alias("/sub");
+        assert_eq!(
+            a.split(b"/sub/caf\xe9"),
+            Some((&b"/sub"[..], &b"/caf\xe9"[..]))
+        );
+        assert_eq!(a.split(b"/sub\xe9"), None);
+        assert_eq!(
+            alias("/").split(b"/\xff/x"),
+            Some((&b""[..], &b"/\xff/x"[..]))
+        );
     }
 
     #[test]

@@ -28,6 +28,12 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, Stri
                 "the application sent the hop-by-hop header '{}'",
                 String::from_utf8_lossy(name)
             ));
+        } else if rswsgi_protocol::is_status_header(name) {
+            return Err(format!(
+                "the application sent a Status header ('{}'); the status is given apart from \
+                 the headers",
+                String::from_utf8_lossy(value)
+            ));
         } else if name.eq_ignore_ascii_case(b"content-type") {
             r.set_content_type(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {

@@ -25,6 +25,18 @@ use crate::supervisor;
 const NOTE_ALIAS: &str = "rswsgi.alias";
 const NOTE_SCRIPT_NAME: &str = "rswsgi.script_name";
 
+/// The methods a mount declares to Apache (the `Allow` header of a 405 or 501 the core sends,
+/// such as its refusal of TRACE under `TraceEnable off`, decided before any handler runs).
+/// Every method is passed to the application; these are the ones HTTP defines for a resource.
+const MOUNT_METHODS: [u32; 6] = [
+    ffi::M_GET,
+    ffi::M_POST,
+    ffi::M_PUT,
+    ffi::M_DELETE,
+    ffi::M_OPTIONS,
+    ffi::M_PATCH,
+];
+
 /// The server's configuration; it lives as long as the configuration generation, which
 /// outlasts every request.
 fn server_config<'a>(r: &Request) -> &'a ServerConfig {
@@ -46,13 +58,14 @@ pub fn translate(r: &mut Request) -> i32 {
     let Some((index, script_name, path_info)) = cfg.match_uri(uri) else {
         return ffi::DECLINED;
     };
-    let (script_name, path_info) = (script_name.to_string(), path_info.to_string());
+    let (script_name, path_info) = (script_name.to_vec(), path_info.to_vec());
     r.set_filename(&cfg.aliases[index].script);
     r.set_path_info(&path_info);
     r.set_handler(HANDLER);
+    r.allow_methods(&MOUNT_METHODS);
     let (notes, pool) = (r.notes(), r.pool());
     notes.set(pool, NOTE_ALIAS.as_bytes(), index.to_string().as_bytes());
-    notes.set(pool, NOTE_SCRIPT_NAME.as_bytes(), script_name.as_bytes());
+    notes.set(pool, NOTE_SCRIPT_NAME.as_bytes(), &script_name);
     notes.set(pool, b"alias-forced-type", HANDLER.to_bytes());
     ffi::OK as i32
 }
@@ -133,18 +146,19 @@ pub fn serve(r: &mut Request) -> i32 {
         .get(NOTE_ALIAS)
         .and_then(|i| i.parse::<usize>().ok())
         .and_then(|i| cfg.aliases.get(i));
-    let uri = r.uri().unwrap_or("/").to_string();
-    let script_name = match r.notes().get(NOTE_SCRIPT_NAME) {
-        Some(s) => s.to_string(),
+    // Bytes throughout: a decoded URI need not be UTF-8 (PEP 3333 passes it as latin-1).
+    let uri = r.uri().unwrap_or(b"/").to_vec();
+    let script_name = match r.notes().get_bytes(NOTE_SCRIPT_NAME) {
+        Some(s) => s.to_vec(),
         None => uri
-            .strip_suffix(r.path_info().unwrap_or(""))
+            .strip_suffix(r.path_info().unwrap_or_default())
             .unwrap_or(&uri)
-            .to_string(),
+            .to_vec(),
     };
     let path_info = uri
-        .strip_prefix(script_name.as_str())
-        .unwrap_or("")
-        .to_string();
+        .strip_prefix(script_name.as_slice())
+        .unwrap_or_default()
+        .to_vec();
     let Some(group) = alias
         .and_then(|a| a.process_group.clone())
         .or(dir.process_group.clone())
@@ -186,8 +200,8 @@ pub fn serve(r: &mut Request) -> i32 {
     let listener_port = listener_port.to_string();
     let server_pid = std::process::id().to_string();
     let facts = RequestFacts {
-        script_name: script_name.as_bytes(),
-        path_info: path_info.as_bytes(),
+        script_name: &script_name,
+        path_info: &path_info,
         method,
         protocol: r.protocol(),
         query: r.args(),

@@ -225,10 +225,13 @@ pub fn check_split(url: &str, uri: &str) {
     let at_boundary = uri
         .strip_prefix(url)
         .is_some_and(|rest| url.ends_with('/') || rest.is_empty() || rest.starts_with('/'));
-    let Some((script_name, path_info)) = a.split(uri) else {
+    let Some((script_name, path_info)) = a.split(uri.as_bytes()) else {
         assert!(!at_boundary, "{uri:?} is below {url:?} but did not match");
         return;
     };
+    // A UTF-8 URI splits at a '/' or at its end, so both parts are UTF-8 again.
+    let text = |b| std::str::from_utf8(b).expect("a UTF-8 URI splits into UTF-8 parts");
+    let (script_name, path_info) = (text(script_name), text(path_info));
     assert_eq!(format!("{script_name}{path_info}"), uri);
     assert!(!script_name.ends_with('/'), "{url:?} {uri:?}");
     assert!(path_info.is_empty() || path_info.starts_with('/'));

@@ -45,9 +45,10 @@ impl Request {
     }
 
     /// The decoded, normalised URI path (`r->uri`).
-    pub fn uri(&self) -> Option<&str> {
+    /// Bytes, not text: what `%XX` decodes to need not be UTF-8.
+    pub fn uri(&self) -> Option<&[u8]> {
         // SAFETY: request strings live in the request pool.
-        unsafe { cstr(self.rec().uri) }
+        unsafe { cbytes(self.rec().uri) }
     }
 
     /// The request line's target as sent (`r->unparsed_uri`).
@@ -123,6 +124,18 @@ impl Request {
         self.rec_mut().handler = handler.as_ptr();
     }
 
+    /// Declares that the request's resource accepts `methods` (httpd's method numbers,
+    /// `ffi::M_GET` …): the core lists them in the `Allow` header of a 405 or 501 it answers
+    /// the request with.
+    pub fn allow_methods(&mut self, methods: &[u32]) {
+        let mask = methods.iter().fold(0i64, |m, &n| m | (1i64 << n));
+        // SAFETY: httpd creates r->allowed_methods with the request (ap_read_request), in its
+        // pool; the serving thread is its only user.
+        if let Some(list) = unsafe { self.rec_mut().allowed_methods.as_mut() } {
+            list.method_mask |= mask;
+        }
+    }
+
     /// Sets `r->filename` (copied into the request pool).
     pub fn set_filename(&mut self, name: &str) {
         let p = self.pool().strdup(name.as_bytes());
@@ -130,14 +143,14 @@ impl Request {
     }
 
     /// The path after the script (`r->path_info`).
-    pub fn path_info(&self) -> Option<&str> {
+    pub fn path_info(&self) -> Option<&[u8]> {
         // SAFETY: as in `uri`.
-        unsafe { cstr(self.rec().path_info) }
+        unsafe { cbytes(self.rec().path_info) }
     }
 
     /// Sets `r->path_info` (copied into the request pool).
-    pub fn set_path_info(&mut self, info: &str) {
-        let p = self.pool().strdup(info.as_bytes());
+    pub fn set_path_info(&mut self, info: &[u8]) {
+        let p = self.pool().strdup(info);
         self.rec_mut().path_info = p;
     }
 

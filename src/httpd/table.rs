@@ -38,6 +38,13 @@ impl Table {
         unsafe { super::cstr(ffi::apr_table_get(self.0, key.as_ptr())) }
     }
 
+    /// The first value of `key` (case-insensitive), as bytes.
+    pub fn get_bytes(&self, key: &str) -> Option<&[u8]> {
+        let key = std::ffi::CString::new(key).ok()?;
+        // SAFETY: as in `get`.
+        unsafe { super::cbytes(ffi::apr_table_get(self.0, key.as_ptr())) }
+    }
+
     /// Adds an entry, keeping existing ones of the same name; both are copied into `pool`.
     pub fn add(&self, pool: Pool, key: &[u8], value: &[u8]) {
         let (k, v) = (pool.strdup(key), pool.strdup(value));

@@ -136,5 +136,12 @@ pub fn is_hop_by_hop(name: &[u8]) -> bool {
         || name.len() >= 6 && name[..6].eq_ignore_ascii_case(b"proxy-")
 }
 
+/// True for `Status`: CGI's way of giving the status, never a WSGI response header (the status
+/// is `start_response`'s first argument; wsgiref.validate refuses the header). The daemon
+/// refuses it from Python and the module from any daemon.
+pub fn is_status_header(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"status")
+}
+
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,8 @@
 //! `X-Multi` headers (read with `req.header`), and every header `req.headers()` lists; the
 //! response carries `X-Answer` and two separate `Set-Cookie` headers. `/declared` streams
 //! a body with its own `Content-Length: 10` in two writes of 5 bytes, then (with `?extra`)
-//! tries to write 3 bytes more.
+//! tries to write 3 bytes more. `/status-header` answers with a `Status` header, which the
+//! module refuses (the native backend passes headers on as they are).
 
 use std::io::Write;
 
@@ -36,6 +37,9 @@ pub fn application(req: &mut Request) -> Response<'_> {
                 Ok(())
             })
             .with_header("Content-Length", "10")
+        }
+        "/status-header" => {
+            Response::text(200, "status header accepted\n").with_header("Status", "404 Not Found")
         }
         _ => Response::text(404, "not found\n"),
     }

@@ -39,8 +39,8 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     rswsgi_protocol::is_hop_by_hop(name.as_bytes())
 }
 
-/// Checks a header: a token name that is not hop-by-hop, and a latin-1 value without control
-/// characters (a horizontal tab is allowed).
+/// Checks a header: a token name that is neither hop-by-hop nor `Status`, and a latin-1 value
+/// without control characters (a horizontal tab is allowed).
 pub fn check_header(name: &str, value: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
     if name.is_empty() || !name.bytes().all(is_token_char) {
         return Err(format!("invalid header name {name:?}: not an HTTP token"));
@@ -48,6 +48,12 @@ pub fn check_header(name: &str, value: &str) -> Result<(Vec<u8>, Vec<u8>), Strin
     if is_hop_by_hop(name) {
         return Err(format!(
             "hop-by-hop header {name:?} is not allowed in a WSGI response (PEP 3333)"
+        ));
+    }
+    if rswsgi_protocol::is_status_header(name.as_bytes()) {
+        return Err(format!(
+            "the Status header cannot be used in a WSGI response: the status is the first \
+             argument of start_response(), not a header (value: {value:?})"
         ));
     }
     if let Some(c) = value
@@ -75,5 +81,15 @@ mod tests {
         assert!(!is_hop_by_hop("proxy\u{e9}"));
         assert!(is_hop_by_hop("Proxy-\u{e9}"));
         assert!(!is_hop_by_hop("\u{e9}\u{e9}\u{e9}"));
+    }
+
+    #[test]
+    fn status_is_not_a_header() {
+        for status in ["Status", "status", "STATUS"] {
+            let err = check_header(status, "200 OK").unwrap_err();
+            assert!(err.contains("Status header cannot be used"), "{err}");
+        }
+        assert!(check_header("X-Status", "1").is_ok());
+        assert!(check_header("Statuses", "1").is_ok());
     }
 }

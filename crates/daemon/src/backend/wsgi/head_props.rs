@@ -65,7 +65,8 @@ fn is_tchar(c: u8) -> bool {
     matches!(c, b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z') || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
-/// `check_header` accepts exactly a token name that is not hop-by-hop and a latin-1 value
+/// `check_header` accepts exactly a token name that is neither hop-by-hop nor `Status` and a
+/// latin-1 value
 /// whose only control character is a tab; an accepted value holds no CR, LF or NUL (no
 /// header injection), and the bytes returned are the name as is and the value in latin-1.
 pub fn check_one_header(name: &str, value: &str) {
@@ -84,6 +85,7 @@ pub fn check_one_header(name: &str, value: &str) {
     let model = !name.is_empty()
         && name.bytes().all(is_tchar)
         && !hop
+        && lower != "status"
         && value
             .chars()
             .all(|c| c == '\t' || !is_control(c) || (c as u32) >= 0x80)
