@@ -43,11 +43,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 fi
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django, mercurial' >/dev/null 2>&1; then
-  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask, Django and Mercurial)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django, mercurial, trac' >/dev/null 2>&1; then
+  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask, Django, Mercurial and Trac)"
   mkdir -p "$(dirname "$VENV")"
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django mercurial
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django mercurial trac
 fi
 
 if [ "$(id -u)" -eq 0 ] && ! getent passwd "$TEST_USER" >/dev/null; then
