@@ -29,6 +29,8 @@ pub struct Builder {
     python_path: Vec<PathBuf>,
     access_log: bool,
     timeouts: Option<Timeouts>,
+    python_home: Option<PathBuf>,
+    beside: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -46,7 +48,19 @@ impl Builder {
             python_path: Vec::new(),
             access_log: false,
             timeouts: None,
+            python_home: None,
+            beside: Vec::new(),
         }
+    }
+    /// The daemons' `python-home` (default: the test venv).
+    pub fn python_home(mut self, home: &std::path::Path) -> Self {
+        self.python_home = Some(home.to_path_buf());
+        self
+    }
+    /// Writes a file named `name` next to the staged script.
+    pub fn beside(mut self, name: &str, contents: &str) -> Self {
+        self.beside.push((name.into(), contents.into()));
+        self
     }
     /// Sets the slow-client and request timeouts (default: express's).
     pub fn timeouts(mut self, t: Timeouts) -> Self {
@@ -108,6 +122,9 @@ impl Builder {
             &format!("app/{}", name.to_string_lossy()),
             0o644,
         );
+        for (name, contents) in &self.beside {
+            stage.write(&format!("app/{name}"), contents);
+        }
         let ready_path = self
             .ready_path
             .clone()
@@ -123,7 +140,7 @@ impl Builder {
             opts.mount_point = self.mount_point.clone();
             opts.server_root = Some(stage.dir.join("root"));
             opts.user = test_user();
-            opts.python_home = Some(venv.clone());
+            opts.python_home = Some(self.python_home.clone().unwrap_or_else(|| venv.clone()));
             opts.module_path = Some(bins.module.clone());
             opts.daemon_executable = Some(bins.daemon.clone());
             opts.extra_directives = self.extra.clone();
