@@ -225,3 +225,31 @@ fn events_and_shutdown_callbacks_run() {
         "shutdown callbacks run before atexit handlers"
     );
 }
+
+#[test]
+fn the_application_cannot_take_over_the_daemons_signals() {
+    let srv = TestServer::builder("tests/apps/signal_grab.py").start();
+    let r = srv.get("/");
+    assert_eq!(r.status, 200, "{}", srv.logs());
+    let pid: i32 = kv(&r, "pid").parse().unwrap();
+    assert!(
+        srv.root
+            .read_error_log()
+            .contains("Ignoring Python signal handler registration for signal 15"),
+        "{}",
+        srv.logs()
+    );
+    // SIGUSR1 still recycles the process: a new one serves.
+    // SAFETY: kill has no memory-safety preconditions; pid is a daemon this test's httpd started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
+    let replaced = procs::wait_until(Duration::from_secs(20), || {
+        srv.get("/")
+            .kv("pid")
+            .is_some_and(|p| p.parse::<i32>().ok() != Some(pid))
+    });
+    assert!(
+        replaced,
+        "SIGUSR1 did not recycle the daemon:\n{}",
+        srv.logs()
+    );
+}

@@ -108,6 +108,7 @@ fn setup(
 
     let sys = py.import("sys")?;
     sys.setattr("argv", PyList::new(py, ["mod_wsgi"])?)?;
+    module.call_method0("restrict_signals")?;
     // print() and Python's own error reports go to the error log, one prefixed line each,
     // through real text streams (Mercurial, click and rich use `sys.stdout.buffer`).
     for (stream, name) in [("stdout", "<stdout>"), ("stderr", "<stderr>")] {

@@ -69,6 +69,28 @@ def text_stream(log, name):
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", line_buffering=True)
 
 
+def restrict_signals():
+    """As mod_wsgi (WSGIRestrictSignal's default): the application cannot take over this
+    process's signals, which the daemon uses to stop and recycle. signal.signal() called in
+    the daemon process logs that it is ignored, with the caller's stack, and returns the
+    handler in place; in a process the application forked it works as usual."""
+    import signal
+
+    original = signal.signal
+    daemon_pid = os.getpid()
+
+    def intercept(signalnum, handler):
+        if os.getpid() != daemon_pid:
+            return original(signalnum, handler)
+        print("Ignoring Python signal handler registration for signal %d in the WSGI daemon "
+              "process; rswsgi manages its signals." % int(signalnum), file=sys.stderr)
+        traceback.print_stack(file=sys.stderr)
+        return signal.getsignal(signalnum)
+
+    intercept.__wrapped__ = original
+    signal.signal = intercept
+
+
 def load_script(name, path, source):
     """Run a WSGI script file as the module `name` and return the module."""
     code = compile(source, path, "exec", dont_inherit=True)
