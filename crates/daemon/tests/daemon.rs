@@ -563,7 +563,16 @@ def application(environ, start_response):
         type(sys.stdout).__name__, sys.stdout.name, sys.stderr.name,
         sys.stdout.errors, sys.stdout.line_buffering,
     )
-    body = (facts + " " + fileno).encode()
+    errors = environ["wsgi.errors"]
+    try:
+        errors.fileno()
+        errors_fileno = "returned"
+    except OSError:
+        errors_fileno = "OSError"
+    errors.close()
+    print("AFTER-CLOSE-LINE", file=errors)
+    errors_facts = "%s %s %s" % (errors.name, errors.errors, errors_fileno)
+    body = (facts + " " + fileno + " " + errors_facts).encode()
     start_response("200 OK", [("Content-Length", str(len(body)))])
     return [body]
 "#;
@@ -575,12 +584,15 @@ fn stdout_and_stderr_are_text_streams_with_a_buffer_whose_lines_reach_the_log() 
     assert!(r.ended, "{r:?}\n{}", d.log());
     assert_eq!(
         r.text(),
-        "TextIOWrapper <stdout> <stderr> replace True UnsupportedOperation"
+        "TextIOWrapper <stdout> <stderr> replace True UnsupportedOperation \
+         <wsgi.errors> replace OSError"
     );
     // Each line carries the id of the request it was written for.
     d.wait_log("[request REQ-42] BUFFER-LINE café");
     d.wait_log("[request REQ-42] STDERR-LINE");
     d.wait_log("[request REQ-42] ERRORS-LINE");
+    // close() flushes, as mod_wsgi's, and the stream stays usable.
+    d.wait_log("[request REQ-42] AFTER-CLOSE-LINE");
 }
 
 const SITE_APP: &str = r#"

@@ -102,6 +102,28 @@ impl ErrorLog {
     fn encoding(&self) -> &'static str {
         "utf-8"
     }
+
+    #[getter]
+    fn errors(&self) -> &'static str {
+        "replace"
+    }
+
+    #[getter]
+    fn name(&self) -> &'static str {
+        "<wsgi.errors>"
+    }
+
+    /// As mod_wsgi's: flushes, and the stream stays usable.
+    fn close(&self) {
+        self.flush_pending();
+    }
+
+    /// The error log is not a file of this process: `OSError`, as under mod_wsgi.
+    fn fileno(&self) -> PyResult<i32> {
+        Err(pyo3::exceptions::PyOSError::new_err(
+            "wsgi.errors log object has no file descriptor",
+        ))
+    }
 }
 
 impl Drop for ErrorLog {
