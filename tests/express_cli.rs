@@ -179,3 +179,25 @@ fn httpd_executable_that_does_not_exist() {
     );
     assert_refused(&stage, &out, &["--httpd-executable /nonexistent/httpd"]);
 }
+
+#[test]
+fn port_and_log_level_are_checked_before_httpd_starts() {
+    for (bad, needles) in [
+        (&["--port", "0"][..], &["--port 0", "1 to 65535"][..]),
+        (&["--port", "70000"], &["--port 70000", "1 to 65535"]),
+        (
+            &["--log-level", "verbose"],
+            &["--log-level \"verbose\"", "emerg", "trace8"],
+        ),
+    ] {
+        let stage = Stage::new("badarg");
+        let script = stage.write("app/wsgi.py", "def application(e, s):\n    pass\n");
+        let user = user_args();
+        let out = express(&stage, script.to_str().unwrap(), &args(&user, bad));
+        assert_refused(&stage, &out, needles);
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("AH00526"),
+            "{bad:?} was left to httpd"
+        );
+    }
+}

@@ -65,7 +65,8 @@ fn environ_keys_have_mod_wsgi_types() {
     );
     assert_eq!(kv(&r, "env.mod_wsgi.request_handler"), "str:'wsgi-script'");
     assert_eq!(kv(&r, "env.mod_wsgi.path_info"), "str:'/some/path'");
-    assert_eq!(kv(&r, "env.mod_wsgi.pass_authorization"), "str:'0'");
+    // express writes WSGIPassAuthorization On, as mod_wsgi-express.
+    assert_eq!(kv(&r, "env.mod_wsgi.pass_authorization"), "str:'1'");
     let httpd_children: Vec<String> = srv
         .httpd_processes()
         .iter()

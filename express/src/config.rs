@@ -118,6 +118,23 @@ impl ServerConfig {
     }
 }
 
+/// Apache's `LogLevel` keywords.
+const LOG_LEVELS: [&str; 16] = [
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
+    "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
+];
+
+/// `--log-level` must be one of Apache's keywords (checked here, not left to httpd's AH00526).
+fn check_log_level(level: &str) -> Result<()> {
+    if LOG_LEVELS.contains(&level) {
+        return Ok(());
+    }
+    bail!(
+        "--log-level {level:?}: Apache's log levels are {}",
+        LOG_LEVELS[..8].join(", ") + ", trace1 ... trace8"
+    )
+}
+
 /// Resolves `opts`: finds httpd, the modules directory, the module and the daemon,
 /// checks the script and its callable, the user (root must name one; others cannot),
 /// that the user can reach every file the server needs, and that the python home is one
@@ -139,6 +156,10 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     if opts.timeouts.socket_timeout == 0 {
         bail!("--socket-timeout must be at least 1");
     }
+    if opts.port == 0 {
+        bail!("--port 0: a port is a number from 1 to 65535");
+    }
+    check_log_level(&opts.log_level)?;
     if !opts.mount_point.starts_with('/') {
         bail!("--mount-point {} must start with /", opts.mount_point);
     }

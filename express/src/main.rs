@@ -53,9 +53,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// Port to listen on.
+    /// Port to listen on (1-65535).
     #[arg(long, default_value_t = 8000)]
-    port: u16,
+    port: u64,
     /// Daemon processes.
     #[arg(long, default_value_t = 1)]
     processes: u32,
@@ -179,10 +179,13 @@ struct Args {
 }
 
 impl Args {
-    fn into_options(self) -> ServerOptions {
+    fn into_options(self) -> anyhow::Result<ServerOptions> {
         let mut o = ServerOptions::new(self.script);
         o.host = self.host;
-        o.port = self.port;
+        o.port = match u16::try_from(self.port) {
+            Ok(port) if port > 0 => port,
+            _ => anyhow::bail!("--port {}: a port is a number from 1 to 65535", self.port),
+        };
         o.processes = self.processes;
         o.threads = self.threads;
         o.server_root = self.server_root;
@@ -235,7 +238,7 @@ impl Args {
             .into_iter()
             .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
             .collect();
-        o
+        Ok(o)
     }
 }
 
@@ -293,7 +296,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::SetupServer(args) => {
-            let root = write_server_root(&resolve(&args.into_options())?)?;
+            let root = write_server_root(&resolve(&args.into_options()?)?)?;
             describe(&root);
             outln!(
                 "Server root written to {}; run `{} start` (or `foreground`) to start it.",
@@ -303,7 +306,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::StartServer(args) => {
-            let config = resolve(&args.into_options())?;
+            let config = resolve(&args.into_options()?)?;
             check_port(&config.host, config.port)?;
             let root = write_server_root(&config)?;
             describe(&root);

@@ -113,6 +113,44 @@ fn path_str(path: &Path) -> Result<&str> {
     }
 }
 
+/// The Apache modules every generated server loads (each as `mod_NAME.so`, guarded by
+/// `<IfModule !NAME_module>`): mod_wsgi-express's set, with Debian's names.
+pub const STANDARD_MODULES: &[&str] = &[
+    "unixd",
+    "log_config",
+    "access_compat",
+    "authn_core",
+    "authn_file",
+    "authz_core",
+    "authz_host",
+    "authz_user",
+    "authz_groupfile",
+    "auth_basic",
+    "mime",
+    "alias",
+    "dir",
+    "env",
+    "setenvif",
+    "headers",
+    "filter",
+    "deflate",
+    "rewrite",
+    "status",
+    "reqtimeout",
+];
+
+/// The guarded `LoadModule` lines of [`STANDARD_MODULES`].
+fn standard_modules(modules_dir: &str) -> String {
+    let mut out = String::new();
+    for name in STANDARD_MODULES {
+        let _ = writeln!(
+            out,
+            "<IfModule !{name}_module>\n  LoadModule {name}_module {modules_dir}/mod_{name}.so\n</IfModule>"
+        );
+    }
+    out
+}
+
 /// The generated `httpd.conf`.
 pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     let root = &c.server_root;
@@ -169,6 +207,10 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("pid_file", conf_path(&root.join("httpd.pid"))?);
     v.insert("user_directives", user_directives);
     v.insert("modules_dir", conf_path(&c.modules_dir)?);
+    v.insert(
+        "standard_modules",
+        standard_modules(&conf_path(&c.modules_dir)?),
+    );
     v.insert("module_path", conf_path(&c.module_path)?);
     v.insert("server_limit", server_limit.to_string());
     v.insert("threads_per_child", threads_per_child.to_string());

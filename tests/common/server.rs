@@ -31,6 +31,7 @@ pub struct Builder {
     timeouts: Option<Timeouts>,
     python_home: Option<PathBuf>,
     beside: Vec<(String, String)>,
+    include_files: Vec<PathBuf>,
 }
 
 impl Builder {
@@ -50,7 +51,13 @@ impl Builder {
             timeouts: None,
             python_home: None,
             beside: Vec::new(),
+            include_files: Vec::new(),
         }
+    }
+    /// An `--include-file` (a file the test user can read).
+    pub fn include_file(mut self, path: &std::path::Path) -> Self {
+        self.include_files.push(path.to_path_buf());
+        self
     }
     /// The daemons' `python-home` (default: the test venv).
     pub fn python_home(mut self, home: &std::path::Path) -> Self {
@@ -144,6 +151,7 @@ impl Builder {
             opts.module_path = Some(bins.module.clone());
             opts.daemon_executable = Some(bins.daemon.clone());
             opts.extra_directives = self.extra.clone();
+            opts.include_files = self.include_files.clone();
             opts.daemon_options = self.daemon_options.clone();
             opts.python_path = self.python_path.clone();
             opts.access_log = self.access_log;
