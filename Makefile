@@ -3,6 +3,8 @@
 #   make build   cargo build --release --workspace
 #   make run     serve examples/flask/wsgi.py on http://127.0.0.1:$(PORT)/
 #   make test    build, then every test (unit + end-to-end against real httpd)
+#   make deb     the Debian package target/debian/libapache2-mod-rswsgi_<version>_<arch>.deb
+#                (dpkg-buildpackage over debian/; its debug symbols in the -dbgsym .ddeb)
 #   make bench   the benchmark of bench/ (ARGS=--quick for the short one); never part of make test
 #   make fuzz    run each cargo-fuzz target of fuzz/ for FUZZ_TIME seconds (see fuzz/README.md);
 #                never part of make test
@@ -20,7 +22,7 @@ CARGO ?= cargo
 
 export VENV PORT HOST
 
-.PHONY: all setup build run test bench fuzz fuzz-cmin clean
+.PHONY: all setup build run test deb bench fuzz fuzz-cmin clean
 
 all: build
 
@@ -35,6 +37,16 @@ run: setup build
 
 test: setup build
 	RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace
+
+# dpkg-buildpackage writes the .deb, .ddeb, .buildinfo and .changes into target/debian/
+# (not into the parent directory, as it would by default); -b: binary packages only.
+DEB_DIR := target/debian
+deb: setup
+	mkdir -p $(DEB_DIR)
+	CARGO=$(CARGO) dpkg-buildpackage -b --no-sign \
+		--buildinfo-file=$(DEB_DIR)/rswsgi.buildinfo --buildinfo-option=-u$(DEB_DIR) \
+		--changes-file=$(DEB_DIR)/rswsgi.changes --changes-option=-u$(DEB_DIR)
+	@ls -l $(DEB_DIR)/*.deb
 
 bench: setup build
 	bash bench/run.sh --no-build $(ARGS)

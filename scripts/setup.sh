@@ -13,7 +13,9 @@ else
   VENV=${VENV:-$HOME/.cache/rswsgi/venv}
 fi
 TEST_USER=rswsgi-test
-PACKAGES=(apache2 apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl wrk)
+# debhelper, dpkg-dev and lintian build and check the Debian package (make deb, tests/debian_package.rs).
+PACKAGES=(apache2 apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl wrk
+  debhelper dpkg-dev lintian)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -86,8 +86,13 @@ pub fn find_module(explicit: Option<&Path>, modules_dir: &Path) -> Result<PathBu
     )
 }
 
+/// Where the Debian package installs the daemon, relative to the launcher's directory
+/// (`/usr/bin/rswsgi-express` → `/usr/lib/rswsgi/rswsgi-daemon`).
+pub const INSTALLED_DAEMON: &str = "../lib/rswsgi/rswsgi-daemon";
+
 /// `rswsgi-daemon`: `explicit`, else `$RSWSGI_DAEMON`, else next to the running
-/// executable, else next to the module, else on `PATH`.
+/// executable, else next to the module, else at [`INSTALLED_DAEMON`] from the running
+/// executable (an installed express), else on `PATH`.
 pub fn find_daemon(explicit: Option<&Path>, module: &Path) -> Result<PathBuf> {
     if let Some(path) = given(explicit, "RSWSGI_DAEMON") {
         if is_executable(&path) {
@@ -103,6 +108,11 @@ pub fn find_daemon(explicit: Option<&Path>, module: &Path) -> Result<PathBuf> {
         let candidate = dir.join(DAEMON_NAME);
         if is_executable(&candidate) {
             return Ok(candidate);
+        }
+    }
+    if let Some(installed) = exe_dir().map(|dir| dir.join(INSTALLED_DAEMON)) {
+        if is_executable(&installed) {
+            return Ok(installed.canonicalize().unwrap_or(installed));
         }
     }
     if let Some(found) = search_path(DAEMON_NAME) {

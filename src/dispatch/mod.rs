@@ -71,7 +71,8 @@ pub fn translate(r: &mut Request) -> i32 {
 }
 
 /// Where `rswsgi-daemon` is: `RSWSGIDaemonExecutable`, else `$RSWSGI_DAEMON`, else next to
-/// this module's own file, else the path fixed at build time.
+/// this module's own file, else the path fixed at build time (`RSWSGI_DAEMON_DEFAULT`, by
+/// default where the Debian package installs it).
 pub fn daemon_executable(configured: Option<&str>) -> String {
     if let Some(p) = configured {
         return p.to_string();
@@ -100,7 +101,7 @@ pub fn daemon_executable(configured: Option<&str>) -> String {
         }
     }
     option_env!("RSWSGI_DAEMON_DEFAULT")
-        .unwrap_or("/usr/lib/apache2/rswsgi-daemon")
+        .unwrap_or("/usr/lib/rswsgi/rswsgi-daemon")
         .to_string()
 }
 
