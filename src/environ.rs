@@ -71,8 +71,8 @@ pub const MOD_WSGI_KEYS: [&str; 14] = [
     "mod_wsgi.listener_port",
     "mod_wsgi.server_pid",
     "mod_wsgi.pass_authorization",
-    "mod_wsgi.x-request_start_us",
-    "mod_wsgi.x-queue_start_us",
+    rswsgi_protocol::carriers::REQUEST_START_US,
+    rswsgi_protocol::carriers::QUEUE_START_US,
 ];
 
 /// `WSGITrustedProxyHeaders` and `WSGITrustedProxies` as they apply to a request.

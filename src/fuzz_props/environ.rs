@@ -176,7 +176,10 @@ pub fn check(data: &[u8]) {
         ("mod_wsgi.callable_object", facts.callable),
         ("mod_wsgi.script_name", facts.script_name),
         ("mod_wsgi.request_id", facts.request_id),
-        ("mod_wsgi.x-request_start_us", facts.request_start),
+        (
+            rswsgi_protocol::carriers::REQUEST_START_US,
+            facts.request_start,
+        ),
     ];
     for (k, v) in own_facts {
         assert_eq!(get(k), Some(v), "{k}");

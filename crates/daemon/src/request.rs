@@ -55,6 +55,13 @@ impl Request {
             .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
+    /// The time a carrier key (`rswsgi_protocol::carriers`, microseconds since the epoch)
+    /// gives, as a duration since the epoch; `None` when absent or not a number.
+    pub fn carried_time(&self, key: &str) -> Option<std::time::Duration> {
+        let us = std::str::from_utf8(self.get(key)?).ok()?.parse().ok()?;
+        Some(std::time::Duration::from_micros(us))
+    }
+
     /// The URL the request was for, for log lines: `REQUEST_URI`, else the script name and
     /// path info.
     pub fn url(&self) -> String {

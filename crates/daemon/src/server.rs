@@ -314,11 +314,11 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
 /// How long the request waited since Apache read it, when that is over `limit`.
 fn queued_too_long(req: &crate::conn::Request, limit: Option<Duration>) -> Option<Duration> {
     let limit = limit?;
-    let start: u64 = req.get_str("mod_wsgi.x-request_start_us")?.parse().ok()?;
+    let start = req.carried_time(rswsgi_protocol::carriers::REQUEST_START_US)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;
-    let waited = now.checked_sub(Duration::from_micros(start))?;
+    let waited = now.checked_sub(start)?;
     (waited > limit).then_some(waited)
 }
 

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod carriers;
 pub mod encode;
 pub mod frame;
 pub mod startup;

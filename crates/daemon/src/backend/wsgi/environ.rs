@@ -12,6 +12,7 @@ use super::interp::support;
 use super::modwsgi::{self, epoch_secs};
 use super::WsgiConfig;
 use crate::conn::Request;
+use rswsgi_protocol::carriers;
 
 /// Decodes bytes as latin-1 (each byte is the code point of the same value), as PEP 3333 asks
 /// for environ strings.
@@ -34,11 +35,9 @@ fn fs_name<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
-/// A `mod_wsgi.x-*_us` carrier (microseconds since the epoch) as seconds; 0.0 when absent.
+/// A carrier key's time as seconds since the epoch; 0.0 when absent.
 fn carried_secs(req: &Request, key: &str) -> f64 {
-    req.get(key)
-        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
-        .map_or(0.0, |us| us as f64 / 1e6)
+    req.carried_time(key).map_or(0.0, |t| t.as_secs_f64())
 }
 
 /// Builds the environ: the module's pairs (latin-1 `str`), then the `wsgi.*` entries and
@@ -67,7 +66,7 @@ pub fn build<'py>(
                 env.set_item(latin1(py, name), fs_name(py, value)?)?;
                 continue;
             }
-            _ if name.starts_with(b"mod_wsgi.x-") => continue,
+            _ if name.starts_with(carriers::PREFIX.as_bytes()) => continue,
             _ => {}
         }
         env.set_item(latin1(py, name), latin1(py, value))?;
@@ -104,11 +103,11 @@ fn add_mod_wsgi_keys(
     let times = [
         (
             intern!(py, "mod_wsgi.request_start"),
-            carried_secs(req, "mod_wsgi.x-request_start_us"),
+            carried_secs(req, carriers::REQUEST_START_US),
         ),
         (
             intern!(py, "mod_wsgi.queue_start"),
-            carried_secs(req, "mod_wsgi.x-queue_start_us"),
+            carried_secs(req, carriers::QUEUE_START_US),
         ),
         (
             intern!(py, "mod_wsgi.daemon_start"),

@@ -1,0 +1,11 @@
+//! Environ keys that carry values from the module to the daemon and never reach the
+//! application (mod_wsgi 6's `mod_wsgi.x-` convention): the daemon turns them into the typed
+//! keys applications see (`mod_wsgi.request_start`, `mod_wsgi.queue_start`).
+
+/// Every carrier key starts with this; the daemon drops them all from the environ.
+pub const PREFIX: &str = "mod_wsgi.x-";
+/// When Apache read the request, microseconds since the epoch (`queue-timeout` counts from it).
+pub const REQUEST_START_US: &str = "mod_wsgi.x-request_start_us";
+/// When the Apache child began handing the request to the daemon group, microseconds since the
+/// epoch.
+pub const QUEUE_START_US: &str = "mod_wsgi.x-queue_start_us";
