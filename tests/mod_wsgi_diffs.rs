@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::raw::{head, RawConn, RawResponse};
+use common::raw::{head, one_request, RawConn, RawResponse};
 use common::semantics;
 use common::TestServer;
 
@@ -10,12 +10,7 @@ const APP: &str = "tests/apps/mod_wsgi_diffs.py";
 
 /// One request on its own connection, read raw.
 fn raw(srv: &TestServer, method: &str, path: &str, extra: &[(&str, &str)]) -> RawResponse {
-    let mut c = RawConn::connect(srv.addr);
-    let mut headers = extra.to_vec();
-    headers.push(("Connection", "close"));
-    c.send(&head(method, path, &headers)).unwrap();
-    c.read_response(method == "HEAD")
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    one_request(srv.addr, method, path, extra)
 }
 
 /// A `Status` header in `start_response`'s headers is not WSGI (wsgiref.validate refuses it:

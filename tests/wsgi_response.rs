@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::raw::{head, RawConn, RawResponse};
+use common::raw::{head, one_request, RawConn, RawResponse};
 use common::semantics::{self, events};
 use common::TestServer;
 
@@ -18,12 +18,7 @@ fn enc2(b: &[u8]) -> String {
 
 /// One request on its own connection, read raw.
 fn raw(srv: &TestServer, method: &str, path: &str, extra: &[(&str, &str)]) -> RawResponse {
-    let mut c = RawConn::connect(srv.addr);
-    let mut headers = extra.to_vec();
-    headers.push(("Connection", "close"));
-    c.send(&head(method, path, &headers)).unwrap();
-    c.read_response(method == "HEAD")
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    one_request(srv.addr, method, path, extra)
 }
 
 #[test]

@@ -282,3 +282,18 @@ pub fn chunked(data: &[u8], size: usize) -> Vec<u8> {
     out.extend_from_slice(b"0\r\n\r\n");
     out
 }
+
+/// One request on its own connection (`Connection: close`), read raw.
+pub fn one_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> RawResponse {
+    let mut c = RawConn::connect(addr);
+    let mut headers = extra.to_vec();
+    headers.push(("Connection", "close"));
+    c.send(&head(method, path, &headers)).unwrap();
+    c.read_response(method == "HEAD")
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
