@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binaries, free_port, http, procs, repo_root, test_user, Binaries, Stage};
+use common::express::{assert_all_gone, Express};
+use common::{procs, repo_root, Stage};
 use rswsgi_protocol::StartupReport;
 
 /// A script that imports a module nobody has.
@@ -21,177 +19,6 @@ def application(environ, start_response):\n    start_response('200 OK', [])\n   
 
 const GOOD: &str = "def application(environ, start_response):\n    \
 start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'good\\n']\n";
-
-/// One `express start-server` run, its output in two files.
-struct Express {
-    child: Child,
-    bins: Binaries,
-    root: PathBuf,
-    stdout: PathBuf,
-    stderr: PathBuf,
-    port: u16,
-    _stage: Stage,
-}
-
-impl Express {
-    /// Starts express for a script with `source`, without a Python home, plus `args`.
-    fn start(tag: &str, source: &str, args: &[&str]) -> Express {
-        let stage = Stage::new(tag);
-        let script = stage.write("app/wsgi.py", source);
-        Express::start_script(stage, script, args)
-    }
-
-    fn start_script(stage: Stage, script: PathBuf, args: &[&str]) -> Express {
-        let bins = stage.binaries();
-        let port = free_port();
-        let root = stage.dir.join("root");
-        let (stdout, stderr) = (stage.dir.join("express.out"), stage.dir.join("express.err"));
-        let mut cmd = Command::new(binaries().express);
-        cmd.arg("start-server")
-            .arg(&script)
-            .args(["--port", &port.to_string()])
-            .arg("--server-root")
-            .arg(&root)
-            .arg("--module-path")
-            .arg(&bins.module)
-            .arg("--daemon-executable")
-            .arg(&bins.daemon)
-            .args(["--shutdown-timeout", "3"])
-            .args(args)
-            .env_remove("VIRTUAL_ENV")
-            .stdin(Stdio::null())
-            .stdout(File::create(&stdout).unwrap())
-            .stderr(File::create(&stderr).unwrap())
-            .process_group(0);
-        if let Some(user) = test_user() {
-            cmd.args(["--user", &user]);
-        }
-        let child = cmd.spawn().expect("spawn express");
-        Express {
-            child,
-            bins,
-            root,
-            stdout,
-            stderr,
-            port,
-            _stage: stage,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn error_log(&self) -> String {
-        fs::read_to_string(self.root.join("error_log")).unwrap_or_default()
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "--- stdout ---\n{}\n--- stderr ---\n{}\n--- error_log ---\n{}",
-            self.stdout(),
-            self.stderr(),
-            self.error_log()
-        )
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut status = None;
-        procs::wait_until(timeout, || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Waits until express's standard error holds `needle`, or it exits.
-    fn wait_stderr(&mut self, needle: &str, timeout: Duration) -> bool {
-        procs::wait_until(timeout, || {
-            self.stderr().contains(needle) || !self.running()
-        }) && self.stderr().contains(needle)
-    }
-
-    fn get(&self, path: &str) -> Option<http::Response> {
-        http::get(
-            std::net::SocketAddr::from(([127, 0, 0, 1], self.port)),
-            path,
-        )
-        .ok()
-    }
-
-    /// The pids of httpd's parent and of every daemon it started, from the error log.
-    fn started_pids(&self) -> Vec<i32> {
-        let log = self.error_log();
-        let httpd = log
-            .lines()
-            .filter(|l| l.contains("resuming normal operations"))
-            .filter_map(|l| l.split("[pid ").nth(1)?.split(':').next()?.parse().ok());
-        let daemons = log.lines().filter_map(|l| {
-            l.split("started daemon process ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        });
-        httpd.chain(daemons).collect()
-    }
-
-    /// The start-up reports the daemons wrote.
-    fn reports(&self) -> Vec<StartupReport> {
-        self.error_log()
-            .lines()
-            .filter_map(StartupReport::find_in_log_line)
-            .collect()
-    }
-
-    /// SIGTERM to express; asserts that it exits 0 and leaves nothing behind.
-    fn stop(mut self) {
-        let pids = self.started_pids();
-        // SAFETY: kill has no memory-safety preconditions; express is our child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.wait_exit(Duration::from_secs(15));
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", self.logs());
-        assert_all_gone(&pids, &self.bins, &self.logs());
-    }
-}
-
-impl Drop for Express {
-    fn drop(&mut self) {
-        if self.running() {
-            for pid in self.started_pids() {
-                // SAFETY: kill has no memory-safety preconditions; our processes, by pid.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn assert_all_gone(pids: &[i32], bins: &Binaries, logs: &str) {
-    assert!(
-        pids.len() >= 2,
-        "no httpd or daemon pid in the log:\n{logs}"
-    );
-    let gone = procs::wait_until(Duration::from_secs(2), || {
-        pids.iter().all(|&pid| !procs::alive(pid))
-    });
-    let left: Vec<_> = pids.iter().filter(|&&p| procs::alive(p)).collect();
-    assert!(
-        gone,
-        "left running: {left:?} (daemon {:?})\n{logs}",
-        bins.daemon
-    );
-}
 
 #[test]
 fn a_script_that_fails_to_import_stops_express_with_the_reason() {

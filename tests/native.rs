@@ -233,7 +233,10 @@ fn connect(addr: SocketAddr) -> TcpStream {
 #[test]
 fn upload_64_mib_is_streamed_back() {
     const TOTAL: usize = 64 << 20;
-    let srv = example();
+    // Over express's default --limit-request-body (mod_wsgi-express's 10 MiB).
+    let srv = TestServer::builder(&built("examples/native/wsgi.rs"))
+        .limit_request_body(0)
+        .start();
     let stream = connect(srv.addr);
     let mut writer = stream.try_clone().expect("clone socket");
     let addr = srv.addr;

@@ -52,6 +52,7 @@ fn start_refused(root: &ServerRoot) -> String {
     let out_path = root.dir.join("httpd.out");
     let out = File::create(&out_path).unwrap();
     let mut child = httpd_command(root)
+        .unwrap()
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()

@@ -12,10 +12,13 @@ use crate::access::{check_access, Identity, Need};
 use crate::handler::{
     default_cache_dir, find_sdk, is_native_library, is_native_source, BuildOptions, HANDLER_FILE,
 };
+use crate::hosts::HostOptions;
+use crate::limits::{ProcessOptions, RequestOptions};
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
-use crate::options::{ServerOptions, Timeouts};
+use crate::options::{ApplicationType, ServerOptions, Timeouts};
 use crate::pyhome::check_python_home;
-use crate::script::check_script;
+use crate::script::{check_module_name, check_script, MODULE_HANDLER_FILE};
+use crate::site::SiteOptions;
 
 /// A server ready to be written: the options resolved against the machine.
 /// [`crate::render_httpd_conf`] renders it; its fields are public so that tests can
@@ -38,6 +41,9 @@ pub struct ServerConfig {
     pub script: PathBuf,
     /// The native handler source (`wsgi.rs`) to build, when the script given was one.
     pub native_source: Option<PathBuf>,
+    /// With `--application-type module`, the module's dotted name; `script` is then
+    /// `<server root>/handler.wsgi`, which [`crate::write_server_root`] writes to import it.
+    pub module_entry: Option<String>,
     /// How to build it (SDK found, cache directory chosen).
     pub build: BuildOptions,
     /// The callable's name.
@@ -72,8 +78,6 @@ pub struct ServerConfig {
     pub access_log: bool,
     /// Apache's `LogLevel`.
     pub log_level: String,
-    /// `TypesConfig` file, when the system has one.
-    pub types_config: Option<PathBuf>,
     /// Files to `Include`.
     pub include_files: Vec<PathBuf>,
     /// Lines appended verbatim.
@@ -84,6 +88,14 @@ pub struct ServerConfig {
     pub keep_serving_on_load_error: bool,
     /// Seconds to wait for the daemons' first load of the script.
     pub load_wait: u64,
+    /// The site: document root (always set), aliases, MIME types (when the system has them), ...
+    pub site: SiteOptions,
+    /// Host names, TLS (files absolute and present) and HTTP/2.
+    pub hosts: HostOptions,
+    /// Request handling.
+    pub requests: RequestOptions,
+    /// The httpd process (`server_mpm` holds the one MPM chosen).
+    pub process: ProcessOptions,
 }
 
 impl ServerConfig {
@@ -99,22 +111,44 @@ impl ServerConfig {
 
     /// `HOST:PORT` as Apache's `Listen` wants it (IPv6 addresses in brackets).
     pub fn listen_address(&self) -> String {
+        self.listen_address_on(self.port)
+    }
+
+    /// `HOST:port` for another port of the same host (the HTTPS one).
+    pub fn listen_address_on(&self, port: u16) -> String {
         if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+            format!("[{}]:{port}", self.host)
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{}:{port}", self.host)
         }
     }
 
-    /// The URL to print: `http://HOST:PORT/mount/`, with `localhost` for a wildcard host.
-    pub fn url(&self) -> String {
-        let host = match self.host.as_str() {
+    /// The host part of the URLs to print: `localhost` for a wildcard address.
+    pub fn url_host(&self) -> String {
+        match self.host.as_str() {
             "0.0.0.0" | "::" | "*" => "localhost".to_owned(),
             h if h.contains(':') => format!("[{h}]"),
             h => h.to_owned(),
-        };
+        }
+    }
+
+    /// The URL to print: `http://HOST:PORT/mount/` (the server name's, when one is given).
+    pub fn url(&self) -> String {
+        let host = self
+            .hosts
+            .server_name
+            .clone()
+            .unwrap_or_else(|| self.url_host());
         let mount = self.mount_point.trim_end_matches('/');
         format!("http://{host}:{}{mount}/", self.port)
+    }
+
+    /// The pid file httpd writes (`--pid-file`, else `<root>/httpd.pid`).
+    pub fn pid_file(&self) -> PathBuf {
+        self.process
+            .pid_file
+            .clone()
+            .unwrap_or_else(|| self.server_root.join("httpd.pid"))
     }
 }
 
@@ -146,10 +180,33 @@ fn check_log_level(level: &str) -> Result<()> {
 /// server root when the user cannot enter it).
 pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     let httpd = find_httpd(opts.httpd_executable.as_deref())?;
-    let script = absolute(&opts.script)
-        .and_then(|p| p.canonicalize().map_err(Into::into))
-        .with_context(|| format!("WSGI script {}", opts.script.display()))?;
-    check_script(&script, &opts.callable_object)?;
+    let server_root = absolute(&opts.server_root_or_default())?;
+    let module_entry = match opts.application_type {
+        ApplicationType::Module => {
+            let entry = opts.script.to_string_lossy().into_owned();
+            check_module_name(&entry)?;
+            if check_module_name(&opts.callable_object).is_err()
+                || opts.callable_object.contains('.')
+            {
+                bail!(
+                    "--callable-object {:?}: not a Python name",
+                    opts.callable_object
+                );
+            }
+            Some(entry)
+        }
+        ApplicationType::Script => None,
+    };
+    let script = match &module_entry {
+        Some(_) => server_root.join(MODULE_HANDLER_FILE),
+        None => {
+            let script = absolute(&opts.script)
+                .and_then(|p| p.canonicalize().map_err(Into::into))
+                .with_context(|| format!("WSGI script {}", opts.script.display()))?;
+            check_script(&script, &opts.callable_object)?;
+            script
+        }
+    };
     if opts.processes == 0 || opts.threads == 0 {
         bail!("--processes and --threads must be at least 1");
     }
@@ -170,7 +227,6 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         opts.daemon_executable.as_deref(),
         &module_path,
     )?)?;
-    let server_root = absolute(&opts.server_root_or_default())?;
     let script_dir = script.parent().map(Path::to_path_buf).unwrap_or_default();
     let native_source = is_native_source(&script).then(|| script.clone());
     let native = native_source.is_some() || is_native_library(&script);
@@ -188,6 +244,8 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
             );
             server_root.clone()
         }
+        // mod_wsgi-express's default for a module: the directory express runs in.
+        None if module_entry.is_some() => absolute(Path::new("."))?,
         None => script_dir,
     };
     let build = match &native_source {
@@ -233,6 +291,8 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         .iter()
         .map(|p| absolute(p))
         .collect::<Result<Vec<_>>>()?;
+    let site = opts.site.resolve(&server_root.join("htdocs"))?;
+    let process = opts.process.resolve(&modules_dir)?;
     let config = ServerConfig {
         httpd,
         modules_dir,
@@ -241,6 +301,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         server_root,
         script,
         native_source,
+        module_entry,
         build,
         callable_object: opts.callable_object.clone(),
         mount_point: opts.mount_point.clone(),
@@ -258,12 +319,15 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         log_to_terminal: opts.log_to_terminal,
         access_log: opts.access_log,
         log_level: opts.log_level.clone(),
-        types_config: Some(PathBuf::from("/etc/mime.types")).filter(|p| p.is_file()),
         include_files,
         extra_directives: opts.extra_directives.clone(),
         startup_log: opts.startup_log,
         keep_serving_on_load_error: opts.keep_serving_on_load_error,
         load_wait: opts.load_wait,
+        site,
+        hosts: opts.hosts.resolve()?,
+        requests: opts.requests.resolve()?,
+        process,
     };
     if let Some(who) = &config.identity {
         check_reachable(&config, who)?;
@@ -311,8 +375,9 @@ fn identity(opts: &ServerOptions) -> Result<Option<Identity>> {
 /// The switched-to user must reach the script, the working directory, the python
 /// home and path, the module and the daemon binary.
 fn check_reachable(config: &ServerConfig, who: &Identity) -> Result<()> {
-    // A handler built from source is put into the server root later, readable by all.
-    if config.native_source.is_none() {
+    // A handler built from source (or a module's handler) is put into the server root
+    // later, readable by all.
+    if config.native_source.is_none() && config.module_entry.is_none() {
         check_access(who, &config.script, Need::Read, "the WSGI script")?;
     }
     if config.working_directory != config.server_root {

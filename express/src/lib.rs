@@ -14,6 +14,8 @@
 pub mod access;
 pub mod config;
 pub mod handler;
+pub mod hosts;
+pub mod limits;
 pub mod locate;
 pub mod options;
 pub mod out;
@@ -22,13 +24,14 @@ pub mod render;
 pub mod root;
 pub mod run;
 pub mod script;
+pub mod site;
 pub mod startup;
 
 pub use access::{check_access, Identity, Need};
 pub use config::{resolve, ServerConfig};
 pub use handler::{build_handler, BuildOptions, BuiltHandler};
 pub use locate::{find_daemon, find_httpd, find_module, find_modules_dir};
-pub use options::{ServerOptions, Timeouts};
+pub use options::{ApplicationType, ServerOptions, Timeouts};
 pub use render::{render_apachectl, render_httpd_conf};
 pub use root::{setup_server, write_server_root, ServerRoot};
 pub use run::{check_port, exit_code, httpd_command, run_foreground, start_httpd, Finished};

@@ -6,9 +6,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rswsgi_express::handler::install_library;
+use rswsgi_express::hosts::{https_url, HostOptions};
+use rswsgi_express::limits::{ProcessOptions, RequestOptions};
+use rswsgi_express::site::SiteOptions;
 use rswsgi_express::{build_handler, check_port, resolve, run_foreground};
 use rswsgi_express::{errln, outln};
-use rswsgi_express::{write_server_root, BuildOptions, ServerOptions, ServerRoot, Timeouts};
+use rswsgi_express::{write_server_root, ApplicationType, BuildOptions, ServerOptions};
+use rswsgi_express::{ServerRoot, Timeouts};
 
 #[derive(Parser)]
 #[command(
@@ -48,8 +52,14 @@ struct BuildArgs {
 
 #[derive(clap::Args)]
 struct Args {
-    /// The WSGI script to serve (wsgi.py), or a native handler (wsgi.rs, built and cached; or a built .so).
-    script: PathBuf,
+    /// The WSGI script to serve (wsgi.py), or a native handler (wsgi.rs, built and cached; or a built .so); with --application-type module, a module name.
+    script: Option<PathBuf>,
+    /// The entry point, instead of SCRIPT (it wins when both are given).
+    #[arg(long, value_name = "FILE-PATH|MODULE")]
+    entry_point: Option<PathBuf>,
+    /// What the entry point is: a script file, or a Python module imported by its dotted name.
+    #[arg(long, value_enum, value_name = "TYPE", default_value = "script")]
+    application_type: ApplicationType,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -176,11 +186,27 @@ struct Args {
     /// Build cache for a .rs script [default: $XDG_CACHE_HOME/rswsgi/handlers or ~/.cache/rswsgi/handlers].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    site: SiteOptions,
+    #[command(flatten)]
+    hosts: HostOptions,
+    #[command(flatten)]
+    requests: RequestOptions,
+    #[command(flatten)]
+    process: ProcessOptions,
 }
 
 impl Args {
     fn into_options(self) -> anyhow::Result<ServerOptions> {
-        let mut o = ServerOptions::new(self.script);
+        let Some(entry) = self.entry_point.or(self.script) else {
+            anyhow::bail!("no application given: pass SCRIPT (or --entry-point)");
+        };
+        let mut o = ServerOptions::new(entry);
+        o.application_type = self.application_type;
+        o.site = self.site;
+        o.hosts = self.hosts;
+        o.requests = self.requests;
+        o.process = self.process;
         o.host = self.host;
         o.port = match u16::try_from(self.port) {
             Ok(port) if port > 0 => port,
@@ -245,6 +271,9 @@ impl Args {
 fn describe(root: &ServerRoot) {
     let c = &root.config;
     outln!("Server URL         : {}", root.url);
+    if let Some(url) = https_url(c) {
+        outln!("Server URL (HTTPS) : {url}");
+    }
     outln!("Server Root        : {}", root.dir.display());
     outln!("Server Conf        : {}", root.httpd_conf.display());
     match &root.error_log {
@@ -255,12 +284,19 @@ fn describe(root: &ServerRoot) {
         outln!("Startup Log File   : {}", log.display());
     }
     match &c.native_source {
+        _ if c.module_entry.is_some() => {
+            outln!(
+                "WSGI Module        : {}",
+                c.module_entry.as_deref().unwrap_or_default()
+            );
+        }
         Some(source) => {
             outln!("Native Handler     : {}", source.display());
             outln!("Handler Library    : {}", c.script.display());
         }
         None => outln!("WSGI Script        : {}", c.script.display()),
     }
+    outln!("Document Root      : {}", c.site.document_root().display());
     outln!("Daemon Processes   : {}", c.processes);
     outln!("Threads Per Process: {}", c.threads);
     outln!(

@@ -2,6 +2,30 @@
 
 use std::path::PathBuf;
 
+use crate::hosts::HostOptions;
+use crate::limits::{ProcessOptions, RequestOptions};
+use crate::site::SiteOptions;
+
+/// An option table's defaults, as its `clap` declaration gives them (so that they are
+/// declared once, for the command line and the library alike).
+pub fn clap_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let matches = T::augment_args(clap::Command::new("defaults"))
+        .try_get_matches_from(["defaults"])
+        .expect("every option has a default");
+    T::from_arg_matches(&matches).expect("the defaults parse")
+}
+
+/// What the entry point names (`--application-type`, as mod_wsgi-express).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// A WSGI script file (`wsgi.py`), or a native handler (`wsgi.rs`, `handler.so`).
+    #[default]
+    Script,
+    /// A Python module to import by its dotted name (`mysite.wsgi`), with the working
+    /// directory on `sys.path`.
+    Module,
+}
+
 /// The fewest Apache request threads express configures: one child's worth at Apache's
 /// default `ThreadLimit`. A relay thread costs about 100 KiB.
 pub const MIN_RELAY_THREADS: u32 = 64;
@@ -94,8 +118,11 @@ impl Timeouts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// The WSGI script (`wsgi.py`) to serve, or a native handler: its Rust source
-    /// (`wsgi.rs`, built with [`crate::build_handler`]) or a built library (`handler.so`).
+    /// (`wsgi.rs`, built with [`crate::build_handler`]) or a built library (`handler.so`);
+    /// with [`ApplicationType::Module`], a module's dotted name.
     pub script: PathBuf,
+    /// What `script` names (`--application-type`, default `script`).
+    pub application_type: ApplicationType,
     /// Address to listen on (`--host`, default `127.0.0.1`).
     pub host: String,
     /// Port to listen on (`--port`, default 8000).
@@ -163,6 +190,14 @@ pub struct ServerOptions {
     /// Seconds `start-server` waits for the daemons' first load of the script before it
     /// serves anyway (`--load-wait`, default [`crate::startup::DEFAULT_LOAD_WAIT`]).
     pub load_wait: u64,
+    /// Static files, aliases, error documents, compression, rewrite rules, CGI.
+    pub site: SiteOptions,
+    /// Host names, TLS and HTTP/2.
+    pub hosts: HostOptions,
+    /// Request body limit, chunked bodies, keep-alive, backlog, trusted proxies.
+    pub requests: RequestOptions,
+    /// MPM, pid file, process name, environment script.
+    pub process: ProcessOptions,
 }
 
 impl ServerOptions {
@@ -170,6 +205,7 @@ impl ServerOptions {
     pub fn new(script: impl Into<PathBuf>) -> Self {
         ServerOptions {
             script: script.into(),
+            application_type: ApplicationType::Script,
             host: "127.0.0.1".to_owned(),
             port: 8000,
             processes: 1,
@@ -199,6 +235,10 @@ impl ServerOptions {
             startup_log: false,
             keep_serving_on_load_error: false,
             load_wait: crate::startup::DEFAULT_LOAD_WAIT,
+            site: SiteOptions::default(),
+            hosts: HostOptions::default(),
+            requests: RequestOptions::default(),
+            process: ProcessOptions::default(),
         }
     }
 

@@ -61,7 +61,8 @@ pub fn conf_word(word: &str) -> Result<String> {
     Ok(format!("\"{escaped}\""))
 }
 
-fn conf_path(path: &Path) -> Result<String> {
+/// A path as a word for Apache's configuration parser ([`conf_word`]); it must be UTF-8.
+pub fn conf_path(path: &Path) -> Result<String> {
     match path.to_str() {
         Some(s) => conf_word(s),
         None => bail!("{}: path is not UTF-8", path.display()),
@@ -177,14 +178,6 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
         );
         writeln!(access_log, "CustomLog {target} rswsgi")?;
     }
-    let mut types_config = String::new();
-    if let Some(types) = &c.types_config {
-        writeln!(
-            types_config,
-            "<IfModule mime_module>\n  TypesConfig {}\n</IfModule>",
-            conf_path(types)?
-        )?;
-    }
     let mut extra = String::new();
     for file in &c.include_files {
         writeln!(extra, "Include {}", conf_path(file)?)?;
@@ -204,7 +197,9 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("server_root", conf_path(root)?);
     v.insert("server_name", conf_word(&c.listen_address())?);
     v.insert("listen", conf_word(&c.listen_address())?);
-    v.insert("pid_file", conf_path(&root.join("httpd.pid"))?);
+    v.insert("pid_file", conf_path(&c.pid_file())?);
+    v.insert("mpm", c.process.mpm().to_owned());
+    v.insert("prefork_start", c.max_clients.clamp(1, 8).to_string());
     v.insert("user_directives", user_directives);
     v.insert("modules_dir", conf_path(&c.modules_dir)?);
     v.insert(
@@ -227,8 +222,10 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("socket_timeout", c.timeouts.socket_timeout.to_string());
     v.insert("request_read_timeout", c.timeouts.request_read_timeout());
     v.insert("access_log_directives", access_log);
-    v.insert("types_config_directives", types_config);
-    v.insert("document_root", conf_path(&root.join("htdocs"))?);
+    v.insert("request_directives", crate::limits::render_requests(c)?);
+    v.insert("host_server_directives", crate::hosts::render_server(c)?);
+    v.insert("site_directives", crate::site::render(c)?);
+    v.insert("virtual_hosts", crate::hosts::render_vhosts(c)?);
     v.insert("socket_prefix", conf_path(&root.join("wsgi"))?);
     v.insert("daemon_path", conf_path(&c.daemon_path)?);
     v.insert("daemon_process_args", daemon_process_args(c)?);
@@ -252,6 +249,11 @@ pub fn render_apachectl(c: &ServerConfig) -> Result<String> {
         None => "''".to_owned(),
     };
     v.insert("startup_log", startup_log);
+    let envvars = match &c.process.envvars_script {
+        Some(script) => shell_word(path_str(script)?),
+        None => "''".to_owned(),
+    };
+    v.insert("envvars", envvars);
     substitute(APACHECTL_TEMPLATE, &v)
 }
 
@@ -270,6 +272,7 @@ mod tests {
             server_root: "/tmp/rswsgi-express-127.0.0.1:8000:0".into(),
             script: "/srv/my app/wsgi.py".into(),
             native_source: None,
+            module_entry: None,
             build: Default::default(),
             callable_object: "application".into(),
             mount_point: "/".into(),
@@ -293,12 +296,18 @@ mod tests {
             log_to_terminal: false,
             access_log: true,
             log_level: "info".into(),
-            types_config: Some("/etc/mime.types".into()),
             include_files: vec![],
             extra_directives: vec!["# extra".into()],
             startup_log: false,
             keep_serving_on_load_error: false,
             load_wait: 60,
+            site: crate::site::SiteOptions {
+                document_root: Some("/tmp/rswsgi-express-127.0.0.1:8000:0/htdocs".into()),
+                ..Default::default()
+            },
+            hosts: Default::default(),
+            requests: Default::default(),
+            process: Default::default(),
         }
     }
 

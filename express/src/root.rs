@@ -22,7 +22,7 @@ pub struct ServerRoot {
     pub httpd_conf: PathBuf,
     /// `<dir>/apachectl`.
     pub apachectl: PathBuf,
-    /// `<dir>/httpd.pid`.
+    /// `<dir>/httpd.pid`, or the `--pid-file`.
     pub pid_file: PathBuf,
     /// `<dir>/error_log`, or `None` when the error log goes to the terminal.
     pub error_log: Option<PathBuf>,
@@ -101,6 +101,10 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     if let Some(built) = &handler {
         install_library(&built.library, &config.script, 0o644)?;
     }
+    if let Some(entry) = &config.module_entry {
+        let source = crate::script::module_handler(entry, &config.callable_object);
+        write_file(&config.script, &source, 0o644)?;
+    }
     make_private_dir(&dir.join("htdocs"))?;
     let httpd_conf = dir.join("httpd.conf");
     let apachectl = dir.join("apachectl");
@@ -116,7 +120,7 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     Ok(ServerRoot {
         httpd_conf,
         apachectl,
-        pid_file: dir.join("httpd.pid"),
+        pid_file: config.pid_file(),
         error_log,
         startup_log,
         httpd: config.httpd.clone(),

@@ -1,7 +1,9 @@
 //! Running httpd in the foreground: port check, spawn, signal forwarding, clean exit.
 
+use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::net::{TcpListener, ToSocketAddrs};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -52,10 +54,19 @@ pub const MALLOC_ARENA_MAX: (&str, &str) = ("MALLOC_ARENA_MAX", "2");
 /// httpd gets) and to receive SIGTERM if the thread that spawns it dies
 /// (`PR_SET_PDEATHSIG`): spawn it from a thread that outlives it. Standard input is
 /// `/dev/null`; the caller may redirect the other streams. `MALLOC_ARENA_MAX` is set (see
-/// [`MALLOC_ARENA_MAX`]). With a start-up log, httpd gets `-E <startup log>`.
-pub fn httpd_command(root: &ServerRoot) -> Command {
+/// [`MALLOC_ARENA_MAX`]). With a start-up log, httpd gets `-E <startup log>`. With
+/// `--process-name`, httpd runs under that `argv[0]`; with `--envvars-script`, it gets the
+/// environment the script leaves (see [`envvars_environment`]).
+pub fn httpd_command(root: &ServerRoot) -> Result<Command> {
     let parent = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     let mut cmd = Command::new(&root.httpd);
+    let process = &root.config.process;
+    if let Some(name) = &process.process_name {
+        cmd.arg0(name);
+    }
+    if let Some(script) = &process.envvars_script {
+        cmd.env_clear().envs(envvars_environment(script)?);
+    }
     cmd.arg("-f").arg(&root.httpd_conf);
     if let Some(log) = &root.startup_log {
         cmd.arg("-E").arg(log);
@@ -84,12 +95,43 @@ pub fn httpd_command(root: &ServerRoot) -> Command {
             Ok(())
         });
     }
-    cmd
+    Ok(cmd)
+}
+
+/// The environment `script` leaves when `/bin/sh` sources it (mod_wsgi-express's
+/// `envvars`, which its `apachectl` sources before starting httpd): the current environment
+/// with the script's exports. A script that fails is an error naming it, with its output.
+pub fn envvars_environment(script: &std::path::Path) -> Result<Vec<(OsString, OsString)>> {
+    let out = Command::new("/bin/sh")
+        .args(["-c", ". \"$1\" >&2 && exec env -0", "envvars"])
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running /bin/sh for --envvars-script {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "--envvars-script {} failed ({}): {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out
+        .stdout
+        .split(|&b| b == 0)
+        .filter_map(|pair| {
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            Some((
+                OsString::from_vec(pair[..eq].to_vec()),
+                OsString::from_vec(pair[eq + 1..].to_vec()),
+            ))
+        })
+        .collect())
 }
 
 /// Spawns [`httpd_command`] with the caller's standard output and error.
 pub fn start_httpd(root: &ServerRoot) -> Result<Child> {
-    httpd_command(root)
+    httpd_command(root)?
         .spawn()
         .with_context(|| format!("starting {}", root.httpd.display()))
 }
@@ -145,7 +187,7 @@ pub fn run_foreground(root: &ServerRoot) -> Result<Finished> {
         .as_deref()
         .map(LogSource::from_end_of)
         .transpose()?;
-    let mut cmd = httpd_command(root);
+    let mut cmd = httpd_command(root)?;
     if file_source.is_none() {
         cmd.stderr(Stdio::piped());
     }

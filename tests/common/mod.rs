@@ -9,6 +9,8 @@
 //! Debian's `/usr/bin/python3` with Flask (`make setup` creates it).
 #![allow(dead_code)]
 
+pub mod curl;
+pub mod express;
 pub mod http;
 pub mod procs;
 pub mod raw;

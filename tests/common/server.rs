@@ -32,6 +32,7 @@ pub struct Builder {
     python_home: Option<PathBuf>,
     beside: Vec<(String, String)>,
     include_files: Vec<PathBuf>,
+    limit_request_body: Option<u64>,
 }
 
 impl Builder {
@@ -52,7 +53,14 @@ impl Builder {
             python_home: None,
             beside: Vec::new(),
             include_files: Vec::new(),
+            limit_request_body: None,
         }
+    }
+
+    /// `--limit-request-body` (express's default is mod_wsgi-express's 10 MiB).
+    pub fn limit_request_body(mut self, bytes: u64) -> Self {
+        self.limit_request_body = Some(bytes);
+        self
     }
     /// An `--include-file` (a file the test user can read).
     pub fn include_file(mut self, path: &std::path::Path) -> Self {
@@ -158,10 +166,14 @@ impl Builder {
             if let Some(t) = self.timeouts {
                 opts.timeouts = t;
             }
+            if let Some(limit) = self.limit_request_body {
+                opts.requests.limit_request_body = limit;
+            }
             let root = setup_server(&opts).unwrap_or_else(|e| panic!("setup_server: {e:#}"));
             let out_path = root.dir.join("httpd.out");
             let out = File::create(&out_path).expect("create httpd.out");
             let child = httpd_command(&root)
+                .expect("httpd command")
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdout(out.try_clone().expect("dup"))
                 .stderr(out)
