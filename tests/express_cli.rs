@@ -201,3 +201,79 @@ fn port_and_log_level_are_checked_before_httpd_starts() {
         );
     }
 }
+
+#[test]
+fn site_and_tls_options_are_checked_before_httpd_starts() {
+    let stage = Stage::new("badsite");
+    let key = stage.write(
+        "tls/server.key",
+        "not checked: the certificate is missing\n",
+    );
+    let key = key.to_str().unwrap().to_owned();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "--https-port",
+                "8443",
+                "--ssl-certificate-file",
+                "/no/such.crt",
+                "--ssl-certificate-key-file",
+                &key,
+            ],
+            &["--ssl-certificate-file /no/such.crt: no such file"],
+        ),
+        (
+            &["--https-port", "8443"],
+            &["--https-port 8443 needs --ssl-certificate-file"],
+        ),
+        (&["--https-port", "0"], &["--https-port 0", "1 to 65535"]),
+        (&["--https-only"], &["--https-only needs --https-port"]),
+        (
+            &["--server-mpm", "winnt"],
+            &["--server-mpm winnt", "event, worker, prefork"],
+        ),
+        (
+            &["--map-head-to-get", "sometimes"],
+            &["--map-head-to-get sometimes", "Off, On or Auto"],
+        ),
+        (
+            &["--document-root", "/no/such/dir"],
+            &["--document-root /no/such/dir: not a directory"],
+        ),
+        (
+            &["--url-alias", "/s", "/no/such/dir"],
+            &["--url-alias /s /no/such/dir: no such file"],
+        ),
+        (
+            &["--error-document", "200", "/x"],
+            &["--error-document 200 /x", "400 to 599"],
+        ),
+        (
+            &["--envvars-script", "/no/such.sh"],
+            &["--envvars-script /no/such.sh: no such file"],
+        ),
+        (
+            &["--trust-proxy-header", "X Bad"],
+            &["--trust-proxy-header \"X Bad\""],
+        ),
+        (&["--application-type", "module"], &["is not a module name"]),
+    ];
+    for (bad, needles) in cases {
+        let stage = Stage::new("badarg");
+        let script = stage.write("app/wsgi.py", "def application(e, s):\n    pass\n");
+        let user = user_args();
+        let out = express(&stage, script.to_str().unwrap(), &args(&user, bad));
+        assert_refused(&stage, &out, needles);
+    }
+    // No application at all.
+    let out = Command::new(binaries().express)
+        .arg("start-server")
+        .output()
+        .expect("run express");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr.trim_end(),
+        "express: no application given: pass SCRIPT (or --entry-point)"
+    );
+}

@@ -17,7 +17,9 @@ use common::{free_port, repo_root, sha256_hex, Stage};
 fn certificate(dir: &Path, name: &str) -> PathBuf {
     let root = dir.join(name);
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", "/CN=localhost"])
         .args([
             "-addext",
@@ -29,7 +31,11 @@ fn certificate(dir: &Path, name: &str) -> PathBuf {
         .arg(root.with_extension("crt"))
         .output()
         .expect("run openssl");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for ext in ["crt", "key"] {
         let file = root.with_extension(ext);
         std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
@@ -40,7 +46,11 @@ fn certificate(dir: &Path, name: &str) -> PathBuf {
 
 /// Starts the site app with `args` (which may name `{cert}` for the certificate root).
 fn start(stage: Stage, args: &[&str]) -> Express {
-    let script = stage.copy(&repo_root().join("tests/apps/site_app.py"), "app/wsgi.py", 0o644);
+    let script = stage.copy(
+        &repo_root().join("tests/apps/site_app.py"),
+        "app/wsgi.py",
+        0o644,
+    );
     let mut express = Express::start_script(stage, script, args);
     express.wait_serving();
     express
@@ -93,11 +103,24 @@ fn https_with_redirects_hsts_and_http2_both_ways() {
     assert_eq!((h2.status, h2.http_version.as_str()), (200, "2"), "{h2:?}");
     assert_eq!(h2.kv("SERVER_PROTOCOL").as_deref(), Some("HTTP/2.0"));
     let h2c = curl(dir, &express.url("/x"), &["--http2-prior-knowledge"]);
-    assert_eq!((h2c.status, h2c.http_version.as_str()), (301, "2"), "{h2c:?}");
+    assert_eq!(
+        (h2c.status, h2c.http_version.as_str()),
+        (301, "2"),
+        "{h2c:?}"
+    );
     // 64 MiB down and up over HTTP/2, intact.
     let size = 64 << 20;
-    let down = curl(dir, &https(&format!("/stream?{size}")), &[&cacert[..], &["--http2"]].concat());
-    assert_eq!((down.status, down.http_version.as_str()), (200, "2"), "{}", down.stderr);
+    let down = curl(
+        dir,
+        &https(&format!("/stream?{size}")),
+        &[&cacert[..], &["--http2"]].concat(),
+    );
+    assert_eq!(
+        (down.status, down.http_version.as_str()),
+        (200, "2"),
+        "{}",
+        down.stderr
+    );
     assert_eq!(down.body.len(), size);
     let expected: Vec<u8> = (0..size).map(|i| (i % 256) as u8).collect();
     assert!(down.body == expected, "the streamed body differs");
@@ -109,7 +132,12 @@ fn https_with_redirects_hsts_and_http2_both_ways() {
         &https("/upload"),
         &[&cacert[..], &["--http2", "--data-binary", &data]].concat(),
     );
-    assert_eq!((up.status, up.http_version.as_str()), (200, "2"), "{up:?}\n{}", logs());
+    assert_eq!(
+        (up.status, up.http_version.as_str()),
+        (200, "2"),
+        "{up:?}\n{}",
+        logs()
+    );
     assert_eq!(up.kv("length"), Some(size.to_string()));
     assert_eq!(up.kv("sha256"), Some(sha256_hex(&expected)));
     express.stop();
@@ -155,7 +183,8 @@ fn client_certificates_are_required_with_a_ca_file() {
     assert_eq!(with.status, 200, "{with:?}\n{}", express.logs());
     // --ssl-environment: mod_ssl's variables reach the app.
     assert!(
-        with.kv("SSL_PROTOCOL").is_some_and(|p| p.starts_with("TLS")),
+        with.kv("SSL_PROTOCOL")
+            .is_some_and(|p| p.starts_with("TLS")),
         "{with:?}"
     );
     express.stop();
@@ -177,7 +206,10 @@ fn a_server_name_refuses_other_names_and_redirects_its_parent_domain() {
     let host = |name: &str| format!("Host: {name}:{port}");
     let named = curl(dir, &express.url("/p"), &["-H", &host("www.example.test")]);
     assert_eq!(named.status, 200, "{}", express.logs());
-    assert_eq!(named.kv("HTTP_HOST"), Some(format!("www.example.test:{port}")));
+    assert_eq!(
+        named.kv("HTTP_HOST"),
+        Some(format!("www.example.test:{port}"))
+    );
     let alias = curl(dir, &express.url("/p"), &["-H", &host("a.alias.test")]);
     assert_eq!(alias.status, 200, "{alias:?}");
     let other = curl(dir, &express.url("/p"), &["-H", &host("other.test")]);
