@@ -41,6 +41,8 @@ pub enum Directive {
     TrustedProxyHeaders,
     /// `WSGITrustedProxies`.
     TrustedProxies,
+    /// `WSGIErrorOverride`.
+    ErrorOverride,
 }
 
 impl Directive {
@@ -279,6 +281,7 @@ fn apply(
         Directive::RestrictEmbedded
         | Directive::PassAuthorization
         | Directive::ChunkedRequest
+        | Directive::ErrorOverride
         | Directive::ScriptReloading => {}
     }
     Ok(())
@@ -337,6 +340,7 @@ unsafe extern "C" fn on_flag(
     match unsafe { Directive::from_data(cmd.info) } {
         Some(Directive::PassAuthorization) => dir().pass_authorization = Some(on != 0),
         Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
+        Some(Directive::ErrorOverride) => dir().error_override = Some(on != 0),
         Some(Directive::ScriptReloading) => {
             // SAFETY: cmd->server is the server whose section is being read.
             let server = unsafe { server_config(cmd.server) };

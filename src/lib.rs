@@ -47,7 +47,7 @@ mod module {
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 
-    static COMMANDS: Commands<16> = Commands([
+    static COMMANDS: Commands<17> = Commands([
         d::raw(
             c"WSGIDaemonProcess",
             &Directive::DaemonProcess,
@@ -137,6 +137,12 @@ mod module {
             &Directive::TrustedProxies,
             ANYWHERE,
             c"ADDRESS[/MASK]... : peers whose proxy headers are trusted (default: all)",
+        ),
+        d::flag(
+            c"WSGIErrorOverride",
+            &Directive::ErrorOverride,
+            ANYWHERE,
+            c"On|Off : answer an application's error status with Apache's ErrorDocument (default Off)",
         ),
         d::end(),
     ]);

@@ -1,7 +1,8 @@
 //! `express start-server` serves a site as mod_wsgi-express does: with `--document-root`, a
 //! file that exists there is Apache's (ranges, `Last-Modified`, MIME types) and every other
 //! URL goes to the application; `--url-alias` maps a file or a directory, `--directory-index`
-//! gives directories to Apache, `--error-document` answers Apache's errors,
+//! gives directories to Apache, `--error-document` answers Apache's errors (and with
+//! `--error-override` the application's),
 //! `--compress-responses` gzips text but not binary types, `--rewrite-rules` applies before
 //! the application, `--directory-listing` lists directories and `--with-cgi` runs `.cgi`
 //! files. Driven with curl.
@@ -69,10 +70,28 @@ fn document_root_files_are_apaches_and_every_other_url_the_applications() {
             "errors",
             "--mime-types",
             "mime.types",
+            "--error-override",
         ],
     );
     let dir = &express.stage.dir;
     let logs = || express.logs();
+    // --error-override: the application's 404 is answered with the error document; a status
+    // without one gets Apache's own page; a success passes as it is.
+    let overridden = curl(dir, &express.url("/status/404"), &[]);
+    assert_eq!(overridden.status, 404, "{}", logs());
+    assert_eq!(
+        overridden.text(),
+        "<p>custom not found</p>\n",
+        "{overridden:?}"
+    );
+    let plain = curl(dir, &express.url("/status/503"), &[]);
+    assert_eq!(plain.status, 503);
+    assert!(plain.text().contains("Service Unavailable"), "{plain:?}");
+    assert!(!plain.text().contains("own error page"), "{plain:?}");
+    // The daemon connection is still good: the next requests are answered.
+    for _ in 0..3 {
+        assert_eq!(curl(dir, &express.url("/status/201"), &[]).status, 201);
+    }
     let file = curl(dir, &express.url("/hello.txt"), &[]);
     assert_eq!(file.status, 200, "{}", logs());
     assert_eq!(file.text(), "hello from the document root\n");
@@ -157,6 +176,10 @@ fn compression_rewrite_rules_and_cgi() {
     assert_eq!(image.header("content-type"), Some("image/png"));
     assert_eq!(image.header("content-encoding"), None, "{image:?}");
     assert_eq!(image.body.len(), 4000);
+    // Without --error-override, the application's error page is what the client gets.
+    let own = curl(dir, &express.url("/status/404"), &[]);
+    assert_eq!(own.status, 404);
+    assert_eq!(own.text(), "the application's own error page\n");
     let rewritten = curl(dir, &express.url("/old/page"), &[]);
     assert_eq!(rewritten.status, 302, "{}", express.logs());
     assert!(

@@ -45,6 +45,9 @@ pub struct SiteOptions {
     /// The URL (or text) Apache answers with for an error status it generates (repeatable).
     #[arg(long, num_args = 2, value_names = ["STATUS", "URL-PATH"])]
     pub error_document: Vec<String>,
+    /// Answer an error status from the application (400-599) with Apache's error document (WSGIErrorOverride).
+    #[arg(long)]
+    pub error_override: bool,
     /// The MIME types file [default: /etc/mime.types].
     #[arg(long, value_name = "FILE")]
     pub mime_types: Option<PathBuf>,
@@ -233,6 +236,9 @@ pub fn render(c: &ServerConfig) -> Result<String> {
         writeln!(out, "TypesConfig {}", conf_path(types)?)?;
     }
     writeln!(out, "WSGIMapHEADToGET {}", s.map_head_to_get)?;
+    if s.error_override {
+        out.push_str("WSGIErrorOverride On\n");
+    }
     render_document_root(c, &mut out)?;
     render_aliases(s, &mut out)?;
     for (status, document) in s.error_documents() {

@@ -95,6 +95,9 @@ pub struct DirConfig {
     pub chunked_request: Option<bool>,
     /// `WSGIMapHEADToGET`.
     pub map_head_to_get: Option<HeadMapping>,
+    /// `WSGIErrorOverride`: an error status from the application (400-599) is answered with
+    /// Apache's error document for it (`ErrorDocument`), the application's body discarded.
+    pub error_override: Option<bool>,
     /// `WSGITrustedProxyHeaders`, as CGI variable names (`HTTP_X_FORWARDED_FOR`).
     pub trusted_proxy_headers: Option<Vec<String>>,
     /// `WSGITrustedProxies`: the peers whose proxy headers are believed (all, when unset).
@@ -117,6 +120,7 @@ impl DirConfig {
             pass_authorization: child.pass_authorization.or(base.pass_authorization),
             chunked_request: child.chunked_request.or(base.chunked_request),
             map_head_to_get: child.map_head_to_get.or(base.map_head_to_get),
+            error_override: child.error_override.or(base.error_override),
             trusted_proxy_headers: child
                 .trusted_proxy_headers
                 .clone()

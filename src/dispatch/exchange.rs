@@ -77,8 +77,16 @@ struct Ending {
     reusable: bool,
 }
 
-/// Runs the exchange.
-pub fn run(r: &mut Request, link: &mut Link, head: &[u8], group: &str) -> Outcome {
+/// Runs the exchange. With `error_override` (`WSGIErrorOverride On`), an error status from
+/// the application is returned to Apache, which answers with its error document; the
+/// application's body is read and discarded.
+pub fn run(
+    r: &mut Request,
+    link: &mut Link,
+    head: &[u8],
+    group: &str,
+    error_override: bool,
+) -> Outcome {
     let mut ending = Ending::default();
     let mut reader =
         FrameReader::with_buffer(FdStream::new(&link.stream), std::mem::take(&mut link.buf));
@@ -87,7 +95,15 @@ pub fn run(r: &mut Request, link: &mut Link, head: &[u8], group: &str) -> Outcom
         seq: link.seq,
         timeout: link.timeout,
     };
-    let status = relay(r, &conn, &mut reader, head, group, &mut ending);
+    let status = relay(
+        r,
+        &conn,
+        &mut reader,
+        head,
+        group,
+        error_override,
+        &mut ending,
+    );
     link.buf = reader.into_parts().1;
     if ending.retry {
         Outcome::Retry
@@ -126,6 +142,7 @@ fn relay(
     reader: &mut FrameReader<FdStream<'_>>,
     head: &[u8],
     group: &str,
+    error_override: bool,
     ending: &mut Ending,
 ) -> i32 {
     let (stream, timeout) = (conn.stream, conn.timeout);
@@ -151,6 +168,8 @@ fn relay(
     let mut sent: u64 = 0;
     let mut asked_client = false;
     let mut pump: Option<BodyPump> = None;
+    // The application's error status, when Apache's error document replaces its response.
+    let mut overridden: Option<i32> = None;
     let client_fd = r.client_fd();
     let wait_limit = timeout;
     loop {
@@ -236,7 +255,19 @@ fn relay(
                     }
                 }
             }
-            Frame::ResponseHead(h) if !head_sent => {
+            // Nothing goes to the client: a failure later still gets its own status.
+            Frame::ResponseHead(h)
+                if !head_sent && overridden.is_none() && error_override && h.status >= 400 =>
+            {
+                overridden = Some(i32::from(h.status));
+            }
+            Frame::Body(_) if overridden.is_some() => {}
+            Frame::BodyFile { .. } if overridden.is_some() => drop(reader.get_mut().take_fd()),
+            Frame::ResponseEnd { .. } if overridden.is_some() => {
+                ending.reusable = !reader.has_buffered();
+                return overridden.unwrap_or(ffi::HTTP_INTERNAL_SERVER_ERROR as i32);
+            }
+            Frame::ResponseHead(h) if !head_sent && overridden.is_none() => {
                 let bodiless = r.header_only() || matches!(h.status, 100..=199 | 204 | 304);
                 match apply_head(r, &h) {
                     Ok(len) => declared = len.filter(|_| !bodiless),

@@ -241,7 +241,13 @@ pub fn serve(r: &mut Request) -> i32 {
         );
         return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
     }
-    forward(r, &endpoint, &group, &mut head)
+    forward(
+        r,
+        &endpoint,
+        &group,
+        &mut head,
+        dir.error_override == Some(true),
+    )
 }
 
 /// Now, in microseconds since the epoch (as `r->request_time`).
@@ -255,7 +261,13 @@ fn now_us() -> u128 {
 /// daemon takes it: one that is shutting down answers `Retry` without reading it, and a pooled
 /// connection may have been dropped; either way the request is sent again, until
 /// `connect-timeout` runs out.
-fn forward(r: &mut Request, endpoint: &supervisor::Endpoint, group: &str, head: &mut [u8]) -> i32 {
+fn forward(
+    r: &mut Request,
+    endpoint: &supervisor::Endpoint,
+    group: &str,
+    head: &mut [u8],
+    error_override: bool,
+) -> i32 {
     let Some(secret) = supervisor::secret() else {
         log::request(
             r,
@@ -289,7 +301,7 @@ fn forward(r: &mut Request, endpoint: &supervisor::Endpoint, group: &str, head: 
             Some(proof) => std::borrow::Cow::Owned([&proof[..], head].concat()),
             None => std::borrow::Cow::Borrowed(&head[..]),
         };
-        match exchange::run(r, &mut link, &wire, group) {
+        match exchange::run(r, &mut link, &wire, group, error_override) {
             exchange::Outcome::Done { status, reusable } => {
                 if reusable {
                     pool::give_back(&endpoint.socket, link);

@@ -13,6 +13,13 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                   ("Content-Length", str(size))])
         return stream(size)
+    if path.startswith("/status/"):
+        status = path[len("/status/"):]
+        body = b"the application's own error page\n"
+        start_response(status + " From App", [("Content-Type", "text/plain"),
+                                              ("Content-Length", str(len(body))),
+                                              ("X-From-App", "yes")])
+        return [body]
     if path == "/upload":
         digest, length = hashlib.sha256(), 0
         stream_in = environ["wsgi.input"]
