@@ -32,6 +32,8 @@ fn site(tag: &str, args: &[&str]) -> Express {
     stage.write("docs/data.foo", "foo data\n");
     stage.write("docs/image.png", &"P".repeat(4000));
     stage.write("assets/logo.txt", "aliased directory file\n");
+    // A document-root file at an alias's URL: the alias wins, as under mod_wsgi-express.
+    stage.write("docs/assets/logo.txt", "shadowed document-root copy\n");
     stage.write("extra/robots.txt", "User-agent: *\n");
     stage.write("errors/404.html", "<p>custom not found</p>\n");
     stage.write(

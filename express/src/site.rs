@@ -63,6 +63,11 @@ pub struct SiteOptions {
     /// Run executable .cgi files in the document root as CGI scripts (mod_cgid).
     #[arg(long)]
     pub with_cgi: bool,
+    /// Whether the document root was given (set by [`SiteOptions::resolve`]): only then are
+    /// its files looked for ahead of the application, so a plain `express start-server
+    /// wsgi.py` serves every URL from the application without a `stat` per request.
+    #[arg(skip)]
+    pub serves_document_root: bool,
 }
 
 impl Default for SiteOptions {
@@ -99,6 +104,11 @@ impl SiteOptions {
             .map(|p| (p[0].as_str(), p[1].as_str()))
     }
 
+    /// Whether the document root's files are served ahead of the application.
+    fn serves_files(&self) -> bool {
+        self.serves_document_root
+    }
+
     /// Whether directories of the document root are Apache's (index or listing).
     fn serves_directories(&self) -> bool {
         self.directory_index.is_some() || self.directory_listing
@@ -108,6 +118,9 @@ impl SiteOptions {
     /// when none is given. Every file named must exist (the rewrite rules, the MIME types).
     pub fn resolve(&self, default_root: &Path) -> Result<SiteOptions> {
         let mut out = self.clone();
+        out.serves_document_root = self.document_root.is_some()
+            || self.directory_index.is_some()
+            || self.directory_listing;
         out.document_root = Some(match &self.document_root {
             Some(dir) => {
                 let dir = absolute(dir)?;
@@ -287,20 +300,22 @@ fn render_document_root(c: &ServerConfig, out: &mut String) -> Result<()> {
         out.push_str("  Options +ExecCGI\n");
     }
     out.push_str("  Require all granted\n</Directory>\n");
-    out.push_str("RewriteEngine On\nRewriteOptions InheritDown\n");
+    if s.serves_files() || s.rewrite_rules.is_some() {
+        out.push_str("RewriteEngine On\nRewriteOptions InheritDown\n");
+    }
     if let Some(rules) = &s.rewrite_rules {
         writeln!(out, "Include {}", conf_path(rules)?)?;
     }
-    // A decoded `?` would end the substitution's path; such a URL is the application's.
-    out.push_str("RewriteCond %{REQUEST_URI} !\\?\n");
-    for alias in s.url_aliases() {
-        let url = alias.url.trim_end_matches('/');
-        writeln!(
-            out,
-            "RewriteCond %{{REQUEST_URI}} {}",
-            rewrite_word(&format!("!^{}(/|$)", rewrite_escape(url, true)))?
-        )?;
+    if s.serves_files() {
+        out.push_str(&fallback_rules(s, root)?);
     }
+    Ok(())
+}
+
+/// The rules that hand a URL naming a file of the document root (or a directory, with an
+/// index or listing) to Apache; every other URL falls through to the `WSGIScriptAlias`.
+fn fallback_rules(s: &SiteOptions, root: &Path) -> Result<String> {
+    let mut out = String::new();
     let file = rewrite_word(&format!(
         "{}%{{REQUEST_URI}}",
         rewrite_escape(root.to_str().unwrap_or("/"), false)
@@ -316,13 +331,23 @@ fn render_document_root(c: &ServerConfig, out: &mut String) -> Result<()> {
             rewrite_word(&format!("/{}$", rewrite_escape(index, true)))?
         )?;
     }
+    // A decoded `?` would end the substitution's path; such a URL is the application's.
+    out.push_str("RewriteCond %{REQUEST_URI} !\\?\n");
+    for alias in s.url_aliases() {
+        let url = alias.url.trim_end_matches('/');
+        writeln!(
+            out,
+            "RewriteCond %{{REQUEST_URI}} {}",
+            rewrite_word(&format!("!^{}(/|$)", rewrite_escape(url, true)))?
+        )?;
+    }
     if s.serves_directories() {
         writeln!(out, "RewriteCond {file} -f [OR]\nRewriteCond {file} -d")?;
     } else {
         writeln!(out, "RewriteCond {file} -f")?;
     }
     writeln!(out, "RewriteRule ^ {file} [L]")?;
-    Ok(())
+    Ok(out)
 }
 
 /// `Alias` and `<Directory>` (or `<Files>`) for each `--url-alias`, longest URL first (as
