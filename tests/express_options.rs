@@ -1,7 +1,8 @@
 //! `express start-server` with mod_wsgi-express's application-loading, request and process
 //! options, driven with curl: `--application-type module`, `--limit-request-body`,
 //! `--chunked-request`, `--keep-alive-timeout`, `--trust-proxy-header`/`--trust-proxy`,
-//! `--server-mpm`, `--pid-file`, `--process-name` and `--envvars-script`.
+//! `--server-mpm`, `--pid-file`, `--process-name`, `--envvars-script`, `--process-group`,
+//! `--application-group`, `--socket-prefix`, `--setenv`, `--passenv` and `--setup-only`.
 
 mod common;
 
@@ -123,6 +124,8 @@ fn process_options_name_the_mpm_pid_file_and_environment() {
                 &name,
                 "--envvars-script",
                 envvars.to_str().unwrap(),
+                "--passenv",
+                "FROM_ENVVARS",
             ],
         );
         express.wait_serving();
@@ -131,8 +134,10 @@ fn process_options_name_the_mpm_pid_file_and_environment() {
         for _ in 0..4 {
             let r = curl(&express.stage.dir, &express.url("/"), &[]);
             assert_eq!(r.status, 200, "{mpm}: {}", express.logs());
-            // The daemons inherit the environment the script set for httpd.
+            // The daemons inherit the environment the script set for httpd; --passenv puts
+            // it in the environ too.
             assert_eq!(r.kv("os.FROM_ENVVARS").as_deref(), Some("set-by-envvars"));
+            assert_eq!(r.kv("FROM_ENVVARS").as_deref(), Some("set-by-envvars"));
         }
         let pid: i32 = std::fs::read_to_string(&pid_file)
             .unwrap_or_else(|e| panic!("{}: {e}\n{}", pid_file.display(), express.logs()))
@@ -149,4 +154,91 @@ fn process_options_name_the_mpm_pid_file_and_environment() {
         assert!(procs::alive(pid));
         express.stop();
     }
+}
+
+#[test]
+fn mount_options_name_the_groups_sockets_and_environ() {
+    let stage = Stage::new("mount");
+    let script = stage.copy(
+        &repo_root().join("tests/apps/site_app.py"),
+        "app/wsgi.py",
+        0o644,
+    );
+    let sockets = stage.subdir("sockets");
+    let prefix = sockets.join("site");
+    let mut express = Express::start_script(
+        stage,
+        script,
+        &[
+            "--process-group",
+            "my-site",
+            "--application-group",
+            "my-app",
+            "--socket-prefix",
+            prefix.to_str().unwrap(),
+            "--setenv",
+            "FROM_SETENV",
+            "a value with spaces",
+        ],
+    );
+    express.wait_serving();
+    let r = curl(&express.stage.dir, &express.url("/"), &[]);
+    assert_eq!(r.status, 200, "{}", express.logs());
+    assert_eq!(r.kv("mod_wsgi.process_group").as_deref(), Some("my-site"));
+    assert_eq!(
+        r.kv("mod_wsgi.application_group").as_deref(),
+        Some("my-app")
+    );
+    assert_eq!(r.kv("FROM_SETENV").as_deref(), Some("a value with spaces"));
+    let made: Vec<String> = std::fs::read_dir(&sockets)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        made.iter().any(|n| n.starts_with("site")),
+        "no socket under {}: {made:?}\n{}",
+        sockets.display(),
+        express.logs()
+    );
+    assert!(
+        !express.root.join("wsgi").exists() && !made.is_empty(),
+        "{made:?}"
+    );
+    express.stop();
+}
+
+#[test]
+fn setup_only_writes_the_server_root_and_starts_nothing() {
+    let stage = Stage::new("setuponly");
+    let script = stage.copy(
+        &repo_root().join("tests/apps/site_app.py"),
+        "app/wsgi.py",
+        0o644,
+    );
+    let bins = stage.binaries();
+    let root = stage.dir.join("root");
+    let mut cmd = std::process::Command::new(common::binaries().express);
+    cmd.arg("start-server")
+        .arg(&script)
+        .arg("--setup-only")
+        .arg("--server-root")
+        .arg(&root)
+        .arg("--module-path")
+        .arg(&bins.module)
+        .arg("--daemon-executable")
+        .arg(&bins.daemon)
+        .args(["--port", &common::free_port().to_string()]);
+    if let Some(user) = common::test_user() {
+        cmd.args(["--user", &user]);
+    }
+    let out = cmd.output().expect("run express");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Server root written to"), "{stdout}");
+    assert!(root.join("httpd.conf").is_file() && root.join("apachectl").is_file());
+    assert!(!root.join("httpd.pid").exists(), "httpd was started");
 }

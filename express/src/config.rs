@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::geteuid;
 
 use crate::access::{check_access, Identity, Need};
+use crate::app::AppOptions;
 use crate::handler::{
     default_cache_dir, find_sdk, is_native_library, is_native_source, BuildOptions, HANDLER_FILE,
 };
@@ -88,6 +89,8 @@ pub struct ServerConfig {
     pub keep_serving_on_load_error: bool,
     /// Seconds to wait for the daemons' first load of the script.
     pub load_wait: u64,
+    /// Group names, socket prefix, environ additions.
+    pub app: AppOptions,
     /// The site: document root (always set), aliases, MIME types (when the system has them), ...
     pub site: SiteOptions,
     /// Host names, TLS (files absolute and present) and HTTP/2.
@@ -104,9 +107,20 @@ impl ServerConfig {
         self.native_source.is_some() || is_native_library(&self.script)
     }
 
-    /// The daemon process group's name (`localhost:PORT`).
+    /// The daemon process group's name (`--process-group`, else `localhost:PORT`).
     pub fn process_group(&self) -> String {
-        format!("localhost:{}", self.port)
+        self.app
+            .process_group
+            .clone()
+            .unwrap_or_else(|| format!("localhost:{}", self.port))
+    }
+
+    /// `WSGISocketPrefix`: `--socket-prefix`, else `<root>/wsgi`.
+    pub fn socket_prefix(&self) -> PathBuf {
+        self.app
+            .socket_prefix
+            .clone()
+            .unwrap_or_else(|| self.server_root.join("wsgi"))
     }
 
     /// `HOST:PORT` as Apache's `Listen` wants it (IPv6 addresses in brackets).
@@ -324,6 +338,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         startup_log: opts.startup_log,
         keep_serving_on_load_error: opts.keep_serving_on_load_error,
         load_wait: opts.load_wait,
+        app: opts.app.resolve()?,
         site,
         hosts: opts.hosts.resolve()?,
         requests: opts.requests.resolve()?,

@@ -12,6 +12,7 @@
 //! hash); [`write_server_root`] does it for a `.rs` script and mounts the library.
 
 pub mod access;
+pub mod app;
 pub mod config;
 pub mod handler;
 pub mod hosts;

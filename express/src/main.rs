@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use rswsgi_express::app::AppOptions;
 use rswsgi_express::handler::install_library;
 use rswsgi_express::hosts::{https_url, HostOptions};
 use rswsgi_express::limits::{ProcessOptions, RequestOptions};
@@ -186,6 +187,14 @@ struct Args {
     /// Build cache for a .rs script [default: $XDG_CACHE_HOME/rswsgi/handlers or ~/.cache/rswsgi/handlers].
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Write the server root only, as setup-server does.
+    #[arg(long)]
+    setup_only: bool,
+    /// Accepted for mod_wsgi-express compatibility: express always enables sendfile.
+    #[arg(long)]
+    enable_sendfile: bool,
+    #[command(flatten)]
+    app: AppOptions,
     #[command(flatten)]
     site: SiteOptions,
     #[command(flatten)]
@@ -201,8 +210,11 @@ impl Args {
         let Some(entry) = self.entry_point.or(self.script) else {
             anyhow::bail!("no application given: pass SCRIPT (or --entry-point)");
         };
+        // --enable-sendfile asks for what express always does (EnableSendfile On).
+        let _ = self.enable_sendfile;
         let mut o = ServerOptions::new(entry);
         o.application_type = self.application_type;
+        o.app = self.app;
         o.site = self.site;
         o.hosts = self.hosts;
         o.requests = self.requests;
@@ -331,16 +343,8 @@ fn run(cli: Cli) -> Result<i32> {
             outln!("{}", library.display());
             Ok(0)
         }
-        Cmd::SetupServer(args) => {
-            let root = write_server_root(&resolve(&args.into_options()?)?)?;
-            describe(&root);
-            outln!(
-                "Server root written to {}; run `{} start` (or `foreground`) to start it.",
-                root.dir.display(),
-                root.apachectl.display()
-            );
-            Ok(0)
-        }
+        Cmd::SetupServer(args) => setup(args),
+        Cmd::StartServer(args) if args.setup_only => setup(args),
         Cmd::StartServer(args) => {
             let config = resolve(&args.into_options()?)?;
             check_port(&config.host, config.port)?;
@@ -349,6 +353,18 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(run_foreground(&root)?.exit_code())
         }
     }
+}
+
+/// `setup-server`, and `start-server --setup-only`.
+fn setup(args: Args) -> Result<i32> {
+    let root = write_server_root(&resolve(&args.into_options()?)?)?;
+    describe(&root);
+    outln!(
+        "Server root written to {}; run `{} start` (or `foreground`) to start it.",
+        root.dir.display(),
+        root.apachectl.display()
+    );
+    Ok(0)
 }
 
 fn main() -> ExitCode {

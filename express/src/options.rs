@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::app::AppOptions;
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
 use crate::site::SiteOptions;
@@ -190,6 +191,8 @@ pub struct ServerOptions {
     /// Seconds `start-server` waits for the daemons' first load of the script before it
     /// serves anyway (`--load-wait`, default [`crate::startup::DEFAULT_LOAD_WAIT`]).
     pub load_wait: u64,
+    /// Process and application group names, socket prefix, environ additions.
+    pub app: AppOptions,
     /// Static files, aliases, error documents, compression, rewrite rules, CGI.
     pub site: SiteOptions,
     /// Host names, TLS and HTTP/2.
@@ -235,6 +238,7 @@ impl ServerOptions {
             startup_log: false,
             keep_serving_on_load_error: false,
             load_wait: crate::startup::DEFAULT_LOAD_WAIT,
+            app: AppOptions::default(),
             site: SiteOptions::default(),
             hosts: HostOptions::default(),
             requests: RequestOptions::default(),
@@ -269,9 +273,13 @@ impl ServerOptions {
         })
     }
 
-    /// The daemon process group's name, `localhost:PORT` as mod_wsgi-express names it.
+    /// The daemon process group's name: `--process-group`, else `localhost:PORT` as
+    /// mod_wsgi-express names it.
     pub fn process_group(&self) -> String {
-        format!("localhost:{}", self.port)
+        self.app
+            .process_group
+            .clone()
+            .unwrap_or_else(|| format!("localhost:{}", self.port))
     }
 }
 

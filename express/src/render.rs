@@ -226,11 +226,17 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("host_server_directives", crate::hosts::render_server(c)?);
     v.insert("site_directives", crate::site::render(c)?);
     v.insert("virtual_hosts", crate::hosts::render_vhosts(c)?);
-    v.insert("socket_prefix", conf_path(&root.join("wsgi"))?);
+    v.insert("socket_prefix", conf_path(&c.socket_prefix())?);
     v.insert("daemon_path", conf_path(&c.daemon_path)?);
     v.insert("daemon_process_args", daemon_process_args(c)?);
     v.insert("mount_point", conf_word(&mount_point)?);
     v.insert("process_group", conf_word(&c.process_group())?);
+    let app_group = match &c.app.application_group {
+        Some(group) => format!(" application-group={}", conf_word(group)?),
+        None => String::new(),
+    };
+    v.insert("application_group", app_group);
+    v.insert("environ_directives", crate::app::render_environ(c)?);
     v.insert("callable_object", conf_word(&c.callable_object)?);
     v.insert("extra_directives", extra);
     substitute(HTTPD_CONF_TEMPLATE, &v)
@@ -301,6 +307,7 @@ mod tests {
             startup_log: false,
             keep_serving_on_load_error: false,
             load_wait: 60,
+            app: Default::default(),
             site: crate::site::SiteOptions {
                 document_root: Some("/tmp/rswsgi-express-127.0.0.1:8000:0/htdocs".into()),
                 ..Default::default()

@@ -31,7 +31,8 @@ def application(environ, start_response):
             length += len(data)
         return text(start_response, "length=%d\nsha256=%s\n" % (length, digest.hexdigest()))
     keys = ("SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "wsgi.url_scheme", "HTTPS",
-            "HTTP_HOST", "SSL_PROTOCOL", "SERVER_PROTOCOL", "REQUEST_METHOD")
+            "HTTP_HOST", "SSL_PROTOCOL", "SERVER_PROTOCOL", "REQUEST_METHOD", "FROM_SETENV",
+            "FROM_ENVVARS", "mod_wsgi.process_group", "mod_wsgi.application_group")
     body = "".join("%s=%s\n" % (k, environ.get(k)) for k in keys)
     body += "os.FROM_ENVVARS=%s\n" % os.environ.get("FROM_ENVVARS")
     return text(start_response, body)
