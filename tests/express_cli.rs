@@ -257,6 +257,13 @@ fn site_and_tls_options_are_checked_before_httpd_starts() {
             &["--trust-proxy-header \"X Bad\""],
         ),
         (&["--application-type", "module"], &["is not a module name"]),
+        (
+            &["--proxy-mount-point", "/api", "ftp://127.0.0.1/"],
+            &[
+                "--proxy-mount-point /api \"ftp://127.0.0.1\"",
+                "http:// or https://",
+            ],
+        ),
     ];
     for (bad, needles) in cases {
         let stage = Stage::new("badarg");

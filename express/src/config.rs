@@ -17,6 +17,7 @@ use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
 use crate::options::{ApplicationType, ServerOptions, Timeouts};
+use crate::proxy::ProxyOptions;
 use crate::pyhome::check_python_home;
 use crate::script::{check_module_name, check_script, MODULE_HANDLER_FILE};
 use crate::site::SiteOptions;
@@ -95,6 +96,8 @@ pub struct ServerConfig {
     pub site: SiteOptions,
     /// Host names, TLS (files absolute and present) and HTTP/2.
     pub hosts: HostOptions,
+    /// Proxied mount points and host names.
+    pub proxy: ProxyOptions,
     /// Request handling.
     pub requests: RequestOptions,
     /// The httpd process (`server_mpm` holds the one MPM chosen).
@@ -341,6 +344,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         app: opts.app.resolve()?,
         site,
         hosts: opts.hosts.resolve()?,
+        proxy: opts.proxy.resolve()?,
         requests: opts.requests.resolve()?,
         process,
     };

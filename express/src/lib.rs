@@ -20,6 +20,7 @@ pub mod limits;
 pub mod locate;
 pub mod options;
 pub mod out;
+pub mod proxy;
 pub mod pyhome;
 pub mod render;
 pub mod root;

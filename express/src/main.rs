@@ -9,6 +9,7 @@ use rswsgi_express::app::AppOptions;
 use rswsgi_express::handler::install_library;
 use rswsgi_express::hosts::{https_url, HostOptions};
 use rswsgi_express::limits::{ProcessOptions, RequestOptions};
+use rswsgi_express::proxy::ProxyOptions;
 use rswsgi_express::site::SiteOptions;
 use rswsgi_express::{build_handler, check_port, resolve, run_foreground};
 use rswsgi_express::{errln, outln};
@@ -200,6 +201,8 @@ struct Args {
     #[command(flatten)]
     hosts: HostOptions,
     #[command(flatten)]
+    proxy: ProxyOptions,
+    #[command(flatten)]
     requests: RequestOptions,
     #[command(flatten)]
     process: ProcessOptions,
@@ -217,6 +220,7 @@ impl Args {
         o.app = self.app;
         o.site = self.site;
         o.hosts = self.hosts;
+        o.proxy = self.proxy;
         o.requests = self.requests;
         o.process = self.process;
         o.host = self.host;

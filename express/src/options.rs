@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::app::AppOptions;
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
+use crate::proxy::ProxyOptions;
 use crate::site::SiteOptions;
 
 /// An option table's defaults, as its `clap` declaration gives them (so that they are
@@ -197,6 +198,8 @@ pub struct ServerOptions {
     pub site: SiteOptions,
     /// Host names, TLS and HTTP/2.
     pub hosts: HostOptions,
+    /// Mount points and host names proxied to other servers.
+    pub proxy: ProxyOptions,
     /// Request body limit, chunked bodies, keep-alive, backlog, trusted proxies.
     pub requests: RequestOptions,
     /// MPM, pid file, process name, environment script.
@@ -241,6 +244,7 @@ impl ServerOptions {
             app: AppOptions::default(),
             site: SiteOptions::default(),
             hosts: HostOptions::default(),
+            proxy: ProxyOptions::default(),
             requests: RequestOptions::default(),
             process: ProcessOptions::default(),
         }

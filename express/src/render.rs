@@ -225,7 +225,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("request_directives", crate::limits::render_requests(c)?);
     v.insert("host_server_directives", crate::hosts::render_server(c)?);
     v.insert("site_directives", crate::site::render(c)?);
-    v.insert("virtual_hosts", crate::hosts::render_vhosts(c)?);
+    v.insert("proxy_directives", crate::proxy::render_mount_points(c)?);
+    v.insert(
+        "virtual_hosts",
+        crate::hosts::render_vhosts(c)? + &crate::proxy::render_virtual_hosts(c)?,
+    );
     v.insert("socket_prefix", conf_path(&c.socket_prefix())?);
     v.insert("daemon_path", conf_path(&c.daemon_path)?);
     v.insert("daemon_process_args", daemon_process_args(c)?);
@@ -313,6 +317,7 @@ mod tests {
                 ..Default::default()
             },
             hosts: Default::default(),
+            proxy: Default::default(),
             requests: Default::default(),
             process: Default::default(),
         }

@@ -307,14 +307,17 @@ fn render_document_root(c: &ServerConfig, out: &mut String) -> Result<()> {
         writeln!(out, "Include {}", conf_path(rules)?)?;
     }
     if s.serves_files() {
-        out.push_str(&fallback_rules(s, root)?);
+        let mut excluded: Vec<String> = s.url_aliases().into_iter().map(|a| a.url).collect();
+        excluded.extend(c.proxy.mount_points().into_iter().map(|(path, _)| path));
+        out.push_str(&fallback_rules(s, root, &excluded)?);
     }
     Ok(())
 }
 
 /// The rules that hand a URL naming a file of the document root (or a directory, with an
 /// index or listing) to Apache; every other URL falls through to the `WSGIScriptAlias`.
-fn fallback_rules(s: &SiteOptions, root: &Path) -> Result<String> {
+/// `excluded` are the URL paths that are not the document root's (aliases, proxies).
+fn fallback_rules(s: &SiteOptions, root: &Path, excluded: &[String]) -> Result<String> {
     let mut out = String::new();
     let file = rewrite_word(&format!(
         "{}%{{REQUEST_URI}}",
@@ -333,8 +336,8 @@ fn fallback_rules(s: &SiteOptions, root: &Path) -> Result<String> {
     }
     // A decoded `?` would end the substitution's path; such a URL is the application's.
     out.push_str("RewriteCond %{REQUEST_URI} !\\?\n");
-    for alias in s.url_aliases() {
-        let url = alias.url.trim_end_matches('/');
+    for url in excluded {
+        let url = url.trim_end_matches('/');
         writeln!(
             out,
             "RewriteCond %{{REQUEST_URI}} {}",
