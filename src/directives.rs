@@ -43,6 +43,8 @@ pub enum Directive {
     TrustedProxies,
     /// `WSGIErrorOverride`.
     ErrorOverride,
+    /// `WSGIHandlerScript`.
+    HandlerScript,
 }
 
 impl Directive {
@@ -242,6 +244,18 @@ fn apply(
                 ));
             }
             server.aliases.push(a);
+        }
+        Directive::HandlerScript => {
+            let mut h = crate::config::HandlerScript::parse(arg)?;
+            h.script = server_root_relative(cmd, &h.script);
+            if let Some(g) = &h.process_group {
+                server.group_refs.push((
+                    g.clone(),
+                    format!("WSGIHandlerScript {} at {}", h.name, location(cmd)),
+                ));
+            }
+            server.handler_scripts.retain(|other| other.name != h.name);
+            server.handler_scripts.push(h);
         }
         Directive::ProcessGroup => {
             dir().process_group = Some(arg.to_string());

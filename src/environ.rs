@@ -52,6 +52,9 @@ pub struct RequestFacts<'a> {
     pub connection_id: Option<&'a [u8]>,
     /// `mod_wsgi.pass_authorization`: `1` under `WSGIPassAuthorization On`, else `0`.
     pub pass_authorization: &'a [u8],
+    /// `mod_wsgi.handler_script`: the `WSGIHandlerScript` serving the request (the daemon
+    /// loads it instead of `SCRIPT_FILENAME`), or empty.
+    pub handler_script: &'a [u8],
 }
 
 /// The `mod_wsgi.*` keys the module sets (besides `mod_wsgi.mount_point`, which trusted
@@ -173,7 +176,7 @@ pub fn environ<'a>(
         f.path_info,
         f.request_id,
         f.handler,
-        b"",
+        f.handler_script,
         f.listener_host,
         f.listener_port,
         f.server_pid,

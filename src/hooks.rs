@@ -173,6 +173,15 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .filter(|a| a.process_group.is_none())
                 .map(|a| a.script.clone())
                 .collect();
+            // Handler scripts are loaded on first use, by the group they name (any group,
+            // when they name none: WSGIProcessGroup decides).
+            allowed_scripts.extend(
+                configs
+                    .iter()
+                    .flat_map(|c| c.handler_scripts.iter())
+                    .filter(|h| h.process_group.as_deref().map_or(true, |p| p == g.name))
+                    .map(|h| h.script.clone()),
+            );
             allowed_scripts.sort();
             allowed_scripts.dedup();
             let mut allowed_dirs: Vec<String> = configs
@@ -219,7 +228,7 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> i32 {
     let Some(mut req) = (unsafe { Request::from_ptr(r) }) else {
         return ffi::DECLINED;
     };
-    if req.handler() != Some(HANDLER.to_str().expect("ASCII")) {
+    if !crate::dispatch::is_ours(&req) {
         return ffi::DECLINED;
     }
     match catch_unwind(AssertUnwindSafe(|| crate::dispatch::serve(&mut req))) {

@@ -47,7 +47,7 @@ mod module {
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 
-    static COMMANDS: Commands<17> = Commands([
+    static COMMANDS: Commands<18> = Commands([
         d::raw(
             c"WSGIDaemonProcess",
             &Directive::DaemonProcess,
@@ -143,6 +143,13 @@ mod module {
             &Directive::ErrorOverride,
             ANYWHERE,
             c"On|Off : answer an application's error status with Apache's ErrorDocument (default Off)",
+        ),
+        d::raw(
+            c"WSGIHandlerScript",
+            &Directive::HandlerScript,
+            ANYWHERE,
+            c"NAME FILE [process-group=G] [application-group=A] [pass-authorization=On|Off] : \
+              the script (its handle_request) serving requests whose handler is NAME",
         ),
         d::end(),
     ]);

@@ -85,3 +85,19 @@ fn script_alias_without_daemon_group_is_embedded_mode() {
     let line = format!("WSGIScriptAlias /other {}", script.display());
     assert_rejected(&[line.as_str()], &["embedded mode"]);
 }
+
+#[test]
+fn handler_script_needs_a_daemon_group() {
+    assert_rejected(
+        &["WSGIHandlerScript md-page /srv/render.py"],
+        &["WSGIHandlerScript md-page", "no daemon process group"],
+    );
+    assert_rejected(
+        &["WSGIHandlerScript md-page /srv/render.py process-group=nowhere"],
+        &["process group 'nowhere' is not defined"],
+    );
+    assert_rejected(
+        &["WSGIHandlerScript md-page /srv/render.py bogus=1"],
+        &["unknown option 'bogus'"],
+    );
+}

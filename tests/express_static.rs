@@ -3,7 +3,8 @@
 //! URL goes to the application; `--url-alias` maps a file or a directory, `--directory-index`
 //! gives directories to Apache, `--error-document` answers Apache's errors (and with
 //! `--error-override` the application's),
-//! `--compress-responses` gzips text but not binary types, `--rewrite-rules` applies before
+//! `--add-handler` serves an extension with a script, `--compress-responses` gzips text but
+//! not binary types, `--rewrite-rules` applies before
 //! the application, `--directory-listing` lists directories and `--with-cgi` runs `.cgi`
 //! files. Driven with curl.
 
@@ -44,6 +45,22 @@ fn site(tag: &str, args: &[&str]) -> Express {
         "rewrite.conf",
         "RewriteRule ^/old/(.*)$ /new/$1 [R=302,L]\n",
     );
+    stage.write("docs/notes/page.md", "# A page\n");
+    stage.write("docs/notes/doc.rst", "A document\n");
+    stage.write(
+        "handlers/render_md.py",
+        "def handle_request(environ, start_response):\n    \
+         text = open(environ['SCRIPT_FILENAME']).read()\n    \
+         body = ('md via handle_request: %s %s %s' % (environ['SCRIPT_NAME'], \
+         environ['mod_wsgi.handler_script'].endswith('.wsgi'), text)).encode()\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [body]\n",
+    );
+    stage.write(
+        "handlers/render_rst.py",
+        "def application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [b'rst via application: ' + environ['SCRIPT_NAME'].encode()]\n",
+    );
     let mut express = Express::start_script(stage, script, args);
     express.wait_serving();
     express
@@ -73,6 +90,12 @@ fn document_root_files_are_apaches_and_every_other_url_the_applications() {
             "--mime-types",
             "mime.types",
             "--error-override",
+            "--add-handler",
+            ".md",
+            "handlers/render_md.py",
+            "--add-handler",
+            ".rst",
+            "handlers/render_rst.py",
         ],
     );
     let dir = &express.stage.dir;
@@ -90,6 +113,24 @@ fn document_root_files_are_apaches_and_every_other_url_the_applications() {
     assert_eq!(plain.status, 503);
     assert!(plain.text().contains("Service Unavailable"), "{plain:?}");
     assert!(!plain.text().contains("own error page"), "{plain:?}");
+    // --add-handler: a document-root file with the extension is served by the script's
+    // handle_request (else its application), which gets the file as SCRIPT_FILENAME.
+    let md = curl(dir, &express.url("/notes/page.md"), &[]);
+    assert_eq!(md.status, 200, "{}", logs());
+    assert_eq!(
+        md.text(),
+        "md via handle_request: /notes/page.md True # A page\n"
+    );
+    let rst = curl(dir, &express.url("/notes/doc.rst"), &[]);
+    assert_eq!(
+        rst.text(),
+        "rst via application: /notes/doc.rst",
+        "{}",
+        logs()
+    );
+    // A missing .md is the application's, as any missing file.
+    let gone = curl(dir, &express.url("/notes/missing.md"), &[]);
+    assert_eq!(gone.kv("PATH_INFO").as_deref(), Some("/notes/missing.md"));
     // The daemon connection is still good: the next requests are answered.
     for _ in 0..3 {
         assert_eq!(curl(dir, &express.url("/status/201"), &[]).status, 201);

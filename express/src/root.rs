@@ -101,6 +101,9 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     if let Some(built) = &handler {
         install_library(&built.library, &config.script, 0o644)?;
     }
+    for h in crate::site::resource_handlers(config) {
+        write_file(&h.wrapper, &h.wrapper_source(), 0o644)?;
+    }
     if let Some(entry) = &config.module_entry {
         let source = crate::script::module_handler(entry, &config.callable_object);
         write_file(&config.script, &source, 0o644)?;

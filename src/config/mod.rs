@@ -2,11 +2,13 @@
 //! calls into httpd, so it is unit-tested as plain code.
 
 mod daemon_group;
+mod handler_script;
 pub(crate) mod proxy;
 mod script_alias;
 pub(crate) mod words;
 
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
+pub use handler_script::{HandlerScript, HANDLER_CALLABLE};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
 pub use script_alias::ScriptAlias;
 
@@ -18,6 +20,9 @@ pub type Location = String;
 pub struct ServerConfig {
     /// `WSGIScriptAlias` mounts, this server's first, then those inherited from the main server.
     pub aliases: Vec<ScriptAlias>,
+    /// `WSGIHandlerScript`s (in any section of this server), this server's first, then the
+    /// main server's: a handler name means one script per server.
+    pub handler_scripts: Vec<HandlerScript>,
     /// `WSGIDaemonProcess` groups defined in this server's context.
     pub groups: Vec<(DaemonGroupConfig, Location)>,
     /// Process group names referenced by directives in this server, with where, checked once the
@@ -43,8 +48,11 @@ impl ServerConfig {
     pub fn merge(base: &ServerConfig, vhost: &ServerConfig) -> ServerConfig {
         let mut aliases = vhost.aliases.clone();
         aliases.extend(base.aliases.iter().cloned());
+        let mut handler_scripts = vhost.handler_scripts.clone();
+        handler_scripts.extend(base.handler_scripts.iter().cloned());
         ServerConfig {
             aliases,
+            handler_scripts,
             groups: vhost.groups.clone(),
             group_refs: vhost.group_refs.clone(),
             has_process_group_directive: vhost.has_process_group_directive
@@ -77,6 +85,11 @@ impl ServerConfig {
             .iter()
             .enumerate()
             .find_map(|(i, a)| a.split(uri).map(|(s, p)| (i, s, p)))
+    }
+
+    /// The `WSGIHandlerScript` for Apache handler `name`, if one is configured.
+    pub fn handler_script(&self, name: &str) -> Option<&HandlerScript> {
+        self.handler_scripts.iter().find(|h| h.name == name)
     }
 }
 
@@ -155,6 +168,15 @@ pub fn check_all<'a>(
             if !defined.iter().any(|(n, _)| n == name) {
                 return Err(format!(
                     "{at}: process group '{name}' is not defined by any WSGIDaemonProcess directive"
+                ));
+            }
+        }
+        for h in &s.handler_scripts {
+            if h.process_group.is_none() && !s.has_process_group_directive {
+                return Err(format!(
+                    "WSGIHandlerScript {} {}: no daemon process group is assigned; rswsgi has no \
+                     embedded mode, so add process-group=NAME (or WSGIProcessGroup NAME)",
+                    h.name, h.script
                 ));
             }
         }

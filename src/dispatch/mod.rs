@@ -49,6 +49,16 @@ fn dir_config<'a>(r: &Request) -> Option<&'a DirConfig> {
     unsafe { module_config::<DirConfig>(r.per_dir_config()).as_ref() }
 }
 
+/// Whether the handler serves this request: its Apache handler is `wsgi-script` (a
+/// `WSGIScriptAlias` mount, or `AddHandler wsgi-script`) or the name of a `WSGIHandlerScript`.
+pub fn is_ours(r: &Request) -> bool {
+    match r.handler() {
+        Some(h) if h == HANDLER.to_str().unwrap_or_default() => true,
+        Some(h) => server_config(r).handler_script(h).is_some(),
+        None => false,
+    }
+}
+
 /// `translate_name`: a URL under a `WSGIScriptAlias` maps to its script.
 pub fn translate(r: &mut Request) -> i32 {
     let Some(uri) = r.uri() else {
@@ -160,8 +170,10 @@ pub fn serve(r: &mut Request) -> i32 {
         .strip_prefix(script_name.as_slice())
         .unwrap_or_default()
         .to_vec();
+    let handler_script = r.handler().and_then(|h| cfg.handler_script(h));
     let Some(group) = alias
         .and_then(|a| a.process_group.clone())
+        .or_else(|| handler_script.and_then(|h| h.process_group.clone()))
         .or(dir.process_group.clone())
     else {
         log::request(r, Level::ERROR, "no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=");
@@ -180,19 +192,27 @@ pub fn serve(r: &mut Request) -> i32 {
         Err(status) => return status,
     };
     r.add_common_vars();
-    if dir.pass_authorization == Some(true) {
+    let pass_authorization = handler_script
+        .and_then(|h| h.pass_authorization)
+        .or(dir.pass_authorization)
+        == Some(true);
+    if pass_authorization {
         if let Some(auth) = r.headers_in().get("Authorization").map(str::to_owned) {
             r.subprocess_env()
                 .set(r.pool(), b"HTTP_AUTHORIZATION", auth.as_bytes());
         }
     }
     let request_id = r.log_id().to_vec();
-    let callable = alias
-        .and_then(|a| a.callable.clone())
-        .or(dir.callable)
-        .unwrap_or_else(|| "application".into());
+    let callable = match handler_script {
+        Some(_) => crate::config::HANDLER_CALLABLE.to_owned(),
+        None => alias
+            .and_then(|a| a.callable.clone())
+            .or(dir.callable)
+            .unwrap_or_else(|| "application".into()),
+    };
     let app_group = alias
         .and_then(|a| a.application_group.clone())
+        .or_else(|| handler_script.and_then(|h| h.application_group.clone()))
         .or(dir.application_group)
         .unwrap_or_default();
     let method = request_method(r, dir.map_head_to_get.unwrap_or_default());
@@ -219,11 +239,8 @@ pub fn serve(r: &mut Request) -> i32 {
         listener_port: listener_port.as_bytes(),
         server_pid: server_pid.as_bytes(),
         connection_id: r.connection_log_id(),
-        pass_authorization: if dir.pass_authorization == Some(true) {
-            b"1"
-        } else {
-            b"0"
-        },
+        pass_authorization: if pass_authorization { b"1" } else { b"0" },
+        handler_script: handler_script.map_or(&b""[..], |h| h.script.as_bytes()),
     };
     let mut head = Vec::new();
     let env = r.subprocess_env();

@@ -270,7 +270,9 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
                 "script_reloading",
                 &format!(
                     "{} changed on disk",
-                    req.get_str("SCRIPT_FILENAME").unwrap_or_default()
+                    crate::backend::requested_script(&req)
+                        .unwrap_or_default()
+                        .display()
                 ),
             );
             let _ = io.retry();

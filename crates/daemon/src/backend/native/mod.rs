@@ -49,10 +49,7 @@ impl NativeBackend {
     }
 
     fn handler_for(&self, req: &Request) -> Result<Arc<Handler>, LoadError> {
-        let path = req
-            .get_str("SCRIPT_FILENAME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.default.clone());
+        let path = crate::backend::requested_script(req).unwrap_or_else(|| self.default.clone());
         let mut map = self.handlers.lock();
         if let Some(h) = map.get(&path) {
             return Ok(Arc::clone(h));

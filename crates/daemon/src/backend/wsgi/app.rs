@@ -92,12 +92,10 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
     }
 }
 
+/// The script a request names: its `WSGIHandlerScript` (`mod_wsgi.handler_script`), else
+/// `SCRIPT_FILENAME`, else the group's first `--script`.
 pub(super) fn script_path(backend: &WsgiBackend, req: &Request) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    match req.get("SCRIPT_FILENAME") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(std::ffi::OsStr::from_bytes(p))),
-        _ => backend.config.scripts.first().cloned(),
-    }
+    crate::backend::requested_script(req).or_else(|| backend.config.scripts.first().cloned())
 }
 
 fn fail(py: Python<'_>, io: &RequestIo, message: &str) {
