@@ -14,7 +14,7 @@ else
 fi
 TEST_USER=rswsgi-test
 # debhelper, dpkg-dev and lintian build and check the Debian package (make deb, tests/debian_package.rs).
-PACKAGES=(apache2 apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl openssl wrk
+PACKAGES=(apache2 apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl openssl iproute2 wrk
   debhelper dpkg-dev lintian)
 
 installed() {

@@ -1,6 +1,7 @@
 //! `express start-server` with mod_wsgi-express's application-loading, request and process
 //! options, driven with curl: `--application-type module`, `--limit-request-body`,
 //! `--chunked-request`, `--keep-alive-timeout`, `--trust-proxy-header`/`--trust-proxy`,
+//! `--server-backlog`, `--map-head-to-get`,
 //! `--server-mpm`, `--pid-file`, `--process-name`, `--envvars-script`, `--process-group`,
 //! `--application-group`, `--socket-prefix`, `--setenv`, `--passenv` and `--setup-only`.
 
@@ -65,6 +66,10 @@ fn request_limits_keep_alive_and_trusted_proxies() {
             "X-Forwarded-Proto",
             "--trust-proxy",
             "127.0.0.1",
+            "--server-backlog",
+            "123",
+            "--map-head-to-get",
+            "On",
         ],
     );
     express.wait_serving();
@@ -96,6 +101,19 @@ fn request_limits_keep_alive_and_trusted_proxies() {
     assert_eq!(plain.header("connection"), Some("close"), "{plain:?}");
     let proxied = curl(dir, &express.url("/"), &["-H", "X-Forwarded-Proto: https"]);
     assert_eq!(proxied.kv("wsgi.url_scheme").as_deref(), Some("https"));
+    // --map-head-to-get On: the application sees GET for a HEAD (Apache sends no body).
+    let head = curl(dir, &express.url("/"), &["-I"]);
+    assert_eq!(head.header("x-request-method"), Some("GET"), "{head:?}");
+    // (With -I curl writes the head where the body would go: no application text there.)
+    assert!(!head.text().contains("SCRIPT_NAME="), "{head:?}");
+    // --server-backlog: the listening socket's queue (ss shows it as Send-Q).
+    let ss = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", express.port)])
+        .output()
+        .expect("run ss");
+    let listing = String::from_utf8_lossy(&ss.stdout);
+    let backlog = listing.split_whitespace().nth(2);
+    assert_eq!(backlog, Some("123"), "{listing}");
     express.stop();
 }
 

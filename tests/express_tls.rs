@@ -71,6 +71,9 @@ fn https_with_redirects_hsts_and_http2_both_ways() {
             crt.to_str().unwrap(),
             "--ssl-certificate-key-file",
             key.to_str().unwrap(),
+            // A chain file (here the certificate itself, as its own issuer) is accepted.
+            "--ssl-certificate-chain-file",
+            crt.to_str().unwrap(),
             "--https-only",
             "--hsts-policy",
             "max-age=600",
@@ -187,6 +190,50 @@ fn client_certificates_are_required_with_a_ca_file() {
             .is_some_and(|p| p.starts_with("TLS")),
         "{with:?}"
     );
+    express.stop();
+
+    // --ssl-verify-client URL: only there is a certificate required (asked for by
+    // renegotiation, so over TLS 1.2 and HTTP/1.1: curl does no TLS 1.3 post-handshake auth).
+    let stage = Stage::new("mtls-url");
+    let https_port = free_port().to_string();
+    let server = certificate(&stage.dir, "server");
+    let client = certificate(&stage.dir, "client");
+    let express = start(
+        stage,
+        &[
+            "--https-port",
+            &https_port,
+            "--ssl-certificate",
+            server.to_str().unwrap(),
+            "--ssl-ca-certificate-file",
+            client.with_extension("crt").to_str().unwrap(),
+            "--ssl-verify-client",
+            "/private",
+        ],
+    );
+    let dir = &express.stage.dir;
+    let ca = server.with_extension("crt");
+    let base = [
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--http1.1",
+        "--tls-max",
+        "1.2",
+    ];
+    let url = |path: &str| format!("https://127.0.0.1:{https_port}{path}");
+    let public = curl(dir, &url("/public"), &base);
+    assert_eq!(public.status, 200, "{public:?}\n{}", express.logs());
+    let refused = curl(dir, &url("/private"), &base);
+    assert_ne!(refused.status, 200, "{refused:?}");
+    let (crt, key) = (client.with_extension("crt"), client.with_extension("key"));
+    let cert = [
+        "--cert",
+        crt.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let admitted = curl(dir, &url("/private"), &[&base[..], &cert[..]].concat());
+    assert_eq!(admitted.status, 200, "{admitted:?}\n{}", express.logs());
     express.stop();
 }
 

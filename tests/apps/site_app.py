@@ -35,7 +35,7 @@ def application(environ, start_response):
             "FROM_ENVVARS", "mod_wsgi.process_group", "mod_wsgi.application_group")
     body = "".join("%s=%s\n" % (k, environ.get(k)) for k in keys)
     body += "os.FROM_ENVVARS=%s\n" % os.environ.get("FROM_ENVVARS")
-    return text(start_response, body)
+    return text(start_response, body, [("X-Request-Method", environ["REQUEST_METHOD"])])
 
 
 def stream(size):
@@ -46,7 +46,8 @@ def stream(size):
         yield piece
 
 
-def text(start_response, body):
+def text(start_response, body, extra=()):
     data = body.encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))])
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(data)))] + list(extra))
     return [data]
