@@ -147,6 +147,15 @@ fn document_root_files_are_apaches_and_every_other_url_the_applications() {
     // --mime-types: the given file's types.
     let foo = curl(dir, &express.url("/data.foo"), &[]);
     assert_eq!(foo.header("content-type"), Some("application/x-rswsgi-foo"));
+    // Dot segments, raw or encoded, never reach a file outside the document root.
+    for url in [
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2f..%2fetc/passwd",
+    ] {
+        let r = curl(dir, &express.url(url), &["--path-as-is"]);
+        assert!(!r.text().contains("root:x:0:0"), "{url}: {r:?}");
+    }
     // A missing file, a path below a file, a query: the application.
     for (url, path) in [
         ("/missing/thing", "/missing/thing"),

@@ -312,7 +312,9 @@ fn describe(root: &ServerRoot) {
         }
         None => outln!("WSGI Script        : {}", c.script.display()),
     }
-    outln!("Document Root      : {}", c.site.document_root().display());
+    if c.site.serves_document_root {
+        outln!("Document Root      : {}", c.site.document_root().display());
+    }
     outln!("Daemon Processes   : {}", c.processes);
     outln!("Threads Per Process: {}", c.threads);
     outln!(
