@@ -45,6 +45,10 @@ pub enum Directive {
     ErrorOverride,
     /// `WSGIHandlerScript`.
     HandlerScript,
+    /// `WSGIPythonPath`.
+    PythonPath,
+    /// `RSWSGIImplicitDaemonProcess`.
+    ImplicitDaemonProcess,
 }
 
 impl Directive {
@@ -275,6 +279,13 @@ fn apply(
             server.daemon_executable = Some(server_root_relative(cmd, arg))
         }
         Directive::PythonHome => server.python_home = Some(arg.to_string()),
+        Directive::PythonPath => server.python_path = Some(arg.to_string()),
+        Directive::ImplicitDaemonProcess => {
+            // Checked here, so that a bad option names this line.
+            DaemonGroupConfig::parse(&format!("implicit {arg}"))
+                .map_err(|e| format!("RSWSGIImplicitDaemonProcess: {e}"))?;
+            server.implicit_options = Some(arg.to_string());
+        }
         Directive::MapHeadToGet => {
             dir().map_head_to_get = Some(crate::config::HeadMapping::parse(arg)?)
         }
@@ -355,6 +366,11 @@ unsafe extern "C" fn on_flag(
         Some(Directive::PassAuthorization) => dir().pass_authorization = Some(on != 0),
         Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
         Some(Directive::ErrorOverride) => dir().error_override = Some(on != 0),
+        Some(Directive::RestrictEmbedded) => {
+            // SAFETY: cmd->server is the server whose section is being read.
+            let server = unsafe { server_config(cmd.server) };
+            server.restrict_embedded = Some(on != 0);
+        }
         Some(Directive::ScriptReloading) => {
             // SAFETY: cmd->server is the server whose section is being read.
             let server = unsafe { server_config(cmd.server) };

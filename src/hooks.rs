@@ -78,6 +78,7 @@ unsafe extern "C" fn check_config(
     s: *mut ffi::server_rec,
 ) -> i32 {
     let result = catch_unwind(|| {
+        assign_implicit_groups(s)?;
         let configs = server_configs(s);
         config::check_all(configs.iter().copied())?;
         if configs.iter().any(|c| !c.groups.is_empty()) {
@@ -96,6 +97,43 @@ unsafe extern "C" fn check_config(
         }
         Err(_) => ffi::HTTP_INTERNAL_SERVER_ERROR as i32,
     }
+}
+
+/// Gives each server whose mounts name no daemon group its implicit group (unless the main
+/// server says `WSGIRestrictEmbedded On`), logging a notice for each: see
+/// [`config::add_implicit_group`]. Named `embedded:HOST:PORT` after the server.
+fn assign_implicit_groups(s: *mut ffi::server_rec) -> Result<(), String> {
+    // SAFETY: every server in the list has this module's configuration; nothing else holds a
+    // reference to it while the configuration is checked.
+    let main = unsafe { server_config(s) };
+    if main.restrict_embedded == Some(true) {
+        return Ok(());
+    }
+    let (options, python_path) = (main.implicit_options.clone(), main.python_path.clone());
+    let mut seen: Vec<*const ServerConfig> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for (i, server) in servers(s).into_iter().enumerate() {
+        // SAFETY: as above.
+        let c = unsafe { server_config(server) };
+        if seen.contains(&(c as *const ServerConfig)) {
+            continue;
+        }
+        seen.push(c as *const ServerConfig);
+        if c.implicit_group.is_some() || !config::needs_implicit_group(c) {
+            continue;
+        }
+        // SAFETY: server_hostname is NULL or a configuration-pool string; port is plain data.
+        let (host, port) = unsafe { (cstr((*server).server_hostname), (*server).port) };
+        let mut name = format!("embedded:{}:{port}", host.unwrap_or("localhost"));
+        if names.contains(&name) {
+            name.push_str(&format!(":{i}"));
+        }
+        let notice =
+            config::add_implicit_group(c, &name, options.as_deref(), python_path.as_deref())?;
+        log::notice(&format!("mod_rswsgi: {notice}"));
+        names.push(name);
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn post_config(

@@ -47,7 +47,7 @@ mod module {
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
 
-    static COMMANDS: Commands<18> = Commands([
+    static COMMANDS: Commands<20> = Commands([
         d::raw(
             c"WSGIDaemonProcess",
             &Directive::DaemonProcess,
@@ -94,7 +94,7 @@ mod module {
             c"WSGIRestrictEmbedded",
             &Directive::RestrictEmbedded,
             SERVER,
-            c"On|Off : accepted for mod_wsgi compatibility (rswsgi has no embedded mode)",
+            c"On|Off : On refuses a script with no daemon process group (Off, the default: an implicit daemon group serves it)",
         ),
         d::take1(
             c"WSGIPythonHome",
@@ -150,6 +150,19 @@ mod module {
             ANYWHERE,
             c"NAME FILE [process-group=G] [application-group=A] [pass-authorization=On|Off] : \
               the script (its handle_request) serving requests whose handler is NAME",
+        ),
+        d::take1(
+            c"WSGIPythonPath",
+            &Directive::PythonPath,
+            SERVER,
+            c"DIR[:DIR]... : sys.path entries of the implicit daemon groups (embedded-mode sites)",
+        ),
+        d::raw(
+            c"RSWSGIImplicitDaemonProcess",
+            &Directive::ImplicitDaemonProcess,
+            SERVER,
+            c"[option=value]... : WSGIDaemonProcess options of the implicit daemon groups \
+              that serve scripts with no group (default processes=2 threads=15)",
         ),
         d::end(),
     ]);

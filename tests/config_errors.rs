@@ -80,16 +80,33 @@ fn process_group_not_defined() {
 }
 
 #[test]
-fn script_alias_without_daemon_group_is_embedded_mode() {
+fn embedded_mode_is_refused_only_under_restrict_embedded() {
     let script = repo_root().join("examples/hello/wsgi.py");
     let line = format!("WSGIScriptAlias /other {}", script.display());
-    assert_rejected(&[line.as_str()], &["embedded mode"]);
+    // mod_wsgi's embedded-mode configuration: an implicit daemon group serves it.
+    let (ok, text) = config_test(&[line.as_str()]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("served by the implicit daemon group 'embedded:"),
+        "{text}"
+    );
+    assert_rejected(
+        &["WSGIRestrictEmbedded On", line.as_str()],
+        &["WSGIScriptAlias /other", "WSGIRestrictEmbedded is On"],
+    );
+    assert_rejected(
+        &["RSWSGIImplicitDaemonProcess threads=lots"],
+        &["RSWSGIImplicitDaemonProcess", "threads=lots"],
+    );
 }
 
 #[test]
 fn handler_script_needs_a_daemon_group() {
     assert_rejected(
-        &["WSGIHandlerScript md-page /srv/render.py"],
+        &[
+            "WSGIRestrictEmbedded On",
+            "WSGIHandlerScript md-page /srv/render.py",
+        ],
         &["WSGIHandlerScript md-page", "no daemon process group"],
     );
     assert_rejected(

@@ -3,12 +3,14 @@
 
 mod daemon_group;
 mod handler_script;
+mod implicit;
 pub(crate) mod proxy;
 mod script_alias;
 pub(crate) mod words;
 
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
 pub use handler_script::{HandlerScript, HANDLER_CALLABLE};
+pub use implicit::{add_implicit_group, needs_implicit_group};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
 pub use script_alias::ScriptAlias;
 
@@ -41,6 +43,15 @@ pub struct ServerConfig {
     pub python_home: Option<String>,
     /// `WSGIScriptReloading` (default On).
     pub script_reloading: Option<bool>,
+    /// `WSGIRestrictEmbedded` (main server): On refuses mounts with no daemon group.
+    pub restrict_embedded: Option<bool>,
+    /// `WSGIPythonPath` (main server): the implicit groups' `python-path`.
+    pub python_path: Option<String>,
+    /// `RSWSGIImplicitDaemonProcess` (main server): the implicit groups' options.
+    pub implicit_options: Option<String>,
+    /// The implicit daemon group serving this server's mounts that name none (set at
+    /// `check_config`, see [`add_implicit_group`]).
+    pub implicit_group: Option<String>,
 }
 
 impl ServerConfig {
@@ -76,6 +87,16 @@ impl ServerConfig {
                 .clone()
                 .or_else(|| base.python_home.clone()),
             script_reloading: vhost.script_reloading.or(base.script_reloading),
+            restrict_embedded: vhost.restrict_embedded.or(base.restrict_embedded),
+            python_path: vhost
+                .python_path
+                .clone()
+                .or_else(|| base.python_path.clone()),
+            implicit_options: vhost
+                .implicit_options
+                .clone()
+                .or_else(|| base.implicit_options.clone()),
+            implicit_group: None,
         }
     }
 
@@ -171,20 +192,22 @@ pub fn check_all<'a>(
                 ));
             }
         }
+        let served = s.has_process_group_directive || s.implicit_group.is_some();
         for h in &s.handler_scripts {
-            if h.process_group.is_none() && !s.has_process_group_directive {
+            if h.process_group.is_none() && !served {
                 return Err(format!(
-                    "WSGIHandlerScript {} {}: no daemon process group is assigned; rswsgi has no \
-                     embedded mode, so add process-group=NAME (or WSGIProcessGroup NAME)",
+                    "WSGIHandlerScript {} {}: no daemon process group is assigned and \
+                     WSGIRestrictEmbedded is On, so add process-group=NAME (or WSGIProcessGroup NAME)",
                     h.name, h.script
                 ));
             }
         }
         for a in &s.aliases {
-            if a.process_group.is_none() && !s.has_process_group_directive {
+            if a.process_group.is_none() && !served {
                 return Err(format!(
-                    "WSGIScriptAlias {} {}: no daemon process group is assigned; rswsgi has no embedded \
-                     mode, so add process-group=NAME (or WSGIProcessGroup NAME) naming a WSGIDaemonProcess",
+                    "WSGIScriptAlias {} {}: no daemon process group is assigned and \
+                     WSGIRestrictEmbedded is On (no embedded mode), so add process-group=NAME (or \
+                     WSGIProcessGroup NAME) naming a WSGIDaemonProcess",
                     a.url, a.script
                 ));
             }
@@ -257,8 +280,13 @@ mod tests {
 
     #[test]
     fn embedded_mode_refused() {
-        let s = server(&["g"], &["/ /a.py"], &[]);
-        assert!(check_all([&s]).unwrap_err().contains("embedded"));
+        // (Under WSGIRestrictEmbedded On: otherwise check_config gave it an implicit group.)
+        let mut s = server(&["g"], &["/ /a.py"], &[]);
+        assert!(check_all([&s])
+            .unwrap_err()
+            .contains("WSGIRestrictEmbedded is On"));
+        s.implicit_group = Some("embedded:x:80".into());
+        assert!(check_all([&s]).is_ok());
     }
 
     #[test]

@@ -175,6 +175,7 @@ pub fn serve(r: &mut Request) -> i32 {
         .and_then(|a| a.process_group.clone())
         .or_else(|| handler_script.and_then(|h| h.process_group.clone()))
         .or(dir.process_group.clone())
+        .or(cfg.implicit_group.clone())
     else {
         log::request(r, Level::ERROR, "no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=");
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;

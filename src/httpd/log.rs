@@ -50,6 +50,16 @@ pub fn request(r: &Request, level: Level, msg: &str) {
 
 /// Logs `msg` to the main server's error log at `level`.
 pub fn server(level: Level, msg: &str) {
+    server_at(apache_level(&level), msg);
+}
+
+/// Logs `msg` at Apache's `notice` level, which httpd writes whatever the `LogLevel` (as its
+/// own "resuming normal operations"): for what an operator should see once at start-up.
+pub fn notice(msg: &str) {
+    server_at(ffi::APLOG_NOTICE as i32, msg);
+}
+
+fn server_at(level: i32, msg: &str) {
     let text = c_text(msg);
     // SAFETY: ap_server_conf is NULL or the live main server (httpd accepts NULL); the format
     // is a fixed "%s" consuming exactly one C string.
@@ -58,7 +68,7 @@ pub fn server(level: Level, msg: &str) {
             FILE.as_ptr(),
             line!() as i32,
             crate::module_index(),
-            apache_level(&level),
+            level,
             0,
             ffi::ap_server_conf,
             FMT.as_ptr(),

@@ -1,0 +1,100 @@
+//! Embedded-mode configurations: a `WSGIScriptAlias` (or `WSGIHandlerScript`) with no daemon
+//! group is served by an implicit daemon group of its server (one per virtual host that has
+//! this module's directives), running as Apache's `User`, instead of failing the
+//! configuration. `WSGIRestrictEmbedded On` refuses such configurations, as mod_wsgi does.
+
+use super::{DaemonGroupConfig, ServerConfig};
+
+/// The options of an implicit group before `RSWSGIImplicitDaemonProcess` adds its own: two
+/// processes of fifteen threads (mod_wsgi's default thread count), thirty requests at once,
+/// about what an embedded-mode site gets from Python's GIL across Apache's children.
+pub const IMPLICIT_DEFAULTS: &str = "processes=2 threads=15";
+
+/// Whether `s` has a mount that no daemon group serves.
+pub fn needs_implicit_group(s: &ServerConfig) -> bool {
+    !s.has_process_group_directive
+        && (s.aliases.iter().any(|a| a.process_group.is_none())
+            || s.handler_scripts.iter().any(|h| h.process_group.is_none()))
+}
+
+/// Gives `s` its implicit group, named `name`: `IMPLICIT_DEFAULTS`, then `options` (the
+/// main server's `RSWSGIImplicitDaemonProcess`), and `WSGIPythonPath` as its `python-path`
+/// when the options set none. Returns the notice to log, naming what it replaces.
+pub fn add_implicit_group(
+    s: &mut ServerConfig,
+    name: &str,
+    options: Option<&str>,
+    python_path: Option<&str>,
+) -> Result<String, String> {
+    let args = format!("{name} {IMPLICIT_DEFAULTS} {}", options.unwrap_or_default());
+    let mut group =
+        DaemonGroupConfig::parse(&args).map_err(|e| format!("RSWSGIImplicitDaemonProcess: {e}"))?;
+    if group.python_path.is_none() {
+        group.python_path = python_path.map(str::to_owned);
+    }
+    let mounts: Vec<String> = s
+        .aliases
+        .iter()
+        .filter(|a| a.process_group.is_none())
+        .map(|a| format!("WSGIScriptAlias {} {}", a.url, a.script))
+        .chain(
+            s.handler_scripts
+                .iter()
+                .filter(|h| h.process_group.is_none())
+                .map(|h| format!("WSGIHandlerScript {} {}", h.name, h.script)),
+        )
+        .collect();
+    let notice = format!(
+        "{} has no daemon process group (embedded mode under mod_wsgi): served by the implicit \
+         daemon group '{name}' ({} process(es) x {} thread(s), as Apache's User; tune it with \
+         RSWSGIImplicitDaemonProcess, refuse such mounts with WSGIRestrictEmbedded On)",
+        mounts.join(", "),
+        group.processes,
+        group.threads
+    );
+    s.groups.push((group, "implicit".to_owned()));
+    s.implicit_group = Some(name.to_owned());
+    Ok(notice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ScriptAlias;
+
+    #[test]
+    fn a_mount_without_a_group_gets_the_implicit_one() {
+        let mut s = ServerConfig {
+            aliases: vec![ScriptAlias::parse("/ /srv/site/wsgi.py").unwrap()],
+            ..ServerConfig::default()
+        };
+        assert!(needs_implicit_group(&s));
+        let notice = add_implicit_group(
+            &mut s,
+            "embedded:site:80",
+            Some("threads=4"),
+            Some("/srv/site"),
+        )
+        .unwrap();
+        assert!(
+            notice.contains("WSGIScriptAlias / /srv/site/wsgi.py"),
+            "{notice}"
+        );
+        assert!(notice.contains("'embedded:site:80'"), "{notice}");
+        let (g, _) = &s.groups[0];
+        assert_eq!((g.processes, g.threads), (2, 4));
+        assert_eq!(g.python_path.as_deref(), Some("/srv/site"));
+        assert_eq!(s.implicit_group.as_deref(), Some("embedded:site:80"));
+        // A group named by the mount, or WSGIProcessGroup anywhere, means no implicit group.
+        let mut t = ServerConfig {
+            aliases: vec![ScriptAlias::parse("/ /w.py process-group=g").unwrap()],
+            ..ServerConfig::default()
+        };
+        assert!(!needs_implicit_group(&t));
+        t.aliases.push(ScriptAlias::parse("/x /x.py").unwrap());
+        t.has_process_group_directive = true;
+        assert!(!needs_implicit_group(&t));
+        let bad = add_implicit_group(&mut s, "e", Some("bogus=1"), None).unwrap_err();
+        assert!(bad.contains("RSWSGIImplicitDaemonProcess"), "{bad}");
+    }
+}
