@@ -235,6 +235,7 @@ fn apply(
         Directive::ScriptAlias => {
             let mut a = ScriptAlias::parse(arg)?;
             a.script = server_root_relative(cmd, &a.script);
+            a.directory = a.directory || std::path::Path::new(&a.script).is_dir();
             if a.script.ends_with(".rs") {
                 return Err(format!(
                     "WSGIScriptAlias {} {}: a Rust source file cannot be served directly; build it with                      `express build-handler {} -o handler.so` and point WSGIScriptAlias at the .so",

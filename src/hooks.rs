@@ -197,10 +197,12 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             if config.python_home.is_none() {
                 config.python_home = main.python_home.clone();
             }
+            // A directory mount's files are loaded on first use, from under the directory.
             let mut scripts: Vec<String> = configs
                 .iter()
                 .flat_map(|c| c.aliases.iter())
                 .filter(|a| a.process_group.as_deref() == Some(g.name.as_str()))
+                .filter(|a| !a.directory)
                 .map(|a| a.script.clone())
                 .collect();
             scripts.dedup();
@@ -208,7 +210,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             let mut allowed_scripts: Vec<String> = configs
                 .iter()
                 .flat_map(|c| c.aliases.iter())
-                .filter(|a| a.process_group.is_none())
+                .filter(|a| a.process_group.is_none() && !a.directory)
                 .map(|a| a.script.clone())
                 .collect();
             // Handler scripts are loaded on first use, by the group they name (any group,
@@ -228,6 +230,14 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .filter(|(_, group)| *group == g.name)
                 .map(|(dir, _)| dir.clone())
                 .collect();
+            allowed_dirs.extend(
+                configs
+                    .iter()
+                    .flat_map(|c| c.aliases.iter())
+                    .filter(|a| a.directory)
+                    .filter(|a| a.process_group.as_deref().map_or(true, |p| p == g.name))
+                    .map(|a| a.script.trim_end_matches('/').to_owned()),
+            );
             allowed_dirs.sort();
             allowed_dirs.dedup();
             plans.push(GroupPlan {

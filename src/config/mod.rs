@@ -12,7 +12,7 @@ pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
 pub use handler_script::{HandlerScript, HANDLER_CALLABLE};
 pub use implicit::{add_implicit_group, needs_implicit_group};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
-pub use script_alias::ScriptAlias;
+pub use script_alias::{DirectoryTarget, ScriptAlias};
 
 /// A place in the configuration files, for error messages.
 pub type Location = String;

@@ -17,6 +17,20 @@ pub struct ScriptAlias {
     pub application_group: Option<String>,
     /// `callable-object=`: the name of the WSGI callable in the script.
     pub callable: Option<String>,
+    /// The target is a directory of scripts (written with a trailing `/`, or found to be one
+    /// when the configuration is read): each file in it is its own application.
+    pub directory: bool,
+}
+
+/// Where a request under a directory mount goes (see [`ScriptAlias::in_directory`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryTarget {
+    /// The file's name within the directory (the first segment of the path info).
+    pub file: Vec<u8>,
+    /// `SCRIPT_NAME`: the mount's part and the file's segment.
+    pub script_name: Vec<u8>,
+    /// `PATH_INFO`: what follows the file's segment.
+    pub path_info: Vec<u8>,
 }
 
 impl ScriptAlias {
@@ -37,6 +51,7 @@ impl ScriptAlias {
             process_group: None,
             application_group: None,
             callable: None,
+            directory: script.ends_with('/'),
         };
         for word in options {
             let (option, value) = split_option(DIRECTIVE, word)?;
@@ -88,6 +103,27 @@ impl ScriptAlias {
         }
         Some(uri.split_at(j))
     }
+
+    /// For a directory mount, the file a request's `(SCRIPT_NAME, PATH_INFO)` split names, as
+    /// mod_wsgi maps it: the first segment of the path info is the script's file name, the
+    /// rest its `PATH_INFO`. `None` when the path info names no file (the directory itself),
+    /// or names `.`/`..`.
+    pub fn in_directory(&self, script_name: &[u8], path_info: &[u8]) -> Option<DirectoryTarget> {
+        let start = path_info.iter().position(|&b| b != b'/')?;
+        let rest = &path_info[start..];
+        let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+        let file = &rest[..end];
+        if file == b"." || file == b".." {
+            return None;
+        }
+        let mut name = script_name.to_vec();
+        name.extend_from_slice(&path_info[..start + end]);
+        Some(DirectoryTarget {
+            file: file.to_vec(),
+            script_name: name,
+            path_info: rest[end..].to_vec(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +172,27 @@ mod tests {
             alias("/").split(b"/\xff/x"),
             Some((&b""[..], &b"/\xff/x"[..]))
         );
+    }
+
+    #[test]
+    fn a_directory_mount_maps_its_first_segment_to_a_file() {
+        let a = ScriptAlias::parse("/wsgi/ /srv/scripts/").unwrap();
+        assert!(a.directory);
+        let (sn, pi) = a.split(b"/wsgi/a.wsgi/x/y").unwrap();
+        let t = a.in_directory(sn, pi).unwrap();
+        assert_eq!(t.file, b"a.wsgi");
+        assert_eq!(t.script_name, b"/wsgi/a.wsgi");
+        assert_eq!(t.path_info, b"/x/y");
+        let (sn, pi) = a.split(b"/wsgi/b.wsgi").unwrap();
+        let t = a.in_directory(sn, pi).unwrap();
+        assert_eq!(
+            (t.script_name.as_slice(), t.path_info.as_slice()),
+            (&b"/wsgi/b.wsgi"[..], &b""[..])
+        );
+        let (sn, pi) = a.split(b"/wsgi/").unwrap();
+        assert_eq!(a.in_directory(sn, pi), None, "the directory itself");
+        assert_eq!(a.in_directory(b"/wsgi", b"/../etc"), None);
+        assert!(!ScriptAlias::parse("/x /srv/a.py").unwrap().directory);
     }
 
     #[test]

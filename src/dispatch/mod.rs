@@ -68,8 +68,20 @@ pub fn translate(r: &mut Request) -> i32 {
     let Some((index, script_name, path_info)) = cfg.match_uri(uri) else {
         return ffi::DECLINED;
     };
-    let (script_name, path_info) = (script_name.to_vec(), path_info.to_vec());
-    r.set_filename(&cfg.aliases[index].script);
+    let alias = &cfg.aliases[index];
+    let (script_name, path_info) = if alias.directory {
+        match directory_script(alias, script_name, path_info) {
+            Ok((file, target)) => {
+                r.set_filename_bytes(&file);
+                (target.script_name, target.path_info)
+            }
+            Err(status) => return status,
+        }
+    } else {
+        let split = (script_name.to_vec(), path_info.to_vec());
+        r.set_filename(&alias.script);
+        split
+    };
     r.set_path_info(&path_info);
     r.set_handler(HANDLER);
     r.allow_methods(&MOUNT_METHODS);
@@ -78,6 +90,28 @@ pub fn translate(r: &mut Request) -> i32 {
     notes.set(pool, NOTE_SCRIPT_NAME.as_bytes(), &script_name);
     notes.set(pool, b"alias-forced-type", HANDLER.to_bytes());
     ffi::OK as i32
+}
+
+/// The script a request under a directory mount names (`WSGIScriptAlias /wsgi/ /srv/dir/`):
+/// its path and split, or the status mod_wsgi answers: 403 for the directory itself (or a
+/// subdirectory), 404 for a file that does not exist.
+fn directory_script(
+    alias: &crate::config::ScriptAlias,
+    script_name: &[u8],
+    path_info: &[u8],
+) -> Result<(Vec<u8>, crate::config::DirectoryTarget), i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(target) = alias.in_directory(script_name, path_info) else {
+        return Err(ffi::HTTP_FORBIDDEN as i32);
+    };
+    let mut file = alias.script.trim_end_matches('/').as_bytes().to_vec();
+    file.push(b'/');
+    file.extend_from_slice(&target.file);
+    match std::fs::metadata(std::ffi::OsStr::from_bytes(&file)) {
+        Ok(m) if m.is_file() => Ok((file, target)),
+        Ok(_) => Err(ffi::HTTP_FORBIDDEN as i32),
+        Err(_) => Err(ffi::HTTP_NOT_FOUND as i32),
+    }
 }
 
 /// Where `rswsgi-daemon` is: `RSWSGIDaemonExecutable`, else `$RSWSGI_DAEMON`, else next to

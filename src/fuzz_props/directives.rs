@@ -221,6 +221,7 @@ pub fn check_split(url: &str, uri: &str) {
         process_group: None,
         application_group: None,
         callable: None,
+        directory: true,
     };
     let at_boundary = uri
         .strip_prefix(url)
@@ -233,6 +234,14 @@ pub fn check_split(url: &str, uri: &str) {
     let text = |b| std::str::from_utf8(b).expect("a UTF-8 URI splits into UTF-8 parts");
     let (script_name, path_info) = (text(script_name), text(path_info));
     assert_eq!(format!("{script_name}{path_info}"), uri);
+    // As a directory mount: the file is one segment (never `.` or `..`), and the new split
+    // still joins back to the URI.
+    if let Some(t) = a.in_directory(script_name.as_bytes(), path_info.as_bytes()) {
+        assert!(!t.file.is_empty() && !t.file.contains(&b'/'), "{t:?}");
+        assert!(t.file != b"." && t.file != b"..", "{t:?}");
+        let joined = [t.script_name.as_slice(), t.path_info.as_slice()].concat();
+        assert_eq!(joined, uri.as_bytes());
+    }
     assert!(!script_name.ends_with('/'), "{url:?} {uri:?}");
     assert!(path_info.is_empty() || path_info.starts_with('/'));
     assert_eq!(collapse(script_name), collapse(url).trim_end_matches('/'));

@@ -138,7 +138,12 @@ impl Request {
 
     /// Sets `r->filename` (copied into the request pool).
     pub fn set_filename(&mut self, name: &str) {
-        let p = self.pool().strdup(name.as_bytes());
+        self.set_filename_bytes(name.as_bytes());
+    }
+
+    /// `r->filename`, from bytes (a file name need not be UTF-8).
+    pub fn set_filename_bytes(&mut self, name: &[u8]) {
+        let p = self.pool().strdup(name);
         self.rec_mut().filename = p;
     }
 
