@@ -3,6 +3,7 @@
 use std::ffi::{c_void, CStr};
 use std::os::raw::{c_char, c_int};
 
+use crate::config::PythonFlags;
 use crate::config::{DaemonGroupConfig, DirConfig, ScriptAlias, ServerConfig};
 use crate::ffi;
 use crate::httpd::pool::Pool;
@@ -49,6 +50,18 @@ pub enum Directive {
     PythonPath,
     /// `RSWSGIImplicitDaemonProcess`.
     ImplicitDaemonProcess,
+    /// `WSGIImportScript`.
+    ImportScript,
+    /// `WSGIPythonOptimize`.
+    PythonOptimize,
+    /// `WSGIDontWriteBytecode`.
+    DontWriteBytecode,
+    /// `WSGIPythonHashSeed`.
+    PythonHashSeed,
+    /// `WSGIPythonWarnings`.
+    PythonWarnings,
+    /// A directive of [`crate::config::catalogue`]: warned about, or refused.
+    Catalogued,
 }
 
 impl Directive {
@@ -115,6 +128,24 @@ pub const fn flag(
         ffi::FLAG,
         ffi::cmd_func {
             flag: Some(on_flag),
+        },
+        help,
+    )
+}
+
+/// A `RAW_ARGS` section read at once (`EXEC_ON_READ`), whose contents [`on_section`] skips.
+pub const fn skipped_section(
+    name: &'static CStr,
+    how: u32,
+    help: &'static CStr,
+) -> ffi::command_rec {
+    entry(
+        name,
+        &Directive::Catalogued,
+        how | ffi::EXEC_ON_READ,
+        ffi::RAW_ARGS,
+        ffi::cmd_func {
+            raw_args: Some(on_section),
         },
         help,
     )
@@ -235,6 +266,8 @@ fn apply(
         Directive::ScriptAlias => {
             let mut a = ScriptAlias::parse(arg)?;
             a.script = server_root_relative(cmd, &a.script);
+            // mod_wsgi's name for embedded mode: here, the implicit daemon group.
+            a.process_group = a.process_group.filter(|g| g != EMBEDDED);
             a.directory = a.directory || std::path::Path::new(&a.script).is_dir();
             if a.script.ends_with(".rs") {
                 return Err(format!(
@@ -262,6 +295,35 @@ fn apply(
             server.handler_scripts.retain(|other| other.name != h.name);
             server.handler_scripts.push(h);
         }
+        Directive::ImportScript => {
+            let (file, group, app_group) = crate::config::parse_import_script(arg)?;
+            if group != EMBEDDED {
+                server.group_refs.push((
+                    group.clone(),
+                    format!("WSGIImportScript {file} at {}", location(cmd)),
+                ));
+            }
+            server
+                .import_scripts
+                .push((server_root_relative(cmd, &file), group, app_group));
+        }
+        Directive::PythonOptimize => {
+            server.python_flags.optimize = Some(PythonFlags::parse_optimize(arg)?)
+        }
+        Directive::DontWriteBytecode => {
+            server.python_flags.dont_write_bytecode =
+                Some(PythonFlags::parse_on_off("WSGIDontWriteBytecode", arg)?)
+        }
+        Directive::PythonHashSeed => {
+            server.python_flags.hash_seed = Some(PythonFlags::parse_hash_seed(arg)?)
+        }
+        Directive::PythonWarnings => server
+            .python_flags
+            .warnings
+            .push(PythonFlags::parse_warning(arg)?),
+        Directive::Catalogued => catalogued(cmd)?,
+        // Embedded mode under mod_wsgi: the server's implicit daemon group serves it.
+        Directive::ProcessGroup if arg == EMBEDDED => {}
         Directive::ProcessGroup => {
             dir().process_group = Some(arg.to_string());
             if let Some(path) = directory_section(cmd) {
@@ -311,6 +373,61 @@ fn apply(
         | Directive::ScriptReloading => {}
     }
     Ok(())
+}
+
+/// The process group mod_wsgi runs embedded mode in; rswsgi's implicit daemon group.
+const EMBEDDED: &str = "%{GLOBAL}";
+
+/// The start-up warnings of catalogued directives, taken (and logged) at `check_config`. A
+/// directive read from `.htaccess` (at request time, in a child) is noted too; the list is
+/// bounded, so that cannot grow without end.
+static WARNINGS: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
+
+/// Takes the warnings noted while the configuration was read.
+pub fn take_warnings() -> Vec<String> {
+    std::mem::take(&mut *WARNINGS.lock())
+}
+
+/// A catalogued directive: its warning noted, or its refusal returned.
+fn catalogued(cmd: &ffi::cmd_parms) -> Result<(), String> {
+    // SAFETY: cmd->cmd is the table entry of the directive being read, with its static name.
+    let name = unsafe { cmd.cmd.as_ref().and_then(|c| cstr(c.name)) }.unwrap_or_default();
+    let Some(entry) = crate::config::catalogue::lookup(name) else {
+        return Err(format!(
+            "{name}: not in the catalogue (a bug in mod_rswsgi)"
+        ));
+    };
+    match entry.treatment {
+        crate::config::Treatment::Refused(why) => Err(format!("{}: {why}", entry.name)),
+        crate::config::Treatment::Warned(_) => {
+            if let Some(w) = crate::config::catalogue::warning(entry) {
+                let mut list = WARNINGS.lock();
+                if !list.contains(&w) && list.len() < 64 {
+                    list.push(w);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `<WSGIInterpreterOptions ...>`: a section rswsgi has no use for (sub-interpreters); its
+/// contents are skipped, with a warning.
+pub unsafe extern "C" fn on_section(
+    cmd: *mut ffi::cmd_parms,
+    _mconfig: *mut c_void,
+    _arg: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd passes the live cmd_parms of the section being read.
+    let Some(c) = (unsafe { cmd.as_ref() }) else {
+        return std::ptr::null();
+    };
+    if let Err(msg) = catalogued(c) {
+        return error_string(c, &msg);
+    }
+    // SAFETY: the section is read with EXEC_ON_READ, so httpd's reader is at its contents;
+    // ap_soak_end_container reads up to the matching end tag.
+    unsafe { ffi::ap_soak_end_container(cmd, c"<WSGIInterpreterOptions".as_ptr().cast_mut()) }
 }
 
 fn error_string(cmd: &ffi::cmd_parms, msg: &str) -> *const c_char {

@@ -78,6 +78,9 @@ unsafe extern "C" fn check_config(
     s: *mut ffi::server_rec,
 ) -> i32 {
     let result = catch_unwind(|| {
+        for warning in crate::directives::take_warnings() {
+            log::server(Level::WARN, &format!("mod_rswsgi: {warning}"));
+        }
         assign_implicit_groups(s)?;
         let configs = server_configs(s);
         config::check_all(configs.iter().copied())?;
@@ -205,6 +208,20 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .filter(|a| !a.directory)
                 .map(|a| a.script.clone())
                 .collect();
+            // WSGIImportScript: its group's, or (process-group=%{GLOBAL}, embedded mode under
+            // mod_wsgi) its server's implicit group's.
+            for other in &configs {
+                let implicit = other.implicit_group.as_deref() == Some(g.name.as_str());
+                scripts.extend(
+                    other
+                        .import_scripts
+                        .iter()
+                        .filter(|(_, group, _)| {
+                            *group == g.name || implicit && group == "%{GLOBAL}"
+                        })
+                        .map(|(file, _, _)| file.clone()),
+                );
+            }
             scripts.dedup();
             // Mounts without process-group= go wherever WSGIProcessGroup sends them.
             let mut allowed_scripts: Vec<String> = configs
@@ -246,6 +263,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 allowed_scripts,
                 allowed_dirs,
                 script_reloading: main.script_reloading.unwrap_or(true),
+                python_env: main.python_flags.environment(),
             });
         }
     }

@@ -46,8 +46,12 @@ mod module {
 
     const SERVER: u32 = ffi::RSRC_CONF;
     const ANYWHERE: u32 = ffi::RSRC_CONF | ffi::ACCESS_CONF;
+    /// Also in `.htaccess` under `AllowOverride FileInfo` (mod_wsgi's `OR_FILEINFO`).
+    const FILEINFO: u32 = ffi::OR_FILEINFO;
+    /// Also in `.htaccess` under `AllowOverride AuthConfig` (mod_wsgi's `OR_AUTHCFG`).
+    const AUTHCFG: u32 = ffi::OR_AUTHCFG;
 
-    static COMMANDS: Commands<20> = Commands([
+    static COMMANDS: Commands<52> = Commands([
         d::raw(
             c"WSGIDaemonProcess",
             &Directive::DaemonProcess,
@@ -111,7 +115,7 @@ mod module {
         d::flag(
             c"WSGIScriptReloading",
             &Directive::ScriptReloading,
-            SERVER,
+            ANYWHERE,
             c"On|Off : recycle a daemon when its WSGI script changes on disk (default On)",
         ),
         d::flag(
@@ -163,6 +167,197 @@ mod module {
             SERVER,
             c"[option=value]... : WSGIDaemonProcess options of the implicit daemon groups \
               that serve scripts with no group (default processes=2 threads=15)",
+        ),
+        d::raw(
+            c"WSGIImportScript",
+            &Directive::ImportScript,
+            SERVER,
+            c"FILE process-group=NAME [application-group=NAME] : a script the group's daemons load at start-up",
+        ),
+        d::take1(
+            c"WSGIPythonOptimize",
+            &Directive::PythonOptimize,
+            SERVER,
+            c"0|1|2 : the daemons' Python optimization level (PYTHONOPTIMIZE)",
+        ),
+        d::take1(
+            c"WSGIDontWriteBytecode",
+            &Directive::DontWriteBytecode,
+            SERVER,
+            c"On|Off : the daemons' Python writes no .pyc files (PYTHONDONTWRITEBYTECODE)",
+        ),
+        d::take1(
+            c"WSGIPythonHashSeed",
+            &Directive::PythonHashSeed,
+            SERVER,
+            c"random|N : the daemons' Python hash seed (PYTHONHASHSEED)",
+        ),
+        d::take1(
+            c"WSGIPythonWarnings",
+            &Directive::PythonWarnings,
+            SERVER,
+            c"FILTER : a warnings filter for the daemons' Python (PYTHONWARNINGS); repeatable",
+        ),
+        d::raw(
+            c"WSGIAcceptMutex",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIAcceptMutex: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIVerboseDebugging",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIVerboseDebugging: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGICaseSensitivity",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGICaseSensitivity: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIDestroyInterpreter",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIDestroyInterpreter: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIPerInterpreterGIL",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIPerInterpreterGIL: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIFreeThreading",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIFreeThreading: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIPassApacheRequest",
+            &Directive::Catalogued,
+            ANYWHERE,
+            c"mod_wsgi's WSGIPassApacheRequest: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIRestrictProcess",
+            &Directive::Catalogued,
+            ANYWHERE,
+            c"mod_wsgi's WSGIRestrictProcess: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIEnableSendfile",
+            &Directive::Catalogued,
+            FILEINFO,
+            c"mod_wsgi's WSGIEnableSendfile: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIPythonEggs",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIPythonEggs: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGISwitchInterval",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGISwitchInterval: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIIgnoreActivity",
+            &Directive::Catalogued,
+            FILEINFO,
+            c"mod_wsgi's WSGIIgnoreActivity: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIServerMetrics",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIServerMetrics: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGITelemetryService",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGITelemetryService: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGITelemetryOptions",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGITelemetryOptions: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGISlowRequests",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGISlowRequests: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIScriptAliasMatch",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIScriptAliasMatch: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIDispatchScript",
+            &Directive::Catalogued,
+            ANYWHERE,
+            c"mod_wsgi's WSGIDispatchScript: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIAccessScript",
+            &Directive::Catalogued,
+            AUTHCFG,
+            c"mod_wsgi's WSGIAccessScript: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIAuthUserScript",
+            &Directive::Catalogued,
+            AUTHCFG,
+            c"mod_wsgi's WSGIAuthUserScript: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIAuthGroupScript",
+            &Directive::Catalogued,
+            AUTHCFG,
+            c"mod_wsgi's WSGIAuthGroupScript: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIGroupAuthoritative",
+            &Directive::Catalogued,
+            AUTHCFG,
+            c"mod_wsgi's WSGIGroupAuthoritative: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGISocketRotation",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGISocketRotation: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIRestrictStdin",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIRestrictStdin: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIRestrictStdout",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIRestrictStdout: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGIRestrictSignal",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi's WSGIRestrictSignal: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::skipped_section(
+            c"<WSGIInterpreterOptions",
+            SERVER,
+            c"mod_wsgi's sub-interpreter options: skipped (see docs/directives.md)",
         ),
         d::end(),
     ]);

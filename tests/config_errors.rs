@@ -118,3 +118,107 @@ fn handler_script_needs_a_daemon_group() {
         &["unknown option 'bogus'"],
     );
 }
+
+#[test]
+fn every_mod_wsgi_directive_is_read() {
+    // Each of mod_wsgi 6's 49 directives, in a context mod_wsgi allows; those that rswsgi
+    // accepts without acting on them give one warning each.
+    let script = repo_root().join("examples/hello/wsgi.py");
+    let s = script.display();
+    let dir = repo_root().join("examples/hello");
+    let d = dir.display();
+    let lines = [
+        format!("WSGIImportScript {s} process-group=extra application-group=%{{GLOBAL}}"),
+        "WSGIDaemonProcess extra processes=1 threads=1".to_owned(),
+        format!("WSGIScriptAlias /other {s} process-group=extra"),
+        "WSGISocketRotation Off".to_owned(),
+        "WSGIAcceptMutex default".to_owned(),
+        "WSGIVerboseDebugging Off".to_owned(),
+        "WSGIDontWriteBytecode On".to_owned(),
+        "WSGIPythonWarnings ignore::DeprecationWarning".to_owned(),
+        "WSGIPythonOptimize 1".to_owned(),
+        "WSGIPythonPath /srv/lib".to_owned(),
+        "WSGIPythonEggs /tmp/eggs".to_owned(),
+        "WSGIPythonHashSeed random".to_owned(),
+        "WSGISwitchInterval 0.005".to_owned(),
+        "WSGIDestroyInterpreter On".to_owned(),
+        "WSGIPerInterpreterGIL Off".to_owned(),
+        "WSGIFreeThreading Off".to_owned(),
+        "<WSGIInterpreterOptions %{GLOBAL}>".to_owned(),
+        "  PerInterpreterGIL On".to_owned(),
+        "</WSGIInterpreterOptions>".to_owned(),
+        "WSGIRestrictEmbedded Off".to_owned(),
+        "WSGIRestrictStdin On".to_owned(),
+        "WSGIRestrictStdout Off".to_owned(),
+        "WSGIRestrictSignal On".to_owned(),
+        "WSGICaseSensitivity On".to_owned(),
+        "WSGIServerMetrics Off".to_owned(),
+        "WSGITelemetryService unix:/tmp/telemetry.sock".to_owned(),
+        "WSGISlowRequests 5".to_owned(),
+        "WSGITelemetryOptions +CaptureUserAgent".to_owned(),
+        "WSGIPythonHome /usr".to_owned(),
+        format!("<Directory {d}>"),
+        "  WSGIRestrictProcess extra".to_owned(),
+        "  WSGIProcessGroup extra".to_owned(),
+        "  WSGIApplicationGroup %{GLOBAL}".to_owned(),
+        "  WSGICallableObject application".to_owned(),
+        "  WSGIPassApacheRequest Off".to_owned(),
+        "  WSGIPassAuthorization On".to_owned(),
+        "  WSGIScriptReloading On".to_owned(),
+        "  WSGIErrorOverride Off".to_owned(),
+        "  WSGIChunkedRequest On".to_owned(),
+        "  WSGIMapHEADToGET Auto".to_owned(),
+        "  WSGIIgnoreActivity Off".to_owned(),
+        "  WSGITrustedProxyHeaders X-Forwarded-For".to_owned(),
+        "  WSGITrustedProxies 127.0.0.1".to_owned(),
+        "  WSGIEnableSendfile On".to_owned(),
+        format!("  WSGIHandlerScript md-page {s} process-group=extra"),
+        "</Directory>".to_owned(),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (ok, text) = config_test(&refs);
+    assert!(ok, "httpd -t refused the directives:\n{text}");
+    for warned in [
+        "WSGISocketRotation",
+        "WSGIAcceptMutex",
+        "WSGIVerboseDebugging",
+        "WSGIPythonEggs",
+        "WSGIInterpreterOptions",
+        "WSGIEnableSendfile",
+        "WSGITelemetryService",
+    ] {
+        assert!(
+            text.contains(&format!("{warned} is accepted and does nothing")),
+            "no warning for {warned}:\n{text}"
+        );
+    }
+    // The ones that would quietly do the wrong thing are refused, saying why.
+    for (line, needle) in [
+        (
+            "WSGIScriptAliasMatch ^/x/(.*) /srv/$1.py",
+            "WSGIScriptAliasMatch: not supported yet",
+        ),
+        (
+            "WSGIDispatchScript /srv/dispatch.py",
+            "send every request to the default group",
+        ),
+        (
+            "<Location /private>\nWSGIAuthUserScript /srv/auth.py\n</Location>",
+            "unprotected",
+        ),
+        (
+            "<Location /private>\nWSGIAccessScript /srv/access.py\n</Location>",
+            "leave the location open",
+        ),
+        (
+            "<Location /private>\nWSGIAuthGroupScript /srv/groups.py\n</Location>",
+            "unprotected",
+        ),
+        (
+            "<Location /private>\nWSGIGroupAuthoritative On\n</Location>",
+            "WSGIAuthGroupScript",
+        ),
+    ] {
+        assert_rejected(&[line], &[needle]);
+    }
+}

@@ -49,3 +49,55 @@ fn a_directory_target_serves_each_file_as_its_own_application() {
     assert!(!srv.logs().contains("AH00033"), "{}", srv.logs());
     assert_eq!(srv.get("/app/").status, 200);
 }
+
+const FLAGS_APP: &str = "import os, sys\n\n\
+def application(environ, start_response):\n    \
+    try:\n        sys.stdin.read()\n        stdin = 'readable'\n    \
+    except OSError as e:\n        stdin = str(e)\n    \
+    lines = ['optimize=%d' % sys.flags.optimize, 'dont_write_bytecode=%s' % sys.dont_write_bytecode,\n             \
+    'hash_seed=%s' % os.environ.get('PYTHONHASHSEED'), 'warnoptions=%s' % ','.join(sys.warnoptions),\n             \
+    'preloaded=%s' % os.environ.get('RSWSGI_PRELOADED_BY'), 'pid=%d' % os.getpid(), 'stdin=%s' % stdin]\n    \
+    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [('\\n'.join(lines) + '\\n').encode()]\n";
+
+#[test]
+fn python_settings_and_import_scripts() {
+    let stage = Stage::new("pyflags");
+    let app = stage.write("flags/app.py", FLAGS_APP);
+    let preload = stage.write(
+        "flags/preload.py",
+        "import os\nos.environ['RSWSGI_PRELOADED_BY'] = str(os.getpid())\n",
+    );
+    let srv = TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIPythonOptimize 1")
+        .directive("WSGIDontWriteBytecode On")
+        .directive("WSGIPythonHashSeed 123")
+        .directive("WSGIPythonWarnings ignore::DeprecationWarning")
+        .directive("WSGIDaemonProcess flags processes=1 threads=1")
+        .directive(&format!(
+            "WSGIImportScript {} process-group=flags application-group=%{{GLOBAL}}",
+            preload.display()
+        ))
+        .directive(&format!(
+            "WSGIScriptAlias /flags {} process-group=flags",
+            app.display()
+        ))
+        .directive(&format!("<Directory {}>", app.parent().unwrap().display()))
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    let r = srv.get("/flags");
+    assert_eq!(r.status, 200, "{}", srv.logs());
+    assert_eq!(r.kv("optimize").as_deref(), Some("1"), "{}", r.text());
+    assert_eq!(r.kv("dont_write_bytecode").as_deref(), Some("True"));
+    assert_eq!(r.kv("hash_seed").as_deref(), Some("123"));
+    assert_eq!(
+        r.kv("warnoptions").as_deref(),
+        Some("ignore::DeprecationWarning")
+    );
+    // The import script ran in this very process, at its start.
+    assert_eq!(r.kv("preloaded"), r.kv("pid"), "{}", r.text());
+    // As mod_wsgi's default (WSGIRestrictStdin unset), sys.stdin is the process's own:
+    // httpd's, /dev/null here.
+    assert_eq!(r.kv("stdin").as_deref(), Some("readable"));
+}

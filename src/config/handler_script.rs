@@ -71,6 +71,35 @@ impl HandlerScript {
     }
 }
 
+/// `WSGIImportScript FILE process-group=G [application-group=A]`: a script the group's
+/// daemons load when they start (mod_wsgi requires both options; `application-group=` is
+/// informational here, one interpreter per process). Returns (file, group, application group).
+pub fn parse_import_script(args: &str) -> Result<(String, String, Option<String>), String> {
+    const IMPORT: &str = "WSGIImportScript";
+    let words = split_words(args);
+    let [file, options @ ..] = words.as_slice() else {
+        return Err(format!("{IMPORT}: expected a script file"));
+    };
+    let (mut group, mut app_group) = (None, None);
+    for word in options {
+        let (option, value) = split_option(IMPORT, word)?;
+        if value.is_empty() {
+            return Err(format!("{IMPORT} {file}: {option}= needs a value"));
+        }
+        match option {
+            "process-group" => group = Some(value.to_string()),
+            "application-group" => app_group = Some(value.to_string()),
+            o => return Err(format!("{IMPORT} {file}: unknown option '{o}'")),
+        }
+    }
+    let Some(group) = group else {
+        return Err(format!(
+            "{IMPORT} {file}: process-group=NAME is required (the daemon group to load it in)"
+        ));
+    };
+    Ok((file.clone(), group, app_group))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +123,16 @@ mod tests {
         assert!(e.contains("unknown option 'callable-object'"), "{e}");
         assert!(HandlerScript::parse("h /s.wsgi pass-authorization=maybe").is_err());
         assert!(HandlerScript::parse("h /s.wsgi process-group=").is_err());
+        let (f, g, a) =
+            parse_import_script("/srv/preload.py process-group=site application-group=%{GLOBAL}")
+                .unwrap();
+        assert_eq!(
+            (f.as_str(), g.as_str(), a.as_deref()),
+            ("/srv/preload.py", "site", Some("%{GLOBAL}"))
+        );
+        assert!(parse_import_script("/srv/p.py")
+            .unwrap_err()
+            .contains("process-group=NAME is required"));
+        assert!(parse_import_script("/srv/p.py bogus=1").is_err());
     }
 }

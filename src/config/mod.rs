@@ -1,17 +1,21 @@
 //! Directive parsing and the server/directory configuration records. Pure Rust: nothing here
 //! calls into httpd, so it is unit-tested as plain code.
 
+pub mod catalogue;
 mod daemon_group;
 mod handler_script;
 mod implicit;
 pub(crate) mod proxy;
+mod python_flags;
 mod script_alias;
 pub(crate) mod words;
 
+pub use catalogue::Treatment;
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
-pub use handler_script::{HandlerScript, HANDLER_CALLABLE};
+pub use handler_script::{parse_import_script, HandlerScript, HANDLER_CALLABLE};
 pub use implicit::{add_implicit_group, needs_implicit_group};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
+pub use python_flags::PythonFlags;
 pub use script_alias::{DirectoryTarget, ScriptAlias};
 
 /// A place in the configuration files, for error messages.
@@ -49,6 +53,12 @@ pub struct ServerConfig {
     pub python_path: Option<String>,
     /// `RSWSGIImplicitDaemonProcess` (main server): the implicit groups' options.
     pub implicit_options: Option<String>,
+    /// `WSGIPythonOptimize`, `WSGIDontWriteBytecode`, `WSGIPythonHashSeed`,
+    /// `WSGIPythonWarnings` (main server): every daemon's interpreter settings.
+    pub python_flags: PythonFlags,
+    /// `WSGIImportScript`s: (script, process group, application group), preloaded by the
+    /// group's daemons at start-up.
+    pub import_scripts: Vec<(String, String, Option<String>)>,
     /// The implicit daemon group serving this server's mounts that name none (set at
     /// `check_config`, see [`add_implicit_group`]).
     pub implicit_group: Option<String>,
@@ -96,6 +106,13 @@ impl ServerConfig {
                 .implicit_options
                 .clone()
                 .or_else(|| base.implicit_options.clone()),
+            python_flags: base.python_flags.clone(),
+            import_scripts: vhost
+                .import_scripts
+                .iter()
+                .chain(&base.import_scripts)
+                .cloned()
+                .collect(),
             implicit_group: None,
         }
     }

@@ -61,6 +61,8 @@ pub struct GroupPlan {
     pub allowed_dirs: Vec<String>,
     /// `WSGIScriptReloading`: recycle a daemon when its script changes.
     pub script_reloading: bool,
+    /// `NAME=value` settings for the daemons' Python (`WSGIPythonOptimize` ...).
+    pub python_env: Vec<String>,
 }
 
 /// A daemon that died within this long of starting counts as a start-up failure.
@@ -254,6 +256,7 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
         }
     }
     let mut env = credentials::daemon_env(creds.as_ref());
+    env.extend(plan.python_env.iter().cloned());
     for (name, value) in [("LANG", &g.lang), ("LC_ALL", &g.locale)] {
         if let Some(v) = value {
             env.retain(|e| !e.starts_with(&format!("{name}=")));

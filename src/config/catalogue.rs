@@ -1,0 +1,119 @@
+//! mod_wsgi's directives that rswsgi reads but does not carry out, each with why: accepted
+//! with one start-up warning (they mean nothing without embedded mode or sub-interpreters, or
+//! rswsgi already behaves so), or refused (accepting them would quietly do the wrong thing,
+//! such as leaving a location unprotected). No mod_wsgi directive is an "Invalid command".
+
+/// What rswsgi does with a catalogued directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Treatment {
+    /// Accepted; one warning line at start-up says why it changes nothing.
+    Warned(&'static str),
+    /// A configuration error that says why.
+    Refused(&'static str),
+}
+
+/// One catalogued directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Catalogued {
+    /// Its name as mod_wsgi spells it.
+    pub name: &'static str,
+    /// What rswsgi does with it.
+    pub treatment: Treatment,
+}
+
+const fn warned(name: &'static str, why: &'static str) -> Catalogued {
+    Catalogued {
+        name,
+        treatment: Treatment::Warned(why),
+    }
+}
+
+const fn refused(name: &'static str, why: &'static str) -> Catalogued {
+    Catalogued {
+        name,
+        treatment: Treatment::Refused(why),
+    }
+}
+
+const EMBEDDED: &str =
+    "it configures Python inside Apache, and rswsgi runs Python only in daemon processes";
+
+/// The catalogue.
+pub const CATALOGUE: &[Catalogued] = &[
+    warned("WSGISocketRotation", "the daemon sockets are named per httpd parent and group, so they keep their names across graceful restarts whatever it says"),
+    warned("WSGIRestrictStdin", "not applied: sys.stdin is the daemon's standard input, httpd's (/dev/null when httpd runs as a service), as with mod_wsgi's default"),
+    warned("WSGIRestrictStdout", "sys.stdout always goes to the error log, as with mod_wsgi's default Off"),
+    warned("WSGIRestrictSignal", "signal.signal() in the application is always ignored with a log line, as with mod_wsgi's default On: the daemon's signals stop and recycle it"),
+    warned("WSGIAcceptMutex", "daemon processes share one listening socket without a mutex"),
+    warned("WSGIVerboseDebugging", "use LogLevel debug (or info) for the module's detail"),
+    warned("WSGICaseSensitivity", "file names are compared as the file system does (case-sensitively on Linux)"),
+    warned("WSGIDestroyInterpreter", "a daemon process's interpreter ends with the process"),
+    warned("WSGIPerInterpreterGIL", "rswsgi runs one interpreter per daemon process, without sub-interpreters"),
+    warned("WSGIFreeThreading", "the daemon runs Debian's CPython 3.11, which has no free-threaded build"),
+    warned("<WSGIInterpreterOptions", "rswsgi runs one interpreter per daemon process, without sub-interpreters; the section's contents are skipped"),
+    warned("WSGIPassApacheRequest", EMBEDDED),
+    warned("WSGIRestrictProcess", "WSGIProcessGroup is not allowed in .htaccess, so there is nothing to restrict"),
+    warned("WSGIEnableSendfile", "rswsgi always hands a wsgi.file_wrapper file to Apache, whose EnableSendfile decides"),
+    warned("WSGIPythonEggs", "egg caches are obsolete; set PYTHON_EGG_CACHE in the environment if one is needed"),
+    warned("WSGISwitchInterval", "not applied yet; call sys.setswitchinterval() in the script"),
+    warned("WSGIIgnoreActivity", "not applied yet: every request counts as activity for inactivity-timeout"),
+    warned("WSGIServerMetrics", "server metrics are not available yet; mod_wsgi.server_metrics() returns None"),
+    warned("WSGITelemetryService", "telemetry is not available yet"),
+    warned("WSGITelemetryOptions", "telemetry is not available yet"),
+    warned("WSGISlowRequests", "slow-request reporting is not available yet"),
+    refused("WSGIScriptAliasMatch", "not supported yet; use one WSGIScriptAlias per mount (or a directory target)"),
+    refused("WSGIDispatchScript", "not supported yet, and ignoring it would send every request to the default group; choose the group with WSGIProcessGroup or process-group="),
+    refused("WSGIAccessScript", "not supported yet, and ignoring it would leave the location open; use Apache's Require directives"),
+    refused("WSGIAuthUserScript", "not supported yet, and ignoring it would leave the location unprotected; use an Apache auth provider (AuthBasicProvider file, dbm, ldap ...)"),
+    refused("WSGIAuthGroupScript", "not supported yet, and ignoring it would leave the location unprotected; use an Apache authz provider (Require group ...)"),
+    refused("WSGIGroupAuthoritative", "it goes with WSGIAuthGroupScript, which is not supported yet"),
+];
+
+/// The catalogue entry for `name` (case-insensitive, as httpd matches directive names).
+pub fn lookup(name: &str) -> Option<&'static Catalogued> {
+    CATALOGUE.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+/// The start-up warning for a warned directive.
+pub fn warning(c: &Catalogued) -> Option<String> {
+    match c.treatment {
+        Treatment::Warned(why) => Some(format!(
+            "{} is accepted and does nothing: {why}",
+            c.name.trim_start_matches('<')
+        )),
+        Treatment::Refused(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_and_messages() {
+        let c = lookup("wsgiacceptmutex").unwrap();
+        assert_eq!(c.name, "WSGIAcceptMutex");
+        assert!(warning(c).unwrap().contains("accepted and does nothing"));
+        let r = lookup("WSGIAuthUserScript").unwrap();
+        assert!(matches!(r.treatment, Treatment::Refused(why) if why.contains("unprotected")));
+        assert!(warning(r).is_none());
+        assert!(lookup("WSGIScriptAlias").is_none());
+        let mut names: Vec<_> = CATALOGUE.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len(), "no directive twice");
+    }
+
+    #[test]
+    fn every_entry_has_a_row_in_the_docs() {
+        let docs = include_str!("../../docs/directives.md");
+        for c in CATALOGUE {
+            let row = format!("| `{}` |", c.name.trim_start_matches('<'));
+            assert!(
+                docs.contains(&row),
+                "docs/directives.md has no row for {}",
+                c.name
+            );
+        }
+    }
+}
