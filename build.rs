@@ -29,6 +29,7 @@ const FUNCTIONS: &[&str] = &[
     "ap_runtime_dir_relative",
     "ap_server_root_relative",
     "ap_soak_end_container",
+    "ap_allow_options",
     "ap_get_server_port",
     "ap_get_server_description",
     "ap_state_query",
@@ -77,7 +78,7 @@ const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf"];
 
 const CONSTANTS: &str = "MODULE_MAGIC_NUMBER_MAJOR|MODULE_MAGIC_NUMBER_MINOR|MODULE_MAGIC_COOKIE|\
 APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|REQUEST_CHUNKED_.*|\
-APR_OC_REASON_.*|APR_SUCCESS|EXEC_ON_READ|AP_MODULE_FLAG_.*|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH|AP_FILTER_ERROR|APR_INCOMPLETE|APR_TIMEUP|AP_SQ_.*";
+APR_OC_REASON_.*|APR_SUCCESS|EXEC_ON_READ|OPT_EXECCGI|AP_MODULE_FLAG_.*|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH|AP_FILTER_ERROR|APR_INCOMPLETE|APR_TIMEUP|AP_SQ_.*";
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;

@@ -1,6 +1,8 @@
 //! mod_wsgi directive forms a real site uses, through a real Apache: `WSGIScriptAlias` with a
 //! directory target (each file its own application: `SCRIPT_NAME` the file's URL, 404 for a
-//! missing file, 403 for the directory).
+//! missing file, 403 for the directory); `AddHandler wsgi-script` (in the configuration or
+//! `.htaccess`), which needs `Options ExecCGI` as under mod_wsgi; the server-wide Python
+//! settings and `WSGIImportScript`.
 
 mod common;
 
@@ -100,4 +102,56 @@ fn python_settings_and_import_scripts() {
     // As mod_wsgi's default (WSGIRestrictStdin unset), sys.stdin is the process's own:
     // httpd's, /dev/null here.
     assert_eq!(r.kv("stdin").as_deref(), Some("readable"));
+}
+
+#[test]
+fn add_handler_wsgi_script_needs_exec_cgi_and_works_from_htaccess() {
+    let stage = Stage::new("addhandler");
+    let mut dirs = Vec::new();
+    for name in ["plain", "execcgi", "htaccess"] {
+        dirs.push(stage.subdir(name));
+        stage.write(&format!("{name}/app.wsgi"), &script(name));
+    }
+    stage.write(
+        "htaccess/.htaccess",
+        "AddHandler wsgi-script .wsgi\nOptions +ExecCGI\n",
+    );
+    let mut builder = TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIDaemonProcess scripts processes=1 threads=2");
+    for (dir, extra) in dirs.iter().zip([
+        "AddHandler wsgi-script .wsgi",
+        "AddHandler wsgi-script .wsgi\n  Options +ExecCGI",
+        "AllowOverride FileInfo Options",
+    ]) {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        builder = builder
+            .directive(&format!("Alias /{name} {}", dir.display()))
+            .directive(&format!("<Directory {}>", dir.display()))
+            .directive("  WSGIProcessGroup scripts")
+            .directive(&format!("  {extra}"))
+            .directive("  Require all granted")
+            .directive("</Directory>");
+    }
+    let srv = builder.start();
+    // Without Options ExecCGI mod_wsgi refuses to run the file, and so does rswsgi.
+    let plain = srv.get("/plain/app.wsgi");
+    assert_eq!(plain.status, 403, "{}", srv.logs());
+    assert!(srv
+        .logs()
+        .contains("Options ExecCGI is off in this directory"));
+    let ok = srv.get("/execcgi/app.wsgi/more");
+    assert_eq!(ok.status, 200, "{}", srv.logs());
+    assert_eq!(
+        ok.text(),
+        "execcgi SCRIPT_NAME=/execcgi/app.wsgi PATH_INFO=/more"
+    );
+    assert_eq!(srv.get("/execcgi/missing.wsgi").status, 404);
+    // The same from .htaccess (AllowOverride FileInfo Options).
+    let from_htaccess = srv.get("/htaccess/app.wsgi");
+    assert_eq!(from_htaccess.status, 200, "{}", srv.logs());
+    assert_eq!(
+        from_htaccess.text(),
+        "htaccess SCRIPT_NAME=/htaccess/app.wsgi PATH_INFO="
+    );
 }

@@ -22,6 +22,9 @@ use crate::httpd::log;
 use crate::httpd::request::Request;
 use crate::supervisor;
 
+/// mod_wsgi's other name for the `wsgi-script` handler (its `AddType` form).
+const LEGACY_HANDLER: &str = "application/x-httpd-wsgi";
+
 const NOTE_ALIAS: &str = "rswsgi.alias";
 const NOTE_SCRIPT_NAME: &str = "rswsgi.script_name";
 
@@ -53,7 +56,7 @@ fn dir_config<'a>(r: &Request) -> Option<&'a DirConfig> {
 /// `WSGIScriptAlias` mount, or `AddHandler wsgi-script`) or the name of a `WSGIHandlerScript`.
 pub fn is_ours(r: &Request) -> bool {
     match r.handler() {
-        Some(h) if h == HANDLER.to_str().unwrap_or_default() => true,
+        Some(h) if h == HANDLER.to_str().unwrap_or_default() || h == LEGACY_HANDLER => true,
         Some(h) => server_config(r).handler_script(h).is_some(),
         None => false,
     }
@@ -90,6 +93,36 @@ pub fn translate(r: &mut Request) -> i32 {
     notes.set(pool, NOTE_SCRIPT_NAME.as_bytes(), &script_name);
     notes.set(pool, b"alias-forced-type", HANDLER.to_bytes());
     ffi::OK as i32
+}
+
+/// A file given the `wsgi-script` handler by `AddHandler` or `SetHandler` (not mounted by
+/// `WSGIScriptAlias`), checked as mod_wsgi checks it: `Options ExecCGI` must be on where it
+/// is (else 403), and it must be a file (404 when missing, 403 for a directory).
+fn check_handled_file(r: &Request) -> Result<(), i32> {
+    let refuse = |r: &Request, status: u32, why: &str| {
+        log::request(r, Level::ERROR, why);
+        Err(status as i32)
+    };
+    if !r.allows_exec_cgi() {
+        return refuse(
+            r,
+            ffi::HTTP_FORBIDDEN,
+            "Options ExecCGI is off in this directory",
+        );
+    }
+    match r.file_is_dir() {
+        None => refuse(
+            r,
+            ffi::HTTP_NOT_FOUND,
+            "target WSGI script not found or unable to stat",
+        ),
+        Some(true) => refuse(
+            r,
+            ffi::HTTP_FORBIDDEN,
+            "attempt to invoke a directory as a WSGI application",
+        ),
+        Some(false) => Ok(()),
+    }
 }
 
 /// The script a request under a directory mount names (`WSGIScriptAlias /wsgi/ /srv/dir/`):
@@ -205,6 +238,11 @@ pub fn serve(r: &mut Request) -> i32 {
         .unwrap_or_default()
         .to_vec();
     let handler_script = r.handler().and_then(|h| cfg.handler_script(h));
+    if alias.is_none() && handler_script.is_none() {
+        if let Err(status) = check_handled_file(r) {
+            return status;
+        }
+    }
     let Some(group) = alias
         .and_then(|a| a.process_group.clone())
         .or_else(|| handler_script.and_then(|h| h.process_group.clone()))

@@ -119,6 +119,20 @@ impl Request {
         unsafe { cstr(self.rec().handler) }
     }
 
+    /// Whether `Options ExecCGI` is in force for the request (`ap_allow_options`).
+    pub fn allows_exec_cgi(&self) -> bool {
+        // SAFETY: the request is live; ap_allow_options only reads its per-dir configuration.
+        let options = unsafe { ffi::ap_allow_options(self.0) };
+        options & ffi::OPT_EXECCGI as i32 != 0
+    }
+
+    /// What the directory walk found at `r->filename`: `None` for nothing there, else whether
+    /// it is a directory.
+    pub fn file_is_dir(&self) -> Option<bool> {
+        let t = self.rec().finfo.filetype;
+        (t != ffi::APR_NOFILE).then_some(t == ffi::APR_DIR)
+    }
+
     /// Sets the handler name (must be a static string).
     pub fn set_handler(&mut self, handler: &'static std::ffi::CStr) {
         self.rec_mut().handler = handler.as_ptr();
