@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Stage, TestServer};
+use common::{procs, Stage, TestServer};
 
 fn script(name: &str) -> String {
     format!(
@@ -154,4 +154,38 @@ fn add_handler_wsgi_script_needs_exec_cgi_and_works_from_htaccess() {
         from_htaccess.text(),
         "htaccess SCRIPT_NAME=/htaccess/app.wsgi PATH_INFO="
     );
+}
+
+#[test]
+fn daemon_options_supplementary_groups_memory_limit_and_priority() {
+    if !common::is_root() {
+        eprintln!("skipped: switching groups and lowering priority need httpd to run as root");
+        return;
+    }
+    let users = nix::unistd::Group::from_name("users")
+        .unwrap()
+        .expect("Debian's users group");
+    let srv = TestServer::builder("tests/apps/site_probe.py")
+        .daemon_option("supplementary-groups=users")
+        .daemon_option("virtual-memory-limit=4000000000")
+        .daemon_option("cpu-priority=5")
+        .start();
+    assert_eq!(srv.get("/").status, 200, "{}", srv.logs());
+    let daemons = procs::daemons_of(srv.pid(), &srv.bins.daemon);
+    assert!(!daemons.is_empty(), "{}", srv.logs());
+    for d in daemons {
+        let groups = procs::status_ids(d.pid, "Groups").unwrap_or_default();
+        assert!(groups.contains(&users.gid.as_raw()), "{groups:?}");
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid)).unwrap();
+        let address = limits
+            .lines()
+            .find(|l| l.starts_with("Max address space"))
+            .unwrap();
+        assert!(address.contains("4000000000"), "{address}");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", d.pid)).unwrap();
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        // Field 19 of stat is the nice value; after the command name it is the 17th.
+        let nice = after_comm.split_whitespace().nth(16);
+        assert_eq!(nice, Some("5"), "{stat}");
+    }
 }

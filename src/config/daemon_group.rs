@@ -8,10 +8,32 @@ const DIRECTIVE: &str = "WSGIDaemonProcess";
 /// so that an existing mod_wsgi configuration still loads.
 const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
     "stack-size",
-    "virtual-memory-limit",
     "send-buffer-size",
     "receive-buffer-size",
     "server-metrics",
+    "python-eggs",
+    "response-flush-delay",
+    "response-socket-timeout",
+    "switch-interval",
+    "interrupt-timeout",
+    "socket-user",
+];
+
+/// mod_wsgi options refused with the reason: accepting them would quietly drop a restriction
+/// the configuration asks for.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "chroot",
+        "not supported: the daemon binary and its Python would have to live inside the chroot",
+    ),
+    (
+        "script-user",
+        "not supported yet, and ignoring it would load scripts of any owner",
+    ),
+    (
+        "script-group",
+        "not supported yet, and ignoring it would load scripts of any group",
+    ),
 ];
 
 /// A user or group as written in the configuration: a name, or `#N` for a numeric id.
@@ -84,6 +106,12 @@ pub struct DaemonGroupConfig {
     pub locale: Option<String>,
     /// `umask` of the daemons (octal).
     pub umask: Option<u32>,
+    /// `supplementary-groups`: more groups for the daemons, besides the user's own.
+    pub supplementary_groups: Vec<Principal>,
+    /// `virtual-memory-limit`: the daemons' `RLIMIT_AS`, in bytes.
+    pub virtual_memory_limit: Option<u64>,
+    /// `cpu-priority`: the daemons' nice value (-20 to 19), set before privileges are dropped.
+    pub cpu_priority: Option<i32>,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -163,6 +191,9 @@ impl DaemonGroupConfig {
             lang: None,
             locale: None,
             umask: None,
+            supplementary_groups: Vec::new(),
+            virtual_memory_limit: None,
+            cpu_priority: None,
             ignored: Vec::new(),
         };
         for word in options {
@@ -186,6 +217,34 @@ impl DaemonGroupConfig {
                 "shutdown-timeout" => g.shutdown_timeout = parse_number(option, value)?,
                 "socket-timeout" => g.socket_timeout = Some(u64::from(parse_count(option, value)?)),
                 "lang" => g.lang = Some(non_empty(option, value)?),
+                "supplementary-groups" => {
+                    for name in value.split(',').filter(|n| !n.is_empty()) {
+                        let group = Principal::parse(option, name)?;
+                        if matches!(group, Principal::Id(0)) || name == "root" {
+                            return Err(format!(
+                                "{DIRECTIVE}: {option}={value} names the root group; daemon \
+                                 processes must not have root's privileges"
+                            ));
+                        }
+                        g.supplementary_groups.push(group);
+                    }
+                }
+                "virtual-memory-limit" => {
+                    g.virtual_memory_limit = Some(parse_number(option, value)?)
+                }
+                "cpu-priority" => match value.parse::<i32>() {
+                    Ok(n) if (-20..=19).contains(&n) => g.cpu_priority = Some(n),
+                    _ => return Err(format!(
+                        "{DIRECTIVE}: {option}={value} is not valid: a nice value from -20 to 19"
+                    )),
+                },
+                o if REFUSED.iter().any(|(r, _)| *r == o) => {
+                    let why = REFUSED
+                        .iter()
+                        .find(|(r, _)| *r == o)
+                        .map_or("", |(_, w)| *w);
+                    return Err(format!("{DIRECTIVE} {name}: {o}= is {why}"));
+                }
                 "locale" => g.locale = Some(non_empty(option, value)?),
                 "umask" => {
                     let mask = u32::from_str_radix(value.trim_start_matches("0o"), 8)
@@ -272,6 +331,25 @@ mod tests {
         assert!(DaemonGroupConfig::parse("processes=2").is_err());
         assert!(DaemonGroupConfig::parse("g user=").is_err());
         assert!(DaemonGroupConfig::parse("g processes").is_err());
+        let g = DaemonGroupConfig::parse(
+            "g supplementary-groups=adm,#100 virtual-memory-limit=1000000000 cpu-priority=5 \
+             python-eggs=/tmp/eggs",
+        )
+        .unwrap();
+        assert_eq!(
+            g.supplementary_groups,
+            [Principal::Name("adm".into()), Principal::Id(100)]
+        );
+        assert_eq!(
+            (g.virtual_memory_limit, g.cpu_priority),
+            (Some(1_000_000_000), Some(5))
+        );
+        assert_eq!(g.ignored, ["python-eggs=/tmp/eggs"]);
+        assert!(DaemonGroupConfig::parse("g supplementary-groups=root").is_err());
+        assert!(DaemonGroupConfig::parse("g cpu-priority=40").is_err());
+        let e = DaemonGroupConfig::parse("g script-user=www-data").unwrap_err();
+        assert!(e.contains("script-user= is not supported yet"), "{e}");
+        assert!(DaemonGroupConfig::parse("g chroot=/srv/jail").is_err());
         let e = DaemonGroupConfig::parse("g request-timeout=soon").unwrap_err();
         assert!(e.contains("request-timeout=soon"), "{e}");
     }

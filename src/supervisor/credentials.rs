@@ -126,7 +126,7 @@ pub fn resolve(g: &DaemonGroupConfig) -> Result<Option<Credentials>, String> {
         (None, Some(_), Some(u)) => u.gid,
         _ => apache_gid,
     };
-    let groups = match &user {
+    let mut groups = match &user {
         Some(u) => {
             let cname =
                 std::ffi::CString::new(u.name.as_str()).map_err(|_| "bad user name".to_string())?;
@@ -135,6 +135,18 @@ pub fn resolve(g: &DaemonGroupConfig) -> Result<Option<Credentials>, String> {
         }
         None => vec![gid],
     };
+    // supplementary-groups=: added to the user's own (the root group is refused when parsed).
+    for p in &g.supplementary_groups {
+        let extra = lookup_group(p)?;
+        if extra.as_raw() == 0 {
+            return Err(format!(
+                "supplementary-groups={p} is the root group: daemon processes must not have it"
+            ));
+        }
+        if !groups.contains(&extra) {
+            groups.push(extra);
+        }
+    }
     Ok(Some(Credentials {
         user: name,
         uid,

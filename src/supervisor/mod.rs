@@ -270,7 +270,10 @@ fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<Launc
             g.ignored.join(" ")
         );
     }
-    LaunchSpec::new(daemon_exe, &argv, &env, creds, g.umask)
+    let mut spec = LaunchSpec::new(daemon_exe, &argv, &env, creds, g.umask)?;
+    spec.address_space_limit = g.virtual_memory_limit;
+    spec.nice = g.cpu_priority;
+    Ok(spec)
 }
 
 impl Supervisor {

@@ -30,6 +30,10 @@ pub struct LaunchSpec {
     pub creds: Option<Credentials>,
     /// The daemon's umask (`umask=`), else httpd's.
     pub umask: Option<u32>,
+    /// `virtual-memory-limit=`: `RLIMIT_AS` in bytes.
+    pub address_space_limit: Option<u64>,
+    /// `cpu-priority=`: the nice value, set while still privileged (so it may be negative).
+    pub nice: Option<i32>,
 }
 
 impl LaunchSpec {
@@ -48,6 +52,8 @@ impl LaunchSpec {
             env: env.iter().map(|a| c(a)).collect::<Result<_, _>>()?,
             creds,
             umask,
+            address_space_limit: None,
+            nice: None,
         })
     }
 }
@@ -177,6 +183,20 @@ unsafe fn child(
         {
             for fd in 5..4096 {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+        if let Some(n) = spec.nice {
+            if libc::setpriority(libc::PRIO_PROCESS, 0, n) != 0 {
+                fail(b"setpriority (cpu-priority=) failed");
+            }
+        }
+        if let Some(bytes) = spec.address_space_limit {
+            let limit = libc::rlimit {
+                rlim_cur: bytes as libc::rlim_t,
+                rlim_max: bytes as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                fail(b"setrlimit(RLIMIT_AS) (virtual-memory-limit=) failed");
             }
         }
         if let Some(c) = &spec.creds {
