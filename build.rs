@@ -30,6 +30,9 @@ const FUNCTIONS: &[&str] = &[
     "ap_server_root_relative",
     "ap_soak_end_container",
     "ap_allow_options",
+    "ap_pregcomp",
+    "ap_regexec",
+    "ap_pregsub",
     "ap_get_server_port",
     "ap_get_server_description",
     "ap_state_query",
@@ -72,6 +75,8 @@ const TYPES: &[&str] = &[
     "apr_array_header_t",
     "apr_table_entry_t",
     "apr_proc_t",
+    "ap_regex_t",
+    "ap_regmatch_t",
 ];
 
 const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf"];

@@ -52,6 +52,8 @@ pub enum Directive {
     ImplicitDaemonProcess,
     /// `WSGIImportScript`.
     ImportScript,
+    /// `WSGIScriptAliasMatch`.
+    ScriptAliasMatch,
     /// `WSGIPythonOptimize`.
     PythonOptimize,
     /// `WSGIDontWriteBytecode`.
@@ -294,6 +296,22 @@ fn apply(
             }
             server.handler_scripts.retain(|other| other.name != h.name);
             server.handler_scripts.push(h);
+        }
+        Directive::ScriptAliasMatch => {
+            let mut a = ScriptAlias::parse_match(arg)?;
+            a.script = server_root_relative(cmd, &a.script);
+            a.process_group = a.process_group.filter(|g| g != EMBEDDED);
+            // SAFETY: cmd->pool is the configuration pool, which outlives every request.
+            let pool = unsafe { Pool::from_ptr(cmd.pool) };
+            a.regex = crate::httpd::regex::compile(pool, &a.url)
+                .map_err(|e| format!("WSGIScriptAliasMatch {e}"))?;
+            if let Some(g) = &a.process_group {
+                server.group_refs.push((
+                    g.clone(),
+                    format!("WSGIScriptAliasMatch {} at {}", a.url, location(cmd)),
+                ));
+            }
+            server.aliases.push(a);
         }
         Directive::ImportScript => {
             let (file, group, app_group) = crate::config::parse_import_script(arg)?;

@@ -205,7 +205,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .iter()
                 .flat_map(|c| c.aliases.iter())
                 .filter(|a| a.process_group.as_deref() == Some(g.name.as_str()))
-                .filter(|a| !a.directory)
+                .filter(|a| !a.directory && !a.is_template())
                 .map(|a| a.script.clone())
                 .collect();
             // WSGIImportScript: its group's, or (process-group=%{GLOBAL}, embedded mode under
@@ -227,7 +227,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             let mut allowed_scripts: Vec<String> = configs
                 .iter()
                 .flat_map(|c| c.aliases.iter())
-                .filter(|a| a.process_group.is_none() && !a.directory)
+                .filter(|a| a.process_group.is_none() && !a.directory && !a.is_template())
                 .map(|a| a.script.clone())
                 .collect();
             // Handler scripts are loaded on first use, by the group they name (any group,
@@ -251,9 +251,12 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 configs
                     .iter()
                     .flat_map(|c| c.aliases.iter())
-                    .filter(|a| a.directory)
+                    .filter(|a| a.directory || a.is_template())
                     .filter(|a| a.process_group.as_deref().map_or(true, |p| p == g.name))
-                    .map(|a| a.script.trim_end_matches('/').to_owned()),
+                    .map(|a| match a.is_template() {
+                        true => a.template_directory().to_owned(),
+                        false => a.script.trim_end_matches('/').to_owned(),
+                    }),
             );
             allowed_dirs.sort();
             allowed_dirs.dedup();

@@ -296,9 +296,9 @@ mod module {
         ),
         d::raw(
             c"WSGIScriptAliasMatch",
-            &Directive::Catalogued,
+            &Directive::ScriptAliasMatch,
             SERVER,
-            c"mod_wsgi's WSGIScriptAliasMatch: see docs/directives.md for what rswsgi does with it",
+            c"REGEX FILE [option=value]... : mounts the scripts FILE names ($1...) at the URLs REGEX matches",
         ),
         d::raw(
             c"WSGIDispatchScript",

@@ -131,6 +131,7 @@ fn every_mod_wsgi_directive_is_read() {
         format!("WSGIImportScript {s} process-group=extra application-group=%{{GLOBAL}}"),
         "WSGIDaemonProcess extra processes=1 threads=1".to_owned(),
         format!("WSGIScriptAlias /other {s} process-group=extra"),
+        format!("WSGIScriptAliasMatch ^/matched/([^/]+) {d}/$1.py process-group=extra"),
         "WSGISocketRotation Off".to_owned(),
         "WSGIAcceptMutex default".to_owned(),
         "WSGIVerboseDebugging Off".to_owned(),
@@ -192,11 +193,12 @@ fn every_mod_wsgi_directive_is_read() {
             "no warning for {warned}:\n{text}"
         );
     }
-    // The ones that would quietly do the wrong thing are refused, saying why.
+    // The ones that would quietly do the wrong thing are refused, saying why (and a bad
+    // expression is named).
     for (line, needle) in [
         (
-            "WSGIScriptAliasMatch ^/x/(.*) /srv/$1.py",
-            "WSGIScriptAliasMatch: not supported yet",
+            "WSGIScriptAliasMatch ^/x/(.*( /srv/$1.py",
+            "WSGIScriptAliasMatch '^/x/(.*(' is not a valid regular expression",
         ),
         (
             "WSGIDispatchScript /srv/dispatch.py",

@@ -2,7 +2,8 @@
 //! directory target (each file its own application: `SCRIPT_NAME` the file's URL, 404 for a
 //! missing file, 403 for the directory); `AddHandler wsgi-script` (in the configuration or
 //! `.htaccess`), which needs `Options ExecCGI` as under mod_wsgi; the server-wide Python
-//! settings and `WSGIImportScript`.
+//! settings and `WSGIImportScript`; `WSGIScriptAliasMatch` with captures; `WSGIDaemonProcess`
+//! supplementary-groups, virtual-memory-limit and cpu-priority.
 
 mod common;
 
@@ -188,4 +189,38 @@ fn daemon_options_supplementary_groups_memory_limit_and_priority() {
         let nice = after_comm.split_whitespace().nth(16);
         assert_eq!(nice, Some("5"), "{stat}");
     }
+}
+
+#[test]
+fn script_alias_match_mounts_the_scripts_its_captures_name() {
+    let stage = Stage::new("aliasmatch");
+    let apps = stage.subdir("apps");
+    stage.write("apps/blog/wsgi.py", &script("blog"));
+    stage.write("apps/shop/wsgi.py", &script("shop"));
+    let srv = TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIDaemonProcess matched processes=1 threads=2")
+        .directive(&format!(
+            "WSGIScriptAliasMatch ^/sites/([^/]+) {}/$1/wsgi.py process-group=matched",
+            apps.display()
+        ))
+        .directive(&format!("<Directory {}>", apps.display()))
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    let blog = srv.get("/sites/blog/posts/1");
+    assert_eq!(blog.status, 200, "{}", srv.logs());
+    assert_eq!(
+        blog.text(),
+        "blog SCRIPT_NAME=/sites/blog PATH_INFO=/posts/1"
+    );
+    let shop = srv.get("/sites/shop");
+    assert_eq!(
+        shop.text(),
+        "shop SCRIPT_NAME=/sites/shop PATH_INFO=",
+        "{}",
+        srv.logs()
+    );
+    assert_eq!(srv.get("/sites/nothing/x").status, 404);
+    assert_eq!(srv.get("/app/").status, 200);
 }

@@ -61,7 +61,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGITelemetryService", "telemetry is not available yet"),
     warned("WSGITelemetryOptions", "telemetry is not available yet"),
     warned("WSGISlowRequests", "slow-request reporting is not available yet"),
-    refused("WSGIScriptAliasMatch", "not supported yet; use one WSGIScriptAlias per mount (or a directory target)"),
     refused("WSGIDispatchScript", "not supported yet, and ignoring it would send every request to the default group; choose the group with WSGIProcessGroup or process-group="),
     refused("WSGIAccessScript", "not supported yet, and ignoring it would leave the location open; use Apache's Require directives"),
     refused("WSGIAuthUserScript", "not supported yet, and ignoring it would leave the location unprotected; use an Apache auth provider (AuthBasicProvider file, dbm, ldap ...)"),

@@ -234,9 +234,11 @@ impl DaemonGroupConfig {
                 }
                 "cpu-priority" => match value.parse::<i32>() {
                     Ok(n) if (-20..=19).contains(&n) => g.cpu_priority = Some(n),
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "{DIRECTIVE}: {option}={value} is not valid: a nice value from -20 to 19"
-                    )),
+                    ))
+                    }
                 },
                 o if REFUSED.iter().any(|(r, _)| *r == o) => {
                     let why = REFUSED

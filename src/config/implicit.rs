@@ -36,7 +36,14 @@ pub fn add_implicit_group(
         .aliases
         .iter()
         .filter(|a| a.process_group.is_none())
-        .map(|a| format!("WSGIScriptAlias {} {}", a.url, a.script))
+        .map(|a| {
+            let directive = if a.regex != 0 {
+                "WSGIScriptAliasMatch"
+            } else {
+                "WSGIScriptAlias"
+            };
+            format!("{directive} {} {}", a.url, a.script)
+        })
         .chain(
             s.handler_scripts
                 .iter()

@@ -118,17 +118,50 @@ impl ServerConfig {
     }
 
     /// The first mount matching `uri`: its index, and the `(SCRIPT_NAME, PATH_INFO)` split.
-    pub fn match_uri<'u>(&self, uri: &'u [u8]) -> Option<(usize, &'u [u8], &'u [u8])> {
-        self.aliases
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| a.split(uri).map(|(s, p)| (i, s, p)))
+    /// `regex_match` answers for `WSGIScriptAliasMatch` mounts (the FFI side matches them): the
+    /// end of the match and the expanded script, which is then returned as well.
+    pub fn match_uri<'u>(
+        &self,
+        uri: &'u [u8],
+        mut regex_match: impl FnMut(&ScriptAlias) -> Option<(usize, Vec<u8>)>,
+    ) -> Option<UriMatch<'u>> {
+        self.aliases.iter().enumerate().find_map(|(index, a)| {
+            if a.regex != 0 {
+                let (end, script) = regex_match(a)?;
+                let (script_name, path_info) = uri.split_at(end.min(uri.len()));
+                return Some(UriMatch {
+                    index,
+                    script_name,
+                    path_info,
+                    expanded: Some(script),
+                });
+            }
+            a.split(uri).map(|(script_name, path_info)| UriMatch {
+                index,
+                script_name,
+                path_info,
+                expanded: None,
+            })
+        })
     }
 
     /// The `WSGIHandlerScript` for Apache handler `name`, if one is configured.
     pub fn handler_script(&self, name: &str) -> Option<&HandlerScript> {
         self.handler_scripts.iter().find(|h| h.name == name)
     }
+}
+
+/// The mount a request URI falls under (see [`ServerConfig::match_uri`]).
+#[derive(Debug)]
+pub struct UriMatch<'u> {
+    /// Its index in [`ServerConfig::aliases`].
+    pub index: usize,
+    /// `SCRIPT_NAME`.
+    pub script_name: &'u [u8],
+    /// `PATH_INFO`.
+    pub path_info: &'u [u8],
+    /// For a `WSGIScriptAliasMatch`, the target with the captures substituted.
+    pub expanded: Option<Vec<u8>>,
 }
 
 /// Per-directory configuration.
@@ -318,13 +351,14 @@ mod tests {
         let base = server(&[], &["/ /base.py process-group=g"], &[]);
         let vhost = server(&[], &["/v /v.py process-group=g"], &[]);
         let m = ServerConfig::merge(&base, &vhost);
-        let (i, script_name, path_info) = m.match_uri(b"/v/x").unwrap();
+        let found = m.match_uri(b"/v/x", |_| None).unwrap();
+        let (i, script_name, path_info) = (found.index, found.script_name, found.path_info);
         assert_eq!(
             (m.aliases[i].script.as_str(), script_name, path_info),
             ("/v.py", &b"/v"[..], &b"/x"[..])
         );
         assert_eq!(
-            m.aliases[m.match_uri(b"/other").unwrap().0].script,
+            m.aliases[m.match_uri(b"/other", |_| None).unwrap().index].script,
             "/base.py"
         );
         let d = DirConfig::merge(

@@ -20,6 +20,10 @@ pub struct ScriptAlias {
     /// The target is a directory of scripts (written with a trailing `/`, or found to be one
     /// when the configuration is read): each file in it is its own application.
     pub directory: bool,
+    /// `WSGIScriptAliasMatch`: `url` is a regular expression and `script` a template of
+    /// `$N` captures; this is the expression compiled by the FFI side (`httpd::regex`), 0 for
+    /// a literal `WSGIScriptAlias`.
+    pub regex: usize,
 }
 
 /// Where a request under a directory mount goes (see [`ScriptAlias::in_directory`]).
@@ -36,14 +40,42 @@ pub struct DirectoryTarget {
 impl ScriptAlias {
     /// Parses the raw arguments of a `WSGIScriptAlias` line.
     pub fn parse(args: &str) -> Result<Self, String> {
+        Self::parse_as(DIRECTIVE, args)
+    }
+
+    /// Parses a `WSGIScriptAliasMatch REGEX FILE [option=value]...` line (`regex` is left for
+    /// the caller to compile).
+    pub fn parse_match(args: &str) -> Result<Self, String> {
+        Self::parse_as("WSGIScriptAliasMatch", args)
+    }
+
+    /// The static directory part of a `WSGIScriptAliasMatch` target: what precedes its first
+    /// substitution, up to the last `/` (its scripts lie under it).
+    pub fn template_directory(&self) -> &str {
+        let fixed = self
+            .script
+            .find(['$', '&'])
+            .map_or(self.script.as_str(), |i| &self.script[..i]);
+        match fixed.rfind('/') {
+            Some(0) | None => "/",
+            Some(i) => &fixed[..i],
+        }
+    }
+
+    /// Whether this is a `WSGIScriptAliasMatch` whose target substitutes captures.
+    pub fn is_template(&self) -> bool {
+        self.regex != 0 && self.script.contains(['$', '&'])
+    }
+
+    fn parse_as(directive: &str, args: &str) -> Result<Self, String> {
         let words = split_words(args);
         let [url, script, options @ ..] = words.as_slice() else {
             return Err(format!(
-                "{DIRECTIVE}: expected a URL path and a script file"
+                "{directive}: expected a URL path and a script file"
             ));
         };
-        if !url.starts_with('/') {
-            return Err(format!("{DIRECTIVE}: URL path '{url}' must start with '/'"));
+        if directive == DIRECTIVE && !url.starts_with('/') {
+            return Err(format!("{directive}: URL path '{url}' must start with '/'"));
         }
         let mut alias = ScriptAlias {
             url: url.clone(),
@@ -52,17 +84,18 @@ impl ScriptAlias {
             application_group: None,
             callable: None,
             directory: script.ends_with('/'),
+            regex: 0,
         };
         for word in options {
             let (option, value) = split_option(DIRECTIVE, word)?;
             if value.is_empty() {
-                return Err(format!("{DIRECTIVE} {url}: {option}= needs a value"));
+                return Err(format!("{directive} {url}: {option}= needs a value"));
             }
             match option {
                 "process-group" => alias.process_group = Some(value.to_string()),
                 "application-group" => alias.application_group = Some(value.to_string()),
                 "callable-object" => alias.callable = Some(value.to_string()),
-                o => return Err(format!("{DIRECTIVE} {url}: unknown option '{o}'")),
+                o => return Err(format!("{directive} {url}: unknown option '{o}'")),
             }
         }
         Ok(alias)
@@ -193,6 +226,25 @@ mod tests {
         assert_eq!(a.in_directory(sn, pi), None, "the directory itself");
         assert_eq!(a.in_directory(b"/wsgi", b"/../etc"), None);
         assert!(!ScriptAlias::parse("/x /srv/a.py").unwrap().directory);
+    }
+
+    #[test]
+    fn match_targets_name_their_directory() {
+        let a = match_case("^/app/([^/]+) /srv/apps/$1/wsgi.py");
+        assert!(a.is_template());
+        assert_eq!(a.template_directory(), "/srv/apps");
+        let b = match_case("^/x /srv/one.wsgi");
+        assert!(!b.is_template());
+        assert_eq!(match_case("^/(.*) $1").template_directory(), "/");
+    }
+
+    /// A `WSGIScriptAliasMatch` as parsed, with a stand-in for the FFI side's compiled
+    /// expression.
+    fn match_case(args: &str) -> ScriptAlias {
+        ScriptAlias {
+            regex: 1,
+            ..ScriptAlias::parse_match(args).unwrap()
+        }
     }
 
     #[test]

@@ -68,11 +68,31 @@ pub fn translate(r: &mut Request) -> i32 {
         return ffi::DECLINED;
     };
     let cfg = server_config(r);
-    let Some((index, script_name, path_info)) = cfg.match_uri(uri) else {
+    let pool = r.pool();
+    let regex = |a: &crate::config::ScriptAlias| {
+        crate::httpd::regex::substitute(a.regex, pool, uri, &a.script)
+    };
+    let Some(crate::config::UriMatch {
+        index,
+        script_name,
+        path_info,
+        expanded,
+    }) = cfg.match_uri(uri, regex)
+    else {
         return ffi::DECLINED;
     };
     let alias = &cfg.aliases[index];
-    let (script_name, path_info) = if alias.directory {
+    let (script_name, path_info) = if let Some(script) = expanded {
+        // WSGIScriptAliasMatch: the expanded target must be a script that exists.
+        use std::os::unix::ffi::OsStrExt;
+        let split = (script_name.to_vec(), path_info.to_vec());
+        match std::fs::metadata(std::ffi::OsStr::from_bytes(&script)) {
+            Ok(m) if m.is_file() => r.set_filename_bytes(&script),
+            Ok(_) => return ffi::HTTP_FORBIDDEN as i32,
+            Err(_) => return ffi::HTTP_NOT_FOUND as i32,
+        }
+        split
+    } else if alias.directory {
         match directory_script(alias, script_name, path_info) {
             Ok((file, target)) => {
                 r.set_filename_bytes(&file);

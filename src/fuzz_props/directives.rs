@@ -222,6 +222,7 @@ pub fn check_split(url: &str, uri: &str) {
         application_group: None,
         callable: None,
         directory: true,
+        regex: 0,
     };
     let at_boundary = uri
         .strip_prefix(url)

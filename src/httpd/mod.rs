@@ -4,6 +4,7 @@
 pub mod body;
 pub mod log;
 pub mod pool;
+pub mod regex;
 pub mod request;
 pub mod table;
 

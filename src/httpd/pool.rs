@@ -41,6 +41,11 @@ impl Pool {
         ptr
     }
 
+    /// The raw pool, for APR and httpd calls that allocate in it.
+    pub fn as_ptr(self) -> *mut ffi::apr_pool_t {
+        self.0
+    }
+
     /// Copies `s` into the pool as a NUL-terminated string (an interior NUL ends it early).
     pub fn strdup(self, s: &[u8]) -> *mut c_char {
         let s = s.split(|&b| b == 0).next().unwrap_or_default();
