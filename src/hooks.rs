@@ -84,6 +84,7 @@ unsafe extern "C" fn check_config(
         assign_implicit_groups(s)?;
         let configs = server_configs(s);
         config::check_all(configs.iter().copied())?;
+        warn_shared_interpreters(&configs);
         if configs.iter().any(|c| !c.groups.is_empty()) {
             supervisor::check_socket_prefix(&socket_prefix(pconf, configs[0]))?;
         }
@@ -99,6 +100,23 @@ unsafe extern "C" fn check_config(
             ffi::HTTP_INTERNAL_SERVER_ERROR as i32
         }
         Err(_) => ffi::HTTP_INTERNAL_SERVER_ERROR as i32,
+    }
+}
+
+/// Warns, once per daemon group, when it serves mounts that mod_wsgi would have run in
+/// separate sub-interpreters (see [`config::app_group::shared_interpreter_warning`]).
+fn warn_shared_interpreters(configs: &[&ServerConfig]) {
+    for c in configs {
+        for (g, _) in &c.groups {
+            let implicit = c.implicit_group.as_deref() == Some(g.name.as_str());
+            let mounts = configs.iter().flat_map(|o| o.aliases.iter()).filter(|a| {
+                a.process_group.as_deref() == Some(g.name.as_str())
+                    || implicit && a.process_group.is_none() && c.aliases.contains(a)
+            });
+            if let Some(w) = config::app_group::shared_interpreter_warning(&g.name, mounts) {
+                log::server(Level::WARN, &format!("mod_rswsgi: {w}"));
+            }
+        }
     }
 }
 

@@ -59,13 +59,15 @@ def application(environ, start_response):\n    \
     except OSError as e:\n        stdin = str(e)\n    \
     lines = ['optimize=%d' % sys.flags.optimize, 'dont_write_bytecode=%s' % sys.dont_write_bytecode,\n             \
     'hash_seed=%s' % os.environ.get('PYTHONHASHSEED'), 'warnoptions=%s' % ','.join(sys.warnoptions),\n             \
-    'preloaded=%s' % os.environ.get('RSWSGI_PRELOADED_BY'), 'pid=%d' % os.getpid(), 'stdin=%s' % stdin]\n    \
+    'preloaded=%s' % os.environ.get('RSWSGI_PRELOADED_BY'), 'pid=%d' % os.getpid(), 'stdin=%s' % stdin,\n             \
+    'app_group=%s' % environ['mod_wsgi.application_group']]\n    \
     start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [('\\n'.join(lines) + '\\n').encode()]\n";
 
 #[test]
 fn python_settings_and_import_scripts() {
     let stage = Stage::new("pyflags");
     let app = stage.write("flags/app.py", FLAGS_APP);
+    let app2 = stage.write("flags/app2.py", FLAGS_APP);
     let preload = stage.write(
         "flags/preload.py",
         "import os\nos.environ['RSWSGI_PRELOADED_BY'] = str(os.getpid())\n",
@@ -85,6 +87,11 @@ fn python_settings_and_import_scripts() {
             "WSGIScriptAlias /flags {} process-group=flags",
             app.display()
         ))
+        .directive(&format!(
+            "WSGIScriptAlias /env {} process-group=flags application-group=%{{ENV:SITE}}",
+            app2.display()
+        ))
+        .directive("SetEnv SITE blue")
         .directive(&format!("<Directory {}>", app.parent().unwrap().display()))
         .directive("  Require all granted")
         .directive("</Directory>")
@@ -100,6 +107,16 @@ fn python_settings_and_import_scripts() {
     );
     // The import script ran in this very process, at its start.
     assert_eq!(r.kv("preloaded"), r.kv("pid"), "{}", r.text());
+    // mod_wsgi's application groups: %{RESOURCE} by default (host:port|SCRIPT_NAME), and
+    // %{ENV:NAME}; two scripts sharing the group's interpreter are warned about.
+    let port = srv.addr.port();
+    assert_eq!(r.kv("app_group"), Some(format!("127.0.0.1:{port}|/flags")));
+    assert_eq!(srv.get("/env").kv("app_group").as_deref(), Some("blue"));
+    assert!(
+        srv.logs().contains("daemon group 'flags' serves") && srv.logs().contains("app2.py"),
+        "{}",
+        srv.logs()
+    );
     // As mod_wsgi's default (WSGIRestrictStdin unset), sys.stdin is the process's own:
     // httpd's, /dev/null here.
     assert_eq!(r.kv("stdin").as_deref(), Some("readable"));

@@ -235,10 +235,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("daemon_process_args", daemon_process_args(c)?);
     v.insert("mount_point", conf_word(&mount_point)?);
     v.insert("process_group", conf_word(&c.process_group())?);
-    let app_group = match &c.app.application_group {
-        Some(group) => format!(" application-group={}", conf_word(group)?),
-        None => String::new(),
-    };
+    // mod_wsgi-express's default: the application in the main interpreter.
+    let app_group = format!(
+        " application-group={}",
+        conf_word(c.app.application_group.as_deref().unwrap_or("%{GLOBAL}"))?
+    );
     v.insert("application_group", app_group);
     v.insert("environ_directives", crate::app::render_environ(c)?);
     v.insert("callable_object", conf_word(&c.callable_object)?);
@@ -335,7 +336,7 @@ mod tests {
              request-timeout=60 socket-timeout=60 request-timeout=30\n"
         ));
         assert!(conf
-            .contains("WSGIScriptAlias / \"/srv/my app/wsgi.py\" process-group=localhost:8000\n"));
+            .contains("WSGIScriptAlias / \"/srv/my app/wsgi.py\" process-group=localhost:8000 application-group=%{GLOBAL}\n"));
         assert!(conf.contains("<Directory \"/srv/my app\">"));
         assert!(conf.contains("WSGISocketPrefix /tmp/rswsgi-express-127.0.0.1:8000:0/wsgi\n"));
         assert!(conf.contains("RSWSGIDaemonExecutable /opt/rswsgi/rswsgi-daemon\n"));

@@ -1,6 +1,7 @@
 //! Directive parsing and the server/directory configuration records. Pure Rust: nothing here
 //! calls into httpd, so it is unit-tested as plain code.
 
+pub mod app_group;
 pub mod catalogue;
 mod daemon_group;
 mod handler_script;

@@ -303,11 +303,18 @@ pub fn serve(r: &mut Request) -> i32 {
             .or(dir.callable)
             .unwrap_or_else(|| "application".into()),
     };
-    let app_group = alias
+    let app_group_spec = alias
         .and_then(|a| a.application_group.clone())
         .or_else(|| handler_script.and_then(|h| h.application_group.clone()))
-        .or(dir.application_group)
-        .unwrap_or_default();
+        .or(dir.application_group);
+    let (host, port) = (r.server_hostname().to_owned(), r.server_port());
+    let app_group = crate::config::app_group::expand(
+        app_group_spec.as_deref(),
+        &host,
+        port,
+        &script_name,
+        |name| r.subprocess_env().get(name).map(|v| v.as_bytes().to_vec()),
+    );
     let method = request_method(r, dir.map_head_to_get.unwrap_or_default());
     let times = [r.request_time_us().to_string(), now_us().to_string()];
     let (listener_host, listener_port) = r.listener();
@@ -322,7 +329,7 @@ pub fn serve(r: &mut Request) -> i32 {
         request_uri: r.unparsed_uri(),
         scheme: r.scheme(),
         process_group: group.as_bytes(),
-        application_group: app_group.as_bytes(),
+        application_group: &app_group,
         callable: callable.as_bytes(),
         request_id: &request_id,
         request_start: times[0].as_bytes(),

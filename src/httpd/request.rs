@@ -231,6 +231,18 @@ impl Request {
         unsafe { cbytes(self.rec().log_id) }.unwrap_or_default()
     }
 
+    /// The server's host name (`r->server->server_hostname`).
+    pub fn server_hostname(&self) -> &str {
+        // SAFETY: a live request's server record; the name is NULL or a configuration string.
+        unsafe { cstr((*self.rec().server).server_hostname) }.unwrap_or("localhost")
+    }
+
+    /// The port the request came to, as Apache reports it (`ap_get_server_port`).
+    pub fn server_port(&self) -> u16 {
+        // SAFETY: the request is live; ap_get_server_port only reads it.
+        unsafe { ffi::ap_get_server_port(self.0) }
+    }
+
     /// The address the connection came in on (`c->local_addr`): its host name as `Listen`
     /// gave it (empty when it gave an address) and its port.
     pub fn listener(&self) -> (&[u8], u16) {
