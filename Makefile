@@ -36,7 +36,7 @@ run: setup build
 	bash scripts/run-example.sh
 
 test: setup build
-	RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace
+	RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace --no-fail-fast
 
 # dpkg-buildpackage writes the .deb, .ddeb, .buildinfo and .changes into target/debian/
 # (not into the parent directory, as it would by default); -b: binary packages only.
