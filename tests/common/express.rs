@@ -184,7 +184,13 @@ impl Drop for Express {
     fn drop(&mut self) {
         if self.running() {
             for pid in self.started_pids() {
-                // SAFETY: kill has no memory-safety preconditions; our processes, by pid.
+                // Apache's children first (httpd's parent leads their process group, so
+                // killing only it would leave them running), then the process itself.
+                for child in procs::children(pid) {
+                    // SAFETY: kill has no memory-safety preconditions; our processes, by pid.
+                    unsafe { libc::kill(child.pid, libc::SIGKILL) };
+                }
+                // SAFETY: as above.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
             let _ = self.child.kill();
