@@ -235,20 +235,8 @@ fn setup_only_writes_the_server_root_and_starts_nothing() {
     );
     let bins = stage.binaries();
     let root = stage.dir.join("root");
-    let mut cmd = std::process::Command::new(common::binaries().express);
-    cmd.arg("start-server")
-        .arg(&script)
-        .arg("--setup-only")
-        .arg("--server-root")
-        .arg(&root)
-        .arg("--module-path")
-        .arg(&bins.module)
-        .arg("--daemon-executable")
-        .arg(&bins.daemon)
-        .args(["--port", &common::free_port().to_string()]);
-    if let Some(user) = common::test_user() {
-        cmd.args(["--user", &user]);
-    }
+    let mut cmd = common::express::command(&bins, &root, common::free_port());
+    cmd.arg(&script).arg("--setup-only");
     let out = cmd.output().expect("run express");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

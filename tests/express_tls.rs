@@ -146,24 +146,32 @@ fn https_with_redirects_hsts_and_http2_both_ways() {
     express.stop();
 }
 
-#[test]
-fn client_certificates_are_required_with_a_ca_file() {
-    let stage = Stage::new("mtls");
+/// A server with its own certificate (`server.crt`/`.key`) on an HTTPS port that requires
+/// client certificates signed by `client.crt`, plus `args`. Returns the server, the server
+/// and client certificate roots, and the HTTPS port.
+fn with_client_certificates(tag: &str, args: &[&str]) -> (Express, PathBuf, PathBuf, String) {
+    let stage = Stage::new(tag);
     let server = certificate(&stage.dir, "server");
     let client = certificate(&stage.dir, "client");
     let https_port = free_port().to_string();
-    let express = start(
-        stage,
-        &[
-            "--https-port",
-            &https_port,
-            "--ssl-certificate",
-            server.to_str().unwrap(),
-            "--ssl-ca-certificate-file",
-            client.with_extension("crt").to_str().unwrap(),
-            "--ssl-environment",
-        ],
-    );
+    let ca = client.with_extension("crt");
+    let mut all = vec![
+        "--https-port",
+        &https_port,
+        "--ssl-certificate",
+        server.to_str().unwrap(),
+        "--ssl-ca-certificate-file",
+        ca.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let express = start(stage, &all);
+    (express, server, client, https_port)
+}
+
+#[test]
+fn client_certificates_are_required_with_a_ca_file() {
+    let (express, server, client, https_port) =
+        with_client_certificates("mtls", &["--ssl-environment"]);
     let dir = &express.stage.dir;
     let url = format!("https://127.0.0.1:{https_port}/who");
     let ca = server.with_extension("crt");
@@ -194,23 +202,8 @@ fn client_certificates_are_required_with_a_ca_file() {
 
     // --ssl-verify-client URL: only there is a certificate required (asked for by
     // renegotiation, so over TLS 1.2 and HTTP/1.1: curl does no TLS 1.3 post-handshake auth).
-    let stage = Stage::new("mtls-url");
-    let https_port = free_port().to_string();
-    let server = certificate(&stage.dir, "server");
-    let client = certificate(&stage.dir, "client");
-    let express = start(
-        stage,
-        &[
-            "--https-port",
-            &https_port,
-            "--ssl-certificate",
-            server.to_str().unwrap(),
-            "--ssl-ca-certificate-file",
-            client.with_extension("crt").to_str().unwrap(),
-            "--ssl-verify-client",
-            "/private",
-        ],
-    );
+    let (express, server, client, https_port) =
+        with_client_certificates("mtls-url", &["--ssl-verify-client", "/private"]);
     let dir = &express.stage.dir;
     let ca = server.with_extension("crt");
     let base = [

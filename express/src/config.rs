@@ -112,10 +112,7 @@ impl ServerConfig {
 
     /// The daemon process group's name (`--process-group`, else `localhost:PORT`).
     pub fn process_group(&self) -> String {
-        self.app
-            .process_group
-            .clone()
-            .unwrap_or_else(|| format!("localhost:{}", self.port))
+        self.app.group_name(self.port)
     }
 
     /// `WSGISocketPrefix`: `--socket-prefix`, else `<root>/wsgi`.

@@ -10,7 +10,7 @@
 //! then serves no HTTPS at all).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
@@ -195,7 +195,7 @@ pub fn render_server(c: &ServerConfig) -> Result<String> {
             out,
             "RewriteEngine On\nRewriteOptions InheritDown\nRewriteCond %{{HTTPS}} off\n\
              RewriteRule ^ https://%{{SERVER_NAME}}{}%{{REQUEST_URI}} [R=301,L]",
-            port_suffix(h.https_port().unwrap_or(443))
+            port_suffix("https", h.https_port().unwrap_or(443))
         )?;
     }
     Ok(out)
@@ -219,10 +219,11 @@ pub fn render_vhosts(c: &ServerConfig) -> Result<String> {
     Ok(out)
 }
 
-fn port_suffix(port: u16) -> String {
-    match port {
-        443 => String::new(),
-        p => format!(":{p}"),
+/// `:PORT` for a URL of `scheme`, empty for the scheme's default port.
+fn port_suffix(scheme: &str, port: u16) -> String {
+    match (scheme, port) {
+        ("https", 443) | ("http", 80) => String::new(),
+        (_, p) => format!(":{p}"),
     }
 }
 
@@ -264,7 +265,7 @@ fn name_based(c: &ServerConfig, port: u16, tls: bool, out: &mut String) -> Resul
         writeln!(
             out,
             "  RewriteRule ^ https://{name}{}%{{REQUEST_URI}} [R=301,L]",
-            port_suffix(h.https_port().unwrap_or(443))
+            port_suffix("https", h.https_port().unwrap_or(443))
         )?;
     }
     out.push_str("</VirtualHost>\n");
@@ -275,7 +276,7 @@ fn name_based(c: &ServerConfig, port: u16, tls: bool, out: &mut String) -> Resul
         } else {
             c.port
         };
-        let target = format!("{scheme}://{name}{}/", redirect_port(scheme, target_port));
+        let target = format!("{scheme}://{name}{}/", port_suffix(scheme, target_port));
         writeln!(
             out,
             "<VirtualHost *:{port}>\n  ServerName {}\n  Redirect permanent / {}",
@@ -288,13 +289,6 @@ fn name_based(c: &ServerConfig, port: u16, tls: bool, out: &mut String) -> Resul
         out.push_str("</VirtualHost>\n");
     }
     Ok(())
-}
-
-fn redirect_port(scheme: &str, port: u16) -> String {
-    match (scheme, port) {
-        ("https", 443) | ("http", 80) => String::new(),
-        (_, p) => format!(":{p}"),
-    }
 }
 
 /// The body of the virtual host that serves the site over TLS.
@@ -320,31 +314,20 @@ fn tls_host(c: &ServerConfig, out: &mut String) -> Result<()> {
 /// `SSLEngine On`, the certificate files, and client verification.
 fn tls_files(c: &ServerConfig, out: &mut String) -> Result<()> {
     let h = &c.hosts;
-    let file = |p: &Option<PathBuf>| conf_path(p.as_deref().unwrap_or(Path::new("")));
     writeln!(out, "  SSLEngine On")?;
-    writeln!(
-        out,
-        "  SSLCertificateFile {}",
-        file(&h.ssl_certificate_file)?
-    )?;
-    writeln!(
-        out,
-        "  SSLCertificateKeyFile {}",
-        file(&h.ssl_certificate_key_file)?
-    )?;
-    if h.ssl_certificate_chain_file.is_some() {
-        writeln!(
-            out,
-            "  SSLCertificateChainFile {}",
-            file(&h.ssl_certificate_chain_file)?
-        )?;
+    // (The certificate and key are always there: resolve() refuses an HTTPS port without.)
+    let files = [
+        ("SSLCertificateFile", &h.ssl_certificate_file),
+        ("SSLCertificateKeyFile", &h.ssl_certificate_key_file),
+        ("SSLCertificateChainFile", &h.ssl_certificate_chain_file),
+        ("SSLCACertificateFile", &h.ssl_ca_certificate_file),
+    ];
+    for (directive, file) in files {
+        if let Some(file) = file {
+            writeln!(out, "  {directive} {}", conf_path(file)?)?;
+        }
     }
     if h.ssl_ca_certificate_file.is_some() {
-        writeln!(
-            out,
-            "  SSLCACertificateFile {}",
-            file(&h.ssl_ca_certificate_file)?
-        )?;
         if h.ssl_verify_client.is_empty() {
             // The whole site: asked for in the handshake (TLS 1.3 clients such as curl do not
             // do the post-handshake authentication a per-location requirement needs).

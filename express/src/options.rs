@@ -280,10 +280,7 @@ impl ServerOptions {
     /// The daemon process group's name: `--process-group`, else `localhost:PORT` as
     /// mod_wsgi-express names it.
     pub fn process_group(&self) -> String {
-        self.app
-            .process_group
-            .clone()
-            .unwrap_or_else(|| format!("localhost:{}", self.port))
+        self.app.group_name(self.port)
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use crate::config::ServerConfig;
 use crate::render::conf_word;
-use crate::site::load_module;
+use crate::site::{load_module, rewrite_escape};
 
 /// The proxy options of `express start-server`.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub fn render_mount_points(c: &ServerConfig) -> Result<String> {
         writeln!(
             out,
             "RedirectMatch 302 {} {}",
-            conf_word(&format!("^{}$", regex_escape(&path)))?,
+            conf_word(&format!("^{}$", rewrite_escape(&path, true)))?,
             conf_word(&format!("{path}/"))?
         )?;
     }
@@ -139,18 +139,6 @@ pub fn render_virtual_hosts(c: &ServerConfig) -> Result<String> {
         )?;
     }
     Ok(out)
-}
-
-/// `text` with regular-expression metacharacters escaped.
-fn regex_escape(text: &str) -> String {
-    let mut out = String::new();
-    for ch in text.chars() {
-        if ".^$*+?()[]{}|\\".contains(ch) {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -179,6 +167,5 @@ mod tests {
             ok.resolve().unwrap().mount_points(),
             [("/api".to_owned(), "http://127.0.0.1:9".to_owned())]
         );
-        assert_eq!(regex_escape("/a.b"), "/a\\.b");
     }
 }

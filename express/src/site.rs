@@ -107,6 +107,14 @@ impl SiteOptions {
             .map(|p| (p[0].as_str(), p[1].as_str()))
     }
 
+    /// `AllowOverride`'s argument: the `--allow-override` types, else `None`.
+    fn allow_override_word(&self) -> String {
+        match self.allow_override.is_empty() {
+            true => "None".to_owned(),
+            false => self.allow_override.join(" "),
+        }
+    }
+
     /// Whether the document root's files are served ahead of the application.
     fn serves_files(&self) -> bool {
         self.serves_document_root
@@ -286,7 +294,7 @@ fn path_string(path: &Path) -> Result<String> {
 
 /// `text` with the characters mod_rewrite gives a meaning (`$` and `%` references, regex
 /// metacharacters when `regex`) escaped with a backslash.
-fn rewrite_escape(text: &str, regex: bool) -> String {
+pub(crate) fn rewrite_escape(text: &str, regex: bool) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         let special = matches!(c, '$' | '%' | '\\') || (regex && ".^*+?()[]{}|".contains(c));
@@ -358,10 +366,7 @@ fn render_document_root(c: &ServerConfig, out: &mut String) -> Result<()> {
     let s = &c.site;
     let root = s.document_root();
     let word = conf_path(root)?;
-    let override_ = match s.allow_override.is_empty() {
-        true => "None".to_owned(),
-        false => s.allow_override.join(" "),
-    };
+    let override_ = s.allow_override_word();
     writeln!(out, "DocumentRoot {word}\nAccessFileName .htaccess")?;
     writeln!(out, "<Directory {word}>\n  AllowOverride {override_}")?;
     if let Some(index) = &s.directory_index {
@@ -444,10 +449,7 @@ fn render_aliases(s: &SiteOptions, out: &mut String) -> Result<()> {
             conf_path(target)?
         )?;
         if target.is_dir() {
-            let override_ = match s.allow_override.is_empty() {
-                true => "None".to_owned(),
-                false => s.allow_override.join(" "),
-            };
+            let override_ = s.allow_override_word();
             writeln!(
                 out,
                 "<Directory {}>\n  AllowOverride {override_}\n  Require all granted\n</Directory>",

@@ -84,13 +84,11 @@ pub fn translate(r: &mut Request) -> i32 {
     let alias = &cfg.aliases[index];
     let (script_name, path_info) = if let Some(script) = expanded {
         // WSGIScriptAliasMatch: the expanded target must be a script that exists.
-        use std::os::unix::ffi::OsStrExt;
         let split = (script_name.to_vec(), path_info.to_vec());
-        match std::fs::metadata(std::ffi::OsStr::from_bytes(&script)) {
-            Ok(m) if m.is_file() => r.set_filename_bytes(&script),
-            Ok(_) => return ffi::HTTP_FORBIDDEN as i32,
-            Err(_) => return ffi::HTTP_NOT_FOUND as i32,
+        if let Err(status) = existing_script(&script) {
+            return status;
         }
+        r.set_filename_bytes(&script);
         split
     } else if alias.directory {
         match directory_script(alias, script_name, path_info) {
@@ -153,15 +151,22 @@ fn directory_script(
     script_name: &[u8],
     path_info: &[u8],
 ) -> Result<(Vec<u8>, crate::config::DirectoryTarget), i32> {
-    use std::os::unix::ffi::OsStrExt;
     let Some(target) = alias.in_directory(script_name, path_info) else {
         return Err(ffi::HTTP_FORBIDDEN as i32);
     };
     let mut file = alias.script.trim_end_matches('/').as_bytes().to_vec();
     file.push(b'/');
     file.extend_from_slice(&target.file);
-    match std::fs::metadata(std::ffi::OsStr::from_bytes(&file)) {
-        Ok(m) if m.is_file() => Ok((file, target)),
+    existing_script(&file)?;
+    Ok((file, target))
+}
+
+/// A script a URL names through a pattern or a directory mount must be a regular file: 404
+/// when there is nothing there, 403 for anything else (a directory).
+fn existing_script(path: &[u8]) -> Result<(), i32> {
+    use std::os::unix::ffi::OsStrExt;
+    match std::fs::metadata(std::ffi::OsStr::from_bytes(path)) {
+        Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(ffi::HTTP_FORBIDDEN as i32),
         Err(_) => Err(ffi::HTTP_NOT_FOUND as i32),
     }

@@ -21,6 +21,24 @@ pub struct Express {
     pub stage: Stage,
 }
 
+/// `express start-server` on `port` with server root `root`, the staged module and daemon,
+/// and (as root) the test user; the caller adds the application and its options.
+pub fn command(bins: &Binaries, root: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(binaries().express);
+    cmd.arg("start-server")
+        .args(["--port", &port.to_string()])
+        .arg("--server-root")
+        .arg(root)
+        .arg("--module-path")
+        .arg(&bins.module)
+        .arg("--daemon-executable")
+        .arg(&bins.daemon);
+    if let Some(user) = test_user() {
+        cmd.args(["--user", &user]);
+    }
+    cmd
+}
+
 impl Express {
     /// Starts express for a script with `source`, without a Python home, plus `args`.
     pub fn start(tag: &str, source: &str, args: &[&str]) -> Express {
@@ -44,16 +62,8 @@ impl Express {
         let port = free_port();
         let root = stage.dir.join("root");
         let (stdout, stderr) = (stage.dir.join("express.out"), stage.dir.join("express.err"));
-        let mut cmd = Command::new(binaries().express);
-        cmd.arg("start-server")
-            .current_dir(cwd)
-            .args(["--port", &port.to_string()])
-            .arg("--server-root")
-            .arg(&root)
-            .arg("--module-path")
-            .arg(&bins.module)
-            .arg("--daemon-executable")
-            .arg(&bins.daemon)
+        let mut cmd = command(&bins, &root, port);
+        cmd.current_dir(cwd)
             .args(["--shutdown-timeout", "3"])
             .args(args)
             .env_remove("VIRTUAL_ENV")
@@ -61,9 +71,6 @@ impl Express {
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .process_group(0);
-        if let Some(user) = test_user() {
-            cmd.args(["--user", &user]);
-        }
         let child = cmd.spawn().expect("spawn express");
         Express {
             child,
