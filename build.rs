@@ -61,6 +61,9 @@ const FUNCTIONS: &[&str] = &[
     "rswsgi_send_file",
     "ap_map_http_request_error",
     "apr_strerror",
+    "ap_register_auth_provider",
+    "ap_hook_access_checker",
+    "ap_get_remote_host",
 ];
 
 const TYPES: &[&str] = &[
@@ -77,13 +80,16 @@ const TYPES: &[&str] = &[
     "apr_proc_t",
     "ap_regex_t",
     "ap_regmatch_t",
+    "authn_provider",
+    "authz_provider",
 ];
 
 const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf"];
 
 const CONSTANTS: &str = "MODULE_MAGIC_NUMBER_MAJOR|MODULE_MAGIC_NUMBER_MINOR|MODULE_MAGIC_COOKIE|\
 APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|REQUEST_CHUNKED_.*|\
-APR_OC_REASON_.*|APR_SUCCESS|EXEC_ON_READ|OPT_EXECCGI|AP_MODULE_FLAG_.*|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH|AP_FILTER_ERROR|APR_INCOMPLETE|APR_TIMEUP|AP_SQ_.*";
+APR_OC_REASON_.*|APR_SUCCESS|EXEC_ON_READ|OPT_EXECCGI|AP_MODULE_FLAG_.*|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH|AP_FILTER_ERROR|APR_INCOMPLETE|APR_TIMEUP|AP_SQ_.*|\
+AP_AUTH_INTERNAL_PER_CONF|REMOTE_HOST";
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;

@@ -11,6 +11,7 @@
 #include <util_filter.h>
 #include <util_script.h>
 #include <unixd.h>
+#include <mod_auth.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
 #include <apr_thread_proc.h>

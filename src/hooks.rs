@@ -18,7 +18,7 @@ use crate::supervisor::{self, GroupPlan};
 pub const HANDLER: &std::ffi::CStr = c"wsgi-script";
 
 /// `register_hooks`.
-pub unsafe extern "C" fn register(_: *mut ffi::apr_pool_t) {
+pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
     let _ = tracing::subscriber::set_global_default(log::ApacheSubscriber);
     let middle = ffi::APR_HOOK_MIDDLE as i32;
     let none = std::ptr::null();
@@ -37,6 +37,7 @@ pub unsafe extern "C" fn register(_: *mut ffi::apr_pool_t) {
         );
         ffi::ap_hook_handler(Some(handler), none, none, middle);
         ffi::ap_hook_child_init(Some(child_init), none, none, middle);
+        crate::auth::register(p);
     }
 }
 
@@ -218,66 +219,11 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             if config.python_home.is_none() {
                 config.python_home = main.python_home.clone();
             }
-            // A directory mount's files are loaded on first use, from under the directory.
-            let mut scripts: Vec<String> = configs
-                .iter()
-                .flat_map(|c| c.aliases.iter())
-                .filter(|a| a.process_group.as_deref() == Some(g.name.as_str()))
-                .filter(|a| !a.directory && !a.is_template())
-                .map(|a| a.script.clone())
-                .collect();
-            // WSGIImportScript: its group's, or (process-group=%{GLOBAL}, embedded mode under
-            // mod_wsgi) its server's implicit group's.
-            for other in &configs {
-                let implicit = other.implicit_group.as_deref() == Some(g.name.as_str());
-                scripts.extend(
-                    other
-                        .import_scripts
-                        .iter()
-                        .filter(|(_, group, _)| {
-                            *group == g.name || implicit && group == "%{GLOBAL}"
-                        })
-                        .map(|(file, _, _)| file.clone()),
-                );
-            }
-            scripts.dedup();
-            // Mounts without process-group= go wherever WSGIProcessGroup sends them.
-            let mut allowed_scripts: Vec<String> = configs
-                .iter()
-                .flat_map(|c| c.aliases.iter())
-                .filter(|a| a.process_group.is_none() && !a.directory && !a.is_template())
-                .map(|a| a.script.clone())
-                .collect();
-            // Handler scripts are loaded on first use, by the group they name (any group,
-            // when they name none: WSGIProcessGroup decides).
-            allowed_scripts.extend(
-                configs
-                    .iter()
-                    .flat_map(|c| c.handler_scripts.iter())
-                    .filter(|h| h.process_group.as_deref().map_or(true, |p| p == g.name))
-                    .map(|h| h.script.clone()),
-            );
-            allowed_scripts.sort();
-            allowed_scripts.dedup();
-            let mut allowed_dirs: Vec<String> = configs
-                .iter()
-                .flat_map(|c| c.group_dirs.iter())
-                .filter(|(_, group)| *group == g.name)
-                .map(|(dir, _)| dir.clone())
-                .collect();
-            allowed_dirs.extend(
-                configs
-                    .iter()
-                    .flat_map(|c| c.aliases.iter())
-                    .filter(|a| a.directory || a.is_template())
-                    .filter(|a| a.process_group.as_deref().map_or(true, |p| p == g.name))
-                    .map(|a| match a.is_template() {
-                        true => a.template_directory().to_owned(),
-                        false => a.script.trim_end_matches('/').to_owned(),
-                    }),
-            );
-            allowed_dirs.sort();
-            allowed_dirs.dedup();
+            let config::GroupScripts {
+                scripts,
+                allowed_scripts,
+                allowed_dirs,
+            } = config::group_scripts(&configs, &g.name);
             plans.push(GroupPlan {
                 config,
                 scripts,

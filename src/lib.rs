@@ -6,6 +6,8 @@
 
 #[cfg_attr(test, allow(dead_code))]
 mod access;
+#[cfg(not(test))]
+mod auth;
 #[cfg_attr(test, allow(dead_code, unused_imports))]
 mod config;
 #[cfg(not(test))]
@@ -35,6 +37,7 @@ pub use module::rswsgi_module;
 mod module {
     use std::ptr::null_mut;
 
+    use crate::config::HookKind;
     use crate::directives::{self as d, Directive};
     use crate::ffi;
 
@@ -242,9 +245,9 @@ mod module {
         ),
         d::raw(
             c"WSGIRestrictProcess",
-            &Directive::Catalogued,
+            &Directive::RestrictProcess,
             ANYWHERE,
-            c"mod_wsgi's WSGIRestrictProcess: see docs/directives.md for what rswsgi does with it",
+            c"GROUP... : the only daemon process groups requests here may be sent to",
         ),
         d::raw(
             c"WSGIEnableSendfile",
@@ -302,33 +305,33 @@ mod module {
         ),
         d::raw(
             c"WSGIDispatchScript",
-            &Directive::Catalogued,
+            &Directive::Hook(HookKind::Dispatch),
             ANYWHERE,
-            c"mod_wsgi's WSGIDispatchScript: see docs/directives.md for what rswsgi does with it",
+            c"FILE [application-group=NAME] [process-group=NAME] : chooses each request's process group, application group and callable in Python, in a daemon",
         ),
         d::raw(
             c"WSGIAccessScript",
-            &Directive::Catalogued,
+            &Directive::Hook(HookKind::Access),
             AUTHCFG,
-            c"mod_wsgi's WSGIAccessScript: see docs/directives.md for what rswsgi does with it",
+            c"FILE [application-group=NAME] [process-group=NAME] : allow_access(environ, host) decides who may enter, run in a daemon",
         ),
         d::raw(
             c"WSGIAuthUserScript",
-            &Directive::Catalogued,
+            &Directive::Hook(HookKind::AuthUser),
             AUTHCFG,
-            c"mod_wsgi's WSGIAuthUserScript: see docs/directives.md for what rswsgi does with it",
+            c"FILE [application-group=NAME] [process-group=NAME] : the 'wsgi' auth provider: check_password / get_realm_hash, run in a daemon",
         ),
         d::raw(
             c"WSGIAuthGroupScript",
-            &Directive::Catalogued,
+            &Directive::Hook(HookKind::AuthGroup),
             AUTHCFG,
-            c"mod_wsgi's WSGIAuthGroupScript: see docs/directives.md for what rswsgi does with it",
+            c"FILE [application-group=NAME] [process-group=NAME] : 'Require wsgi-group NAME...': groups_for_user, run in a daemon",
         ),
-        d::raw(
+        d::flag(
             c"WSGIGroupAuthoritative",
-            &Directive::Catalogued,
+            &Directive::GroupAuthoritative,
             AUTHCFG,
-            c"mod_wsgi's WSGIGroupAuthoritative: see docs/directives.md for what rswsgi does with it",
+            c"On|Off : accepted; under httpd 2.4 the Require sections decide how providers combine",
         ),
         d::raw(
             c"WSGISocketRotation",

@@ -174,7 +174,14 @@ fn every_mod_wsgi_directive_is_read() {
         "  WSGITrustedProxies 127.0.0.1".to_owned(),
         "  WSGIEnableSendfile On".to_owned(),
         format!("  WSGIHandlerScript md-page {s} process-group=extra"),
+        format!("  WSGIDispatchScript {s} process-group=extra"),
         "</Directory>".to_owned(),
+        "<Location /private>".to_owned(),
+        format!("  WSGIAccessScript {s} process-group=extra"),
+        format!("  WSGIAuthUserScript {s} application-group=%{{GLOBAL}}"),
+        format!("  WSGIAuthGroupScript {s} process-group=extra"),
+        "  WSGIGroupAuthoritative Off".to_owned(),
+        "</Location>".to_owned(),
     ];
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (ok, text) = config_test(&refs);
@@ -193,32 +200,27 @@ fn every_mod_wsgi_directive_is_read() {
             "no warning for {warned}:\n{text}"
         );
     }
-    // The ones that would quietly do the wrong thing are refused, saying why (and a bad
-    // expression is named).
+    // Bad arguments are refused, naming the problem.
     for (line, needle) in [
         (
             "WSGIScriptAliasMatch ^/x/(.*( /srv/$1.py",
             "WSGIScriptAliasMatch '^/x/(.*(' is not a valid regular expression",
         ),
         (
-            "WSGIDispatchScript /srv/dispatch.py",
-            "send every request to the default group",
+            "WSGIDispatchScript /srv/dispatch.py callable-object=x",
+            "WSGIDispatchScript /srv/dispatch.py: unknown option 'callable-object'",
         ),
         (
-            "<Location /private>\nWSGIAuthUserScript /srv/auth.py\n</Location>",
-            "unprotected",
+            "<Location /private>\nWSGIAuthUserScript /srv/auth.py process-group=nowhere\n</Location>",
+            "process group 'nowhere' is not defined",
         ),
         (
-            "<Location /private>\nWSGIAccessScript /srv/access.py\n</Location>",
-            "leave the location open",
+            "<Location /private>\nWSGIAccessScript\n</Location>",
+            "WSGIAccessScript",
         ),
         (
-            "<Location /private>\nWSGIAuthGroupScript /srv/groups.py\n</Location>",
-            "unprotected",
-        ),
-        (
-            "<Location /private>\nWSGIGroupAuthoritative On\n</Location>",
-            "WSGIAuthGroupScript",
+            "<Location /private>\nWSGIGroupAuthoritative Maybe\n</Location>",
+            "WSGIGroupAuthoritative",
         ),
     ] {
         assert_rejected(&[line], &[needle]);

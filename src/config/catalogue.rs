@@ -1,38 +1,20 @@
 //! mod_wsgi's directives that rswsgi reads but does not carry out, each with why: accepted
 //! with one start-up warning (they mean nothing without embedded mode or sub-interpreters, or
-//! rswsgi already behaves so), or refused (accepting them would quietly do the wrong thing,
-//! such as leaving a location unprotected). No mod_wsgi directive is an "Invalid command".
-
-/// What rswsgi does with a catalogued directive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Treatment {
-    /// Accepted; one warning line at start-up says why it changes nothing.
-    Warned(&'static str),
-    /// A configuration error that says why.
-    Refused(&'static str),
-}
+//! rswsgi already behaves so). No mod_wsgi directive is an "Invalid command", and none is
+//! refused: a directive whose silent acceptance would do the wrong thing (leave a location
+//! unprotected, say) is implemented instead.
 
 /// One catalogued directive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Catalogued {
     /// Its name as mod_wsgi spells it.
     pub name: &'static str,
-    /// What rswsgi does with it.
-    pub treatment: Treatment,
+    /// Why it changes nothing here.
+    pub why: &'static str,
 }
 
 const fn warned(name: &'static str, why: &'static str) -> Catalogued {
-    Catalogued {
-        name,
-        treatment: Treatment::Warned(why),
-    }
-}
-
-const fn refused(name: &'static str, why: &'static str) -> Catalogued {
-    Catalogued {
-        name,
-        treatment: Treatment::Refused(why),
-    }
+    Catalogued { name, why }
 }
 
 const EMBEDDED: &str =
@@ -52,7 +34,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGIFreeThreading", "the daemon runs Debian's CPython 3.11, which has no free-threaded build"),
     warned("<WSGIInterpreterOptions", "rswsgi runs one interpreter per daemon process, without sub-interpreters; the section's contents are skipped"),
     warned("WSGIPassApacheRequest", EMBEDDED),
-    warned("WSGIRestrictProcess", "WSGIProcessGroup is not allowed in .htaccess, so there is nothing to restrict"),
     warned("WSGIEnableSendfile", "rswsgi always hands a wsgi.file_wrapper file to Apache, whose EnableSendfile decides"),
     warned("WSGIPythonEggs", "egg caches are obsolete; set PYTHON_EGG_CACHE in the environment if one is needed"),
     warned("WSGISwitchInterval", "not applied yet; call sys.setswitchinterval() in the script"),
@@ -61,11 +42,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGITelemetryService", "telemetry is not available yet"),
     warned("WSGITelemetryOptions", "telemetry is not available yet"),
     warned("WSGISlowRequests", "slow-request reporting is not available yet"),
-    refused("WSGIDispatchScript", "not supported yet, and ignoring it would send every request to the default group; choose the group with WSGIProcessGroup or process-group="),
-    refused("WSGIAccessScript", "not supported yet, and ignoring it would leave the location open; use Apache's Require directives"),
-    refused("WSGIAuthUserScript", "not supported yet, and ignoring it would leave the location unprotected; use an Apache auth provider (AuthBasicProvider file, dbm, ldap ...)"),
-    refused("WSGIAuthGroupScript", "not supported yet, and ignoring it would leave the location unprotected; use an Apache authz provider (Require group ...)"),
-    refused("WSGIGroupAuthoritative", "it goes with WSGIAuthGroupScript, which is not supported yet"),
 ];
 
 /// The catalogue entry for `name` (case-insensitive, as httpd matches directive names).
@@ -73,15 +49,13 @@ pub fn lookup(name: &str) -> Option<&'static Catalogued> {
     CATALOGUE.iter().find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
-/// The start-up warning for a warned directive.
-pub fn warning(c: &Catalogued) -> Option<String> {
-    match c.treatment {
-        Treatment::Warned(why) => Some(format!(
-            "{} is accepted and does nothing: {why}",
-            c.name.trim_start_matches('<')
-        )),
-        Treatment::Refused(_) => None,
-    }
+/// The start-up warning for a catalogued directive.
+pub fn warning(c: &Catalogued) -> String {
+    format!(
+        "{} is accepted and does nothing: {}",
+        c.name.trim_start_matches('<'),
+        c.why
+    )
 }
 
 #[cfg(test)]
@@ -92,10 +66,11 @@ mod tests {
     fn lookups_and_messages() {
         let c = lookup("wsgiacceptmutex").unwrap();
         assert_eq!(c.name, "WSGIAcceptMutex");
-        assert!(warning(c).unwrap().contains("accepted and does nothing"));
-        let r = lookup("WSGIAuthUserScript").unwrap();
-        assert!(matches!(r.treatment, Treatment::Refused(why) if why.contains("unprotected")));
-        assert!(warning(r).is_none());
+        assert!(warning(c).contains("accepted and does nothing"));
+        assert!(
+            lookup("WSGIAuthUserScript").is_none(),
+            "implemented, not catalogued"
+        );
         assert!(lookup("WSGIScriptAlias").is_none());
         let mut names: Vec<_> = CATALOGUE.iter().map(|c| c.name).collect();
         names.sort();

@@ -14,7 +14,10 @@ pub const IMPLICIT_DEFAULTS: &str = "processes=2 threads=15";
 pub fn needs_implicit_group(s: &ServerConfig) -> bool {
     !s.has_process_group_directive
         && (s.aliases.iter().any(|a| a.process_group.is_none())
-            || s.handler_scripts.iter().any(|h| h.process_group.is_none()))
+            || s.handler_scripts.iter().any(|h| h.process_group.is_none())
+            || s.hook_scripts
+                .iter()
+                .any(|(h, _)| h.process_group.is_none()))
 }
 
 /// Gives `s` its implicit group, named `name`: `IMPLICIT_DEFAULTS`, then `options` (the
@@ -50,7 +53,18 @@ pub fn add_implicit_group(
                 .filter(|h| h.process_group.is_none())
                 .map(|h| format!("WSGIHandlerScript {} {}", h.name, h.script)),
         )
-        .collect();
+        .chain(
+            s.hook_scripts
+                .iter()
+                .filter(|(h, _)| h.process_group.is_none())
+                .map(|(h, _)| format!("{} {}", h.kind.directive(), h.script)),
+        )
+        .fold(Vec::new(), |mut seen, m| {
+            if !seen.contains(&m) {
+                seen.push(m);
+            }
+            seen
+        });
     let notice = format!(
         "{} has no daemon process group (embedded mode under mod_wsgi): served by the implicit \
          daemon group '{name}' ({} process(es) x {} thread(s), as Apache's User; tune it with \
@@ -92,6 +106,16 @@ mod tests {
         assert_eq!((g.processes, g.threads), (2, 4));
         assert_eq!(g.python_path.as_deref(), Some("/srv/site"));
         assert_eq!(s.implicit_group.as_deref(), Some("embedded:site:80"));
+        // An auth script with no group (mod_wsgi ran it inside Apache) needs one too.
+        let mut auth = ServerConfig::default();
+        let h = crate::config::HookScript::parse(crate::config::HookKind::AuthUser, "/a.wsgi");
+        auth.hook_scripts.push((h.unwrap(), "here".into()));
+        assert!(needs_implicit_group(&auth));
+        let notice = add_implicit_group(&mut auth, "embedded:a:80", None, None).unwrap();
+        assert!(
+            notice.starts_with("WSGIAuthUserScript /a.wsgi has no"),
+            "{notice}"
+        );
         // A group named by the mount, or WSGIProcessGroup anywhere, means no implicit group.
         let mut t = ServerConfig {
             aliases: vec![ScriptAlias::parse("/ /w.py process-group=g").unwrap()],

@@ -5,16 +5,19 @@ pub mod app_group;
 pub mod catalogue;
 mod daemon_group;
 mod handler_script;
+mod hook_script;
 mod implicit;
+mod plan;
 pub(crate) mod proxy;
 mod python_flags;
 mod script_alias;
 pub(crate) mod words;
 
-pub use catalogue::Treatment;
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
 pub use handler_script::{parse_import_script, HandlerScript, HANDLER_CALLABLE};
+pub use hook_script::{HookKind, HookScript, HookScripts};
 pub use implicit::{add_implicit_group, needs_implicit_group};
+pub use plan::{group_scripts, GroupScripts};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
 pub use python_flags::PythonFlags;
 pub use script_alias::{DirectoryTarget, ScriptAlias};
@@ -63,6 +66,9 @@ pub struct ServerConfig {
     /// The implicit daemon group serving this server's mounts that name none (set at
     /// `check_config`, see [`add_implicit_group`]).
     pub implicit_group: Option<String>,
+    /// The hook scripts (auth, access, dispatch) named in this server's configuration files
+    /// (not `.htaccess`), wherever they are: the groups may load them.
+    pub hook_scripts: Vec<(HookScript, Location)>,
 }
 
 impl ServerConfig {
@@ -115,6 +121,12 @@ impl ServerConfig {
                 .cloned()
                 .collect(),
             implicit_group: None,
+            hook_scripts: vhost
+                .hook_scripts
+                .iter()
+                .chain(&base.hook_scripts)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -187,9 +199,23 @@ pub struct DirConfig {
     pub trusted_proxy_headers: Option<Vec<String>>,
     /// `WSGITrustedProxies`: the peers whose proxy headers are believed (all, when unset).
     pub trusted_proxies: Option<Vec<Subnet>>,
+    /// The auth, access and dispatch scripts.
+    pub hooks: HookScripts,
+    /// `WSGIRestrictProcess`: the only daemon groups requests here may go to.
+    pub restrict_process: Option<Vec<String>>,
 }
 
 impl DirConfig {
+    /// Whether `WSGIRestrictProcess` lets requests here go to `group` (`%{GLOBAL}` in the
+    /// list stands for `implicit`, the server's implicit group).
+    pub fn may_use_group(&self, group: &str, implicit: Option<&str>) -> bool {
+        self.restrict_process.as_ref().map_or(true, |allowed| {
+            allowed
+                .iter()
+                .any(|a| a == group || a == "%{GLOBAL}" && implicit == Some(group))
+        })
+    }
+
     /// Merges a nested section's configuration over its parent's.
     pub fn merge(base: &DirConfig, child: &DirConfig) -> DirConfig {
         DirConfig {
@@ -214,6 +240,11 @@ impl DirConfig {
                 .trusted_proxies
                 .clone()
                 .or_else(|| base.trusted_proxies.clone()),
+            hooks: HookScripts::merge(&base.hooks, &child.hooks),
+            restrict_process: child
+                .restrict_process
+                .clone()
+                .or_else(|| base.restrict_process.clone()),
         }
     }
 }

@@ -61,10 +61,11 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, Stri
 }
 
 /// How an exchange ended.
-pub enum Outcome {
-    /// Finished (or failed) with this handler status; `reusable` when the response ended
-    /// cleanly, so the connection can serve another request.
-    Done { status: i32, reusable: bool },
+pub enum Outcome<T> {
+    /// Finished (or failed) with this value (for a relayed request, the handler status);
+    /// `reusable` when the response ended cleanly, so the connection can serve another
+    /// request.
+    Done { value: T, reusable: bool },
     /// The daemon did not read the request (it answered `Retry`, or dropped the connection
     /// with the request unread): send it again.
     Retry,
@@ -86,7 +87,7 @@ pub fn run(
     head: &[u8],
     group: &str,
     error_override: bool,
-) -> Outcome {
+) -> Outcome<i32> {
     let mut ending = Ending::default();
     let mut reader =
         FrameReader::with_buffer(FdStream::new(&link.stream), std::mem::take(&mut link.buf));
@@ -109,7 +110,7 @@ pub fn run(
         Outcome::Retry
     } else {
         Outcome::Done {
-            status,
+            value: status,
             reusable: ending.reusable,
         }
     }
@@ -118,7 +119,7 @@ pub fn run(
 /// A daemon that closes a connection with our request unread resets it; one that read the
 /// request and then died ends it cleanly. So a reset (or a refused write) before any frame
 /// proves the request never started, and it is safe to send it again.
-fn unread(e: &std::io::Error) -> bool {
+pub(super) fn unread(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe

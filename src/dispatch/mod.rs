@@ -2,11 +2,16 @@
 //! daemon group and relay its response (handler).
 
 mod body;
+mod call;
 mod exchange;
 mod fdpass;
 mod handshake;
+pub mod hook;
 mod pool;
+mod target;
 mod wait;
+
+use target::Target;
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +20,6 @@ use tracing::Level;
 use crate::config::HeadMapping;
 use crate::config::{DirConfig, ServerConfig};
 use crate::directives::module_config;
-use crate::environ::{environ, ProxyPolicy, RequestFacts};
 use crate::ffi;
 use crate::hooks::HANDLER;
 use crate::httpd::log;
@@ -240,6 +244,51 @@ fn request_body(r: &mut Request, dir: &DirConfig) -> Result<rswsgi_protocol::Bod
     })
 }
 
+/// The daemon group a request goes to unless a dispatch script says otherwise: its mount's
+/// `process-group=` (a `WSGIScriptAlias` mount, or its `WSGIHandlerScript`), else the
+/// `WSGIProcessGroup` in force, else its server's implicit group.
+fn request_group(r: &Request, cfg: &ServerConfig, dir: &DirConfig) -> Option<String> {
+    let alias = r
+        .notes()
+        .get(NOTE_ALIAS)
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| cfg.aliases.get(i));
+    let handler_script = r.handler().and_then(|h| cfg.handler_script(h));
+    alias
+        .and_then(|a| a.process_group.clone())
+        .or_else(|| handler_script.and_then(|h| h.process_group.clone()))
+        .or(dir.process_group.clone())
+        .or(cfg.implicit_group.clone())
+}
+
+/// `WSGIRestrictProcess`: 500 (logged, as mod_wsgi answers) when requests here may not go to
+/// `group` (chosen by a dispatch script, say).
+fn restricted(r: &Request, cfg: &ServerConfig, dir: &DirConfig, group: &str) -> Result<(), i32> {
+    if dir.may_use_group(group, cfg.implicit_group.as_deref()) {
+        return Ok(());
+    }
+    log::request(
+        r,
+        Level::ERROR,
+        &format!("daemon process group '{group}' may not be used here (WSGIRestrictProcess)"),
+    );
+    Err(ffi::HTTP_INTERNAL_SERVER_ERROR as i32)
+}
+
+/// The endpoint of daemon group `group`, or 503 (logged) when it is not running.
+fn group_endpoint(r: &Request, group: &str) -> Result<supervisor::Endpoint, i32> {
+    supervisor::endpoints()
+        .and_then(|e| e.get(group).cloned())
+        .ok_or_else(|| {
+            log::request(
+                r,
+                Level::ERROR,
+                &format!("daemon group '{group}' is not running (see earlier errors at start-up)"),
+            );
+            ffi::HTTP_SERVICE_UNAVAILABLE as i32
+        })
+}
+
 /// The handler: forward the request to its daemon group and relay the response.
 pub fn serve(r: &mut Request) -> i32 {
     let cfg = server_config(r);
@@ -268,135 +317,86 @@ pub fn serve(r: &mut Request) -> i32 {
             return status;
         }
     }
-    let Some(group) = alias
-        .and_then(|a| a.process_group.clone())
-        .or_else(|| handler_script.and_then(|h| h.process_group.clone()))
-        .or(dir.process_group.clone())
-        .or(cfg.implicit_group.clone())
-    else {
+    let Some(mut group) = request_group(r, cfg, &dir) else {
         log::request(r, Level::ERROR, "no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=");
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
     };
-    let Some(endpoint) = supervisor::endpoints().and_then(|e| e.get(&group).cloned()) else {
-        log::request(
-            r,
-            Level::ERROR,
-            &format!("daemon group '{group}' is not running (see earlier errors at start-up)"),
-        );
-        return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+    let mut chosen = hook::Dispatched::default();
+    if let Some(script) = &dir.hooks.dispatch {
+        chosen = match hook::dispatch(r, script, &group) {
+            Ok(chosen) => chosen,
+            Err(status) => return status,
+        };
+        if let Some(g) = chosen.process_group.take() {
+            group = g;
+        }
+    }
+    let endpoint = match restricted(r, cfg, &dir, &group).and_then(|()| group_endpoint(r, &group)) {
+        Ok(endpoint) => endpoint,
+        Err(status) => return status,
     };
     let body = match request_body(r, &dir) {
         Ok(body) => body,
         Err(status) => return status,
     };
-    r.add_common_vars();
     let pass_authorization = handler_script
         .and_then(|h| h.pass_authorization)
         .or(dir.pass_authorization)
         == Some(true);
-    if pass_authorization {
-        if let Some(auth) = r.headers_in().get("Authorization").map(str::to_owned) {
-            r.subprocess_env()
-                .set(r.pool(), b"HTTP_AUTHORIZATION", auth.as_bytes());
-        }
-    }
-    let request_id = r.log_id().to_vec();
-    let callable = match handler_script {
-        Some(_) => crate::config::HANDLER_CALLABLE.to_owned(),
-        None => alias
+    let callable = match (chosen.callable_object, handler_script) {
+        (Some(c), _) => c,
+        (None, Some(_)) => crate::config::HANDLER_CALLABLE.to_owned(),
+        (None, None) => alias
             .and_then(|a| a.callable.clone())
-            .or(dir.callable)
+            .or(dir.callable.clone())
             .unwrap_or_else(|| "application".into()),
     };
-    let app_group_spec = alias
-        .and_then(|a| a.application_group.clone())
-        .or_else(|| handler_script.and_then(|h| h.application_group.clone()))
-        .or(dir.application_group);
-    let (host, port) = (r.server_hostname().to_owned(), r.server_port());
-    let app_group = crate::config::app_group::expand(
-        app_group_spec.as_deref(),
-        &host,
-        port,
-        &script_name,
-        |name| r.subprocess_env().get(name).map(|v| v.as_bytes().to_vec()),
-    );
-    let method = request_method(r, dir.map_head_to_get.unwrap_or_default());
-    let times = [r.request_time_us().to_string(), now_us().to_string()];
-    let (listener_host, listener_port) = r.listener();
-    let listener_port = listener_port.to_string();
-    let server_pid = std::process::id().to_string();
-    let facts = RequestFacts {
+    let app_group = chosen.application_group.or_else(|| {
+        alias
+            .and_then(|a| a.application_group.clone())
+            .or_else(|| handler_script.and_then(|h| h.application_group.clone()))
+            .or(dir.application_group.clone())
+    });
+    let target = Target {
+        group: &group,
         script_name: &script_name,
         path_info: &path_info,
-        method,
-        protocol: r.protocol(),
-        query: r.args(),
-        request_uri: r.unparsed_uri(),
-        scheme: r.scheme(),
-        process_group: group.as_bytes(),
-        application_group: &app_group,
-        callable: callable.as_bytes(),
-        request_id: &request_id,
-        request_start: times[0].as_bytes(),
-        queue_start: times[1].as_bytes(),
-        handler: r.handler().unwrap_or_default().as_bytes(),
-        listener_host,
-        listener_port: listener_port.as_bytes(),
-        server_pid: server_pid.as_bytes(),
-        connection_id: r.connection_log_id(),
-        pass_authorization: if pass_authorization { b"1" } else { b"0" },
-        handler_script: handler_script.map_or(&b""[..], |h| h.script.as_bytes()),
+        callable: &callable,
+        application_group: app_group.as_deref(),
+        pass_authorization,
+        handler_script: handler_script.map_or("", |h| h.script.as_str()),
+        hook: false,
     };
-    let mut head = Vec::new();
-    let env = r.subprocess_env();
-    let proxy = ProxyPolicy {
-        headers: dir.trusted_proxy_headers.as_deref(),
-        proxies: dir.trusted_proxies.as_deref(),
+    let mut head = match target::encode_head(r, &dir, &target, body, &[]) {
+        Ok(head) => head,
+        Err(status) => return status,
     };
-    let env = environ(env.entries(), &facts, proxy);
-    // Numbered 0 here; each connection it is sent on gets its own number (set_request_seq).
-    if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, 0, body, env.pairs()) {
-        log::request(
-            r,
-            Level::ERROR,
-            &format!("request too large to forward to the daemon: {e}"),
-        );
-        return ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32;
-    }
-    forward(
-        r,
-        &endpoint,
-        &group,
-        &mut head,
-        dir.error_override == Some(true),
-    )
-}
-
-/// Now, in microseconds since the epoch (as `r->request_time`).
-fn now_us() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros())
+    let error_override = dir.error_override == Some(true);
+    forward(r, &endpoint, &group, &mut head, |r, link, wire| {
+        exchange::run(r, link, wire, &group, error_override)
+    })
+    .unwrap_or_else(|status| status)
 }
 
 /// Sends the encoded request `head` to the group, on a pooled connection or a new one, until a
 /// daemon takes it: one that is shutting down answers `Retry` without reading it, and a pooled
 /// connection may have been dropped; either way the request is sent again, until
-/// `connect-timeout` runs out.
-fn forward(
+/// `connect-timeout` runs out. `exchange` runs one attempt (a relayed request, or a hook
+/// call); `Err` is the status when no daemon took the request (logged).
+fn forward<T>(
     r: &mut Request,
     endpoint: &supervisor::Endpoint,
     group: &str,
     head: &mut [u8],
-    error_override: bool,
-) -> i32 {
+    mut exchange: impl FnMut(&mut Request, &mut pool::Link, &[u8]) -> exchange::Outcome<T>,
+) -> Result<T, i32> {
     let Some(secret) = supervisor::secret() else {
         log::request(
             r,
             Level::ERROR,
             "no connection secret: the daemon groups were not started (see earlier errors at start-up)",
         );
-        return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+        return Err(ffi::HTTP_SERVICE_UNAVAILABLE as i32);
     };
     let timeout = endpoint
         .socket_timeout
@@ -412,7 +412,7 @@ fn forward(
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 }
-                Err(e) => return not_connected(r, endpoint, group, &e),
+                Err(e) => return Err(not_connected(r, endpoint, group, &e)),
             },
         };
         let fresh = proof.is_some();
@@ -423,12 +423,12 @@ fn forward(
             Some(proof) => std::borrow::Cow::Owned([&proof[..], head].concat()),
             None => std::borrow::Cow::Borrowed(&head[..]),
         };
-        match exchange::run(r, &mut link, &wire, group, error_override) {
-            exchange::Outcome::Done { status, reusable } => {
+        match exchange(r, &mut link, &wire) {
+            exchange::Outcome::Done { value, reusable } => {
                 if reusable {
                     pool::give_back(&endpoint.socket, link);
                 }
-                return status;
+                return Ok(value);
             }
             // A pooled connection the daemon had dropped: try the next one at once.
             exchange::Outcome::Retry if !fresh => {}
@@ -444,7 +444,7 @@ fn forward(
                         endpoint.connect_timeout.as_secs()
                     ),
                 );
-                return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+                return Err(ffi::HTTP_SERVICE_UNAVAILABLE as i32);
             }
         }
     }

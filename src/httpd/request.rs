@@ -173,6 +173,38 @@ impl Request {
         self.rec_mut().path_info = p;
     }
 
+    /// The authenticated user (`r->user`).
+    pub fn user(&self) -> Option<&[u8]> {
+        // SAFETY: as in `uri`.
+        unsafe { cbytes(self.rec().user) }
+    }
+
+    /// Sets `r->user` (copied into the request pool).
+    pub fn set_user(&mut self, user: &[u8]) {
+        let p = self.pool().strdup(user);
+        self.rec_mut().user = p;
+    }
+
+    /// The client's host name when Apache has looked it up (`HostnameLookups`), else its
+    /// address: what mod_wsgi hands an access script.
+    pub fn remote_host_or_ip(&self) -> Vec<u8> {
+        let rec = self.rec();
+        // SAFETY: the connection and per-dir config live as long as the request; with
+        // REMOTE_HOST, ap_get_remote_host returns NULL or a connection-pool string.
+        let host = unsafe {
+            cbytes(ffi::ap_get_remote_host(
+                rec.connection,
+                rec.per_dir_config.cast(),
+                ffi::REMOTE_HOST as i32,
+                std::ptr::null_mut(),
+            ))
+        };
+        // SAFETY: useragent_ip is NULL or a pool string.
+        host.or_else(|| unsafe { cbytes(rec.useragent_ip) })
+            .unwrap_or_default()
+            .to_vec()
+    }
+
     /// Request headers.
     pub fn headers_in(&self) -> Table {
         // SAFETY: the request's tables live as long as the request.

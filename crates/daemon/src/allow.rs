@@ -26,7 +26,7 @@ pub enum NotPermitted {
     #[error("refusing to load {0}: not a plain absolute path")]
     NotPlain(String),
     /// Not one of the group's scripts.
-    #[error("refusing to load {0}: it is not a script of this daemon group (only WSGIScriptAlias targets and files under a <Directory> assigned to the group may be loaded)")]
+    #[error("refusing to load {0}: it is not a script of this daemon group (only the WSGIScriptAlias, WSGIHandlerScript, WSGIImportScript and auth or dispatch scripts of the server's configuration files, not .htaccess, and files under a <Directory> assigned to the group may be loaded)")]
     NotListed(String),
 }
 

@@ -20,6 +20,9 @@
 //! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
 //! [`std::io::Read`] for the two peers.
 //!
+//! [`hook`] types the calls that run a hook function (auth, dispatch) instead of an
+//! application, carried by the same frames.
+//!
 //! [`startup`] is the other contract a daemon keeps: the one line it logs when its start-up is
 //! over, which `express` reads.
 
@@ -29,6 +32,7 @@ pub mod auth;
 pub mod carriers;
 pub mod encode;
 pub mod frame;
+pub mod hook;
 pub mod startup;
 pub mod stream;
 
@@ -42,6 +46,7 @@ pub use frame::{
     decode, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,
     MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD, SEQ_LEN,
 };
+pub use hook::{HookCall, HookError, HookReply};
 pub use startup::{ReportError, StartupReport};
 pub use stream::{FrameReader, ReadError};
 

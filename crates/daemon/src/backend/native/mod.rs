@@ -69,6 +69,16 @@ pub fn is_native(path: &Path) -> bool {
 
 impl Backend for NativeBackend {
     fn handle(&self, req: &Request, io: &RequestIo) {
+        if let Some(kind) = req.get(rswsgi_protocol::hook::KIND) {
+            let msg = format!(
+                "this group runs native handlers, which cannot answer a Python hook call ({}); \
+                 give the auth or dispatch script a Python group with process-group=",
+                String::from_utf8_lossy(kind)
+            );
+            tracing::error!("{msg}");
+            let _ = io.fail(&msg);
+            return;
+        }
         match self.handler_for(req) {
             Ok(h) => host::serve(&h, req, io),
             Err(e) => {

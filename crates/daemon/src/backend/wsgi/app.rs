@@ -40,6 +40,15 @@ impl Failure {
 
 /// Serves one request with the GIL held (released for all socket I/O).
 pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestIo) {
+    match rswsgi_protocol::HookCall::from_environ(|key| req.get(key)) {
+        Ok(Some(call)) => return super::hook::serve(py, backend, req, call, io),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!("bad hook call for {}: {e}", req.url());
+            fail(py, io, &e.to_string());
+            return;
+        }
+    }
     let Some(script) = script_path(backend, req) else {
         tracing::error!(
             "request for {} names no WSGI script (SCRIPT_FILENAME)",

@@ -17,6 +17,7 @@ mod events;
 mod head_check;
 #[cfg(test)]
 mod head_props;
+mod hook;
 mod input;
 mod interp;
 mod modwsgi;

@@ -1,10 +1,14 @@
 //! Directive handlers and configuration record constructors: the FFI side of `config`.
 
-use std::ffi::{c_void, CStr};
+mod entry;
+
+pub use entry::{end, flag, raw, skipped_section, take1};
+
+use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
-use crate::config::PythonFlags;
 use crate::config::{DaemonGroupConfig, DirConfig, ScriptAlias, ServerConfig};
+use crate::config::{HookKind, HookScript, PythonFlags};
 use crate::ffi;
 use crate::httpd::pool::Pool;
 use crate::httpd::{cstr, log};
@@ -62,6 +66,12 @@ pub enum Directive {
     PythonHashSeed,
     /// `WSGIPythonWarnings`.
     PythonWarnings,
+    /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`, `WSGIDispatchScript`.
+    Hook(HookKind),
+    /// `WSGIGroupAuthoritative`.
+    GroupAuthoritative,
+    /// `WSGIRestrictProcess`.
+    RestrictProcess,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
     Catalogued,
 }
@@ -70,117 +80,11 @@ impl Directive {
     /// The directive a table entry's `cmd_data` points at.
     ///
     /// # Safety
-    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`]: a pointer to a
+    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`](self::entry): a pointer to a
     /// `'static` `Directive`.
     unsafe fn from_data(p: *mut c_void) -> Option<Self> {
         // SAFETY: per this function's contract.
         unsafe { p.cast::<Directive>().as_ref() }.copied()
-    }
-}
-
-/// `AP_INIT_RAW_ARGS`.
-pub const fn raw(
-    name: &'static CStr,
-    d: &'static Directive,
-    how: u32,
-    help: &'static CStr,
-) -> ffi::command_rec {
-    entry(
-        name,
-        d,
-        how,
-        ffi::RAW_ARGS,
-        ffi::cmd_func {
-            raw_args: Some(on_text),
-        },
-        help,
-    )
-}
-
-/// `AP_INIT_TAKE1`.
-pub const fn take1(
-    name: &'static CStr,
-    d: &'static Directive,
-    how: u32,
-    help: &'static CStr,
-) -> ffi::command_rec {
-    entry(
-        name,
-        d,
-        how,
-        ffi::TAKE1,
-        ffi::cmd_func {
-            take1: Some(on_text),
-        },
-        help,
-    )
-}
-
-/// `AP_INIT_FLAG`.
-pub const fn flag(
-    name: &'static CStr,
-    d: &'static Directive,
-    how: u32,
-    help: &'static CStr,
-) -> ffi::command_rec {
-    entry(
-        name,
-        d,
-        how,
-        ffi::FLAG,
-        ffi::cmd_func {
-            flag: Some(on_flag),
-        },
-        help,
-    )
-}
-
-/// A `RAW_ARGS` section read at once (`EXEC_ON_READ`), whose contents [`on_section`] skips.
-pub const fn skipped_section(
-    name: &'static CStr,
-    how: u32,
-    help: &'static CStr,
-) -> ffi::command_rec {
-    entry(
-        name,
-        &Directive::Catalogued,
-        how | ffi::EXEC_ON_READ,
-        ffi::RAW_ARGS,
-        ffi::cmd_func {
-            raw_args: Some(on_section),
-        },
-        help,
-    )
-}
-
-/// The all-zero record that ends the table.
-pub const fn end() -> ffi::command_rec {
-    ffi::command_rec {
-        name: std::ptr::null(),
-        func: ffi::cmd_func { no_args: None },
-        cmd_data: std::ptr::null_mut(),
-        req_override: 0,
-        args_how: 0,
-        errmsg: std::ptr::null(),
-    }
-}
-
-const fn entry(
-    name: &'static CStr,
-    d: &'static Directive,
-    how: u32,
-    args: ffi::cmd_how,
-    func: ffi::cmd_func,
-    help: &'static CStr,
-) -> ffi::command_rec {
-    ffi::command_rec {
-        name: name.as_ptr(),
-        func,
-        // httpd hands this back as `cmd->info`; `Directive::from_data` reads it.
-        cmd_data: d as *const Directive as *mut c_void,
-        req_override: how as c_int,
-        args_how: args,
-        errmsg: help.as_ptr(),
     }
 }
 
@@ -339,6 +243,27 @@ fn apply(
             .python_flags
             .warnings
             .push(PythonFlags::parse_warning(arg)?),
+        Directive::Hook(kind) => {
+            let mut h = HookScript::parse(kind, arg)?;
+            h.script = server_root_relative(cmd, &h.script);
+            // From .htaccess (read in a child, at request time) nothing is recorded server-wide:
+            // the groups may not load such a script unless their rules already allow it.
+            if !at_request_time() {
+                if let Some(g) = &h.process_group {
+                    let at = format!("{} {} at {}", kind.directive(), h.script, location(cmd));
+                    server.group_refs.push((g.clone(), at));
+                }
+                server.hook_scripts.push((h.clone(), location(cmd)));
+            }
+            dir().hooks.set(h);
+        }
+        Directive::RestrictProcess => {
+            let groups = crate::config::words::split_words(arg);
+            if groups.is_empty() {
+                return Err("WSGIRestrictProcess: name at least one process group".into());
+            }
+            dir().restrict_process = Some(groups);
+        }
         Directive::Catalogued => catalogued(cmd)?,
         // Embedded mode under mod_wsgi: the server's implicit daemon group serves it.
         Directive::ProcessGroup if arg == EMBEDDED => {}
@@ -385,6 +310,7 @@ fn apply(
                 .extend(subnets);
         }
         Directive::RestrictEmbedded
+        | Directive::GroupAuthoritative
         | Directive::PassAuthorization
         | Directive::ChunkedRequest
         | Directive::ErrorOverride
@@ -396,6 +322,13 @@ fn apply(
 /// The process group mod_wsgi runs embedded mode in; rswsgi's implicit daemon group.
 const EMBEDDED: &str = "%{GLOBAL}";
 
+/// True while httpd serves requests: a directive read now comes from `.htaccess`, in a child
+/// thread, and must not touch the server's record (shared by every thread).
+fn at_request_time() -> bool {
+    // SAFETY: ap_state_query only reads httpd's main-state variable.
+    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as i32) == ffi::AP_SQ_MS_RUN_MPM as i32 }
+}
+
 /// The start-up warnings of catalogued directives, taken (and logged) at `check_config`. A
 /// directive read from `.htaccess` (at request time, in a child) is noted too; the list is
 /// bounded, so that cannot grow without end.
@@ -406,7 +339,7 @@ pub fn take_warnings() -> Vec<String> {
     std::mem::take(&mut *WARNINGS.lock())
 }
 
-/// A catalogued directive: its warning noted, or its refusal returned.
+/// A catalogued directive: its warning noted.
 fn catalogued(cmd: &ffi::cmd_parms) -> Result<(), String> {
     // SAFETY: cmd->cmd is the table entry of the directive being read, with its static name.
     let name = unsafe { cmd.cmd.as_ref().and_then(|c| cstr(c.name)) }.unwrap_or_default();
@@ -415,18 +348,12 @@ fn catalogued(cmd: &ffi::cmd_parms) -> Result<(), String> {
             "{name}: not in the catalogue (a bug in mod_rswsgi)"
         ));
     };
-    match entry.treatment {
-        crate::config::Treatment::Refused(why) => Err(format!("{}: {why}", entry.name)),
-        crate::config::Treatment::Warned(_) => {
-            if let Some(w) = crate::config::catalogue::warning(entry) {
-                let mut list = WARNINGS.lock();
-                if !list.contains(&w) && list.len() < 64 {
-                    list.push(w);
-                }
-            }
-            Ok(())
-        }
+    let w = crate::config::catalogue::warning(entry);
+    let mut list = WARNINGS.lock();
+    if !list.contains(&w) && list.len() < 64 {
+        list.push(w);
     }
+    Ok(())
 }
 
 /// `<WSGIInterpreterOptions ...>`: a section rswsgi has no use for (sub-interpreters); its
@@ -502,6 +429,7 @@ unsafe extern "C" fn on_flag(
         Some(Directive::PassAuthorization) => dir().pass_authorization = Some(on != 0),
         Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
         Some(Directive::ErrorOverride) => dir().error_override = Some(on != 0),
+        Some(Directive::GroupAuthoritative) => dir().hooks.group_authoritative = Some(on != 0),
         Some(Directive::RestrictEmbedded) => {
             // SAFETY: cmd->server is the server whose section is being read.
             let server = unsafe { server_config(cmd.server) };
