@@ -64,6 +64,7 @@ const FUNCTIONS: &[&str] = &[
     "ap_register_auth_provider",
     "ap_hook_access_checker",
     "ap_get_remote_host",
+    "ap_check_cmd_context",
 ];
 
 const TYPES: &[&str] = &[
@@ -89,7 +90,7 @@ const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf"];
 const CONSTANTS: &str = "MODULE_MAGIC_NUMBER_MAJOR|MODULE_MAGIC_NUMBER_MINOR|MODULE_MAGIC_COOKIE|\
 APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|REQUEST_CHUNKED_.*|\
 APR_OC_REASON_.*|APR_SUCCESS|EXEC_ON_READ|OPT_EXECCGI|AP_MODULE_FLAG_.*|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH|AP_FILTER_ERROR|APR_INCOMPLETE|APR_TIMEUP|AP_SQ_.*|\
-AP_AUTH_INTERNAL_PER_CONF|REMOTE_HOST";
+AP_AUTH_INTERNAL_PER_CONF|REMOTE_HOST|GLOBAL_ONLY|NOT_IN_.*";
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;

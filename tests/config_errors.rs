@@ -226,3 +226,20 @@ fn every_mod_wsgi_directive_is_read() {
         assert_rejected(&[line], &[needle]);
     }
 }
+
+#[test]
+fn settings_for_every_daemon_are_refused_in_a_virtual_host() {
+    // As under mod_wsgi (GLOBAL_ONLY): in a <VirtualHost> they would be silently ignored.
+    for directive in [
+        "WSGIPythonHome /usr",
+        "WSGIPythonPath /srv/lib",
+        "WSGIPythonOptimize 1",
+        "WSGISocketPrefix /run/other",
+        "WSGIRestrictEmbedded On",
+        "RSWSGIImplicitDaemonProcess threads=4",
+    ] {
+        let block = format!("<VirtualHost 127.0.0.1:80>\n  {directive}\n</VirtualHost>");
+        let name = directive.split_whitespace().next().unwrap();
+        assert_rejected(&[&block], &[name, "cannot occur within"]);
+    }
+}

@@ -410,6 +410,17 @@ fn check_reachable(config: &ServerConfig, who: &Identity) -> Result<()> {
     for dir in config.python_path.iter().filter(|d| d.exists()) {
         check_access(who, dir, Need::List, "the python path entry")?;
     }
+    let auth = &config.site.auth;
+    let scripts = [
+        (&auth.host_access_script, "the --host-access-script"),
+        (&auth.auth_user_script, "the --auth-user-script"),
+        (&auth.auth_group_script, "the --auth-group-script"),
+    ];
+    for (script, what) in scripts {
+        if let Some(script) = script {
+            check_access(who, script, Need::Read, what)?;
+        }
+    }
     check_access(who, &config.module_path, Need::Read, "the module")?;
     check_access(who, &config.daemon_path, Need::Execute, "the daemon")?;
     Ok(())

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod handler;
 pub mod hosts;

@@ -27,6 +27,9 @@ pub const COMPRESSED_TYPES: &[&str] = &[
 /// The site-serving options of `express start-server`.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct SiteOptions {
+    /// Access control: host access, user and group scripts.
+    #[command(flatten)]
+    pub auth: crate::auth::AuthOptions,
     /// Directory of static files: a file there is served by Apache, every other URL goes to the application [default: <root>/htdocs].
     #[arg(long, value_name = "DIR")]
     pub document_root: Option<PathBuf>,
@@ -129,6 +132,7 @@ impl SiteOptions {
     /// when none is given. Every file named must exist (the rewrite rules, the MIME types).
     pub fn resolve(&self, default_root: &Path) -> Result<SiteOptions> {
         let mut out = self.clone();
+        out.auth = self.auth.resolve()?;
         out.serves_document_root = self.document_root.is_some()
             || self.directory_index.is_some()
             || self.directory_listing;
@@ -347,6 +351,7 @@ pub fn render(c: &ServerConfig) -> Result<String> {
             writeln!(out, "AddOutputFilterByType DEFLATE {t}")?;
         }
     }
+    out.push_str(&crate::auth::render(c)?);
     Ok(out)
 }
 

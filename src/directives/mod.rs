@@ -77,6 +77,25 @@ pub enum Directive {
 }
 
 impl Directive {
+    /// Directives that configure every daemon, or httpd itself, read only in the main server
+    /// (as mod_wsgi, whose same directives are `GLOBAL_ONLY`): in a `<VirtualHost>` they are
+    /// an error rather than ignored.
+    fn main_server_only(self) -> bool {
+        matches!(
+            self,
+            Directive::SocketPrefix
+                | Directive::DaemonExecutable
+                | Directive::RestrictEmbedded
+                | Directive::PythonHome
+                | Directive::PythonPath
+                | Directive::ImplicitDaemonProcess
+                | Directive::PythonOptimize
+                | Directive::DontWriteBytecode
+                | Directive::PythonHashSeed
+                | Directive::PythonWarnings
+        )
+    }
+
     /// The directive a table entry's `cmd_data` points at.
     ///
     /// # Safety
@@ -155,6 +174,9 @@ fn apply(
     let server = unsafe { server_config(cmd.server) };
     // SAFETY: for directives allowed in directory context httpd passes this module's dir config.
     let dir = || unsafe { &mut *mconfig.cast::<DirConfig>() };
+    if d.main_server_only() {
+        main_server_only(cmd)?;
+    }
     match d {
         Directive::DaemonProcess => {
             let g = DaemonGroupConfig::parse(arg)?;
@@ -322,6 +344,22 @@ fn apply(
 /// The process group mod_wsgi runs embedded mode in; rswsgi's implicit daemon group.
 const EMBEDDED: &str = "%{GLOBAL}";
 
+/// httpd's own refusal of a directive outside the main server (`GLOBAL_ONLY`).
+fn main_server_only(cmd: &ffi::cmd_parms) -> Result<(), String> {
+    // SAFETY: cmd is the live cmd_parms of the directive being read; the result is NULL or a
+    // pool string.
+    let refused = unsafe {
+        cstr(ffi::ap_check_cmd_context(
+            (cmd as *const ffi::cmd_parms).cast_mut(),
+            ffi::GLOBAL_ONLY,
+        ))
+    };
+    match refused {
+        Some(msg) => Err(msg.to_string()),
+        None => Ok(()),
+    }
+}
+
 /// True while httpd serves requests: a directive read now comes from `.htaccess`, in a child
 /// thread, and must not touch the server's record (shared by every thread).
 fn at_request_time() -> bool {
@@ -431,6 +469,9 @@ unsafe extern "C" fn on_flag(
         Some(Directive::ErrorOverride) => dir().error_override = Some(on != 0),
         Some(Directive::GroupAuthoritative) => dir().hooks.group_authoritative = Some(on != 0),
         Some(Directive::RestrictEmbedded) => {
+            if let Err(msg) = main_server_only(cmd) {
+                return error_string(cmd, &msg);
+            }
             // SAFETY: cmd->server is the server whose section is being read.
             let server = unsafe { server_config(cmd.server) };
             server.restrict_embedded = Some(on != 0);
