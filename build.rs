@@ -85,7 +85,7 @@ const TYPES: &[&str] = &[
     "authz_provider",
 ];
 
-const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf"];
+const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf", "ap_top_module"];
 
 const CONSTANTS: &str = "MODULE_MAGIC_NUMBER_MAJOR|MODULE_MAGIC_NUMBER_MINOR|MODULE_MAGIC_COOKIE|\
 APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|REQUEST_CHUNKED_.*|\

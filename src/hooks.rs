@@ -82,6 +82,7 @@ unsafe extern "C" fn check_config(
         for warning in crate::directives::take_warnings() {
             log::server(Level::WARN, &format!("mod_rswsgi: {warning}"));
         }
+        check_alone()?;
         assign_implicit_groups(s)?;
         let configs = server_configs(s);
         config::check_all(configs.iter().copied())?;
@@ -102,6 +103,24 @@ unsafe extern "C" fn check_config(
         }
         Err(_) => ffi::HTTP_INTERNAL_SERVER_ERROR as i32,
     }
+}
+
+/// Refuses to run beside the real mod_wsgi: both read the same directives (whichever loaded
+/// first would get them all), and this module answers to its name (`mod_wsgi.c`).
+fn check_alone() -> Result<(), String> {
+    let ours = std::ptr::addr_of!(crate::rswsgi_module).cast_mut();
+    // SAFETY: ap_top_module heads httpd's list of loaded modules, which does not change while
+    // the configuration is checked; every name is a static string.
+    let mut m = unsafe { ffi::ap_top_module };
+    while !m.is_null() {
+        // SAFETY: as above.
+        let (name, next) = unsafe { (cstr((*m).name), (*m).next) };
+        if m != ours && name == Some("mod_wsgi.c") {
+            return Err("mod_wsgi is loaded too (LoadModule wsgi_module ...): load either mod_wsgi or mod_rswsgi, not both (a2dismod wsgi)".into());
+        }
+        m = next;
+    }
+    Ok(())
 }
 
 /// Warns, once per daemon group, when it serves mounts that mod_wsgi would have run in

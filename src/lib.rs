@@ -54,7 +54,7 @@ mod module {
     /// Also in `.htaccess` under `AllowOverride AuthConfig` (mod_wsgi's `OR_AUTHCFG`).
     const AUTHCFG: u32 = ffi::OR_AUTHCFG;
 
-    static COMMANDS: Commands<52> = Commands([
+    static COMMANDS: Commands<53> = Commands([
         d::raw(
             c"WSGIDaemonProcess",
             &Directive::DaemonProcess,
@@ -206,6 +206,12 @@ mod module {
             &Directive::Catalogued,
             SERVER,
             c"mod_wsgi's WSGIAcceptMutex: see docs/directives.md for what rswsgi does with it",
+        ),
+        d::raw(
+            c"WSGILazyInitialization",
+            &Directive::Catalogued,
+            SERVER,
+            c"mod_wsgi 4's WSGILazyInitialization: see docs/directives.md for what rswsgi does with it",
         ),
         d::raw(
             c"WSGIVerboseDebugging",
@@ -365,6 +371,9 @@ mod module {
         d::end(),
     ]);
 
+    /// The module's name (`module->name`, what `<IfModule NAME.c>` compares).
+    pub const MODULE_NAME: &std::ffi::CStr = c"mod_wsgi.c";
+
     /// The module record httpd loads (`LoadModule rswsgi_module mod_rswsgi.so`). httpd writes
     /// its index and list link into it, so it must be a mutable static.
     #[no_mangle]
@@ -373,7 +382,10 @@ mod module {
         version: ffi::MODULE_MAGIC_NUMBER_MAJOR as i32,
         minor_version: ffi::MODULE_MAGIC_NUMBER_MINOR as i32,
         module_index: -1,
-        name: c"mod_rswsgi.c".as_ptr(),
+        // mod_wsgi's name, so that a configuration's `<IfModule mod_wsgi.c>` sections (Debian's
+        // own wsgi.conf, most packaged sites) apply as they did; `<IfModule rswsgi_module>`
+        // names this module alone. check_config refuses to run beside the real mod_wsgi.
+        name: MODULE_NAME.as_ptr(),
         dynamic_load_handle: null_mut(),
         next: null_mut(),
         magic: ffi::MODULE_MAGIC_COOKIE as _,

@@ -105,3 +105,84 @@ fn the_django_guides_embedded_mode_config_serves_a_django_project() {
     }
     srv.stop();
 }
+
+/// The directives Debian's `libapache2-mod-wsgi-py3` (4.9.4-1) documents in its
+/// `/etc/apache2/mods-available/wsgi.conf`, uncommented with its example values (paths
+/// replaced), inside the file's own `<IfModule mod_wsgi.c>`: after the `LoadModule` swap the
+/// section still applies, and an embedded-mode mount served next to it sees its settings.
+#[test]
+fn debians_wsgi_conf_examples_apply_after_the_loadmodule_swap() {
+    let stage = Stage::new("debianconf");
+    let lib = stage.subdir("lib");
+    stage.write("lib/helper.py", "GREETING = 'from WSGIPythonPath'\n");
+    let eggs = stage.subdir("eggs");
+    let preload = stage.write(
+        "preload.py",
+        "import builtins\nbuiltins.RSWSGI_PRELOADED = 'preloaded'\n",
+    );
+    let app = stage.write(
+        "site/app.wsgi",
+        "import builtins, sys\nimport helper\n\n\
+         def application(environ, start_response):\n    \
+         body = '%s\\n%s\\noptimize=%d\\n' % (helper.GREETING, \
+         getattr(builtins, 'RSWSGI_PRELOADED', 'not preloaded'), sys.flags.optimize)\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [body.encode()]\n",
+    );
+    let conf = [
+        "<IfModule mod_wsgi.c>".to_owned(),
+        format!("    WSGISocketPrefix {}/wsgi", stage.dir.display()),
+        "    WSGIPythonOptimize 0".to_owned(),
+        format!("    WSGIPythonPath {}", lib.display()),
+        format!("    WSGIPythonEggs {}", eggs.display()),
+        "    WSGIRestrictEmbedded Off".to_owned(),
+        "    WSGIRestrictStdin On".to_owned(),
+        "    WSGIRestrictStdout On".to_owned(),
+        "    WSGIRestrictSignal On".to_owned(),
+        "    WSGIAcceptMutex default".to_owned(),
+        format!(
+            "    WSGIImportScript {} process-group=%{{GLOBAL}} application-group=%{{GLOBAL}}",
+            preload.display()
+        ),
+        "    WSGILazyInitialization On".to_owned(),
+        "</IfModule>".to_owned(),
+        format!("WSGIScriptAlias /debian {}", app.display()),
+        format!("<Directory {}>", app.parent().unwrap().display()),
+        "    Require all granted".to_owned(),
+        "</Directory>".to_owned(),
+    ];
+    let mut builder = TestServer::builder("tests/apps/site_probe.py").mount_point("/app");
+    for line in &conf {
+        builder = builder.directive(line);
+    }
+    let srv = builder.start();
+    let r = srv.get("/debian");
+    assert_eq!(r.status, 200, "{}", srv.logs());
+    assert_eq!(
+        r.text(),
+        "from WSGIPythonPath\npreloaded\noptimize=0\n",
+        "{}",
+        srv.logs()
+    );
+    let logs = srv.logs();
+    for warned in [
+        "WSGIAcceptMutex",
+        "WSGILazyInitialization",
+        "WSGIPythonEggs",
+    ] {
+        assert!(
+            logs.contains(&format!("{warned} is accepted and does nothing")),
+            "{warned}: {logs}"
+        );
+    }
+    let socket_dir = std::fs::read_dir(&stage.dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("wsgi."));
+    assert!(
+        socket_dir,
+        "no socket under the WSGISocketPrefix {}",
+        stage.dir.display()
+    );
+    srv.stop();
+}

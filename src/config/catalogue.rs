@@ -27,6 +27,7 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGIRestrictStdout", "sys.stdout always goes to the error log, as with mod_wsgi's default Off"),
     warned("WSGIRestrictSignal", "signal.signal() in the application is always ignored with a log line, as with mod_wsgi's default On: the daemon's signals stop and recycle it"),
     warned("WSGIAcceptMutex", "daemon processes share one listening socket without a mutex"),
+    warned("WSGILazyInitialization", "Python is never started in Apache's parent (nor anywhere in Apache): each daemon process starts its own interpreter after it is forked, which is mod_wsgi's On"),
     warned("WSGIVerboseDebugging", "use LogLevel debug (or info) for the module's detail"),
     warned("WSGICaseSensitivity", "file names are compared as the file system does (case-sensitively on Linux)"),
     warned("WSGIDestroyInterpreter", "a daemon process's interpreter ends with the process"),
