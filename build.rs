@@ -59,6 +59,7 @@ const FUNCTIONS: &[&str] = &[
     "rswsgi_first_filter_is_content",
     "rswsgi_client_fd",
     "rswsgi_send_file",
+    "rswsgi_core_sendfile",
     "ap_map_http_request_error",
     "apr_strerror",
     "ap_register_auth_provider",

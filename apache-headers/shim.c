@@ -97,8 +97,14 @@ static apr_status_t rswsgi_close_fd(void *data)
     return APR_SUCCESS;
 }
 
+int rswsgi_core_sendfile(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    return d->enable_sendfile == ENABLE_SENDFILE_ON;
+}
+
 apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset,
-                              apr_size_t len, int allow_mmap)
+                              apr_size_t len, int allow_mmap, int allow_sendfile)
 {
     conn_rec *c = r->connection;
     apr_os_file_t os_fd = fd;
@@ -111,7 +117,9 @@ apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, ap
     if (c->aborted) {
         return APR_ECONNABORTED;
     }
-    rv = apr_os_file_put(&file, &os_fd, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r->pool);
+    rv = apr_os_file_put(&file, &os_fd,
+                         APR_FOPEN_READ | (allow_sendfile ? APR_FOPEN_SENDFILE_ENABLED : 0),
+                         r->pool);
     if (rv != APR_SUCCESS) {
         return rv;
     }

@@ -53,7 +53,11 @@ int rswsgi_client_fd(request_rec *r);
  * buckets (sendfile when EnableSendfile is on), using the caller's brigade `bb` (emptied again
  * before returning). Takes ownership of `fd`: it is closed with the request pool, after the
  * core has written the buckets. With `allow_mmap` 0 the core never maps the file (a file that
- * shrinks while mapped would kill the process with SIGBUS). No FLUSH: the core may set the
+ * shrinks while mapped would kill the process with SIGBUS); with `allow_sendfile` 0 it reads
+ * the file and writes what it read instead of calling sendfile. No FLUSH: the core may set the
  * buckets aside and finish the write after the handler returns. */
 apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset,
-                              apr_size_t len, int allow_mmap);
+                              apr_size_t len, int allow_mmap, int allow_sendfile);
+
+/* 1 when Apache's EnableSendfile is On where the request is. */
+int rswsgi_core_sendfile(request_rec *r);

@@ -255,11 +255,11 @@ mod module {
             ANYWHERE,
             c"GROUP... : the only daemon process groups requests here may be sent to",
         ),
-        d::raw(
+        d::flag(
             c"WSGIEnableSendfile",
-            &Directive::Catalogued,
+            &Directive::EnableSendfile,
             FILEINFO,
-            c"mod_wsgi's WSGIEnableSendfile: see docs/directives.md for what rswsgi does with it",
+            c"On|Off : send wsgi.file_wrapper files with sendfile (default: as EnableSendfile says)",
         ),
         d::raw(
             c"WSGIPythonEggs",

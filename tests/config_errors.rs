@@ -192,7 +192,6 @@ fn every_mod_wsgi_directive_is_read() {
         "WSGIVerboseDebugging",
         "WSGIPythonEggs",
         "WSGIInterpreterOptions",
-        "WSGIEnableSendfile",
         "WSGITelemetryService",
     ] {
         assert!(

@@ -241,3 +241,70 @@ fn script_alias_match_mounts_the_scripts_its_captures_name() {
     assert_eq!(srv.get("/sites/nothing/x").status, 404);
     assert_eq!(srv.get("/app/").status, 200);
 }
+
+/// The system calls Apache's children make while `request` runs, as strace sees them
+/// (`calls`, comma-separated, every thread of every child).
+fn traced_calls(srv: &TestServer, calls: &str, request: impl FnOnce()) -> String {
+    use std::process::{Command, Stdio};
+    let out = std::env::temp_dir().join(format!("rswsgi-strace-{}", std::process::id()));
+    let children: Vec<i32> = srv
+        .httpd_processes()
+        .iter()
+        .map(|p| p.pid)
+        .filter(|&pid| pid != srv.pid())
+        .collect();
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", &format!("trace={calls}"), "-o"])
+        .arg(&out);
+    for pid in &children {
+        cmd.args(["-p", &pid.to_string()]);
+    }
+    let mut strace = cmd
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("strace (make setup installs it)");
+    let attached = procs::wait_until(std::time::Duration::from_secs(10), || {
+        children.iter().all(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .map(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("TracerPid:") && l.trim() != "TracerPid:\t0")
+                })
+                .unwrap_or(false)
+        })
+    });
+    assert!(attached, "strace did not attach to {children:?}");
+    request();
+    // SAFETY: SIGINT to the strace this function started, by its pid.
+    unsafe { libc::kill(strace.id() as i32, libc::SIGINT) };
+    let _ = strace.wait();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    text
+}
+
+#[test]
+fn wsgi_enable_sendfile_decides_how_apache_sends_a_file_wrapper() {
+    let data: String = (0..8192).map(|i| format!("{i:07}\n")).collect();
+    let srv = TestServer::builder("tests/apps/file_wrapper.py")
+        .mount_point("/app")
+        .beside("data.bin", &data)
+        .directive("<Location /app/off>")
+        .directive("  WSGIEnableSendfile Off")
+        .directive("</Location>")
+        .directive("<Location /app/on>")
+        .directive("  WSGIEnableSendfile On")
+        .directive("</Location>")
+        .start();
+    for (path, sendfile) in [("/app/off", false), ("/app/on", true)] {
+        let mut body = String::new();
+        let calls = traced_calls(&srv, "sendfile,sendfile64", || {
+            let r = srv.get(path);
+            assert_eq!(r.status, 200, "{}", srv.logs());
+            body = r.text();
+        });
+        assert_eq!(body.len(), data.len(), "{path}");
+        assert!(body == data, "{path}: the body differs from the file");
+        assert_eq!(calls.contains("sendfile"), sendfile, "{path}: {calls}");
+    }
+}

@@ -35,7 +35,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGIFreeThreading", "the daemon runs Debian's CPython 3.11, which has no free-threaded build"),
     warned("<WSGIInterpreterOptions", "rswsgi runs one interpreter per daemon process, without sub-interpreters; the section's contents are skipped"),
     warned("WSGIPassApacheRequest", EMBEDDED),
-    warned("WSGIEnableSendfile", "rswsgi always hands a wsgi.file_wrapper file to Apache, whose EnableSendfile decides"),
     warned("WSGIPythonEggs", "egg caches are obsolete; set PYTHON_EGG_CACHE in the environment if one is needed"),
     warned("WSGISwitchInterval", "not applied yet; call sys.setswitchinterval() in the script"),
     warned("WSGIIgnoreActivity", "not applied yet: every request counts as activity for inactivity-timeout"),

@@ -203,6 +203,9 @@ pub struct DirConfig {
     pub hooks: HookScripts,
     /// `WSGIRestrictProcess`: the only daemon groups requests here may go to.
     pub restrict_process: Option<Vec<String>>,
+    /// `WSGIEnableSendfile`: send `wsgi.file_wrapper` files with `sendfile` (unset: as
+    /// Apache's `EnableSendfile` says).
+    pub enable_sendfile: Option<bool>,
 }
 
 impl DirConfig {
@@ -245,6 +248,7 @@ impl DirConfig {
                 .restrict_process
                 .clone()
                 .or_else(|| base.restrict_process.clone()),
+            enable_sendfile: child.enable_sendfile.or(base.enable_sendfile),
         }
     }
 }

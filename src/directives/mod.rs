@@ -72,6 +72,8 @@ pub enum Directive {
     GroupAuthoritative,
     /// `WSGIRestrictProcess`.
     RestrictProcess,
+    /// `WSGIEnableSendfile`.
+    EnableSendfile,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
     Catalogued,
 }
@@ -333,6 +335,7 @@ fn apply(
         }
         Directive::RestrictEmbedded
         | Directive::GroupAuthoritative
+        | Directive::EnableSendfile
         | Directive::PassAuthorization
         | Directive::ChunkedRequest
         | Directive::ErrorOverride
@@ -468,6 +471,7 @@ unsafe extern "C" fn on_flag(
         Some(Directive::ChunkedRequest) => dir().chunked_request = Some(on != 0),
         Some(Directive::ErrorOverride) => dir().error_override = Some(on != 0),
         Some(Directive::GroupAuthoritative) => dir().hooks.group_authoritative = Some(on != 0),
+        Some(Directive::EnableSendfile) => dir().enable_sendfile = Some(on != 0),
         Some(Directive::RestrictEmbedded) => {
             if let Err(msg) = main_server_only(cmd) {
                 return error_string(cmd, &msg);

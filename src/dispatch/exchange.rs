@@ -78,15 +78,24 @@ struct Ending {
     reusable: bool,
 }
 
-/// Runs the exchange. With `error_override` (`WSGIErrorOverride On`), an error status from
-/// the application is returned to Apache, which answers with its error document; the
-/// application's body is read and discarded.
+/// What the configuration says about relaying a response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponsePolicy {
+    /// `WSGIErrorOverride On`: an error status from the application is returned to Apache,
+    /// which answers with its error document; the application's body is read and discarded.
+    pub error_override: bool,
+    /// `WSGIEnableSendfile` (else Apache's `EnableSendfile`): a `BodyFile` goes out with
+    /// `sendfile`; otherwise Apache reads the descriptor and writes what it read.
+    pub sendfile: bool,
+}
+
+/// Runs the exchange.
 pub fn run(
     r: &mut Request,
     link: &mut Link,
     head: &[u8],
     group: &str,
-    error_override: bool,
+    policy: ResponsePolicy,
 ) -> Outcome<i32> {
     let mut ending = Ending::default();
     let mut reader =
@@ -96,15 +105,7 @@ pub fn run(
         seq: link.seq,
         timeout: link.timeout,
     };
-    let status = relay(
-        r,
-        &conn,
-        &mut reader,
-        head,
-        group,
-        error_override,
-        &mut ending,
-    );
+    let status = relay(r, &conn, &mut reader, head, group, policy, &mut ending);
     link.buf = reader.into_parts().1;
     if ending.retry {
         Outcome::Retry
@@ -143,9 +144,10 @@ fn relay(
     reader: &mut FrameReader<FdStream<'_>>,
     head: &[u8],
     group: &str,
-    error_override: bool,
+    policy: ResponsePolicy,
     ending: &mut Ending,
 ) -> i32 {
+    let error_override = policy.error_override;
     let (stream, timeout) = (conn.stream, conn.timeout);
     let mut wire = stream;
     if let Err(e) = wire.write_all(head) {
@@ -317,7 +319,7 @@ fn relay(
                 let (len, over) = within_length(declared, sent, length);
                 sent += len;
                 let written = if len > 0 {
-                    r.send_file(&mut out_bb, fd, offset, len, sealed)
+                    r.send_file(&mut out_bb, fd, offset, len, sealed, policy.sendfile)
                 } else {
                     Ok(())
                 };

@@ -371,9 +371,12 @@ pub fn serve(r: &mut Request) -> i32 {
         Ok(head) => head,
         Err(status) => return status,
     };
-    let error_override = dir.error_override == Some(true);
+    let policy = exchange::ResponsePolicy {
+        error_override: dir.error_override == Some(true),
+        sendfile: dir.enable_sendfile.unwrap_or_else(|| r.core_sendfile()),
+    };
     forward(r, &endpoint, &group, &mut head, |r, link, wire| {
-        exchange::run(r, link, wire, &group, error_override)
+        exchange::run(r, link, wire, &group, policy)
     })
     .unwrap_or_else(|status| status)
 }

@@ -387,6 +387,7 @@ impl Request {
         offset: u64,
         len: u64,
         allow_mmap: bool,
+        allow_sendfile: bool,
     ) -> Result<(), ()> {
         use std::os::fd::IntoRawFd;
         let bb = self.out_brigade(out);
@@ -403,6 +404,7 @@ impl Request {
                 offset,
                 len,
                 i32::from(allow_mmap),
+                i32::from(allow_sendfile),
             )
         };
         if rv == 0 {
@@ -410,6 +412,12 @@ impl Request {
         } else {
             Err(())
         }
+    }
+
+    /// Whether Apache's `EnableSendfile` is On for this request.
+    pub fn core_sendfile(&self) -> bool {
+        // SAFETY: live request; the shim only reads the core's per-dir configuration.
+        unsafe { ffi::rswsgi_core_sendfile(self.0) != 0 }
     }
 
     /// Ends a response whose source failed after output began: the client sees an aborted
