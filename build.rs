@@ -84,9 +84,15 @@ const TYPES: &[&str] = &[
     "ap_regmatch_t",
     "authn_provider",
     "authz_provider",
+    "ap_directive_t",
 ];
 
-const VARS: &[&str] = &["ap_unixd_config", "ap_server_conf", "ap_top_module"];
+const VARS: &[&str] = &[
+    "ap_unixd_config",
+    "ap_server_conf",
+    "ap_top_module",
+    "ap_conftree",
+];
 
 const CONSTANTS: &str = "MODULE_MAGIC_NUMBER_MAJOR|MODULE_MAGIC_NUMBER_MINOR|MODULE_MAGIC_COOKIE|\
 APR_HOOK_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|REQUEST_CHUNKED_.*|\

@@ -3,6 +3,7 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <util_cfgtree.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <http_main.h>

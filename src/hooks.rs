@@ -144,6 +144,7 @@ fn warn_shared_interpreters(configs: &[&ServerConfig]) {
 /// server says `WSGIRestrictEmbedded On`), logging a notice for each: see
 /// [`config::add_implicit_group`]. Named `embedded:HOST:PORT` after the server.
 fn assign_implicit_groups(s: *mut ffi::server_rec) -> Result<(), String> {
+    note_handler_lines(s);
     // SAFETY: every server in the list has this module's configuration; nothing else holds a
     // reference to it while the configuration is checked.
     let main = unsafe { server_config(s) };
@@ -175,6 +176,30 @@ fn assign_implicit_groups(s: *mut ffi::server_rec) -> Result<(), String> {
         names.push(name);
     }
     Ok(())
+}
+
+/// Gives each server the lines of the configuration files, in its part of them, that give
+/// files the `wsgi-script` handler (a virtual host without this module's directives shares
+/// the main server's record, and its lines go there).
+fn note_handler_lines(s: *mut ffi::server_rec) {
+    let lines = crate::conftree::wsgi_handler_lines();
+    for (i, server) in servers(s).into_iter().enumerate() {
+        // SAFETY: every server in the list has this module's configuration; nothing else holds
+        // a reference to it while the configuration is checked.
+        let c = unsafe { server_config(server) };
+        // SAFETY: defn_name is NULL or a configuration-pool string; the line is plain data.
+        let key = unsafe { (cstr((*server).defn_name), (*server).defn_line_number) };
+        let here = |l: &&crate::conftree::HandlerLine| match &l.vhost {
+            None => i == 0,
+            Some((file, line)) => i > 0 && key.0 == Some(file.as_str()) && key.1 == *line,
+        };
+        for l in lines.iter().filter(here) {
+            let line = (l.text.clone(), l.directory.clone());
+            if !c.wsgi_handler_lines.contains(&line) {
+                c.wsgi_handler_lines.push(line);
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn post_config(

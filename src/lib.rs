@@ -11,6 +11,8 @@ mod auth;
 #[cfg_attr(test, allow(dead_code, unused_imports))]
 mod config;
 #[cfg(not(test))]
+mod conftree;
+#[cfg(not(test))]
 mod directives;
 #[cfg(not(test))]
 mod dispatch;

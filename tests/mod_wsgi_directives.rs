@@ -308,3 +308,38 @@ fn wsgi_enable_sendfile_decides_how_apache_sends_a_file_wrapper() {
         assert_eq!(calls.contains("sendfile"), sendfile, "{path}: {calls}");
     }
 }
+
+/// mod_wsgi's "The Apache Way" in embedded mode: `AddHandler wsgi-script .wsgi` with
+/// `Options ExecCGI` in a `<Directory>`, and no `WSGIProcessGroup` anywhere. The server gets
+/// its implicit daemon group for them, which may load the files of that directory only.
+#[test]
+fn add_handler_without_a_process_group_is_served_by_the_implicit_group() {
+    let stage = Stage::new("addhandlerembedded");
+    let site = stage.subdir("site");
+    stage.write("site/hello.wsgi", &script("hello"));
+    let srv = TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive(&format!("Alias /site {}", site.display()))
+        .directive(&format!("<Directory {}>", site.display()))
+        .directive("  Options +ExecCGI")
+        .directive("  AddHandler wsgi-script .wsgi")
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    let r = srv.get("/site/hello.wsgi/x");
+    assert_eq!(r.status, 200, "{}", srv.logs());
+    assert_eq!(r.text(), "hello SCRIPT_NAME=/site/hello.wsgi PATH_INFO=/x");
+    let logs = srv.logs();
+    assert!(
+        logs.contains("AddHandler wsgi-script .wsgi (at ")
+            && logs.contains("has no daemon process group"),
+        "{logs}"
+    );
+    let implicit = procs::daemons_of(srv.pid(), &srv.bins.daemon)
+        .iter()
+        .any(|p| {
+            let argv = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+            String::from_utf8_lossy(&argv).contains("embedded:")
+        });
+    assert!(implicit, "no implicit group");
+}

@@ -14,10 +14,27 @@ pub const IMPLICIT_DEFAULTS: &str = "processes=2 threads=15";
 pub fn needs_implicit_group(s: &ServerConfig) -> bool {
     !s.has_process_group_directive
         && (s.aliases.iter().any(|a| a.process_group.is_none())
+            || !s.wsgi_handler_lines.is_empty()
             || s.handler_scripts.iter().any(|h| h.process_group.is_none())
             || s.hook_scripts
                 .iter()
                 .any(|(h, _)| h.process_group.is_none()))
+}
+
+/// Whether a line of the configuration files gives files mod_wsgi's handler (`AddHandler
+/// wsgi-script .wsgi`, `SetHandler wsgi-script`, `AddType application/x-httpd-wsgi .wsgi`,
+/// `AddHandler wsgi-script` in `<Files>`...): such files are WSGI scripts, served embedded
+/// by mod_wsgi where no group is in force.
+pub fn gives_wsgi_handler(directive: &str, args: &str) -> bool {
+    let handler_directive = ["AddHandler", "SetHandler", "AddType", "ForceType"]
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(directive));
+    handler_directive
+        && args.split_whitespace().any(|w| {
+            let w = w.trim_matches(|c| c == '"' || c == '\'');
+            w.eq_ignore_ascii_case("wsgi-script")
+                || w.eq_ignore_ascii_case("application/x-httpd-wsgi")
+        })
 }
 
 /// Gives `s` its implicit group, named `name`: `IMPLICIT_DEFAULTS`, then `options` (the
@@ -53,6 +70,7 @@ pub fn add_implicit_group(
                 .filter(|h| h.process_group.is_none())
                 .map(|h| format!("WSGIHandlerScript {} {}", h.name, h.script)),
         )
+        .chain(s.wsgi_handler_lines.iter().map(|(text, _)| text.clone()))
         .chain(
             s.hook_scripts
                 .iter()
@@ -106,6 +124,18 @@ mod tests {
         assert_eq!((g.processes, g.threads), (2, 4));
         assert_eq!(g.python_path.as_deref(), Some("/srv/site"));
         assert_eq!(s.implicit_group.as_deref(), Some("embedded:site:80"));
+        assert!(gives_wsgi_handler("AddHandler", "wsgi-script .wsgi .py"));
+        assert!(gives_wsgi_handler("sethandler", "\"wsgi-script\""));
+        assert!(gives_wsgi_handler(
+            "AddType",
+            "application/x-httpd-wsgi .wsgi"
+        ));
+        assert!(!gives_wsgi_handler("AddHandler", "cgi-script .cgi"));
+        assert!(!gives_wsgi_handler("Alias", "/wsgi-script /srv/x"));
+        let mut handled = ServerConfig::default();
+        let line = "AddHandler wsgi-script .wsgi (at site.conf:3)";
+        handled.wsgi_handler_lines.push((line.into(), None));
+        assert!(needs_implicit_group(&handled));
         // An auth script with no group (mod_wsgi ran it inside Apache) needs one too.
         let mut auth = ServerConfig::default();
         let h = crate::config::HookScript::parse(crate::config::HookKind::AuthUser, "/a.wsgi");

@@ -16,7 +16,7 @@ pub(crate) mod words;
 pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
 pub use handler_script::{parse_import_script, HandlerScript, HANDLER_CALLABLE};
 pub use hook_script::{HookKind, HookScript, HookScripts};
-pub use implicit::{add_implicit_group, needs_implicit_group};
+pub use implicit::{add_implicit_group, gives_wsgi_handler, needs_implicit_group};
 pub use plan::{group_scripts, GroupScripts};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
 pub use python_flags::PythonFlags;
@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// The hook scripts (auth, access, dispatch) named in this server's configuration files
     /// (not `.htaccess`), wherever they are: the groups may load them.
     pub hook_scripts: Vec<(HookScript, Location)>,
+    /// The configuration lines that give files the `wsgi-script` handler (`AddHandler
+    /// wsgi-script .wsgi`; found at `check_config`), each as `DIRECTIVE ARGS (at FILE:LINE)`
+    /// with the `<Directory>` it is in, if any.
+    pub wsgi_handler_lines: Vec<(String, Option<String>)>,
 }
 
 impl ServerConfig {
@@ -127,6 +131,7 @@ impl ServerConfig {
                 .chain(&base.hook_scripts)
                 .cloned()
                 .collect(),
+            wsgi_handler_lines: Vec::new(),
         }
     }
 

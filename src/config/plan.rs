@@ -89,6 +89,19 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
                 false => a.script.trim_end_matches('/').to_owned(),
             }),
     );
+    // Files given the wsgi-script handler where no group is in force: the implicit group's,
+    // under the <Directory> of the line (anywhere, for a line outside one; that group runs as
+    // Apache's User, so this lets Apache reach nothing it could not run itself).
+    for other in configs {
+        if other.implicit_group.as_deref() == Some(group) {
+            allowed_dirs.extend(
+                other
+                    .wsgi_handler_lines
+                    .iter()
+                    .map(|(_, dir)| dir.clone().unwrap_or_else(|| "/".to_owned())),
+            );
+        }
+    }
     allowed_dirs.sort();
     allowed_dirs.dedup();
     GroupScripts {
