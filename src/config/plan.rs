@@ -37,7 +37,9 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
                 .map(|(file, _, _)| file.clone()),
         );
     }
-    scripts.dedup();
+    // Once each, in order (a virtual host's record repeats the main server's imports).
+    let mut seen = std::collections::HashSet::new();
+    scripts.retain(|s| seen.insert(s.clone()));
     // Mounts without process-group= go wherever WSGIProcessGroup sends them.
     let mut allowed_scripts: Vec<String> = configs
         .iter()
@@ -120,6 +122,23 @@ mod tests {
         let mut h = HookScript::parse(HookKind::AuthUser, script).unwrap();
         h.process_group = group.map(str::to_owned);
         (h, "test".into())
+    }
+
+    #[test]
+    fn an_import_repeated_by_a_virtual_host_is_loaded_once() {
+        let import = ("/srv/preload.py".to_owned(), "a".to_owned(), None);
+        let main = ServerConfig {
+            import_scripts: vec![import.clone()],
+            ..ServerConfig::default()
+        };
+        let vhost = ServerConfig {
+            import_scripts: vec![import.clone(), import],
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            group_scripts(&[&main, &vhost], "a").scripts,
+            ["/srv/preload.py"]
+        );
     }
 
     #[test]
