@@ -67,11 +67,12 @@ pub unsafe fn register(p: *mut ffi::apr_pool_t) {
     }
 }
 
-fn dir_config(r: &Request) -> DirConfig {
-    // SAFETY: the request's per-dir vector holds this module's DirConfig (or NULL).
+/// The request's directory configuration (borrowed: the access checker runs for every
+/// request, and copies nothing unless a script is configured).
+fn dir_config<'a>(r: &Request) -> Option<&'a DirConfig> {
+    // SAFETY: the request's per-dir vector holds this module's DirConfig (or NULL); it lives
+    // in a pool that outlives the request.
     unsafe { module_config::<DirConfig>(r.per_dir_config()).as_ref() }
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// Runs `body` for the request `r` httpd passed, turning a panic into `on_panic` and a log
@@ -104,7 +105,7 @@ fn script_for(
     pick: fn(&DirConfig) -> Option<HookScript>,
     what: &str,
 ) -> Option<HookScript> {
-    let s = pick(&dir_config(r));
+    let s = dir_config(r).and_then(pick);
     if s.is_none() {
         log::request(
             r,
@@ -221,7 +222,7 @@ unsafe extern "C" fn check_authorization(
 /// httpd's access_checker hook contract: a live request.
 unsafe extern "C" fn access_checker(r: *mut ffi::request_rec) -> i32 {
     guarded(r, ffi::HTTP_INTERNAL_SERVER_ERROR as i32, |r| {
-        let Some(script) = dir_config(r).hooks.access else {
+        let Some(script) = dir_config(r).and_then(|d| d.hooks.access.clone()) else {
             return ffi::DECLINED;
         };
         let host = r.remote_host_or_ip();
