@@ -133,7 +133,10 @@ fn warn_shared_interpreters(configs: &[&ServerConfig]) {
                 a.process_group.as_deref() == Some(g.name.as_str())
                     || implicit && a.process_group.is_none() && c.aliases.contains(a)
             });
-            if let Some(w) = config::app_group::shared_interpreter_warning(&g.name, mounts) {
+            let configured = |a: &config::ScriptAlias| c.application_group_for(&a.script);
+            if let Some(w) =
+                config::app_group::shared_interpreter_warning(&g.name, mounts, configured)
+            {
                 log::server(Level::WARN, &format!("mod_rswsgi: {w}"));
             }
         }

@@ -242,3 +242,27 @@ fn settings_for_every_daemon_are_refused_in_a_virtual_host() {
         assert_rejected(&[&block], &[name, "cannot occur within"]);
     }
 }
+
+#[test]
+fn two_applications_sharing_an_interpreter_are_warned_about() {
+    // mod_wsgi would run these two in separate sub-interpreters; rswsgi in one per process.
+    let a = repo_root().join("examples/hello/wsgi.py");
+    let b = repo_root().join("tests/apps/site_probe.py");
+    let mounts = [
+        "WSGIDaemonProcess shared processes=1 threads=1".to_owned(),
+        format!("WSGIScriptAlias /a {} process-group=shared", a.display()),
+        format!("WSGIScriptAlias /b {} process-group=shared", b.display()),
+    ];
+    let lines: Vec<&str> = mounts.iter().map(String::as_str).collect();
+    let (ok, text) = config_test(&lines);
+    assert!(ok, "{text}");
+    assert!(text.contains("daemon group 'shared' serves"), "{text}");
+    assert!(text.contains("share sys.modules"), "{text}");
+    // WSGIApplicationGroup %{GLOBAL} for the server (Django's documentation's advice) says
+    // they may share: no warning.
+    let mut global = lines.clone();
+    global.push("WSGIApplicationGroup %{GLOBAL}");
+    let (ok, text) = config_test(&global);
+    assert!(ok, "{text}");
+    assert!(!text.contains("daemon group 'shared' serves"), "{text}");
+}

@@ -36,8 +36,14 @@ pub fn expand(
 pub fn shared_interpreter_warning<'a>(
     group: &str,
     mounts: impl IntoIterator<Item = &'a ScriptAlias>,
+    configured: impl Fn(&ScriptAlias) -> Option<String>,
 ) -> Option<String> {
-    let key = |a: &ScriptAlias| match a.application_group.as_deref() {
+    let key = |a: &ScriptAlias| match a
+        .application_group
+        .clone()
+        .or_else(|| configured(a))
+        .as_deref()
+    {
         None | Some("%{RESOURCE}") => format!("resource {}", a.url),
         Some(g) => g.to_owned(),
     };
@@ -83,7 +89,8 @@ mod tests {
     fn two_mounts_in_one_group_are_warned_about() {
         let a = ScriptAlias::parse("/a /srv/a.wsgi process-group=g").unwrap();
         let b = ScriptAlias::parse("/b /srv/b.wsgi process-group=g").unwrap();
-        let w = shared_interpreter_warning("g", [&a, &b]).unwrap();
+        let none = |_: &ScriptAlias| None;
+        let w = shared_interpreter_warning("g", [&a, &b], none).unwrap();
         assert!(
             w.contains("/srv/a.wsgi") && w.contains("/srv/b.wsgi"),
             "{w}"
@@ -95,7 +102,10 @@ mod tests {
             .unwrap()
         };
         let (c, d) = (global("/c /srv/c.wsgi"), global("/d /srv/d.wsgi"));
-        assert_eq!(shared_interpreter_warning("g", [&c, &d]), None);
-        assert_eq!(shared_interpreter_warning("g", [&a]), None);
+        assert_eq!(shared_interpreter_warning("g", [&c, &d], none), None);
+        assert_eq!(shared_interpreter_warning("g", [&a], none), None);
+        // WSGIApplicationGroup %{GLOBAL} in the server (or the scripts' <Directory>) says so too.
+        let global = |_: &ScriptAlias| Some("%{GLOBAL}".to_owned());
+        assert_eq!(shared_interpreter_warning("g", [&a, &b], global), None);
     }
 }

@@ -73,6 +73,22 @@ pub struct ServerConfig {
     /// wsgi-script .wsgi`; found at `check_config`), each as `DIRECTIVE ARGS (at FILE:LINE)`
     /// with the `<Directory>` it is in, if any.
     pub wsgi_handler_lines: Vec<(String, Option<String>)>,
+    /// `WSGIApplicationGroup` at server level, and in `<Directory /path>` sections (path,
+    /// group): the application group of the mounts that name none.
+    pub application_groups: Vec<(Option<String>, String)>,
+}
+
+impl ServerConfig {
+    /// The `WSGIApplicationGroup` configured for `script` outside its mount: that of the
+    /// deepest `<Directory>` holding it, else the server's.
+    pub fn application_group_for(&self, script: &str) -> Option<String> {
+        let path = std::path::Path::new(script);
+        self.application_groups
+            .iter()
+            .filter(|(dir, _)| dir.as_deref().map_or(true, |d| path.starts_with(d)))
+            .max_by_key(|(dir, _)| dir.as_ref().map_or(0, String::len) + 1)
+            .map(|(_, g)| g.clone())
+    }
 }
 
 impl ServerConfig {
@@ -132,6 +148,12 @@ impl ServerConfig {
                 .cloned()
                 .collect(),
             wsgi_handler_lines: Vec::new(),
+            application_groups: vhost
+                .application_groups
+                .iter()
+                .chain(&base.application_groups)
+                .cloned()
+                .collect(),
         }
     }
 

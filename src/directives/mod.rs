@@ -303,7 +303,20 @@ fn apply(
             server.has_process_group_directive = true;
         }
         Directive::CallableObject => dir().callable = Some(arg.to_string()),
-        Directive::ApplicationGroup => dir().application_group = Some(arg.to_string()),
+        Directive::ApplicationGroup => {
+            dir().application_group = Some(arg.to_string());
+            if !at_request_time() {
+                let section = match directory_section(cmd) {
+                    Some(path) => Some(Some(path)),
+                    // SAFETY: cmd->path is NULL (server level) or a pool string.
+                    None if unsafe { cstr(cmd.path) }.is_none() => Some(None),
+                    None => None,
+                };
+                if let Some(section) = section {
+                    server.application_groups.push((section, arg.to_string()));
+                }
+            }
+        }
         Directive::SocketPrefix => server.socket_prefix = Some(server_root_relative(cmd, arg)),
         Directive::DaemonExecutable => {
             server.daemon_executable = Some(server_root_relative(cmd, arg))
