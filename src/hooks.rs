@@ -84,6 +84,10 @@ unsafe extern "C" fn check_config(
         assign_implicit_groups(s)?;
         let configs = server_configs(s);
         config::check_all(configs.iter().copied())?;
+        for (g, at) in configs.iter().flat_map(|c| c.groups.iter()) {
+            // Unknown script-user, script-group and socket-user names stop httpd here.
+            crate::daemon_ids::resolve(g).map_err(|e| format!("{e} (at {at})"))?;
+        }
         warn_shared_interpreters(&configs);
         if configs.iter().any(|c| !c.groups.is_empty()) {
             supervisor::check_socket_prefix(&socket_prefix(pconf, configs[0]))?;

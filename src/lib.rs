@@ -8,6 +8,7 @@
 mod access;
 #[cfg_attr(test, allow(dead_code, unused_imports))]
 mod config;
+mod daemon_ids;
 #[cfg(not(test))]
 mod directives;
 #[cfg(not(test))]

@@ -1,5 +1,6 @@
 //! `WSGIDaemonProcess NAME [option=value]...`: one group of daemon processes.
 
+use super::daemon_options::ConnOptions;
 use super::words::{split_option, split_words};
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
@@ -7,34 +8,19 @@ const DIRECTIVE: &str = "WSGIDaemonProcess";
 /// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
 /// so that an existing mod_wsgi configuration still loads.
 const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
-    "stack-size",
-    "send-buffer-size",
-    "receive-buffer-size",
     "server-metrics",
     "python-eggs",
     "response-flush-delay",
     "response-socket-timeout",
-    "switch-interval",
     "interrupt-timeout",
-    "socket-user",
 ];
 
 /// mod_wsgi options refused with the reason: accepting them would quietly drop a restriction
 /// the configuration asks for.
-const REFUSED: &[(&str, &str)] = &[
-    (
-        "chroot",
-        "not supported: the daemon binary and its Python would have to live inside the chroot",
-    ),
-    (
-        "script-user",
-        "not supported yet, and ignoring it would load scripts of any owner",
-    ),
-    (
-        "script-group",
-        "not supported yet, and ignoring it would load scripts of any group",
-    ),
-];
+const REFUSED: &[(&str, &str)] = &[(
+    "chroot",
+    "not supported: the daemon binary and its Python would have to live inside the chroot",
+)];
 
 /// A user or group as written in the configuration: a name, or `#N` for a numeric id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +32,7 @@ pub enum Principal {
 }
 
 impl Principal {
-    fn parse(option: &str, value: &str) -> Result<Self, String> {
+    pub(super) fn parse(option: &str, value: &str) -> Result<Self, String> {
         if value.is_empty() {
             return Err(format!("{DIRECTIVE}: {option}= needs a value"));
         }
@@ -112,6 +98,8 @@ pub struct DaemonGroupConfig {
     pub virtual_memory_limit: Option<u64>,
     /// `cpu-priority`: the daemons' nice value (-20 to 19), set before privileges are dropped.
     pub cpu_priority: Option<i32>,
+    /// Sockets, worker threads, script owners (`config/daemon_options.rs`).
+    pub conn: ConnOptions,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -194,10 +182,14 @@ impl DaemonGroupConfig {
             supplementary_groups: Vec::new(),
             virtual_memory_limit: None,
             cpu_priority: None,
+            conn: ConnOptions::default(),
             ignored: Vec::new(),
         };
         for word in options {
             let (option, value) = split_option(DIRECTIVE, word)?;
+            if g.conn.parse_option(option, value)? {
+                continue;
+            }
             match option {
                 "processes" => g.processes = parse_count(option, value)?,
                 "threads" => g.threads = parse_count(option, value)?,
@@ -296,7 +288,8 @@ mod tests {
         let g = DaemonGroupConfig::parse(
             "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
              display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7 \
-             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 stack-size=100000",
+             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 stack-size=100000 \
+             server-metrics=On",
         )
         .unwrap();
         assert_eq!(g.processes, 2);
@@ -305,7 +298,8 @@ mod tests {
         assert_eq!(g.group, Some(Principal::Id(33)));
         assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
         assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
-        assert_eq!(g.ignored, ["stack-size=100000"]);
+        assert_eq!(g.ignored, ["server-metrics=On"]);
+        assert_eq!(g.conn.stack_size, Some(100_000));
         assert_eq!((g.lang.as_deref(), g.umask), (Some("C.UTF-8"), Some(0o027)));
         assert!(DaemonGroupConfig::parse("g umask=999").is_err());
         assert_eq!(
@@ -349,9 +343,18 @@ mod tests {
         assert_eq!(g.ignored, ["python-eggs=/tmp/eggs"]);
         assert!(DaemonGroupConfig::parse("g supplementary-groups=root").is_err());
         assert!(DaemonGroupConfig::parse("g cpu-priority=40").is_err());
+        let g = DaemonGroupConfig::parse(
+            "g socket-user=#33 send-buffer-size=8192 switch-interval=0.01",
+        )
+        .unwrap();
+        assert!(g.ignored.is_empty(), "{:?}", g.ignored);
+        assert_eq!(g.conn.send_buffer_size, Some(8192));
         let e = DaemonGroupConfig::parse("g script-user=www-data").unwrap_err();
         assert!(e.contains("script-user= is not supported yet"), "{e}");
-        assert!(DaemonGroupConfig::parse("g chroot=/srv/jail").is_err());
+        let e = DaemonGroupConfig::parse("g receive-buffer-size=100").unwrap_err();
+        assert!(e.contains("receive-buffer-size=100"), "{e}");
+        let e = DaemonGroupConfig::parse("g chroot=/srv/jail").unwrap_err();
+        assert!(e.contains("chroot= is not supported"), "{e}");
         let e = DaemonGroupConfig::parse("g request-timeout=soon").unwrap_err();
         assert!(e.contains("request-timeout=soon"), "{e}");
     }

@@ -4,6 +4,7 @@
 pub mod app_group;
 pub mod catalogue;
 mod daemon_group;
+pub mod daemon_options;
 mod handler_script;
 mod implicit;
 pub(crate) mod proxy;

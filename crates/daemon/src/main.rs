@@ -13,6 +13,7 @@ mod log;
 mod pyhome;
 mod request;
 mod server;
+mod sockopts;
 mod startup;
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -134,9 +135,29 @@ struct Cli {
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
+    /// `SO_SNDBUF` of each accepted connection, in bytes (`send-buffer-size`).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(512..=i32::MAX as i64))]
+    send_buffer_size: Option<u32>,
+    /// `SO_RCVBUF` of each accepted connection, in bytes (`receive-buffer-size`).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(512..=i32::MAX as i64))]
+    receive_buffer_size: Option<u32>,
+    /// Stack size of the worker threads, in bytes (`stack-size`; default 8 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
+    stack_size: Option<u64>,
+    /// `sys.setswitchinterval()` at start-up, in seconds (`switch-interval`).
+    #[arg(long, value_name = "SECS", value_parser = parse_switch_interval)]
+    switch_interval: Option<f64>,
     /// The version of the Apache that started this process (`apache.version`).
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
     apache_version: Option<(u32, u32, u32)>,
+}
+
+/// A positive number of seconds.
+fn parse_switch_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?}: expected a positive number of seconds")),
+    }
 }
 
 /// `X.Y.Z` as three numbers.
@@ -258,9 +279,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     )
     .context("listening on the inherited socket")?;
     startup::report(report);
+    let buffers = sockopts::SocketBuffers {
+        send: cli.send_buffer_size.map(|n| n as usize),
+        receive: cli.receive_buffer_size.map(|n| n as usize),
+    };
     let server = Arc::new(
         server::Server::new(listener, backend, Arc::clone(&life), gate)
-            .context("setting up the worker event set")?,
+            .context("setting up the worker event set")?
+            .with_buffers(buffers),
     );
     let for_exit = Arc::clone(&server);
     life.on_exit(Box::new(move || for_exit.decline_idle()));
@@ -276,7 +302,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_secs(1));
             })?;
     }
-    server::spawn_workers(Arc::clone(&server), cli.threads as usize)
+    let stack = cli.stack_size.map(|n| n as usize);
+    server::spawn_workers(Arc::clone(&server), cli.threads as usize, stack)
         .context("starting worker threads")?;
     tracing::info!(
         "daemon for group '{}' started: {} thread(s), {} process(es) in the group",
@@ -320,6 +347,7 @@ fn start_backend(
             threads: cli.threads,
         },
         script_reloading: !cli.no_script_reloading,
+        switch_interval: cli.switch_interval,
         policy,
     })?;
     let report = match backend.preload_failure() {

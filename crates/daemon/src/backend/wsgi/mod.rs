@@ -58,6 +58,8 @@ pub struct WsgiConfig {
     pub process: ProcessFacts,
     /// `WSGIScriptReloading`: recycle when a loaded script changes on disk.
     pub script_reloading: bool,
+    /// `switch-interval`: `sys.setswitchinterval()` once Python has started.
+    pub switch_interval: Option<f64>,
     /// The scripts requests may name.
     pub policy: crate::allow::ScriptPolicy,
 }
@@ -89,6 +91,13 @@ impl WsgiBackend {
             config.home.as_deref(),
             &config.process,
         )?;
+        if let Some(secs) = config.switch_interval {
+            Python::attach(|py| {
+                py.import("sys")
+                    .and_then(|sys| sys.call_method1("setswitchinterval", (secs,)).map(drop))
+                    .map_err(|e| InitError::Python(format!("switch-interval={secs}: {e}")))
+            })?;
+        }
         let scripts = script::Scripts::default();
         let preload_failure = Python::attach(|py| {
             let mut first = None;

@@ -1,0 +1,176 @@
+//! The `WSGIDaemonProcess` options about connections, worker threads and script owners,
+//! through a real Apache: `send-buffer-size`/`receive-buffer-size` (the app reads its own
+//! connection's `SO_SNDBUF`/`SO_RCVBUF`), `stack-size` (the worker threads' stack mappings in
+//! `/proc`), `switch-interval` (`sys.getswitchinterval()`), `socket-user` (the socket file's
+//! owner, and who may connect).
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+use common::TestServer;
+
+const APP: &str = "tests/apps/daemon_options.py";
+
+/// The value of `key=` in the app's answer.
+fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {text:?}"))
+        .to_owned()
+}
+
+/// The size of the memory mapping holding each idle worker thread's stack pointer (from
+/// `/proc/PID/task/TID/syscall`, which needs ptrace rights: the tests run as root).
+fn worker_stack_sizes(pid: i32) -> Vec<u64> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let ranges: Vec<(u64, u64)> = maps
+        .lines()
+        .filter_map(|l| {
+            let (lo, hi) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(lo, 16).ok()?,
+                u64::from_str_radix(hi, 16).ok()?,
+            ))
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("worker-") {
+            continue;
+        }
+        let syscall = std::fs::read_to_string(dir.join("syscall")).unwrap_or_default();
+        let fields: Vec<&str> = syscall.split_whitespace().collect();
+        // "NR arg1 … arg6 SP PC" while blocked in a system call.
+        let Some(sp) = fields
+            .len()
+            .checked_sub(2)
+            .filter(|_| fields.len() == 9)
+            .and_then(|i| u64::from_str_radix(fields[i].trim_start_matches("0x"), 16).ok())
+        else {
+            continue;
+        };
+        if let Some((lo, hi)) = ranges.iter().find(|(lo, hi)| (*lo..*hi).contains(&sp)) {
+            sizes.push(hi - lo);
+        }
+    }
+    sizes
+}
+
+#[test]
+fn buffer_sizes_stack_size_and_switch_interval_reach_the_daemon() {
+    let srv = TestServer::builder(APP)
+        .threads(3)
+        .daemon_option("send-buffer-size=65536")
+        .daemon_option("receive-buffer-size=32768")
+        .daemon_option("stack-size=262144")
+        .daemon_option("switch-interval=0.25")
+        .start();
+    let r = srv.get("/");
+    assert_eq!(r.status, 200, "{}", srv.logs());
+    let text = r.text();
+    // Every check is made, and what failed is reported together.
+    let mut wrong = Vec::new();
+    if field(&text, "switch_interval") != "0.25" {
+        wrong.push(format!("sys.getswitchinterval() is not 0.25: {text}"));
+    }
+    // Linux reports twice the size set (it counts its bookkeeping).
+    let sockets = field(&text, "sockets");
+    if !sockets.split(' ').any(|s| s == "131072/65536") {
+        wrong.push(format!(
+            "no connection has SO_SNDBUF 2*65536 and SO_RCVBUF 2*32768: {sockets}"
+        ));
+    }
+    let pid: i32 = field(&text, "pid").parse().unwrap();
+    // The worker that served the request may still be on its way back to epoll_wait.
+    let mut stacks = Vec::new();
+    common::procs::wait_until(std::time::Duration::from_secs(10), || {
+        stacks = worker_stack_sizes(pid);
+        stacks.len() == 3
+    });
+    // A mapping holds a stack (minus its guard page) and glibc's thread control block.
+    if stacks.len() != 3 || !stacks.iter().all(|s| (128 << 10..=256 << 10).contains(s)) {
+        wrong.push(format!(
+            "the three workers' stacks are not 256 KiB (not the default 8 MiB): {stacks:?}"
+        ));
+    }
+    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), srv.logs());
+}
+
+/// The daemon socket of the server's only group.
+fn socket_of(srv: &TestServer) -> PathBuf {
+    std::fs::read_dir(&srv.root.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .unwrap_or_else(|| panic!("no socket in {}", srv.root.dir.display()))
+}
+
+/// Connects to `socket` as `user` and returns what the daemon sends first (its challenge:
+/// the 8-byte preamble and a 16-byte nonce) or the error, as one line.
+fn connect_as(socket: &std::path::Path, user: &nix::unistd::User) -> String {
+    let probe = "import socket, sys\n\
+        s = socket.socket(socket.AF_UNIX)\n\
+        try:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    print('error', e.errno); sys.exit()\n\
+        s.settimeout(5)\n\
+        data = b''\n\
+        while len(data) < 24:\n    b = s.recv(24 - len(data))\n    if not b: break\n    data += b\n\
+        print('got', data[:6].decode(errors='replace'), len(data))\n";
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", probe])
+        .arg(socket)
+        .uid(user.uid.as_raw())
+        .gid(user.gid.as_raw())
+        .output()
+        .expect("run python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn socket_user_owns_the_socket_and_is_the_one_uid_the_daemon_accepts() {
+    if !common::is_root() {
+        eprintln!("skipped: giving the socket to another user needs httpd to run as root");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let apache = nix::unistd::User::from_name(&common::test_user().unwrap())
+        .unwrap()
+        .unwrap();
+    // Apache's children (the test user) can no longer connect: the app is not reachable
+    // through Apache, so readiness is not waited for on it.
+    let srv = TestServer::builder(APP)
+        .mount_point("/app")
+        .daemon_option("socket-user=nobody")
+        .daemon_option("connect-timeout=2")
+        .ready_path("/")
+        .start();
+    let socket = socket_of(&srv);
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.uid(), nobody.uid.as_raw(), "{}", socket.display());
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let daemons = srv.daemons(1);
+    assert_eq!(daemons.len(), 1, "{}", srv.logs());
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", daemons[0].pid)).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--peer-uid").unwrap();
+    assert_eq!(args[at + 1], nobody.uid.to_string(), "{args:?}");
+    // The socket-user is accepted (the daemon sends it the challenge) ...
+    let mut answer = String::new();
+    common::procs::wait_until(std::time::Duration::from_secs(20), || {
+        answer = connect_as(&socket, &nobody);
+        answer.starts_with("got")
+    });
+    assert_eq!(answer, "got RSWSGI 24", "{}", srv.logs());
+    // ... and Apache's User no longer reaches the socket.
+    assert_eq!(connect_as(&socket, &apache), "error 13", "{}", srv.logs());
+    assert_eq!(srv.get("/app/").status, 503, "{}", srv.logs());
+}
