@@ -174,3 +174,84 @@ fn socket_user_owns_the_socket_and_is_the_one_uid_the_daemon_accepts() {
     assert_eq!(connect_as(&socket, &apache), "error 13", "{}", srv.logs());
     assert_eq!(srv.get("/app/").status, 503, "{}", srv.logs());
 }
+
+const OWNED_APP: &str = "def application(environ, start_response):\n    \
+    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'loaded']\n";
+
+/// `dir/app.wsgi` in a directory of its own, both given to `uid:gid` (mode 0755 and 0644).
+fn owned_script(stage: &common::Stage, dir: &str, uid: u32, gid: u32) -> PathBuf {
+    let d = stage.subdir(dir);
+    let script = stage.write(&format!("{dir}/app.wsgi"), OWNED_APP);
+    for p in [&d, &script] {
+        nix::unistd::chown(p, Some(uid.into()), Some(gid.into())).unwrap();
+    }
+    script
+}
+
+#[test]
+fn script_user_and_script_group_refuse_scripts_of_other_owners_with_403() {
+    if !common::is_root() {
+        eprintln!("skipped: giving scripts to another user needs root");
+        return;
+    }
+    let user = nix::unistd::User::from_name(&common::test_user().unwrap())
+        .unwrap()
+        .unwrap();
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    let stage = common::Stage::new("owners");
+    let mine = owned_script(&stage, "mine", uid, gid);
+    let roots = owned_script(&stage, "roots", 0, 0);
+    let group_only = owned_script(&stage, "group-only", 0, gid);
+    let mut builder = TestServer::builder(APP)
+        .mount_point("/app")
+        .directive(&format!(
+            "WSGIDaemonProcess by-user threads=2 script-user={}",
+            user.name
+        ))
+        .directive(&format!(
+            "WSGIDaemonProcess by-group threads=2 script-group=#{gid}"
+        ));
+    for (url, script, group) in [
+        ("/user/mine", &mine, "by-user"),
+        ("/user/roots", &roots, "by-user"),
+        ("/user/group-only", &group_only, "by-user"),
+        ("/group/mine", &mine, "by-group"),
+        ("/group/roots", &roots, "by-group"),
+        ("/group/group-only", &group_only, "by-group"),
+    ] {
+        builder = builder.directive(&format!(
+            "WSGIScriptAlias {url} {} process-group={group} application-group=%{{GLOBAL}}",
+            script.display()
+        ));
+    }
+    let srv = builder
+        .directive(&format!("<Directory {}>", stage.dir.display()))
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    for (url, want) in [
+        ("/user/mine", 200),
+        ("/user/roots", 403),
+        ("/user/group-only", 403),
+        ("/group/mine", 200),
+        ("/group/roots", 403),
+        ("/group/group-only", 200),
+    ] {
+        let r = srv.get(url);
+        assert_eq!(r.status, want, "{url}: {}\n{}", r.text(), srv.logs());
+        if want == 200 {
+            assert_eq!(r.text(), "loaded");
+        }
+    }
+    let logs = srv.logs();
+    let line = format!(
+        "refusing to load {}: it is owned by root (uid 0), but script-user requires {} (uid {uid})",
+        roots.display(),
+        user.name
+    );
+    assert!(logs.contains(&line), "{line}\n{logs}");
+    assert!(
+        logs.contains("has the group root (gid 0), but script-group requires"),
+        "{logs}"
+    );
+}

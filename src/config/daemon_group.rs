@@ -344,13 +344,16 @@ mod tests {
         assert!(DaemonGroupConfig::parse("g supplementary-groups=root").is_err());
         assert!(DaemonGroupConfig::parse("g cpu-priority=40").is_err());
         let g = DaemonGroupConfig::parse(
-            "g socket-user=#33 send-buffer-size=8192 switch-interval=0.01",
+            "g script-user=www-data socket-user=#33 send-buffer-size=8192 switch-interval=0.01",
         )
         .unwrap();
         assert!(g.ignored.is_empty(), "{:?}", g.ignored);
         assert_eq!(g.conn.send_buffer_size, Some(8192));
-        let e = DaemonGroupConfig::parse("g script-user=www-data").unwrap_err();
-        assert!(e.contains("script-user= is not supported yet"), "{e}");
+        let e = DaemonGroupConfig::parse("g script-user=a script-group=b").unwrap_err();
+        assert!(
+            e.contains("only one of script-user= and script-group="),
+            "{e}"
+        );
         let e = DaemonGroupConfig::parse("g receive-buffer-size=100").unwrap_err();
         assert!(e.contains("receive-buffer-size=100"), "{e}");
         let e = DaemonGroupConfig::parse("g chroot=/srv/jail").unwrap_err();

@@ -1,9 +1,8 @@
-//! The `WSGIDaemonProcess` options about the group's connections and its worker threads:
-//! `socket-user`, `send-buffer-size`/`receive-buffer-size`, `stack-size` and
-//! `switch-interval` (`script-user`/`script-group` are refused for now). Parsed here with
-//! mod_wsgi's rules (`wsgi_daemon.c`); `socket-user`'s name is looked up
-//! (`crate::daemon_ids`) at `check_config` and again when the group starts, and the daemon
-//! gets the numeric id.
+//! The `WSGIDaemonProcess` options about the group's connections, its worker threads and
+//! whose scripts it may load: `script-user`/`script-group`, `socket-user`,
+//! `send-buffer-size`/`receive-buffer-size`, `stack-size` and `switch-interval`. Parsed here
+//! with mod_wsgi's rules (`wsgi_daemon.c`); names are looked up (`crate::daemon_ids`) at
+//! `check_config` and again when the group starts, and the daemon gets the numeric ids.
 
 use super::daemon_group::Principal;
 
@@ -16,9 +15,23 @@ const MAX_SIZE: u64 = i32::MAX as u64;
 /// The longest `switch-interval` accepted: CPython silently turns larger values into 0.
 const MAX_SWITCH_INTERVAL: f64 = 1e9;
 
+/// Whose scripts the group may load (`script-user=` or `script-group=`; mod_wsgi allows only
+/// one of the two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptOwner {
+    /// `script-user=`: the script and its directory must belong to this user and be writable
+    /// by nobody else.
+    User(Principal),
+    /// `script-group=`: the script and its directory must belong to this group and not be
+    /// writable by others.
+    Group(Principal),
+}
+
 /// The options of this file, as configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnOptions {
+    /// `script-user=` / `script-group=`.
+    pub script_owner: Option<ScriptOwner>,
     /// `socket-user=`: who the socket belongs to and connections must come from, instead of
     /// Apache's `User`.
     pub socket_user: Option<Principal>,
@@ -69,10 +82,20 @@ impl ConnOptions {
     pub fn parse_option(&mut self, option: &str, value: &str) -> Result<bool, String> {
         match option {
             "script-user" | "script-group" => {
-                return Err(format!(
-                    "{DIRECTIVE}: {option}= is not supported yet, and ignoring it would load \
-                     scripts of any owner"
-                ));
+                let p = Principal::parse(option, value)?;
+                let owner = if option == "script-user" {
+                    ScriptOwner::User(p)
+                } else {
+                    ScriptOwner::Group(p)
+                };
+                if let Some(old) = &self.script_owner {
+                    if std::mem::discriminant(old) != std::mem::discriminant(&owner) {
+                        return Err(format!(
+                            "{DIRECTIVE}: only one of script-user= and script-group= may be given"
+                        ));
+                    }
+                }
+                self.script_owner = Some(owner);
             }
             "socket-user" => {
                 let p = Principal::parse(option, value)?;
@@ -113,6 +136,7 @@ mod tests {
             ("receive-buffer-size", "0"),
             ("stack-size", "524288"),
             ("switch-interval", "0.002"),
+            ("script-user", "#1000"),
             ("socket-user", "www-data"),
         ])
         .unwrap();
@@ -122,6 +146,7 @@ mod tests {
         );
         assert_eq!(o.stack_size, Some(524_288));
         assert_eq!(o.switch_interval.as_deref(), Some("0.002"));
+        assert_eq!(o.script_owner, Some(ScriptOwner::User(Principal::Id(1000))));
         assert_eq!(o.socket_user, Some(Principal::Name("www-data".into())));
         assert!(!ConnOptions::default().parse_option("threads", "3").unwrap());
         for (k, v) in [
@@ -136,6 +161,8 @@ mod tests {
             ("switch-interval", "nan"),
             ("switch-interval", "inf"),
             ("switch-interval", "1e20"),
+            ("script-user", ""),
+            ("script-group", "#x"),
             ("socket-user", "root"),
             ("socket-user", "#0"),
         ] {
@@ -147,9 +174,13 @@ mod tests {
     }
 
     #[test]
-    fn script_user_and_script_group_are_refused_for_now() {
-        let e = parse(&[("script-user", "a")]).unwrap_err();
-        assert!(e.contains("script-user= is not supported yet"), "{e}");
-        assert!(parse(&[("script-group", "a")]).is_err());
+    fn script_user_and_script_group_exclude_each_other() {
+        let e = parse(&[("script-user", "a"), ("script-group", "b")]).unwrap_err();
+        assert!(
+            e.contains("only one of script-user= and script-group="),
+            "{e}"
+        );
+        let o = parse(&[("script-group", "a"), ("script-group", "#5")]).unwrap();
+        assert_eq!(o.script_owner, Some(ScriptOwner::Group(Principal::Id(5))));
     }
 }

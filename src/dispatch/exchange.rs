@@ -344,6 +344,15 @@ fn relay(
                     &format!("daemon group '{group}' gave the request up: {msg}"),
                 );
             }
+            Frame::Forbidden { message, .. } => {
+                let msg = String::from_utf8_lossy(message);
+                return fail(
+                    r,
+                    head_sent,
+                    ffi::HTTP_FORBIDDEN,
+                    &format!("daemon group '{group}' refused the request's script: {msg}"),
+                );
+            }
             Frame::Error { message, .. } => {
                 let msg = String::from_utf8_lossy(message);
                 return fail(

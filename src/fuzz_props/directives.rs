@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use crate::config::daemon_options::ConnOptions;
 use crate::config::{
     parse_proxy_headers, parse_trusted_proxies, socket_path, DaemonGroupConfig, HeadMapping,
-    Principal, ScriptAlias, Subnet,
+    Principal, ScriptAlias, ScriptOwner, Subnet,
 };
 
 /// Runs the check `data[0]` selects on the rest of `data`.
@@ -77,6 +77,11 @@ pub fn check_words(text: &str) {
 /// The options of `c` written back as `option=value` words.
 fn conn_words(c: &ConnOptions) -> Vec<String> {
     let mut words = Vec::new();
+    match &c.script_owner {
+        Some(ScriptOwner::User(p)) => words.push(format!("script-user={p}")),
+        Some(ScriptOwner::Group(p)) => words.push(format!("script-group={p}")),
+        None => {}
+    }
     if let Some(p) = &c.socket_user {
         words.push(format!("socket-user={p}"));
     }

@@ -36,10 +36,13 @@ fn peer_uid(g: &DaemonGroupConfig) -> Result<u32, String> {
     }
 }
 
-/// The flags of the group's options about sockets and threads.
+/// The flags of the group's options about sockets, threads and script owners.
 fn conn_args(g: &DaemonGroupConfig) -> Result<Vec<String>, String> {
+    let ids = crate::daemon_ids::resolve(g)?;
     let mut argv = Vec::new();
     let numbers = [
+        ("--script-user", ids.script_uid.map(u64::from)),
+        ("--script-group", ids.script_gid.map(u64::from)),
         ("--send-buffer-size", g.conn.send_buffer_size.map(u64::from)),
         (
             "--receive-buffer-size",

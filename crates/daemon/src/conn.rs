@@ -134,6 +134,9 @@ pub fn set_buffer_sizes(header: usize, response: usize) {
     }
 }
 
+/// Writes a failure frame (`encode_error`, `encode_forbidden`) for a request.
+type Encode = fn(&mut Vec<u8>, u64, &[u8]);
+
 /// Small body chunks are copied next to their frame header so they go out in one write.
 const COALESCE: usize = 16 << 10;
 
@@ -316,7 +319,8 @@ impl Conn {
         })
     }
 
-    fn fail(&mut self, message: &str) -> Result<(), IoError> {
+    /// Sends the frame `encode` writes (`Error`, or `Forbidden`) unless the response is done.
+    fn fail(&mut self, message: &str, encode: Encode) -> Result<(), IoError> {
         if self.state.broken {
             return Err(IoError::Broken);
         }
@@ -325,7 +329,7 @@ impl Conn {
         }
         self.wbuf.clear();
         let message = format!("{message} (daemon pid {})", std::process::id());
-        proto::encode_error(&mut self.wbuf, self.seq, message.as_bytes());
+        encode(&mut self.wbuf, self.seq, message.as_bytes());
         self.state.done = true;
         self.state.failed = true;
         self.flush(&[])
@@ -575,7 +579,12 @@ impl RequestIo {
 
     /// Sends an `Error` frame (the request failed) unless the response is already complete.
     pub fn fail(&self, message: &str) -> Result<(), IoError> {
-        self.with(|c| c.fail(message))
+        self.with(|c| c.fail(message, proto::encode_error))
+    }
+
+    /// Sends a `Forbidden` frame: the group refuses the script the request names (403).
+    pub fn forbid(&self, message: &str) -> Result<(), IoError> {
+        self.with(|c| c.fail(message, proto::encode_forbidden))
     }
 
     /// From another thread: gives the request up with a `Timeout` frame, unless the worker is
@@ -606,7 +615,8 @@ impl RequestIo {
             return Outcome::Close;
         }
         if !conn.state.done {
-            let _ = conn.fail("the handler returned without completing the response");
+            let msg = "the handler returned without completing the response";
+            let _ = conn.fail(msg, proto::encode_error);
         }
         if conn.state.failed || conn.state.broken {
             Outcome::Close

@@ -10,6 +10,7 @@ mod fork;
 mod gate;
 mod lifecycle;
 mod log;
+mod owner;
 mod pyhome;
 mod request;
 mod server;
@@ -135,6 +136,14 @@ struct Cli {
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
+    /// Only load scripts (and handler libraries) owned by this uid, in a directory owned by
+    /// it, neither writable by anyone else (`script-user`); others are answered 403.
+    #[arg(long, value_name = "UID", conflicts_with = "script_group")]
+    script_user: Option<u32>,
+    /// Only load scripts whose group, and whose directory's group, is this gid and which
+    /// others cannot write to (`script-group`); others are answered 403.
+    #[arg(long, value_name = "GID")]
+    script_group: Option<u32>,
     /// `SO_SNDBUF` of each accepted connection, in bytes (`send-buffer-size`).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(512..=i32::MAX as i64))]
     send_buffer_size: Option<u32>,
@@ -233,10 +242,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or_else(|| nix::unistd::getuid().as_raw());
     let gate = gate::Gate::from_fd(cli.secret_fd, peer_uid)?;
     let limits = cli.limits();
+    let owner = match (cli.script_user, cli.script_group) {
+        (Some(uid), _) => Some(owner::OwnerRule::User(uid)),
+        (None, Some(gid)) => Some(owner::OwnerRule::Group(gid)),
+        (None, None) => None,
+    };
     let policy = allow::ScriptPolicy::new(
         cli.scripts.iter().chain(&cli.allow_scripts).cloned(),
         cli.allow_dirs.clone(),
-    );
+    )
+    .with_owner(owner);
     conn::set_buffer_sizes(cli.header_buffer_size, cli.response_buffer_size);
     if let Some(home) = &cli.home {
         std::env::set_current_dir(home).with_context(|| {

@@ -98,7 +98,7 @@ impl WsgiBackend {
                     .map_err(|e| InitError::Python(format!("switch-interval={secs}: {e}")))
             })?;
         }
-        let scripts = script::Scripts::default();
+        let scripts = script::Scripts::new(config.policy.owner());
         let preload_failure = Python::attach(|py| {
             let mut first = None;
             for path in &config.scripts {
