@@ -2,7 +2,9 @@
 //! through a real Apache: `send-buffer-size`/`receive-buffer-size` (the app reads its own
 //! connection's `SO_SNDBUF`/`SO_RCVBUF`), `stack-size` (the worker threads' stack mappings in
 //! `/proc`), `switch-interval` (`sys.getswitchinterval()`), `socket-user` (the socket file's
-//! owner, and who may connect).
+//! owner, and who may connect), `script-user`/`script-group` (403 for other owners' scripts),
+//! `response-socket-timeout` (a client that stops reading is cut off after it, not after
+//! Apache's `Timeout`).
 
 mod common;
 
@@ -254,4 +256,42 @@ fn script_user_and_script_group_refuse_scripts_of_other_owners_with_403() {
         logs.contains("has the group root (gid 0), but script-group requires"),
         "{logs}"
     );
+}
+
+/// Asks for `path` and reads the response head, then stops reading for `pause`, then reads
+/// to the end; returns the bytes received in all.
+fn read_with_pause(srv: &TestServer, path: &str, pause: std::time::Duration) -> usize {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(srv.addr).unwrap();
+    c.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut got = c.read(&mut buf).unwrap();
+    std::thread::sleep(pause);
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got += n,
+        }
+    }
+}
+
+#[test]
+fn response_socket_timeout_cuts_off_a_client_that_stops_reading() {
+    let srv = TestServer::builder(APP)
+        .daemon_option("response-socket-timeout=1")
+        .start();
+    // Apache's Timeout (and socket-timeout) is express's 60 s: without the option, a client
+    // that pauses for 4 s still gets all 32 MiB.
+    let got = read_with_pause(&srv, "/big", std::time::Duration::from_secs(4));
+    assert!(
+        got < 32 << 20,
+        "the whole response arrived: {got} bytes\n{}",
+        srv.logs()
+    );
+    assert_eq!(srv.get("/").status, 200, "{}", srv.logs());
 }

@@ -11,7 +11,6 @@ const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
     "server-metrics",
     "python-eggs",
     "response-flush-delay",
-    "response-socket-timeout",
     "interrupt-timeout",
 ];
 

@@ -1,6 +1,7 @@
 //! The `WSGIDaemonProcess` options about the group's connections, its worker threads and
 //! whose scripts it may load: `script-user`/`script-group`, `socket-user`,
-//! `send-buffer-size`/`receive-buffer-size`, `stack-size` and `switch-interval`. Parsed here
+//! `send-buffer-size`/`receive-buffer-size`, `stack-size`, `switch-interval` and
+//! `response-socket-timeout` (the module's, `dispatch/exchange.rs`). Parsed here
 //! with mod_wsgi's rules (`wsgi_daemon.c`); names are looked up (`crate::daemon_ids`) at
 //! `check_config` and again when the group starts, and the daemon gets the numeric ids.
 
@@ -43,6 +44,9 @@ pub struct ConnOptions {
     pub stack_size: Option<u64>,
     /// `switch-interval=`: seconds, as written (checked to be a positive number).
     pub switch_interval: Option<String>,
+    /// `response-socket-timeout=`: seconds a write of the response to the client may take
+    /// (absent or 0: `socket-timeout`, else Apache's `Timeout`).
+    pub response_socket_timeout: Option<u64>,
 }
 
 fn size(option: &str, value: &str, min: u64) -> Result<u64, String> {
@@ -111,6 +115,15 @@ impl ConnOptions {
             "receive-buffer-size" => self.receive_buffer_size = buffer_size(option, value)?,
             "stack-size" => self.stack_size = Some(size(option, value, 1)?),
             "switch-interval" => self.switch_interval = Some(switch_interval(option, value)?),
+            "response-socket-timeout" => {
+                let secs = value.parse::<u64>().map_err(|_| {
+                    format!(
+                        "{DIRECTIVE}: {option}={value} is not valid: expected a whole number of \
+                         seconds (0: socket-timeout)"
+                    )
+                })?;
+                self.response_socket_timeout = (secs > 0).then_some(secs);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -136,6 +149,7 @@ mod tests {
             ("receive-buffer-size", "0"),
             ("stack-size", "524288"),
             ("switch-interval", "0.002"),
+            ("response-socket-timeout", "7"),
             ("script-user", "#1000"),
             ("socket-user", "www-data"),
         ])
@@ -146,6 +160,7 @@ mod tests {
         );
         assert_eq!(o.stack_size, Some(524_288));
         assert_eq!(o.switch_interval.as_deref(), Some("0.002"));
+        assert_eq!(o.response_socket_timeout, Some(7));
         assert_eq!(o.script_owner, Some(ScriptOwner::User(Principal::Id(1000))));
         assert_eq!(o.socket_user, Some(Principal::Name("www-data".into())));
         assert!(!ConnOptions::default().parse_option("threads", "3").unwrap());
@@ -161,6 +176,8 @@ mod tests {
             ("switch-interval", "nan"),
             ("switch-interval", "inf"),
             ("switch-interval", "1e20"),
+            ("response-socket-timeout", "soon"),
+            ("response-socket-timeout", "-1"),
             ("script-user", ""),
             ("script-group", "#x"),
             ("socket-user", "root"),

@@ -75,6 +75,8 @@ pub enum Outcome {
 struct Ending {
     retry: bool,
     reusable: bool,
+    /// The client socket's timeout before `response-socket-timeout` replaced it.
+    client_timeout: Option<i64>,
 }
 
 /// Runs the exchange. With `error_override` (`WSGIErrorOverride On`), an error status from
@@ -86,6 +88,7 @@ pub fn run(
     head: &[u8],
     group: &str,
     error_override: bool,
+    response_timeout: Option<Duration>,
 ) -> Outcome {
     let mut ending = Ending::default();
     let mut reader =
@@ -94,6 +97,7 @@ pub fn run(
         stream: &link.stream,
         seq: link.seq,
         timeout: link.timeout,
+        response_timeout,
     };
     let status = relay(
         r,
@@ -105,6 +109,9 @@ pub fn run(
         &mut ending,
     );
     link.buf = reader.into_parts().1;
+    if let Some(old) = ending.client_timeout.take() {
+        r.swap_client_timeout(old);
+    }
     if ending.retry {
         Outcome::Retry
     } else {
@@ -133,6 +140,9 @@ struct Connection<'a> {
     seq: u64,
     /// How long to wait for the daemon.
     timeout: Duration,
+    /// `response-socket-timeout` (else `socket-timeout`): how long each write of the response
+    /// to the client may take; `None` leaves Apache's `Timeout`.
+    response_timeout: Option<Duration>,
 }
 
 /// The frame loop.
@@ -282,6 +292,12 @@ fn relay(
                     }
                 }
                 head_sent = true;
+                // As mod_wsgi: from the response on, writes to the client time out after
+                // response-socket-timeout; put back when the exchange ends.
+                if let Some(t) = conn.response_timeout {
+                    let us = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
+                    ending.client_timeout = r.swap_client_timeout(us);
+                }
             }
             Frame::Body(data) if head_sent => {
                 let (len, over) = within_length(declared, sent, data.len() as u64);

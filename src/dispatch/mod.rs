@@ -423,7 +423,8 @@ fn forward(
             Some(proof) => std::borrow::Cow::Owned([&proof[..], head].concat()),
             None => std::borrow::Cow::Borrowed(&head[..]),
         };
-        match exchange::run(r, &mut link, &wire, group, error_override) {
+        let response_timeout = endpoint.response_socket_timeout;
+        match exchange::run(r, &mut link, &wire, group, error_override, response_timeout) {
             exchange::Outcome::Done { status, reusable } => {
                 if reusable {
                     pool::give_back(&endpoint.socket, link);

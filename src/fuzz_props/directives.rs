@@ -89,6 +89,7 @@ fn conn_words(c: &ConnOptions) -> Vec<String> {
         ("send-buffer-size", c.send_buffer_size.map(u64::from)),
         ("receive-buffer-size", c.receive_buffer_size.map(u64::from)),
         ("stack-size", c.stack_size),
+        ("response-socket-timeout", c.response_socket_timeout),
     ];
     for (o, v) in numbers {
         if let Some(v) = v {

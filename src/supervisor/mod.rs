@@ -45,6 +45,9 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// How long the module waits on the daemon (`socket-timeout`); else Apache's `Timeout`.
     pub socket_timeout: Option<Duration>,
+    /// `response-socket-timeout`, else `socket-timeout`: how long each write of a response
+    /// to the client may take; else Apache's `Timeout`.
+    pub response_socket_timeout: Option<Duration>,
     /// The uid the group's daemons run as: whatever listens on the socket must be it.
     pub daemon_uid: u32,
 }
@@ -250,6 +253,11 @@ impl Supervisor {
                     socket: path.clone(),
                     connect_timeout: Duration::from_secs(g.connect_timeout.into()),
                     socket_timeout: g.socket_timeout.map(Duration::from_secs),
+                    response_socket_timeout: g
+                        .conn
+                        .response_socket_timeout
+                        .or(g.socket_timeout)
+                        .map(Duration::from_secs),
                     daemon_uid: spec
                         .creds
                         .as_ref()

@@ -1,5 +1,5 @@
 # What the daemon process looks like from inside: its connections' socket buffer sizes, the
-# GIL switch interval, its pid (tests/daemon_options.rs).
+# GIL switch interval, its pid; and a 32 MiB response at /big (tests/daemon_options.rs).
 import os
 import socket
 import sys
@@ -26,7 +26,14 @@ def connections():
     return found
 
 
+BIG = 32 << 20
+
+
 def application(environ, start_response):
+    if environ['PATH_INFO'] == '/big':
+        start_response('200 OK', [('Content-Type', 'application/octet-stream'),
+                                  ('Content-Length', str(BIG))])
+        return (b'x' * (64 << 10) for _ in range(BIG // (64 << 10)))
     lines = ['pid=%d' % os.getpid(),
              'switch_interval=%r' % sys.getswitchinterval(),
              'sockets=%s' % ' '.join(connections())]
