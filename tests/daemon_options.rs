@@ -4,7 +4,8 @@
 //! `/proc`), `switch-interval` (`sys.getswitchinterval()`), `socket-user` (the socket file's
 //! owner, and who may connect), `script-user`/`script-group` (403 for other owners' scripts),
 //! `response-socket-timeout` (a client that stops reading is cut off after it, not after
-//! Apache's `Timeout`).
+//! Apache's `Timeout`), `interrupt-timeout` (a request past `request-timeout` is interrupted
+//! with `mod_wsgi.RequestTimeout` and the process lives on, unless the request goes on).
 
 mod common;
 
@@ -71,6 +72,7 @@ fn buffer_sizes_stack_size_and_switch_interval_reach_the_daemon() {
         .daemon_option("receive-buffer-size=32768")
         .daemon_option("stack-size=262144")
         .daemon_option("switch-interval=0.25")
+        .daemon_option("response-flush-delay=5")
         .start();
     let r = srv.get("/");
     assert_eq!(r.status, 200, "{}", srv.logs());
@@ -99,6 +101,10 @@ fn buffer_sizes_stack_size_and_switch_interval_reach_the_daemon() {
         wrong.push(format!(
             "the three workers' stacks are not 256 KiB (not the default 8 MiB): {stacks:?}"
         ));
+    }
+    let ignored = "response-flush-delay=5 ignored: the module passes each block of the response on";
+    if !srv.logs().contains(ignored) {
+        wrong.push(format!("no start-up warning {ignored:?}"));
     }
     assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), srv.logs());
 }
@@ -294,4 +300,45 @@ fn response_socket_timeout_cuts_off_a_client_that_stops_reading() {
         srv.logs()
     );
     assert_eq!(srv.get("/").status, 200, "{}", srv.logs());
+}
+
+#[test]
+fn interrupt_timeout_interrupts_the_request_and_recycles_only_if_it_goes_on() {
+    let srv = TestServer::builder(APP)
+        .threads(3)
+        .daemon_option("request-timeout=1")
+        .daemon_option("interrupt-timeout=3")
+        .daemon_option("graceful-timeout=1")
+        .start();
+    let first = srv.get("/").text();
+    let pid = field(&first, "pid");
+    let r = srv.get("/spin");
+    assert_eq!(r.status, 504, "{}\n{}", r.text(), srv.logs());
+    // Past interrupt-timeout: the same process serves, and the app saw the exception.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let after = srv.get("/").text();
+    assert_eq!(field(&after, "pid"), pid, "{after}\n{}", srv.logs());
+    assert_eq!(field(&after, "interrupted"), "RequestTimeout", "{after}");
+    assert!(srv
+        .logs()
+        .contains("raised mod_wsgi.RequestTimeout in the thread of /spin"));
+    // A request that swallows the exception and goes on: the process recycles.
+    assert_eq!(srv.get("/spin-forever").status, 504);
+    let mut now = pid.clone();
+    common::procs::wait_until(std::time::Duration::from_secs(20), || {
+        now = field(&srv.get("/").text(), "pid");
+        now != pid
+    });
+    assert_ne!(
+        now,
+        pid,
+        "no recycle after interrupt-timeout\n{}",
+        srv.logs()
+    );
+    assert!(
+        srv.logs()
+            .contains("had not ended within interrupt-timeout"),
+        "{}",
+        srv.logs()
+    );
 }

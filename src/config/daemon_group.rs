@@ -5,14 +5,33 @@ use super::words::{split_option, split_words};
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
-/// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
-/// so that an existing mod_wsgi configuration still loads.
-const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
-    "server-metrics",
-    "python-eggs",
-    "response-flush-delay",
-    "interrupt-timeout",
+/// mod_wsgi options this version accepts but does not act on, with why; they are logged at
+/// start-up (see [`ignored_reason`]) so that an existing mod_wsgi configuration still loads.
+const ACCEPTED_NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "server-metrics",
+        "Apache's scoreboard is not visible from the daemons, so mod_wsgi.server_metrics() \
+         returns None whatever it says",
+    ),
+    (
+        "python-eggs",
+        "egg caches are obsolete; set PYTHON_EGG_CACHE in httpd's environment if one is needed",
+    ),
+    (
+        "response-flush-delay",
+        "the module passes each block of the response on to the client as it arrives, with \
+         no delay to gather blocks",
+    ),
 ];
+
+/// Why an option word kept in [`DaemonGroupConfig::ignored`] has no effect.
+pub fn ignored_reason(word: &str) -> &'static str {
+    let option = word.split_once('=').map_or(word, |(o, _)| o);
+    ACCEPTED_NOT_IMPLEMENTED
+        .iter()
+        .find(|(o, _)| *o == option)
+        .map_or("not implemented", |(_, why)| *why)
+}
 
 /// mod_wsgi options refused with the reason: accepting them would quietly drop a restriction
 /// the configuration asks for.
@@ -126,6 +145,7 @@ const LIMITS: &[&str] = &[
     "restart-interval",
     "inactivity-timeout",
     "request-timeout",
+    "interrupt-timeout",
     "graceful-timeout",
     "memory-limit",
     "cpu-time-limit",
@@ -258,7 +278,9 @@ impl DaemonGroupConfig {
                         non_empty(option, value)?.replace("%{GROUP}", &format!("(wsgi:{name})"));
                     g.display_name = Some(shown);
                 }
-                o if ACCEPTED_NOT_IMPLEMENTED.contains(&o) => g.ignored.push(word.clone()),
+                o if ACCEPTED_NOT_IMPLEMENTED.iter().any(|(a, _)| *a == o) => {
+                    g.ignored.push(word.clone())
+                }
                 o => return Err(format!("{DIRECTIVE} {name}: unknown option '{o}'")),
             }
         }
@@ -340,6 +362,9 @@ mod tests {
             (Some(1_000_000_000), Some(5))
         );
         assert_eq!(g.ignored, ["python-eggs=/tmp/eggs"]);
+        assert!(ignored_reason(&g.ignored[0]).contains("PYTHON_EGG_CACHE"));
+        assert!(ignored_reason("server-metrics=On").contains("server_metrics() returns None"));
+        assert!(ignored_reason("response-flush-delay=5").contains("as it arrives"));
         assert!(DaemonGroupConfig::parse("g supplementary-groups=root").is_err());
         assert!(DaemonGroupConfig::parse("g cpu-priority=40").is_err());
         let g = DaemonGroupConfig::parse(

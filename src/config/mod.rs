@@ -13,7 +13,7 @@ mod script_alias;
 pub(crate) mod words;
 
 pub use catalogue::Treatment;
-pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
+pub use daemon_group::{ignored_reason, root_refused, DaemonGroupConfig, Principal};
 pub use daemon_options::ScriptOwner;
 pub use handler_script::{parse_import_script, HandlerScript, HANDLER_CALLABLE};
 pub use implicit::{add_implicit_group, needs_implicit_group};

@@ -130,11 +130,11 @@ pub(super) fn prepare_group(
             env.push(format!("{name}={v}"));
         }
     }
-    if !g.ignored.is_empty() {
+    for word in &g.ignored {
         warn!(
-            "WSGIDaemonProcess {}: options not implemented yet, ignored: {}",
+            "WSGIDaemonProcess {}: {word} ignored: {}",
             g.name,
-            g.ignored.join(" ")
+            crate::config::ignored_reason(word)
         );
     }
     let mut spec = LaunchSpec::new(daemon_exe, &argv, &env, creds, g.umask)?;

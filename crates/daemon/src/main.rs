@@ -106,6 +106,10 @@ struct Cli {
     /// Give up a request after this many seconds (504), log its stack, recycle (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     request_timeout: u64,
+    /// After request-timeout, raise mod_wsgi.RequestTimeout in the request's thread and recycle
+    /// only if it is still running this many seconds later (0: recycle at once).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    interrupt_timeout: u64,
     /// Recycle when resident memory exceeds this many bytes (0: never).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     memory_limit: u64,
@@ -201,6 +205,7 @@ impl Cli {
             restart_interval: secs(self.restart_interval),
             inactivity_timeout: secs(self.inactivity_timeout),
             request_timeout: secs(self.request_timeout),
+            interrupt_timeout: secs(self.interrupt_timeout),
             memory_limit: (self.memory_limit > 0).then_some(self.memory_limit),
             cpu_time_limit: secs(self.cpu_time_limit),
             graceful_timeout: Duration::from_secs(self.graceful_timeout),

@@ -154,6 +154,25 @@ impl Backend for WsgiBackend {
         Python::attach(|_| {});
     }
 
+    fn interrupt(&self, thread: u64) -> bool {
+        Python::attach(|py| {
+            let Ok(exc) = py
+                .import("mod_wsgi")
+                .and_then(|m| m.getattr("RequestTimeout"))
+            else {
+                return false;
+            };
+            // SAFETY: the GIL is held (attach) and `exc` is a live exception class; CPython
+            // takes its own reference to it. The thread id is a Python thread identifier
+            // (pthread_self, as threading.get_ident(), which pyo3 declares signed); an
+            // unknown one modifies nothing.
+            let n = unsafe {
+                pyo3::ffi::PyThreadState_SetAsyncExc(thread as std::os::raw::c_long, exc.as_ptr())
+            };
+            n == 1
+        })
+    }
+
     fn stack_of(&self, thread: u64) -> Option<String> {
         Python::attach(|py| {
             let frames = py
