@@ -62,6 +62,8 @@ pub enum Directive {
     PythonHashSeed,
     /// `WSGIPythonWarnings`.
     PythonWarnings,
+    /// `WSGISwitchInterval`.
+    SwitchInterval,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
     Catalogued,
 }
@@ -334,6 +336,9 @@ fn apply(
         }
         Directive::PythonHashSeed => {
             server.python_flags.hash_seed = Some(PythonFlags::parse_hash_seed(arg)?)
+        }
+        Directive::SwitchInterval => {
+            server.python_flags.switch_interval = Some(PythonFlags::parse_switch_interval(arg)?)
         }
         Directive::PythonWarnings => server
             .python_flags

@@ -222,6 +222,13 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             if config.python_home.is_none() {
                 config.python_home = main.python_home.clone();
             }
+            // WSGISwitchInterval is embedded mode's under mod_wsgi: the implicit groups'.
+            let implicit = configs
+                .iter()
+                .any(|c| c.implicit_group.as_deref() == Some(g.name.as_str()));
+            if implicit && config.conn.switch_interval.is_none() {
+                config.conn.switch_interval = main.python_flags.switch_interval.clone();
+            }
             // A directory mount's files are loaded on first use, from under the directory.
             let mut scripts: Vec<String> = configs
                 .iter()

@@ -259,11 +259,11 @@ mod module {
             SERVER,
             c"mod_wsgi's WSGIPythonEggs: see docs/directives.md for what rswsgi does with it",
         ),
-        d::raw(
+        d::take1(
             c"WSGISwitchInterval",
-            &Directive::Catalogued,
+            &Directive::SwitchInterval,
             SERVER,
-            c"mod_wsgi's WSGISwitchInterval: see docs/directives.md for what rswsgi does with it",
+            c"SECS : sys.setswitchinterval() in the implicit daemon groups that stand in for embedded mode",
         ),
         d::raw(
             c"WSGIIgnoreActivity",

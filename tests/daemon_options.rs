@@ -342,3 +342,31 @@ fn interrupt_timeout_interrupts_the_request_and_recycles_only_if_it_goes_on() {
         srv.logs()
     );
 }
+
+#[test]
+fn wsgi_switch_interval_sets_the_implicit_groups_of_embedded_mode_only() {
+    let stage = common::Stage::new("switch");
+    let source = std::fs::read_to_string(common::repo_root().join(APP)).unwrap();
+    let app = stage.write("apps/app.py", &source);
+    let apps = app.parent().unwrap().display().to_string();
+    let srv = TestServer::builder(APP)
+        .mount_point("/express-app")
+        .directive("WSGISwitchInterval 0.25")
+        .directive(&format!("WSGIScriptAlias /embedded {}", app.display()))
+        .directive("WSGIDaemonProcess own threads=2")
+        .directive(&format!(
+            "WSGIScriptAlias /own {} process-group=own application-group=%{{GLOBAL}}",
+            app.display()
+        ))
+        .directive(&format!("<Directory {apps}>"))
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    let embedded = srv.get("/embedded");
+    assert_eq!(embedded.status, 200, "{}", srv.logs());
+    assert_eq!(field(&embedded.text(), "switch_interval"), "0.25");
+    // A WSGIDaemonProcess group keeps Python's default, as under mod_wsgi.
+    let own = srv.get("/own").text();
+    assert_eq!(field(&own, "switch_interval"), "0.005", "{own}");
+    assert!(!srv.logs().contains("WSGISwitchInterval"), "{}", srv.logs());
+}

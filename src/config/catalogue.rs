@@ -55,7 +55,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGIRestrictProcess", "WSGIProcessGroup is not allowed in .htaccess, so there is nothing to restrict"),
     warned("WSGIEnableSendfile", "rswsgi always hands a wsgi.file_wrapper file to Apache, whose EnableSendfile decides"),
     warned("WSGIPythonEggs", "egg caches are obsolete; set PYTHON_EGG_CACHE in the environment if one is needed"),
-    warned("WSGISwitchInterval", "not applied yet; call sys.setswitchinterval() in the script"),
     warned("WSGIIgnoreActivity", "not applied yet: every request counts as activity for inactivity-timeout"),
     warned("WSGIServerMetrics", "server metrics are not available yet; mod_wsgi.server_metrics() returns None"),
     warned("WSGITelemetryService", "telemetry is not available yet"),

@@ -71,11 +71,18 @@ fn buffer_size(option: &str, value: &str) -> Result<Option<u32>, String> {
 }
 
 fn switch_interval(option: &str, value: &str) -> Result<String, String> {
-    match value.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= MAX_SWITCH_INTERVAL => Ok(value.to_string()),
+    check_switch_interval(value)
+        .map_err(|why| format!("{DIRECTIVE}: {option}={value} is not valid: {why}"))
+}
+
+/// Checks a switch interval (`switch-interval=`, `WSGISwitchInterval`): a positive number of
+/// seconds, as written.
+pub fn check_switch_interval(value: &str) -> Result<String, String> {
+    match value.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= MAX_SWITCH_INTERVAL => Ok(value.trim().to_string()),
         _ => Err(format!(
-            "{DIRECTIVE}: {option}={value} is not valid: expected a positive number of seconds \
-             (such as 0.005), at most {MAX_SWITCH_INTERVAL:e}"
+            "expected a positive number of seconds (such as 0.005), at most \
+             {MAX_SWITCH_INTERVAL:e}"
         )),
     }
 }
