@@ -159,6 +159,40 @@ fn parse_number(option: &str, value: &str) -> Result<u64, String> {
     })
 }
 
+/// `supplementary-groups=G1,G2`: names or `#GID`, never the root group.
+fn parse_groups(option: &str, value: &str) -> Result<Vec<Principal>, String> {
+    let mut groups = Vec::new();
+    for name in value.split(',').filter(|n| !n.is_empty()) {
+        let group = Principal::parse(option, name)?;
+        if matches!(group, Principal::Id(0)) || name == "root" {
+            return Err(format!(
+                "{DIRECTIVE}: {option}={value} names the root group; daemon processes must not \
+                 have root's privileges"
+            ));
+        }
+        groups.push(group);
+    }
+    Ok(groups)
+}
+
+/// `cpu-priority=N`: a nice value.
+fn parse_nice(option: &str, value: &str) -> Result<i32, String> {
+    match value.parse::<i32>() {
+        Ok(n) if (-20..=19).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{DIRECTIVE}: {option}={value} is not valid: a nice value from -20 to 19"
+        )),
+    }
+}
+
+/// `umask=0NNN`: an octal mode.
+fn parse_umask(value: &str) -> Result<u32, String> {
+    u32::from_str_radix(value.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{DIRECTIVE}: umask={value} is not an octal mode such as 0022"))
+}
+
 fn non_empty(option: &str, value: &str) -> Result<String, String> {
     if value.is_empty() {
         Err(format!("{DIRECTIVE}: {option}= needs a value"))
@@ -168,20 +202,10 @@ fn non_empty(option: &str, value: &str) -> Result<String, String> {
 }
 
 impl DaemonGroupConfig {
-    /// Parses the raw arguments of a `WSGIDaemonProcess` line. User names are not looked up
-    /// here (see [`crate::config::resolve`] callers); `#0` is refused at once.
-    pub fn parse(args: &str) -> Result<Self, String> {
-        let words = split_words(args);
-        let Some((name, options)) = words.split_first() else {
-            return Err(format!("{DIRECTIVE}: missing the group name"));
-        };
-        if name.contains('=') {
-            return Err(format!(
-                "{DIRECTIVE}: the first argument must be the group name, found option '{name}'"
-            ));
-        }
-        let mut g = DaemonGroupConfig {
-            name: name.clone(),
+    /// A group called `name` with every option at its default.
+    fn new(name: &str) -> Self {
+        DaemonGroupConfig {
+            name: name.to_owned(),
             processes: 1,
             threads: 15,
             user: None,
@@ -203,7 +227,22 @@ impl DaemonGroupConfig {
             cpu_priority: None,
             conn: ConnOptions::default(),
             ignored: Vec::new(),
+        }
+    }
+
+    /// Parses the raw arguments of a `WSGIDaemonProcess` line. User names are not looked up
+    /// here (see [`crate::config::resolve`] callers); `#0` is refused at once.
+    pub fn parse(args: &str) -> Result<Self, String> {
+        let words = split_words(args);
+        let Some((name, options)) = words.split_first() else {
+            return Err(format!("{DIRECTIVE}: missing the group name"));
         };
+        if name.contains('=') {
+            return Err(format!(
+                "{DIRECTIVE}: the first argument must be the group name, found option '{name}'"
+            ));
+        }
+        let mut g = DaemonGroupConfig::new(name);
         for word in options {
             let (option, value) = split_option(DIRECTIVE, word)?;
             if g.conn.parse_option(option, value)? {
@@ -229,28 +268,12 @@ impl DaemonGroupConfig {
                 "socket-timeout" => g.socket_timeout = Some(u64::from(parse_count(option, value)?)),
                 "lang" => g.lang = Some(non_empty(option, value)?),
                 "supplementary-groups" => {
-                    for name in value.split(',').filter(|n| !n.is_empty()) {
-                        let group = Principal::parse(option, name)?;
-                        if matches!(group, Principal::Id(0)) || name == "root" {
-                            return Err(format!(
-                                "{DIRECTIVE}: {option}={value} names the root group; daemon \
-                                 processes must not have root's privileges"
-                            ));
-                        }
-                        g.supplementary_groups.push(group);
-                    }
+                    g.supplementary_groups.extend(parse_groups(option, value)?)
                 }
                 "virtual-memory-limit" => {
                     g.virtual_memory_limit = Some(parse_number(option, value)?)
                 }
-                "cpu-priority" => match value.parse::<i32>() {
-                    Ok(n) if (-20..=19).contains(&n) => g.cpu_priority = Some(n),
-                    _ => {
-                        return Err(format!(
-                        "{DIRECTIVE}: {option}={value} is not valid: a nice value from -20 to 19"
-                    ))
-                    }
-                },
+                "cpu-priority" => g.cpu_priority = Some(parse_nice(option, value)?),
                 o if REFUSED.iter().any(|(r, _)| *r == o) => {
                     let why = REFUSED
                         .iter()
@@ -259,15 +282,7 @@ impl DaemonGroupConfig {
                     return Err(format!("{DIRECTIVE} {name}: {o}= is {why}"));
                 }
                 "locale" => g.locale = Some(non_empty(option, value)?),
-                "umask" => {
-                    let mask = u32::from_str_radix(value.trim_start_matches("0o"), 8)
-                        .ok()
-                        .filter(|m| *m <= 0o777)
-                        .ok_or_else(|| {
-                            format!("{DIRECTIVE}: umask={value} is not an octal mode such as 0022")
-                        })?;
-                    g.umask = Some(mask);
-                }
+                "umask" => g.umask = Some(parse_umask(value)?),
                 o if LIMITS.contains(&o) => {
                     let known = LIMITS.iter().find(|l| **l == o).expect("checked");
                     g.limits.retain(|(k, _)| k != known);

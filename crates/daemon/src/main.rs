@@ -8,6 +8,7 @@ mod backend;
 mod conn;
 mod fork;
 mod gate;
+mod io_error;
 mod lifecycle;
 mod log;
 mod owner;
