@@ -58,6 +58,7 @@ const FUNCTIONS: &[&str] = &[
     "rswsgi_read_body",
     "rswsgi_first_filter_is_content",
     "rswsgi_client_fd",
+    "rswsgi_swap_client_timeout",
     "rswsgi_send_file",
     "rswsgi_core_sendfile",
     "ap_map_http_request_error",

@@ -52,6 +52,23 @@ int rswsgi_first_filter_is_content(request_rec *r)
         && r->output_filters->frec->ftype < AP_FTYPE_PROTOCOL;
 }
 
+apr_interval_time_t rswsgi_swap_client_timeout(request_rec *r, apr_interval_time_t t)
+{
+    conn_rec *c = r->connection;
+    apr_socket_t *sock;
+    apr_interval_time_t old;
+
+    if (c->master) {
+        return -1;
+    }
+    sock = ap_get_conn_socket(c);
+    if (!sock || apr_socket_timeout_get(sock, &old) != APR_SUCCESS
+        || apr_socket_timeout_set(sock, t) != APR_SUCCESS) {
+        return -1;
+    }
+    return old;
+}
+
 int rswsgi_client_fd(request_rec *r)
 {
     conn_rec *c = r->connection;

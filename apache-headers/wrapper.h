@@ -50,6 +50,11 @@ int rswsgi_first_filter_is_content(request_rec *r);
  * while the daemon works; -1 when there is none of its own (an HTTP/2 stream). */
 int rswsgi_client_fd(request_rec *r);
 
+/* Sets the timeout (microseconds) of the client connection's own socket, which bounds each
+ * write of the response to the client, and returns the previous one; -1, changing nothing,
+ * when there is no socket of its own (an HTTP/2 stream). */
+apr_interval_time_t rswsgi_swap_client_timeout(request_rec *r, apr_interval_time_t t);
+
 /* Passes `len` bytes from `offset` of the open file `fd` through the output filters as file
  * buckets (sendfile when EnableSendfile is on), using the caller's brigade `bb` (emptied again
  * before returning). Takes ownership of `fd`: it is closed with the request pool, after the

@@ -86,6 +86,10 @@ unsafe extern "C" fn check_config(
         assign_implicit_groups(s)?;
         let configs = server_configs(s);
         config::check_all(configs.iter().copied())?;
+        for (g, at) in configs.iter().flat_map(|c| c.groups.iter()) {
+            // Unknown script-user, script-group and socket-user names stop httpd here.
+            crate::daemon_ids::resolve(g).map_err(|e| format!("{e} (at {at})"))?;
+        }
         warn_shared_interpreters(&configs);
         if configs.iter().any(|c| !c.groups.is_empty()) {
             supervisor::check_socket_prefix(&socket_prefix(pconf, configs[0]))?;
@@ -265,6 +269,13 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
             let mut config = g.clone();
             if config.python_home.is_none() {
                 config.python_home = main.python_home.clone();
+            }
+            // WSGISwitchInterval is embedded mode's under mod_wsgi: the implicit groups'.
+            let implicit = configs
+                .iter()
+                .any(|c| c.implicit_group.as_deref() == Some(g.name.as_str()));
+            if implicit && config.conn.switch_interval.is_none() {
+                config.conn.switch_interval = main.python_flags.switch_interval.clone();
             }
             let config::GroupScripts {
                 scripts,

@@ -12,6 +12,7 @@ mod auth;
 mod config;
 #[cfg(not(test))]
 mod conftree;
+mod daemon_ids;
 #[cfg(not(test))]
 mod directives;
 #[cfg(not(test))]
@@ -269,11 +270,11 @@ mod module {
             SERVER,
             c"mod_wsgi's WSGIPythonEggs: see docs/directives.md for what rswsgi does with it",
         ),
-        d::raw(
+        d::take1(
             c"WSGISwitchInterval",
-            &Directive::Catalogued,
+            &Directive::SwitchInterval,
             SERVER,
-            c"mod_wsgi's WSGISwitchInterval: see docs/directives.md for what rswsgi does with it",
+            c"SECS : sys.setswitchinterval() in the implicit daemon groups that stand in for embedded mode",
         ),
         d::raw(
             c"WSGIIgnoreActivity",

@@ -266,3 +266,31 @@ fn two_applications_sharing_an_interpreter_are_warned_about() {
     assert!(ok, "{text}");
     assert!(!text.contains("daemon group 'shared' serves"), "{text}");
 }
+
+#[test]
+fn unknown_users_of_daemon_options_and_bad_sizes_are_named() {
+    assert_rejected(
+        &["WSGIDaemonProcess g script-user=no-such-user-rswsgi"],
+        &[
+            "WSGIDaemonProcess g",
+            "script-user=no-such-user-rswsgi",
+            "no user named",
+        ],
+    );
+    assert_rejected(
+        &["WSGIDaemonProcess g socket-user=no-such-user-rswsgi"],
+        &["socket-user=no-such-user-rswsgi"],
+    );
+    assert_rejected(
+        &["WSGIDaemonProcess g script-group=no-such-group-rswsgi"],
+        &["script-group=no-such-group-rswsgi", "no group named"],
+    );
+    assert_rejected(
+        &["WSGIDaemonProcess g send-buffer-size=100"],
+        &["send-buffer-size=100", "at least 512 bytes"],
+    );
+    assert_rejected(
+        &["WSGIDaemonProcess g chroot=/srv/jail"],
+        &["chroot= is not supported"],
+    );
+}

@@ -343,3 +343,51 @@ fn add_handler_without_a_process_group_is_served_by_the_implicit_group() {
         });
     assert!(implicit, "no implicit group");
 }
+
+/// `%{GLOBAL}` as a process group (mod_wsgi's embedded mode) means the server's implicit
+/// daemon group wherever it is written, even under a server-wide `WSGIProcessGroup`.
+#[test]
+fn process_group_global_means_the_implicit_group_everywhere() {
+    let stage = Stage::new("globalgroup");
+    let probe = "import os\n\ndef application(environ, start_response):\n    \
+        start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+        return [environ['mod_wsgi.process_group'].encode()]\n\n\
+        def handle_request(environ, start_response):\n    return application(environ, start_response)\n";
+    let a = stage.write("site/a.wsgi", probe);
+    let b = stage.write("site/b.wsgi", probe);
+    let pages = stage.subdir("pages");
+    stage.write("pages/x.page", "page\n");
+    let srv = TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIDaemonProcess named processes=1 threads=2")
+        .directive("WSGIProcessGroup named")
+        .directive(&format!("WSGIScriptAlias /a {}", a.display()))
+        .directive(&format!("WSGIScriptAlias /b {}", b.display()))
+        .directive("<Location /b>")
+        .directive("  WSGIProcessGroup %{GLOBAL}")
+        .directive("</Location>")
+        .directive(&format!(
+            "WSGIHandlerScript page-handler {} process-group=%{{GLOBAL}}",
+            b.display()
+        ))
+        .directive(&format!("Alias /pages {}", pages.display()))
+        .directive(&format!("<Directory {}>", pages.display()))
+        .directive("  AddHandler page-handler .page")
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .directive(&format!("<Directory {}>", a.parent().unwrap().display()))
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    assert_eq!(srv.get("/a").text(), "named", "{}", srv.logs());
+    let embedded = srv.get("/b");
+    assert_eq!(embedded.status, 200, "{}", srv.logs());
+    assert!(
+        embedded.text().starts_with("embedded:"),
+        "{}",
+        embedded.text()
+    );
+    let page = srv.get("/pages/x.page");
+    assert_eq!(page.status, 200, "{}", srv.logs());
+    assert!(page.text().starts_with("embedded:"), "{}", page.text());
+}

@@ -36,7 +36,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("<WSGIInterpreterOptions", "rswsgi runs one interpreter per daemon process, without sub-interpreters; the section's contents are skipped"),
     warned("WSGIPassApacheRequest", EMBEDDED),
     warned("WSGIPythonEggs", "egg caches are obsolete; set PYTHON_EGG_CACHE in the environment if one is needed"),
-    warned("WSGISwitchInterval", "not applied yet; call sys.setswitchinterval() in the script"),
     warned("WSGIIgnoreActivity", "not applied yet: every request counts as activity for inactivity-timeout"),
     warned("WSGIServerMetrics", "server metrics are not available yet; mod_wsgi.server_metrics() returns None"),
     warned("WSGITelemetryService", "telemetry is not available yet"),

@@ -1,40 +1,44 @@
 //! `WSGIDaemonProcess NAME [option=value]...`: one group of daemon processes.
 
+use super::daemon_options::ConnOptions;
 use super::words::{split_option, split_words};
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
-/// mod_wsgi options this version accepts but does not act on yet; they are logged at start-up
-/// so that an existing mod_wsgi configuration still loads.
-const ACCEPTED_NOT_IMPLEMENTED: &[&str] = &[
-    "stack-size",
-    "send-buffer-size",
-    "receive-buffer-size",
-    "server-metrics",
-    "python-eggs",
-    "response-flush-delay",
-    "response-socket-timeout",
-    "switch-interval",
-    "interrupt-timeout",
-    "socket-user",
+/// mod_wsgi options this version accepts but does not act on, with why; they are logged at
+/// start-up (see [`ignored_reason`]) so that an existing mod_wsgi configuration still loads.
+const ACCEPTED_NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "server-metrics",
+        "Apache's scoreboard is not visible from the daemons, so mod_wsgi.server_metrics() \
+         returns None whatever it says",
+    ),
+    (
+        "python-eggs",
+        "egg caches are obsolete; set PYTHON_EGG_CACHE in httpd's environment if one is needed",
+    ),
+    (
+        "response-flush-delay",
+        "the module passes each block of the response on to the client as it arrives, with \
+         no delay to gather blocks",
+    ),
 ];
+
+/// Why an option word kept in [`DaemonGroupConfig::ignored`] has no effect.
+pub fn ignored_reason(word: &str) -> &'static str {
+    let option = word.split_once('=').map_or(word, |(o, _)| o);
+    ACCEPTED_NOT_IMPLEMENTED
+        .iter()
+        .find(|(o, _)| *o == option)
+        .map_or("not implemented", |(_, why)| *why)
+}
 
 /// mod_wsgi options refused with the reason: accepting them would quietly drop a restriction
 /// the configuration asks for.
-const REFUSED: &[(&str, &str)] = &[
-    (
-        "chroot",
-        "not supported: the daemon binary and its Python would have to live inside the chroot",
-    ),
-    (
-        "script-user",
-        "not supported yet, and ignoring it would load scripts of any owner",
-    ),
-    (
-        "script-group",
-        "not supported yet, and ignoring it would load scripts of any group",
-    ),
-];
+const REFUSED: &[(&str, &str)] = &[(
+    "chroot",
+    "not supported: the daemon binary and its Python would have to live inside the chroot",
+)];
 
 /// A user or group as written in the configuration: a name, or `#N` for a numeric id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +50,7 @@ pub enum Principal {
 }
 
 impl Principal {
-    fn parse(option: &str, value: &str) -> Result<Self, String> {
+    pub(super) fn parse(option: &str, value: &str) -> Result<Self, String> {
         if value.is_empty() {
             return Err(format!("{DIRECTIVE}: {option}= needs a value"));
         }
@@ -112,6 +116,8 @@ pub struct DaemonGroupConfig {
     pub virtual_memory_limit: Option<u64>,
     /// `cpu-priority`: the daemons' nice value (-20 to 19), set before privileges are dropped.
     pub cpu_priority: Option<i32>,
+    /// Sockets, worker threads, script owners (`config/daemon_options.rs`).
+    pub conn: ConnOptions,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -139,6 +145,7 @@ const LIMITS: &[&str] = &[
     "restart-interval",
     "inactivity-timeout",
     "request-timeout",
+    "interrupt-timeout",
     "graceful-timeout",
     "memory-limit",
     "cpu-time-limit",
@@ -152,6 +159,40 @@ fn parse_number(option: &str, value: &str) -> Result<u64, String> {
     })
 }
 
+/// `supplementary-groups=G1,G2`: names or `#GID`, never the root group.
+fn parse_groups(option: &str, value: &str) -> Result<Vec<Principal>, String> {
+    let mut groups = Vec::new();
+    for name in value.split(',').filter(|n| !n.is_empty()) {
+        let group = Principal::parse(option, name)?;
+        if matches!(group, Principal::Id(0)) || name == "root" {
+            return Err(format!(
+                "{DIRECTIVE}: {option}={value} names the root group; daemon processes must not \
+                 have root's privileges"
+            ));
+        }
+        groups.push(group);
+    }
+    Ok(groups)
+}
+
+/// `cpu-priority=N`: a nice value.
+fn parse_nice(option: &str, value: &str) -> Result<i32, String> {
+    match value.parse::<i32>() {
+        Ok(n) if (-20..=19).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{DIRECTIVE}: {option}={value} is not valid: a nice value from -20 to 19"
+        )),
+    }
+}
+
+/// `umask=0NNN`: an octal mode.
+fn parse_umask(value: &str) -> Result<u32, String> {
+    u32::from_str_radix(value.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{DIRECTIVE}: umask={value} is not an octal mode such as 0022"))
+}
+
 fn non_empty(option: &str, value: &str) -> Result<String, String> {
     if value.is_empty() {
         Err(format!("{DIRECTIVE}: {option}= needs a value"))
@@ -161,20 +202,10 @@ fn non_empty(option: &str, value: &str) -> Result<String, String> {
 }
 
 impl DaemonGroupConfig {
-    /// Parses the raw arguments of a `WSGIDaemonProcess` line. User names are not looked up
-    /// here (see [`crate::config::resolve`] callers); `#0` is refused at once.
-    pub fn parse(args: &str) -> Result<Self, String> {
-        let words = split_words(args);
-        let Some((name, options)) = words.split_first() else {
-            return Err(format!("{DIRECTIVE}: missing the group name"));
-        };
-        if name.contains('=') {
-            return Err(format!(
-                "{DIRECTIVE}: the first argument must be the group name, found option '{name}'"
-            ));
-        }
-        let mut g = DaemonGroupConfig {
-            name: name.clone(),
+    /// A group called `name` with every option at its default.
+    fn new(name: &str) -> Self {
+        DaemonGroupConfig {
+            name: name.to_owned(),
             processes: 1,
             threads: 15,
             user: None,
@@ -194,10 +225,29 @@ impl DaemonGroupConfig {
             supplementary_groups: Vec::new(),
             virtual_memory_limit: None,
             cpu_priority: None,
+            conn: ConnOptions::default(),
             ignored: Vec::new(),
+        }
+    }
+
+    /// Parses the raw arguments of a `WSGIDaemonProcess` line. User names are not looked up
+    /// here (see [`crate::config::resolve`] callers); `#0` is refused at once.
+    pub fn parse(args: &str) -> Result<Self, String> {
+        let words = split_words(args);
+        let Some((name, options)) = words.split_first() else {
+            return Err(format!("{DIRECTIVE}: missing the group name"));
         };
+        if name.contains('=') {
+            return Err(format!(
+                "{DIRECTIVE}: the first argument must be the group name, found option '{name}'"
+            ));
+        }
+        let mut g = DaemonGroupConfig::new(name);
         for word in options {
             let (option, value) = split_option(DIRECTIVE, word)?;
+            if g.conn.parse_option(option, value)? {
+                continue;
+            }
             match option {
                 "processes" => g.processes = parse_count(option, value)?,
                 "threads" => g.threads = parse_count(option, value)?,
@@ -218,28 +268,12 @@ impl DaemonGroupConfig {
                 "socket-timeout" => g.socket_timeout = Some(u64::from(parse_count(option, value)?)),
                 "lang" => g.lang = Some(non_empty(option, value)?),
                 "supplementary-groups" => {
-                    for name in value.split(',').filter(|n| !n.is_empty()) {
-                        let group = Principal::parse(option, name)?;
-                        if matches!(group, Principal::Id(0)) || name == "root" {
-                            return Err(format!(
-                                "{DIRECTIVE}: {option}={value} names the root group; daemon \
-                                 processes must not have root's privileges"
-                            ));
-                        }
-                        g.supplementary_groups.push(group);
-                    }
+                    g.supplementary_groups.extend(parse_groups(option, value)?)
                 }
                 "virtual-memory-limit" => {
                     g.virtual_memory_limit = Some(parse_number(option, value)?)
                 }
-                "cpu-priority" => match value.parse::<i32>() {
-                    Ok(n) if (-20..=19).contains(&n) => g.cpu_priority = Some(n),
-                    _ => {
-                        return Err(format!(
-                        "{DIRECTIVE}: {option}={value} is not valid: a nice value from -20 to 19"
-                    ))
-                    }
-                },
+                "cpu-priority" => g.cpu_priority = Some(parse_nice(option, value)?),
                 o if REFUSED.iter().any(|(r, _)| *r == o) => {
                     let why = REFUSED
                         .iter()
@@ -248,15 +282,7 @@ impl DaemonGroupConfig {
                     return Err(format!("{DIRECTIVE} {name}: {o}= is {why}"));
                 }
                 "locale" => g.locale = Some(non_empty(option, value)?),
-                "umask" => {
-                    let mask = u32::from_str_radix(value.trim_start_matches("0o"), 8)
-                        .ok()
-                        .filter(|m| *m <= 0o777)
-                        .ok_or_else(|| {
-                            format!("{DIRECTIVE}: umask={value} is not an octal mode such as 0022")
-                        })?;
-                    g.umask = Some(mask);
-                }
+                "umask" => g.umask = Some(parse_umask(value)?),
                 o if LIMITS.contains(&o) => {
                     let known = LIMITS.iter().find(|l| **l == o).expect("checked");
                     g.limits.retain(|(k, _)| k != known);
@@ -267,7 +293,9 @@ impl DaemonGroupConfig {
                         non_empty(option, value)?.replace("%{GROUP}", &format!("(wsgi:{name})"));
                     g.display_name = Some(shown);
                 }
-                o if ACCEPTED_NOT_IMPLEMENTED.contains(&o) => g.ignored.push(word.clone()),
+                o if ACCEPTED_NOT_IMPLEMENTED.iter().any(|(a, _)| *a == o) => {
+                    g.ignored.push(word.clone())
+                }
                 o => return Err(format!("{DIRECTIVE} {name}: unknown option '{o}'")),
             }
         }
@@ -296,7 +324,8 @@ mod tests {
         let g = DaemonGroupConfig::parse(
             "app processes=2 threads=4 user=www-data group=#33 python-home=/v python-path=/a:/b \
              display-name=%{GROUP} home=/srv maximum-requests=100 connect-timeout=3 listen-backlog=7 \
-             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 stack-size=100000",
+             lang=C.UTF-8 request-timeout=30 shutdown-timeout=2 umask=0027 stack-size=100000 \
+             server-metrics=On",
         )
         .unwrap();
         assert_eq!(g.processes, 2);
@@ -305,7 +334,8 @@ mod tests {
         assert_eq!(g.group, Some(Principal::Id(33)));
         assert_eq!(g.python_path.as_deref(), Some("/a:/b"));
         assert_eq!(g.display_name.as_deref(), Some("(wsgi:app)"));
-        assert_eq!(g.ignored, ["stack-size=100000"]);
+        assert_eq!(g.ignored, ["server-metrics=On"]);
+        assert_eq!(g.conn.stack_size, Some(100_000));
         assert_eq!((g.lang.as_deref(), g.umask), (Some("C.UTF-8"), Some(0o027)));
         assert!(DaemonGroupConfig::parse("g umask=999").is_err());
         assert_eq!(
@@ -347,11 +377,26 @@ mod tests {
             (Some(1_000_000_000), Some(5))
         );
         assert_eq!(g.ignored, ["python-eggs=/tmp/eggs"]);
+        assert!(ignored_reason(&g.ignored[0]).contains("PYTHON_EGG_CACHE"));
+        assert!(ignored_reason("server-metrics=On").contains("server_metrics() returns None"));
+        assert!(ignored_reason("response-flush-delay=5").contains("as it arrives"));
         assert!(DaemonGroupConfig::parse("g supplementary-groups=root").is_err());
         assert!(DaemonGroupConfig::parse("g cpu-priority=40").is_err());
-        let e = DaemonGroupConfig::parse("g script-user=www-data").unwrap_err();
-        assert!(e.contains("script-user= is not supported yet"), "{e}");
-        assert!(DaemonGroupConfig::parse("g chroot=/srv/jail").is_err());
+        let g = DaemonGroupConfig::parse(
+            "g script-user=www-data socket-user=#33 send-buffer-size=8192 switch-interval=0.01",
+        )
+        .unwrap();
+        assert!(g.ignored.is_empty(), "{:?}", g.ignored);
+        assert_eq!(g.conn.send_buffer_size, Some(8192));
+        let e = DaemonGroupConfig::parse("g script-user=a script-group=b").unwrap_err();
+        assert!(
+            e.contains("only one of script-user= and script-group="),
+            "{e}"
+        );
+        let e = DaemonGroupConfig::parse("g receive-buffer-size=100").unwrap_err();
+        assert!(e.contains("receive-buffer-size=100"), "{e}");
+        let e = DaemonGroupConfig::parse("g chroot=/srv/jail").unwrap_err();
+        assert!(e.contains("chroot= is not supported"), "{e}");
         let e = DaemonGroupConfig::parse("g request-timeout=soon").unwrap_err();
         assert!(e.contains("request-timeout=soon"), "{e}");
     }

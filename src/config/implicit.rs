@@ -12,13 +12,14 @@ pub const IMPLICIT_DEFAULTS: &str = "processes=2 threads=15";
 
 /// Whether `s` has a mount that no daemon group serves.
 pub fn needs_implicit_group(s: &ServerConfig) -> bool {
-    !s.has_process_group_directive
-        && (s.aliases.iter().any(|a| a.process_group.is_none())
-            || !s.wsgi_handler_lines.is_empty()
-            || s.handler_scripts.iter().any(|h| h.process_group.is_none())
-            || s.hook_scripts
-                .iter()
-                .any(|(h, _)| h.process_group.is_none()))
+    s.embedded_sections
+        || !s.has_process_group_directive
+            && (s.aliases.iter().any(|a| a.process_group.is_none())
+                || !s.wsgi_handler_lines.is_empty()
+                || s.handler_scripts.iter().any(|h| h.process_group.is_none())
+                || s.hook_scripts
+                    .iter()
+                    .any(|(h, _)| h.process_group.is_none()))
 }
 
 /// Whether a line of the configuration files gives files mod_wsgi's handler (`AddHandler

@@ -4,6 +4,7 @@
 pub mod app_group;
 pub mod catalogue;
 mod daemon_group;
+pub mod daemon_options;
 mod handler_script;
 mod hook_script;
 mod implicit;
@@ -13,7 +14,8 @@ mod python_flags;
 mod script_alias;
 pub(crate) mod words;
 
-pub use daemon_group::{root_refused, DaemonGroupConfig, Principal};
+pub use daemon_group::{ignored_reason, root_refused, DaemonGroupConfig, Principal};
+pub use daemon_options::ScriptOwner;
 pub use handler_script::{parse_import_script, HandlerScript, HANDLER_CALLABLE};
 pub use hook_script::{HookKind, HookScript, HookScripts};
 pub use implicit::{add_implicit_group, gives_wsgi_handler, needs_implicit_group};
@@ -21,6 +23,10 @@ pub use plan::{group_scripts, GroupScripts};
 pub use proxy::{parse_proxy_headers, parse_trusted_proxies, HeadMapping, Subnet};
 pub use python_flags::PythonFlags;
 pub use script_alias::{DirectoryTarget, ScriptAlias};
+
+/// The process group mod_wsgi runs embedded mode in (`%{GLOBAL}`): rswsgi's implicit daemon
+/// group.
+pub const EMBEDDED_GROUP: &str = "%{GLOBAL}";
 
 /// A place in the configuration files, for error messages.
 pub type Location = String;
@@ -40,6 +46,9 @@ pub struct ServerConfig {
     pub group_refs: Vec<(String, Location)>,
     /// True when some `WSGIProcessGroup` appears anywhere in this server.
     pub has_process_group_directive: bool,
+    /// A `WSGIProcessGroup %{GLOBAL}` (embedded mode under mod_wsgi) is in its sections: the
+    /// server needs its implicit group whatever else it has.
+    pub embedded_sections: bool,
     /// `<Directory>` sections with a `WSGIProcessGroup`: (directory, group). The group's
     /// daemons may load scripts under the directory (`AddHandler wsgi-script`).
     pub group_dirs: Vec<(String, String)>,
@@ -105,6 +114,7 @@ impl ServerConfig {
             group_refs: vhost.group_refs.clone(),
             has_process_group_directive: vhost.has_process_group_directive
                 || base.has_process_group_directive,
+            embedded_sections: vhost.embedded_sections || base.embedded_sections,
             group_dirs: vhost
                 .group_dirs
                 .iter()

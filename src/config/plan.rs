@@ -49,13 +49,20 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
         .collect();
     // Handler scripts are loaded on first use, by the group they name (any group,
     // when they name none: WSGIProcessGroup decides).
-    allowed_scripts.extend(
-        configs
-            .iter()
-            .flat_map(|c| c.handler_scripts.iter())
-            .filter(|h| h.process_group.as_deref().map_or(true, |p| p == group))
-            .map(|h| h.script.clone()),
-    );
+    for other in configs {
+        let implicit = other.implicit_group.as_deref() == Some(group);
+        allowed_scripts.extend(
+            other
+                .handler_scripts
+                .iter()
+                .filter(|h| match h.process_group.as_deref() {
+                    None => true,
+                    Some(super::EMBEDDED_GROUP) => implicit,
+                    Some(p) => p == group,
+                })
+                .map(|h| h.script.clone()),
+        );
+    }
     // Auth, access and dispatch scripts run in the group they name, else wherever the
     // request's group is.
     for other in configs {
@@ -76,8 +83,12 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
     allowed_scripts.dedup();
     let mut allowed_dirs: Vec<String> = configs
         .iter()
-        .flat_map(|c| c.group_dirs.iter())
-        .filter(|(_, g)| g == group)
+        .flat_map(|c| {
+            let implicit = c.implicit_group.as_deref() == Some(group);
+            c.group_dirs
+                .iter()
+                .filter(move |(_, g)| g == group || implicit && g == super::EMBEDDED_GROUP)
+        })
         .map(|(dir, _)| dir.clone())
         .collect();
     allowed_dirs.extend(

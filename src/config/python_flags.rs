@@ -14,6 +14,9 @@ pub struct PythonFlags {
     pub hash_seed: Option<String>,
     /// `WSGIPythonWarnings SPEC`, once per line, in order.
     pub warnings: Vec<String>,
+    /// `WSGISwitchInterval SECS`: under mod_wsgi it applies to embedded mode only, so here
+    /// to the implicit daemon groups that stand in for it (not part of [`Self::environment`]).
+    pub switch_interval: Option<String>,
 }
 
 impl PythonFlags {
@@ -62,6 +65,12 @@ impl PythonFlags {
         Ok(arg.to_owned())
     }
 
+    /// Parses `WSGISwitchInterval`'s argument.
+    pub fn parse_switch_interval(arg: &str) -> Result<String, String> {
+        super::daemon_options::check_switch_interval(arg)
+            .map_err(|why| format!("WSGISwitchInterval {arg}: {why}"))
+    }
+
     /// The `NAME=value` environment entries for a daemon.
     pub fn environment(&self) -> Vec<String> {
         let mut env = Vec::new();
@@ -86,6 +95,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn switch_interval() {
+        assert_eq!(
+            PythonFlags::parse_switch_interval(" 0.002 ").unwrap(),
+            "0.002"
+        );
+        for bad in ["0", "-1", "soon", "inf", ""] {
+            let e = PythonFlags::parse_switch_interval(bad).unwrap_err();
+            assert!(e.starts_with("WSGISwitchInterval"), "{e}");
+        }
+    }
+
+    #[test]
     fn parse_and_environment() {
         let flags = PythonFlags {
             optimize: Some(PythonFlags::parse_optimize("2").unwrap()),
@@ -95,6 +116,7 @@ mod tests {
                 PythonFlags::parse_warning("ignore::DeprecationWarning").unwrap(),
                 PythonFlags::parse_warning("error").unwrap(),
             ],
+            switch_interval: Some("0.01".into()),
         };
         assert_eq!(
             flags.environment(),

@@ -74,6 +74,8 @@ pub enum Directive {
     RestrictProcess,
     /// `WSGIEnableSendfile`.
     EnableSendfile,
+    /// `WSGISwitchInterval`.
+    SwitchInterval,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
     Catalogued,
 }
@@ -216,7 +218,11 @@ fn apply(
         Directive::HandlerScript => {
             let mut h = crate::config::HandlerScript::parse(arg)?;
             h.script = server_root_relative(cmd, &h.script);
-            if let Some(g) = &h.process_group {
+            // mod_wsgi's name for embedded mode (mod_wsgi-express writes it): the implicit group.
+            if h.process_group.as_deref() == Some(EMBEDDED) && !at_request_time() {
+                server.embedded_sections = true;
+            }
+            if let Some(g) = h.process_group.as_ref().filter(|g| *g != EMBEDDED) {
                 server.group_refs.push((
                     g.clone(),
                     format!("WSGIHandlerScript {} at {}", h.name, location(cmd)),
@@ -263,6 +269,9 @@ fn apply(
         Directive::PythonHashSeed => {
             server.python_flags.hash_seed = Some(PythonFlags::parse_hash_seed(arg)?)
         }
+        Directive::SwitchInterval => {
+            server.python_flags.switch_interval = Some(PythonFlags::parse_switch_interval(arg)?)
+        }
         Directive::PythonWarnings => server
             .python_flags
             .warnings
@@ -273,7 +282,9 @@ fn apply(
             // From .htaccess (read in a child, at request time) nothing is recorded server-wide:
             // the groups may not load such a script unless their rules already allow it.
             if !at_request_time() {
-                if let Some(g) = &h.process_group {
+                // Embedded mode under mod_wsgi: the implicit group, which the server then needs.
+                server.embedded_sections |= h.process_group.as_deref() == Some(EMBEDDED);
+                if let Some(g) = h.process_group.as_ref().filter(|g| *g != EMBEDDED) {
                     let at = format!("{} {} at {}", kind.directive(), h.script, location(cmd));
                     server.group_refs.push((g.clone(), at));
                 }
@@ -290,7 +301,17 @@ fn apply(
         }
         Directive::Catalogued => catalogued(cmd)?,
         // Embedded mode under mod_wsgi: the server's implicit daemon group serves it.
-        Directive::ProcessGroup if arg == EMBEDDED => {}
+        // Embedded mode under mod_wsgi, here as everywhere: the server's implicit daemon group,
+        // which the server then has (even beside other WSGIProcessGroups).
+        Directive::ProcessGroup if arg == EMBEDDED => {
+            dir().process_group = Some(EMBEDDED.to_owned());
+            if !at_request_time() {
+                server.embedded_sections = true;
+                if let Some(path) = directory_section(cmd) {
+                    server.group_dirs.push((path, EMBEDDED.to_owned()));
+                }
+            }
+        }
         Directive::ProcessGroup => {
             dir().process_group = Some(arg.to_string());
             if let Some(path) = directory_section(cmd) {
@@ -358,7 +379,7 @@ fn apply(
 }
 
 /// The process group mod_wsgi runs embedded mode in; rswsgi's implicit daemon group.
-const EMBEDDED: &str = "%{GLOBAL}";
+const EMBEDDED: &str = crate::config::EMBEDDED_GROUP;
 
 /// httpd's own refusal of a directive outside the main server (`GLOBAL_ONLY`).
 fn main_server_only(cmd: &ffi::cmd_parms) -> Result<(), String> {

@@ -76,6 +76,8 @@ pub enum Outcome<T> {
 struct Ending {
     retry: bool,
     reusable: bool,
+    /// The client socket's timeout before `response-socket-timeout` replaced it.
+    client_timeout: Option<i64>,
 }
 
 /// What the configuration says about relaying a response.
@@ -87,6 +89,9 @@ pub struct ResponsePolicy {
     /// `WSGIEnableSendfile` (else Apache's `EnableSendfile`): a `BodyFile` goes out with
     /// `sendfile`; otherwise Apache reads the descriptor and writes what it read.
     pub sendfile: bool,
+    /// `response-socket-timeout` (else `socket-timeout`): how long each write of the response
+    /// to the client may take; `None` leaves Apache's `Timeout`.
+    pub response_timeout: Option<Duration>,
 }
 
 /// Runs the exchange.
@@ -104,9 +109,13 @@ pub fn run(
         stream: &link.stream,
         seq: link.seq,
         timeout: link.timeout,
+        response_timeout: policy.response_timeout,
     };
     let status = relay(r, &conn, &mut reader, head, group, policy, &mut ending);
     link.buf = reader.into_parts().1;
+    if let Some(old) = ending.client_timeout.take() {
+        r.swap_client_timeout(old);
+    }
     if ending.retry {
         Outcome::Retry
     } else {
@@ -135,6 +144,9 @@ struct Connection<'a> {
     seq: u64,
     /// How long to wait for the daemon.
     timeout: Duration,
+    /// `response-socket-timeout` (else `socket-timeout`): how long each write of the response
+    /// to the client may take; `None` leaves Apache's `Timeout`.
+    response_timeout: Option<Duration>,
 }
 
 /// The frame loop.
@@ -285,6 +297,12 @@ fn relay(
                     }
                 }
                 head_sent = true;
+                // As mod_wsgi: from the response on, writes to the client time out after
+                // response-socket-timeout; put back when the exchange ends.
+                if let Some(t) = conn.response_timeout {
+                    let us = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
+                    ending.client_timeout = r.swap_client_timeout(us);
+                }
             }
             Frame::Body(data) if head_sent => {
                 let (len, over) = within_length(declared, sent, data.len() as u64);
@@ -345,6 +363,15 @@ fn relay(
                     head_sent,
                     ffi::HTTP_GATEWAY_TIME_OUT,
                     &format!("daemon group '{group}' gave the request up: {msg}"),
+                );
+            }
+            Frame::Forbidden { message, .. } => {
+                let msg = String::from_utf8_lossy(message);
+                return fail(
+                    r,
+                    head_sent,
+                    ffi::HTTP_FORBIDDEN,
+                    &format!("daemon group '{group}' refused the request's script: {msg}"),
                 );
             }
             Frame::Error { message, .. } => {

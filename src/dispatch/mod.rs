@@ -254,10 +254,15 @@ fn request_group(r: &Request, cfg: &ServerConfig, dir: &DirConfig) -> Option<Str
         .and_then(|i| i.parse::<usize>().ok())
         .and_then(|i| cfg.aliases.get(i));
     let handler_script = r.handler().and_then(|h| cfg.handler_script(h));
+    // `%{GLOBAL}`, mod_wsgi's embedded mode, is the implicit group wherever it is written.
+    let named = |g: Option<&String>| match g.map(String::as_str) {
+        Some(crate::config::EMBEDDED_GROUP) => cfg.implicit_group.clone(),
+        other => other.map(str::to_owned),
+    };
     alias
         .and_then(|a| a.process_group.clone())
-        .or_else(|| handler_script.and_then(|h| h.process_group.clone()))
-        .or(dir.process_group.clone())
+        .or_else(|| handler_script.and_then(|h| named(h.process_group.as_ref())))
+        .or_else(|| named(dir.process_group.as_ref()))
         .or(cfg.implicit_group.clone())
 }
 
@@ -374,6 +379,7 @@ pub fn serve(r: &mut Request) -> i32 {
     let policy = exchange::ResponsePolicy {
         error_override: dir.error_override == Some(true),
         sendfile: dir.enable_sendfile.unwrap_or_else(|| r.core_sendfile()),
+        response_timeout: endpoint.response_socket_timeout,
     };
     forward(r, &endpoint, &group, &mut head, |r, link, wire| {
         exchange::run(r, link, wire, &group, policy)

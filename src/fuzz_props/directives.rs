@@ -5,9 +5,10 @@
 
 use std::net::IpAddr;
 
+use crate::config::daemon_options::ConnOptions;
 use crate::config::{
     parse_proxy_headers, parse_trusted_proxies, socket_path, DaemonGroupConfig, HeadMapping,
-    Principal, ScriptAlias, Subnet,
+    Principal, ScriptAlias, ScriptOwner, Subnet,
 };
 
 /// Runs the check `data[0]` selects on the rest of `data`.
@@ -73,6 +74,34 @@ pub fn check_words(text: &str) {
     );
 }
 
+/// The options of `c` written back as `option=value` words.
+fn conn_words(c: &ConnOptions) -> Vec<String> {
+    let mut words = Vec::new();
+    match &c.script_owner {
+        Some(ScriptOwner::User(p)) => words.push(format!("script-user={p}")),
+        Some(ScriptOwner::Group(p)) => words.push(format!("script-group={p}")),
+        None => {}
+    }
+    if let Some(p) = &c.socket_user {
+        words.push(format!("socket-user={p}"));
+    }
+    let numbers = [
+        ("send-buffer-size", c.send_buffer_size.map(u64::from)),
+        ("receive-buffer-size", c.receive_buffer_size.map(u64::from)),
+        ("stack-size", c.stack_size),
+        ("response-socket-timeout", c.response_socket_timeout),
+    ];
+    for (o, v) in numbers {
+        if let Some(v) = v {
+            words.push(format!("{o}={v}"));
+        }
+    }
+    if let Some(s) = &c.switch_interval {
+        words.push(format!("switch-interval={s}"));
+    }
+    words
+}
+
 /// A `WSGIDaemonProcess` line that parses to `g`: every field that is not at its default
 /// written back as its option (a name that must end in an open quote came alone).
 fn daemon_process_line(g: &DaemonGroupConfig) -> Option<String> {
@@ -115,6 +144,7 @@ fn daemon_process_line(g: &DaemonGroupConfig) -> Option<String> {
     for (o, v) in &g.limits {
         opt(o, v.to_string());
     }
+    words.extend(conn_words(&g.conn));
     words.extend(g.ignored.iter().cloned());
     // `display-name` is stored with `%{GROUP}` expanded, and there is no way to write a
     // literal `%{GROUP}`: it is left out when the expansion left one.

@@ -100,6 +100,16 @@ impl Request {
         (fd >= 0).then_some(fd)
     }
 
+    /// Sets the timeout of writes to the client (the connection's socket timeout, Apache's
+    /// `Timeout` by default) to `us` microseconds; returns the previous timeout to put back,
+    /// or `None` (nothing changed) for a connection without a socket of its own (HTTP/2).
+    pub fn swap_client_timeout(&mut self, us: i64) -> Option<i64> {
+        // SAFETY: live request; the shim only sets the timeout of the connection's socket,
+        // which only this thread uses while the handler runs.
+        let old = unsafe { ffi::rswsgi_swap_client_timeout(self.0, us) };
+        (old >= 0).then_some(old)
+    }
+
     /// Marks the client connection as gone: httpd sends nothing more on it.
     pub fn mark_aborted(&mut self) {
         // SAFETY: the connection outlives the request and only this thread serves it.

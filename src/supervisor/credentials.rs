@@ -50,6 +50,11 @@ pub fn check_can_exec(exe: &str, c: &Credentials) -> Result<(), String> {
 /// Apache's child user, with its groups, for access checks.
 pub fn apache_child() -> crate::access::Who {
     let (uid, gid) = apache_child_ids();
+    who(uid, gid)
+}
+
+/// The user `uid` (with `gid` and the user's supplementary groups), for access checks.
+fn who(uid: Uid, gid: Gid) -> crate::access::Who {
     let user = User::from_uid(uid).ok().flatten();
     let name = user
         .as_ref()
@@ -67,6 +72,23 @@ pub fn apache_child() -> crate::access::Who {
         name,
         uid: uid.as_raw(),
         gids,
+    }
+}
+
+/// Who a group's socket belongs to and who may connect to it: its `socket-user` (with that
+/// user's primary group for the access check), else Apache's `User`. The socket file's
+/// group is Apache's `Group` either way.
+pub fn socket_owner(g: &DaemonGroupConfig) -> Result<crate::access::Who, String> {
+    match crate::daemon_ids::resolve(g)?.socket_uid {
+        Some(uid) => {
+            let uid = Uid::from_raw(uid);
+            let gid = User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map_or(apache_child_ids().1, |u| u.gid);
+            Ok(who(uid, gid))
+        }
+        None => Ok(apache_child()),
     }
 }
 

@@ -14,6 +14,7 @@
 mod credentials;
 mod exits;
 mod handoff;
+mod prepare;
 mod socket;
 mod socket_dir;
 mod spawn;
@@ -44,6 +45,9 @@ pub struct Endpoint {
     pub connect_timeout: Duration,
     /// How long the module waits on the daemon (`socket-timeout`); else Apache's `Timeout`.
     pub socket_timeout: Option<Duration>,
+    /// `response-socket-timeout`, else `socket-timeout`: how long each write of a response
+    /// to the client may take; else Apache's `Timeout`.
+    pub response_socket_timeout: Option<Duration>,
     /// The uid the group's daemons run as: whatever listens on the socket must be it.
     pub daemon_uid: u32,
 }
@@ -143,15 +147,6 @@ fn this_process() -> i32 {
     std::process::id() as i32
 }
 
-/// The uid Apache's children serve requests as, which daemons accept connections from.
-fn apache_children_uid() -> u32 {
-    if nix::unistd::geteuid().is_root() {
-        credentials::apache_child_ids().0.as_raw()
-    } else {
-        nix::unistd::geteuid().as_raw()
-    }
-}
-
 /// Creates (or takes over from the previous configuration) the sockets and starts the daemons
 /// of every group. Supervision is registered on `pconf`, whose cleanup retires the daemons on
 /// a restart or stops them on a stop; `ppool` (httpd's process pool) carries the handoff.
@@ -200,82 +195,6 @@ pub fn start(
     result
 }
 
-fn prepare_group(plan: &GroupPlan, daemon_exe: &str, owner: i32) -> Result<LaunchSpec, String> {
-    let g = &plan.config;
-    let creds = credentials::resolve(g)?;
-    if let Some(c) = &creds {
-        credentials::check_can_exec(daemon_exe, c)?;
-    }
-    let mut argv = vec![
-        g.display_name
-            .clone()
-            .unwrap_or_else(|| "rswsgi-daemon".into()),
-        "--listen-fd".into(),
-        "3".into(),
-        "--listen-backlog".into(),
-        g.listen_backlog.to_string(),
-        "--group".into(),
-        g.name.clone(),
-        "--processes".into(),
-        g.processes.to_string(),
-        "--threads".into(),
-        g.threads.to_string(),
-        "--parent-pid".into(),
-        owner.to_string(),
-        // The pipe `spawn` puts there, holding the connection secret.
-        "--secret-fd".into(),
-        "4".into(),
-        "--peer-uid".into(),
-        apache_children_uid().to_string(),
-    ];
-    for s in &plan.scripts {
-        argv.extend(["--script".into(), s.clone()]);
-    }
-    for s in &plan.allowed_scripts {
-        argv.extend(["--allow-script".into(), s.clone()]);
-    }
-    for d in &plan.allowed_dirs {
-        argv.extend(["--allow-dir".into(), d.clone()]);
-    }
-    for (option, value) in &g.limits {
-        argv.extend([format!("--{option}"), value.to_string()]);
-    }
-    if !plan.script_reloading {
-        argv.push("--no-script-reloading".into());
-    }
-    if let Some(v) = crate::httpd::server_version() {
-        argv.extend(["--apache-version".into(), v]);
-    }
-    for (flag, value) in [
-        ("--python-home", &g.python_home),
-        ("--python-path", &g.python_path),
-        ("--home", &g.home),
-    ] {
-        if let Some(v) = value {
-            argv.extend([flag.into(), v.clone()]);
-        }
-    }
-    let mut env = credentials::daemon_env(creds.as_ref());
-    env.extend(plan.python_env.iter().cloned());
-    for (name, value) in [("LANG", &g.lang), ("LC_ALL", &g.locale)] {
-        if let Some(v) = value {
-            env.retain(|e| !e.starts_with(&format!("{name}=")));
-            env.push(format!("{name}={v}"));
-        }
-    }
-    if !g.ignored.is_empty() {
-        warn!(
-            "WSGIDaemonProcess {}: options not implemented yet, ignored: {}",
-            g.name,
-            g.ignored.join(" ")
-        );
-    }
-    let mut spec = LaunchSpec::new(daemon_exe, &argv, &env, creds, g.umask)?;
-    spec.address_space_limit = g.virtual_memory_limit;
-    spec.nice = g.cpu_priority;
-    Ok(spec)
-}
-
 impl Supervisor {
     fn start_generation(
         &mut self,
@@ -293,9 +212,10 @@ impl Supervisor {
         let mut bound = Vec::new();
         for plan in plans {
             let path = socket_path(prefix, self.owner as u32, &plan.config.name);
+            let owner = credentials::socket_owner(&plan.config)?;
             let (listener, id) = match self.carried.remove(&path) {
                 Some((fd, Some(id))) if socket::file_id(&path) == Some(id) => {
-                    socket::reown(&path).map(|()| (fd, id))
+                    socket::reown(&path, &owner).map(|()| (fd, id))
                 }
                 // Our old socket stays open in the retiring daemons only; they finish.
                 Some(_) => {
@@ -304,9 +224,9 @@ impl Supervisor {
                          last start (requests could not reach the group); binding a new one",
                         plan.config.name
                     );
-                    socket::bind_socket(&path)
+                    socket::bind_socket(&path, &owner)
                 }
-                None => socket::bind_socket(&path),
+                None => socket::bind_socket(&path, &owner),
             }
             .map_err(|e| format!("daemon group '{}': {e}", plan.config.name))?;
             bound.push((plan, path, listener, id));
@@ -318,7 +238,7 @@ impl Supervisor {
         // stop their group: its requests get 503 and the reason is logged here.
         let mut endpoints = HashMap::new();
         for (plan, path, listener, id) in bound {
-            let spec = match prepare_group(&plan, daemon_exe, self.owner) {
+            let spec = match prepare::prepare_group(&plan, daemon_exe, self.owner) {
                 Ok(spec) => spec,
                 Err(e) => {
                     error!("daemon group '{}' not started: {e}", plan.config.name);
@@ -333,6 +253,11 @@ impl Supervisor {
                     socket: path.clone(),
                     connect_timeout: Duration::from_secs(g.connect_timeout.into()),
                     socket_timeout: g.socket_timeout.map(Duration::from_secs),
+                    response_socket_timeout: g
+                        .conn
+                        .response_socket_timeout
+                        .or(g.socket_timeout)
+                        .map(Duration::from_secs),
                     daemon_uid: spec
                         .creds
                         .as_ref()

@@ -5,6 +5,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use super::credentials;
 use super::socket_dir::prepare_dir;
+use crate::access::Who;
 
 /// What a socket file is (device, inode): tells the socket bound at a path from another
 /// put there since.
@@ -18,19 +19,19 @@ pub fn file_id(path: &str) -> Option<FileId> {
         .map(|m| (m.dev(), m.ino()))
 }
 
-/// Binds the group's socket, replacing a stale one, owned by Apache's `User` with mode 0600;
-/// creates the socket's own directory if need be (see `socket_dir`).
-pub fn bind_socket(path: &str) -> Result<(OwnedFd, FileId), String> {
+/// Binds the group's socket, replacing a stale one, owned by `owner` (Apache's `User`, or
+/// the group's `socket-user`) with mode 0600; creates the socket's own directory if need be
+/// (see `socket_dir`).
+pub fn bind_socket(path: &str, owner: &Who) -> Result<(OwnedFd, FileId), String> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent() {
         prepare_dir(dir)?;
         if nix::unistd::geteuid().is_root() {
-            let who = credentials::apache_child();
-            crate::access::check_searchable(dir, &who).map_err(|e| {
+            crate::access::check_searchable(dir, owner).map_err(|e| {
                 format!(
                     "Apache's children (user {}) could not reach the daemon socket in {}: {e}; \
                      set WSGISocketPrefix to a directory they can reach",
-                    who.name,
+                    owner.name,
                     dir.display()
                 )
             })?;
@@ -59,19 +60,20 @@ pub fn bind_socket(path: &str) -> Result<(OwnedFd, FileId), String> {
     let addr = UnixAddr::new(p).map_err(|e| format!("bad daemon socket path {path}: {e}"))?;
     bind(listener.as_raw_fd(), &addr)
         .map_err(|e| format!("cannot bind daemon socket {path}: {e}"))?;
-    reown(path)?;
+    reown(path, owner)?;
     let id = file_id(path).ok_or_else(|| format!("daemon socket {path} vanished after bind"))?;
     Ok((listener, id))
 }
 
-/// Gives a socket carried over from the previous configuration to Apache's (possibly changed)
-/// `User`, mode 0600.
-pub fn reown(path: &str) -> Result<(), String> {
+/// Gives a socket (also one carried over from the previous configuration) to `owner`, with
+/// Apache's (possibly changed) `Group`, mode 0600.
+pub fn reown(path: &str, owner: &Who) -> Result<(), String> {
     let p = std::path::Path::new(path);
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot chmod daemon socket {path}: {e}"))?;
     if nix::unistd::geteuid().is_root() {
-        let (uid, gid) = credentials::apache_child_ids();
+        let (_, gid) = credentials::apache_child_ids();
+        let uid = nix::unistd::Uid::from_raw(owner.uid);
         nix::unistd::chown(p, Some(uid), Some(gid))
             .map_err(|e| format!("cannot chown daemon socket {path}: {e}"))?;
     }

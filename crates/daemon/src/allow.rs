@@ -7,16 +7,21 @@
 //! `process-group=`, which `WSGIProcessGroup` may send to any group), and directories whose
 //! files it may serve (`--allow-dir`: a `<Directory>` whose `WSGIProcessGroup` is this group,
 //! for `AddHandler`/`SetHandler wsgi-script`). A path is permitted when it is absolute, has no
-//! `..` component, and is one of the files or lies inside one of the directories.
+//! `..` component, and is one of the files or lies inside one of the directories. The policy
+//! also carries the group's `script-user`/`script-group` rule, which the loaders apply to the
+//! file they open (`owner.rs`).
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
+
+use crate::owner::OwnerRule;
 
 /// The scripts a group may load.
 #[derive(Debug, Default, Clone)]
 pub struct ScriptPolicy {
     files: HashSet<PathBuf>,
     dirs: Vec<PathBuf>,
+    owner: Option<OwnerRule>,
 }
 
 /// Why a script was refused.
@@ -43,7 +48,19 @@ impl ScriptPolicy {
         ScriptPolicy {
             files: files.into_iter().collect(),
             dirs,
+            owner: None,
         }
+    }
+
+    /// The policy with the group's `script-user`/`script-group` rule.
+    pub fn with_owner(mut self, owner: Option<OwnerRule>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The rule every script the group loads must pass, if any.
+    pub fn owner(&self) -> Option<OwnerRule> {
+        self.owner
     }
 
     /// Checks that `path` may be loaded.

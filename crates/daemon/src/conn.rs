@@ -17,78 +17,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rswsgi_protocol as proto;
-use rswsgi_protocol::{BodyKind, Frame, FrameKind, FrameReader, ReadError, MAX_BODY_CHUNK};
+use rswsgi_protocol::{BodyKind, Frame, FrameReader, MAX_BODY_CHUNK};
 
 use crate::fork;
-use crate::gate::{self, Gate, Refusal};
+use crate::gate::{self, Gate};
+pub use crate::io_error::IoError;
 pub use crate::request::{Head, Request};
-
-/// Why an operation on the module connection failed.
-#[derive(Debug, thiserror::Error)]
-pub enum IoError {
-    /// The connection broke earlier in this request.
-    #[error("the connection to the module is already broken")]
-    Broken,
-    /// The request this handle belongs to is over.
-    #[error("the request is already over")]
-    Stale,
-    /// Writing to the module failed (usually: it went away).
-    #[error("writing to the module failed: {0}")]
-    Write(#[source] io::Error),
-    /// Reading from the module failed or it sent a malformed frame.
-    #[error("reading from the module failed: {0}")]
-    Read(#[source] ReadError),
-    /// The response head is over `header-buffer-size`.
-    #[error("the response headers take {size} bytes, over header-buffer-size ({limit})")]
-    HeadTooLarge {
-        /// Encoded size of the head.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The module closed the connection while the daemon waited for an answer.
-    #[error("the module closed the connection")]
-    Closed,
-    /// The module sent a frame that does not belong here.
-    #[error("the module sent an unexpected {0:?} frame")]
-    Unexpected(FrameKind),
-    /// The module reported that the request body could not be read (client went away, ...).
-    #[error("reading the request body failed: {0}")]
-    BodyFailed(String),
-    /// The response head or a body frame could not be encoded.
-    #[error("the response cannot be encoded: {0}")]
-    Encode(#[from] proto::EncodeError),
-    /// A response frame was sent out of order (a handler bug).
-    #[error("{0}")]
-    Order(&'static str),
-    /// The connection did not prove it comes from this Apache.
-    #[error("connection refused: {0}")]
-    Refused(#[from] Refusal),
-    /// The module sent a request out of sequence.
-    #[error("the module sent request number {found} where {expected} was due")]
-    Sequence {
-        /// The number due.
-        expected: u64,
-        /// The number received.
-        found: u64,
-    },
-}
-
-impl IoError {
-    /// True when the connection to the module is unusable (nothing more can be sent).
-    pub fn is_broken(&self) -> bool {
-        matches!(
-            self,
-            IoError::Broken
-                | IoError::Write(_)
-                | IoError::Read(_)
-                | IoError::Closed
-                | IoError::Unexpected(_)
-                | IoError::Refused(_)
-                | IoError::Sequence { .. }
-        )
-    }
-}
 
 /// Per-request progress of the response and the request body.
 #[derive(Debug, Default)]
@@ -133,6 +67,9 @@ pub fn set_buffer_sizes(header: usize, response: usize) {
         RESPONSE_BUFFER_SIZE.store(response.min(MAX_BODY_CHUNK), Ordering::Relaxed);
     }
 }
+
+/// Writes a failure frame (`encode_error`, `encode_forbidden`) for a request.
+type Encode = fn(&mut Vec<u8>, u64, &[u8]);
 
 /// Small body chunks are copied next to their frame header so they go out in one write.
 const COALESCE: usize = 16 << 10;
@@ -316,7 +253,8 @@ impl Conn {
         })
     }
 
-    fn fail(&mut self, message: &str) -> Result<(), IoError> {
+    /// Sends the frame `encode` writes (`Error`, or `Forbidden`) unless the response is done.
+    fn fail(&mut self, message: &str, encode: Encode) -> Result<(), IoError> {
         if self.state.broken {
             return Err(IoError::Broken);
         }
@@ -325,7 +263,7 @@ impl Conn {
         }
         self.wbuf.clear();
         let message = format!("{message} (daemon pid {})", std::process::id());
-        proto::encode_error(&mut self.wbuf, self.seq, message.as_bytes());
+        encode(&mut self.wbuf, self.seq, message.as_bytes());
         self.state.done = true;
         self.state.failed = true;
         self.flush(&[])
@@ -575,7 +513,12 @@ impl RequestIo {
 
     /// Sends an `Error` frame (the request failed) unless the response is already complete.
     pub fn fail(&self, message: &str) -> Result<(), IoError> {
-        self.with(|c| c.fail(message))
+        self.with(|c| c.fail(message, proto::encode_error))
+    }
+
+    /// Sends a `Forbidden` frame: the group refuses the script the request names (403).
+    pub fn forbid(&self, message: &str) -> Result<(), IoError> {
+        self.with(|c| c.fail(message, proto::encode_forbidden))
     }
 
     /// From another thread: gives the request up with a `Timeout` frame, unless the worker is
@@ -606,7 +549,8 @@ impl RequestIo {
             return Outcome::Close;
         }
         if !conn.state.done {
-            let _ = conn.fail("the handler returned without completing the response");
+            let msg = "the handler returned without completing the response";
+            let _ = conn.fail(msg, proto::encode_error);
         }
         if conn.state.failed || conn.state.broken {
             Outcome::Close

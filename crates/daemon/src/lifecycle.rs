@@ -48,6 +48,9 @@ pub struct Limits {
     pub inactivity_timeout: Option<Duration>,
     /// Give up a request running this long (504), log its stack and recycle.
     pub request_timeout: Option<Duration>,
+    /// Instead of recycling at once, raise `mod_wsgi.RequestTimeout` in the request's thread
+    /// and recycle only if the request has not ended this long afterwards.
+    pub interrupt_timeout: Option<Duration>,
     /// Recycle when resident memory exceeds this many bytes.
     pub memory_limit: Option<u64>,
     /// Recycle when the process has used this much CPU time.
@@ -70,6 +73,8 @@ struct InFlight {
     thread: u64,
     io: RequestIo,
     given_up: bool,
+    /// When `mod_wsgi.RequestTimeout` was raised in its thread (`interrupt-timeout`).
+    interrupted: Option<Instant>,
 }
 
 /// Shared state of the process: is it stopping, how many requests are in progress, how many
@@ -239,6 +244,7 @@ impl Lifecycle {
                     thread: unsafe { libc::pthread_self() } as u64,
                     io: io.clone(),
                     given_up: false,
+                    interrupted: None,
                 },
             );
         }
@@ -291,17 +297,29 @@ impl Lifecycle {
         }
     }
 
-    /// Gives up requests past `request-timeout`: logs their stack, answers 504, recycles.
+    /// Gives up requests past `request-timeout`: logs their stack, answers 504, and recycles
+    /// (with `interrupt-timeout`: raises `mod_wsgi.RequestTimeout` in the request's thread and
+    /// recycles only if the request is still running that long afterwards).
     fn check_request_timeouts(&self, backend: &dyn Backend) {
         let Some(limit) = self.limits.request_timeout else {
             return;
         };
         let mut late = Vec::new();
+        let mut stuck = false;
         for f in self.in_flight.lock().values_mut() {
             if !f.given_up && f.started.elapsed() >= limit {
                 f.given_up = true;
                 late.push((f.url.clone(), f.id.clone(), f.thread, f.io.clone()));
             }
+            if let (Some(at), Some(grace)) = (f.interrupted, self.limits.interrupt_timeout) {
+                stuck |= at.elapsed() >= grace;
+            }
+        }
+        if stuck {
+            self.recycle(
+                "request_timeout",
+                "a request exceeded request-timeout and had not ended within interrupt-timeout",
+            );
         }
         for (url, id, thread, io) in late {
             let stack = backend
@@ -317,8 +335,33 @@ impl Lifecycle {
                     "[{id}] {url} was doing I/O when it timed out; it ends with its connection"
                 );
             }
+            if self.interrupt(backend, &url, &id, thread) {
+                continue;
+            }
             self.recycle("request_timeout", "a request exceeded request-timeout");
         }
+    }
+
+    /// With `interrupt-timeout`: raises `mod_wsgi.RequestTimeout` in `thread` and notes when;
+    /// false when there is no interrupt-timeout or the backend cannot interrupt.
+    fn interrupt(&self, backend: &dyn Backend, url: &str, id: &str, thread: u64) -> bool {
+        let Some(grace) = self.limits.interrupt_timeout else {
+            return false;
+        };
+        if !backend.interrupt(thread) {
+            return false;
+        }
+        tracing::error!(
+            "[{id}] raised mod_wsgi.RequestTimeout in the thread of {url}; the process recycles \
+             if the request has not ended within interrupt-timeout ({}s)",
+            grace.as_secs()
+        );
+        for f in self.in_flight.lock().values_mut() {
+            if f.thread == thread && f.interrupted.is_none() {
+                f.interrupted = Some(Instant::now());
+            }
+        }
+        true
     }
 }
 

@@ -8,11 +8,14 @@ mod backend;
 mod conn;
 mod fork;
 mod gate;
+mod io_error;
 mod lifecycle;
 mod log;
+mod owner;
 mod pyhome;
 mod request;
 mod server;
+mod sockopts;
 mod startup;
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -104,6 +107,10 @@ struct Cli {
     /// Give up a request after this many seconds (504), log its stack, recycle (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     request_timeout: u64,
+    /// After request-timeout, raise mod_wsgi.RequestTimeout in the request's thread and recycle
+    /// only if it is still running this many seconds later (0: recycle at once).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    interrupt_timeout: u64,
     /// Recycle when resident memory exceeds this many bytes (0: never).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     memory_limit: u64,
@@ -134,9 +141,37 @@ struct Cli {
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
+    /// Only load scripts (and handler libraries) owned by this uid, in a directory owned by
+    /// it, neither writable by anyone else (`script-user`); others are answered 403.
+    #[arg(long, value_name = "UID", conflicts_with = "script_group")]
+    script_user: Option<u32>,
+    /// Only load scripts whose group, and whose directory's group, is this gid and which
+    /// others cannot write to (`script-group`); others are answered 403.
+    #[arg(long, value_name = "GID")]
+    script_group: Option<u32>,
+    /// `SO_SNDBUF` of each accepted connection, in bytes (`send-buffer-size`).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(512..=i32::MAX as i64))]
+    send_buffer_size: Option<u32>,
+    /// `SO_RCVBUF` of each accepted connection, in bytes (`receive-buffer-size`).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(512..=i32::MAX as i64))]
+    receive_buffer_size: Option<u32>,
+    /// Stack size of the worker threads, in bytes (`stack-size`; default 8 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
+    stack_size: Option<u64>,
+    /// `sys.setswitchinterval()` at start-up, in seconds (`switch-interval`).
+    #[arg(long, value_name = "SECS", value_parser = parse_switch_interval)]
+    switch_interval: Option<f64>,
     /// The version of the Apache that started this process (`apache.version`).
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_version)]
     apache_version: Option<(u32, u32, u32)>,
+}
+
+/// A positive number of seconds.
+fn parse_switch_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?}: expected a positive number of seconds")),
+    }
 }
 
 /// `X.Y.Z` as three numbers.
@@ -171,6 +206,7 @@ impl Cli {
             restart_interval: secs(self.restart_interval),
             inactivity_timeout: secs(self.inactivity_timeout),
             request_timeout: secs(self.request_timeout),
+            interrupt_timeout: secs(self.interrupt_timeout),
             memory_limit: (self.memory_limit > 0).then_some(self.memory_limit),
             cpu_time_limit: secs(self.cpu_time_limit),
             graceful_timeout: Duration::from_secs(self.graceful_timeout),
@@ -212,10 +248,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or_else(|| nix::unistd::getuid().as_raw());
     let gate = gate::Gate::from_fd(cli.secret_fd, peer_uid)?;
     let limits = cli.limits();
+    let owner = match (cli.script_user, cli.script_group) {
+        (Some(uid), _) => Some(owner::OwnerRule::User(uid)),
+        (None, Some(gid)) => Some(owner::OwnerRule::Group(gid)),
+        (None, None) => None,
+    };
     let policy = allow::ScriptPolicy::new(
         cli.scripts.iter().chain(&cli.allow_scripts).cloned(),
         cli.allow_dirs.clone(),
-    );
+    )
+    .with_owner(owner);
     conn::set_buffer_sizes(cli.header_buffer_size, cli.response_buffer_size);
     if let Some(home) = &cli.home {
         std::env::set_current_dir(home).with_context(|| {
@@ -258,9 +300,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     )
     .context("listening on the inherited socket")?;
     startup::report(report);
+    let buffers = sockopts::SocketBuffers {
+        send: cli.send_buffer_size.map(|n| n as usize),
+        receive: cli.receive_buffer_size.map(|n| n as usize),
+    };
     let server = Arc::new(
         server::Server::new(listener, backend, Arc::clone(&life), gate)
-            .context("setting up the worker event set")?,
+            .context("setting up the worker event set")?
+            .with_buffers(buffers),
     );
     let for_exit = Arc::clone(&server);
     life.on_exit(Box::new(move || for_exit.decline_idle()));
@@ -276,7 +323,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::thread::sleep(Duration::from_secs(1));
             })?;
     }
-    server::spawn_workers(Arc::clone(&server), cli.threads as usize)
+    let stack = cli.stack_size.map(|n| n as usize);
+    server::spawn_workers(Arc::clone(&server), cli.threads as usize, stack)
         .context("starting worker threads")?;
     tracing::info!(
         "daemon for group '{}' started: {} thread(s), {} process(es) in the group",
@@ -320,6 +368,7 @@ fn start_backend(
             threads: cli.threads,
         },
         script_reloading: !cli.no_script_reloading,
+        switch_interval: cli.switch_interval,
         policy,
     })?;
     let report = match backend.preload_failure() {

@@ -24,8 +24,10 @@ use crate::fork;
 use crate::gate::Gate;
 use crate::lifecycle::Lifecycle;
 use crate::log::RequestScope;
+use crate::sockopts::SocketBuffers;
 
-/// Stack size of worker threads: Python code can recurse deeply.
+/// Stack size of worker threads unless `stack-size` says otherwise: Python code can recurse
+/// deeply.
 const STACK_SIZE: usize = 8 << 20;
 
 const LISTENER: u64 = 0;
@@ -53,6 +55,8 @@ pub struct Server {
     /// The ids of parked connections that have not answered their challenge yet, oldest first.
     unanswered: Mutex<VecDeque<u64>>,
     next_id: AtomicU64,
+    /// `send-buffer-size` and `receive-buffer-size` of accepted connections.
+    buffers: SocketBuffers,
 }
 
 impl Server {
@@ -85,7 +89,14 @@ impl Server {
             idle: Mutex::new(HashMap::new()),
             unanswered: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(FIRST_CONN),
+            buffers: SocketBuffers::default(),
         })
+    }
+
+    /// Sets `send-buffer-size` and `receive-buffer-size` for the connections it accepts.
+    pub fn with_buffers(mut self, buffers: SocketBuffers) -> Self {
+        self.buffers = buffers;
+        self
     }
 
     /// Parks a connection just accepted until it answers its challenge, closing the oldest
@@ -160,13 +171,15 @@ impl Server {
     }
 }
 
-/// Starts `threads` worker threads. They run until the process stops.
-pub fn spawn_workers(server: Arc<Server>, threads: usize) -> io::Result<()> {
+/// Starts `threads` worker threads, each with a stack of `stack` bytes (`stack-size`; Rust
+/// raises a size under the platform's minimum to it), else 8 MiB. They run until the process
+/// stops.
+pub fn spawn_workers(server: Arc<Server>, threads: usize, stack: Option<usize>) -> io::Result<()> {
     for n in 0..threads {
         let server = Arc::clone(&server);
         thread::Builder::new()
             .name(format!("worker-{n}"))
-            .stack_size(STACK_SIZE)
+            .stack_size(stack.unwrap_or(STACK_SIZE))
             .spawn(move || {
                 let backend = Arc::clone(&server.backend);
                 backend.run_worker(&mut || worker_loop(&server, n));
@@ -203,6 +216,7 @@ fn worker_loop(server: &Server, worker: usize) {
             STOP => return,
             LISTENER => match server.listener.accept() {
                 Ok((stream, _)) => {
+                    server.buffers.apply_or_warn(&stream);
                     // Served once it answers the challenge, which it does with its first
                     // request: until then it waits in the epoll set like an idle connection.
                     if let Some(conn) = Conn::accept(stream, Arc::clone(&server.gate)) {

@@ -184,6 +184,11 @@ pub fn encode_timeout(out: &mut Vec<u8>, seq: u64, message: &[u8]) {
     encode_message(out, FrameKind::Timeout, seq, message);
 }
 
+/// Appends a `Forbidden` frame for request `seq`; a message over [`MAX_ERROR`] bytes is cut.
+pub fn encode_forbidden(out: &mut Vec<u8>, seq: u64, message: &[u8]) {
+    encode_message(out, FrameKind::Forbidden, seq, message);
+}
+
 /// Appends an `Error` frame for request `seq`; a message over [`MAX_ERROR`] bytes is cut.
 pub fn encode_error(out: &mut Vec<u8>, seq: u64, message: &[u8]) {
     encode_message(out, FrameKind::Error, seq, message);

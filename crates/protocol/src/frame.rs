@@ -13,7 +13,7 @@ pub const HEADER_LEN: usize = 5;
 pub const MAX_BODY_CHUNK: usize = 1 << 20;
 /// Largest payload of a `RequestHead` or `ResponseHead` frame.
 pub const MAX_HEAD: usize = 1 << 20;
-/// Largest message of an `Error` or `Timeout` frame.
+/// Largest message of an `Error`, `Timeout` or `Forbidden` frame.
 pub const MAX_ERROR: usize = 64 << 10;
 /// Bytes of the request sequence number that frames tied to one request carry.
 pub const SEQ_LEN: usize = 8;
@@ -46,6 +46,10 @@ pub enum FrameKind {
     /// with this frame (`SCM_RIGHTS` on the `sendmsg` that carries the frame), so the
     /// module can hand it to Apache as a file bucket (`sendfile`) instead of copying it.
     BodyFile = 10,
+    /// Daemon → module, before the response head: the group refuses to load the script the
+    /// request names (`script-user`/`script-group`); the payload says why. The module answers
+    /// 403, as mod_wsgi does.
+    Forbidden = 11,
 }
 
 impl FrameKind {
@@ -61,6 +65,7 @@ impl FrameKind {
             8 => Self::Retry,
             9 => Self::Timeout,
             10 => Self::BodyFile,
+            11 => Self::Forbidden,
             _ => return None,
         })
     }
@@ -73,7 +78,7 @@ impl FrameKind {
             Self::Body => MAX_BODY_CHUNK,
             Self::BodyEnd => 0,
             Self::ResponseEnd | Self::Retry => SEQ_LEN,
-            Self::Error | Self::Timeout => SEQ_LEN + MAX_ERROR,
+            Self::Error | Self::Timeout | Self::Forbidden => SEQ_LEN + MAX_ERROR,
             Self::BodyFile => 16,
         }
     }
@@ -262,6 +267,13 @@ pub enum Frame<'a> {
         /// A human-readable message.
         message: &'a [u8],
     },
+    /// See [`FrameKind::Forbidden`].
+    Forbidden {
+        /// The sequence number of the request refused.
+        seq: u64,
+        /// A human-readable message.
+        message: &'a [u8],
+    },
     /// See [`FrameKind::BodyFile`]: send `length` bytes from `offset` of the descriptor that
     /// came with this frame.
     BodyFile {
@@ -286,6 +298,7 @@ impl Frame<'_> {
             Frame::Retry { .. } => FrameKind::Retry,
             Frame::Timeout { .. } => FrameKind::Timeout,
             Frame::BodyFile { .. } => FrameKind::BodyFile,
+            Frame::Forbidden { .. } => FrameKind::Forbidden,
         }
     }
 
@@ -299,7 +312,8 @@ impl Frame<'_> {
             | Frame::ResponseEnd { seq }
             | Frame::Error { seq, .. }
             | Frame::Retry { seq }
-            | Frame::Timeout { seq, .. } => Some(seq),
+            | Frame::Timeout { seq, .. }
+            | Frame::Forbidden { seq, .. } => Some(seq),
             Frame::Body(_) | Frame::BodyEnd | Frame::BodyFile { .. } => None,
         }
     }
@@ -414,6 +428,10 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
         FrameKind::Timeout => {
             let (seq, message) = split_seq(p)?;
             Frame::Timeout { seq, message }
+        }
+        FrameKind::Forbidden => {
+            let (seq, message) = split_seq(p)?;
+            Frame::Forbidden { seq, message }
         }
         FrameKind::BodyFile => {
             let b: [u8; 16] = p.try_into().map_err(|_| DecodeError::Truncated)?;

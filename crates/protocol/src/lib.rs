@@ -9,6 +9,7 @@
 //! daemon → module   ReadBody{max}            (only when the application reads its input)
 //! module → daemon   Body | BodyEnd | Error   (one answer per ReadBody)
 //! daemon → module   ResponseHead, (Body | BodyFile)*, ResponseEnd    or    Error
+//!                   (or, before the head: Timeout, or Forbidden for a refused script)
 //! ```
 //!
 //! Requests on a connection are numbered 1, 2, 3…; `RequestHead` carries the number and every
@@ -38,9 +39,9 @@ pub mod stream;
 
 pub use auth::{AuthError, Secret};
 pub use encode::{
-    body_header, encode_body, encode_body_end, encode_body_file, encode_error, encode_read_body,
-    encode_request_head, encode_response_end, encode_response_head, encode_retry, encode_timeout,
-    set_request_seq,
+    body_header, encode_body, encode_body_end, encode_body_file, encode_error, encode_forbidden,
+    encode_read_body, encode_request_head, encode_response_end, encode_response_head, encode_retry,
+    encode_timeout, set_request_seq,
 };
 pub use frame::{
     decode, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,

@@ -65,6 +65,7 @@ fn unknown_kind_and_bad_fields() {
         FrameKind::Retry,
         FrameKind::Error,
         FrameKind::Timeout,
+        FrameKind::Forbidden,
     ] {
         let short = [kind as u8, 4, 0, 0, 0, 1, 0, 0, 0];
         assert_eq!(
@@ -307,6 +308,7 @@ proptest! {
         encode_error(&mut out, seq, b"boom");
         encode_retry(&mut out, seq);
         encode_timeout(&mut out, seq, b"late");
+        encode_forbidden(&mut out, seq, b"not yours");
         encode_response_end(&mut out, seq);
         encode_body_file(&mut out, offset, length);
         let mut r = FrameReader::new(&out[..]);
@@ -323,6 +325,8 @@ proptest! {
         prop_assert!(ok2);
         let ok3 = matches!(r.read_frame().unwrap(), Some(Frame::Timeout { seq: s, message: b"late" }) if s == seq);
         prop_assert!(ok3);
+        let forbidden = matches!(r.read_frame().unwrap(), Some(f @ Frame::Forbidden { message: b"not yours", .. }) if f.seq() == Some(seq));
+        prop_assert!(forbidden);
         let ok4 = matches!(r.read_frame().unwrap(), Some(f @ Frame::ResponseEnd { .. }) if f.seq() == Some(seq));
         prop_assert!(ok4);
         let file = matches!(r.read_frame().unwrap(), Some(Frame::BodyFile { offset: o, length: l }) if o == offset && l == length);

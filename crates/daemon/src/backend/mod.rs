@@ -36,6 +36,13 @@ pub trait Backend: Send + Sync + 'static {
     /// `deadlock-timeout` watchdog can tell when it has become unobtainable.
     fn probe(&self) {}
 
+    /// Raises the backend's request-timeout exception (`mod_wsgi.RequestTimeout`) in the
+    /// worker thread `thread` (its `pthread_self`), for `interrupt-timeout`; false when it
+    /// cannot.
+    fn interrupt(&self, _thread: u64) -> bool {
+        false
+    }
+
     /// The current stack of the worker thread `thread` (its `pthread_self`), for the log line
     /// of a request that ran past `request-timeout`.
     fn stack_of(&self, _thread: u64) -> Option<String> {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rswsgi::abi::{HandlerTable, ABI_MAGIC, ABI_VERSION, ENTRY_SYMBOL};
 
+use crate::owner::{OpenError, OwnerRule};
+
 /// Why a handler library was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -14,6 +16,19 @@ pub enum LoadError {
     /// The request names a library that is not one of the group's.
     #[error(transparent)]
     NotPermitted(#[from] crate::allow::NotPermitted),
+    /// The group's `script-user`/`script-group` refuses the library (answered 403).
+    #[error(transparent)]
+    Refused(#[from] crate::owner::Refused),
+    /// The library (or its directory) could not be opened for the `script-user` check.
+    #[error("cannot open native handler {path} as user {user}: {source}")]
+    Inspect {
+        /// The library.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+        /// Who tried.
+        user: String,
+    },
     /// The dynamic loader failed (missing file, unreadable, wrong architecture, ...).
     #[error("cannot load native handler {path}: {source} (as user {user})")]
     Open {
@@ -57,14 +72,31 @@ pub struct Handler {
 
 impl Handler {
     /// Loads `path` and checks its table's magic number and ABI version before anything else.
-    pub fn load(path: &Path) -> Result<Self, LoadError> {
+    /// Under a `script-user`/`script-group` rule the library is opened and checked first, and
+    /// the loader opens that same descriptor (`/proc/self/fd/N`), not the path again.
+    pub fn load(path: &Path, owner: Option<OwnerRule>) -> Result<Self, LoadError> {
+        let checked = match owner {
+            Some(rule) => Some(crate::owner::open(path, Some(rule)).map_err(|e| match e {
+                OpenError::Refused(r) => LoadError::Refused(r),
+                OpenError::Io(source) => LoadError::Inspect {
+                    path: path.into(),
+                    source,
+                    user: crate::log::effective_user(),
+                },
+            })?),
+            None => None,
+        };
+        let target = checked
+            .as_ref()
+            .map_or_else(|| path.to_owned(), |(file, _)| crate::owner::fd_path(file));
         // SAFETY: loading a library runs its initialisers; handler libraries are built from the
         // rswsgi SDK, which has none beyond Rust's own.
-        let lib = unsafe { libloading::Library::new(path) }.map_err(|source| LoadError::Open {
-            path: path.into(),
-            source,
-            user: crate::log::effective_user(),
-        })?;
+        let lib =
+            unsafe { libloading::Library::new(&target) }.map_err(|source| LoadError::Open {
+                path: path.into(),
+                source,
+                user: crate::log::effective_user(),
+            })?;
         type Entry = unsafe extern "C" fn() -> *const HandlerTable;
         // SAFETY: the symbol is declared by the SDK's export! macro with exactly this type.
         let entry = unsafe { lib.get::<Entry>(ENTRY_SYMBOL.as_bytes()) }

@@ -32,7 +32,7 @@ impl NativeBackend {
     pub fn new(libs: &[PathBuf], policy: ScriptPolicy) -> Result<Self, LoadError> {
         let mut handlers = HashMap::new();
         for lib in libs {
-            let h = Handler::load(lib)?;
+            let h = Handler::load(lib, policy.owner())?;
             tracing::info!(
                 "loaded native handler '{}' (rswsgi SDK {})",
                 lib.display(),
@@ -56,7 +56,7 @@ impl NativeBackend {
         }
         // Only the group's own handler libraries are ever opened.
         self.policy.check(&path)?;
-        let h = Arc::new(Handler::load(&path)?);
+        let h = Arc::new(Handler::load(&path, self.policy.owner())?);
         map.insert(path, Arc::clone(&h));
         Ok(h)
     }
@@ -81,6 +81,10 @@ impl Backend for NativeBackend {
         }
         match self.handler_for(req) {
             Ok(h) => host::serve(&h, req, io),
+            Err(e @ LoadError::Refused(_)) => {
+                tracing::error!("{e} (request for {}; answered 403)", req.url());
+                let _ = io.forbid(&e.to_string());
+            }
             Err(e) => {
                 tracing::error!("{e}");
                 let _ = io.fail(&e.to_string());

@@ -17,6 +17,7 @@ use super::input::{io_error, Input};
 use super::interp::support;
 use super::modwsgi;
 use super::response::{note_sent, pending_head, ResponseState, SharedState, StartResponse};
+use super::script::LoadError;
 use super::WsgiBackend;
 use crate::conn::{IoError, Request, RequestIo};
 
@@ -64,6 +65,11 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
     }
     let module = match backend.scripts.get(py, &script) {
         Ok(m) => m,
+        Err(e @ LoadError::Refused(_)) => {
+            tracing::error!("{e} (request for {}; answered 403)", req.url());
+            let _ = py.detach(|| io.forbid(&e.to_string()));
+            return;
+        }
         Err(e) => {
             e.log(py);
             fail(py, io, &e.to_string());

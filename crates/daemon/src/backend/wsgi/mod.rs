@@ -59,6 +59,8 @@ pub struct WsgiConfig {
     pub process: ProcessFacts,
     /// `WSGIScriptReloading`: recycle when a loaded script changes on disk.
     pub script_reloading: bool,
+    /// `switch-interval`: `sys.setswitchinterval()` once Python has started.
+    pub switch_interval: Option<f64>,
     /// The scripts requests may name.
     pub policy: crate::allow::ScriptPolicy,
 }
@@ -90,7 +92,14 @@ impl WsgiBackend {
             config.home.as_deref(),
             &config.process,
         )?;
-        let scripts = script::Scripts::default();
+        if let Some(secs) = config.switch_interval {
+            Python::attach(|py| {
+                py.import("sys")
+                    .and_then(|sys| sys.call_method1("setswitchinterval", (secs,)).map(drop))
+                    .map_err(|e| InitError::Python(format!("switch-interval={secs}: {e}")))
+            })?;
+        }
+        let scripts = script::Scripts::new(config.policy.owner());
         let preload_failure = Python::attach(|py| {
             let mut first = None;
             for path in &config.scripts {
@@ -144,6 +153,25 @@ impl Backend for WsgiBackend {
 
     fn probe(&self) {
         Python::attach(|_| {});
+    }
+
+    fn interrupt(&self, thread: u64) -> bool {
+        Python::attach(|py| {
+            let Ok(exc) = py
+                .import("mod_wsgi")
+                .and_then(|m| m.getattr("RequestTimeout"))
+            else {
+                return false;
+            };
+            // SAFETY: the GIL is held (attach) and `exc` is a live exception class; CPython
+            // takes its own reference to it. The thread id is a Python thread identifier
+            // (pthread_self, as threading.get_ident(), which pyo3 declares signed); an
+            // unknown one modifies nothing.
+            let n = unsafe {
+                pyo3::ffi::PyThreadState_SetAsyncExc(thread as std::os::raw::c_long, exc.as_ptr())
+            };
+            n == 1
+        })
     }
 
     fn stack_of(&self, thread: u64) -> Option<String> {

@@ -21,7 +21,8 @@ shutdown_callbacks = []
 
 class RequestTimeout(BaseException):
     """mod_wsgi's request-timeout exception class. rswsgi gives up a request that runs past
-    request-timeout (504) and recycles the process instead of raising this in the thread."""
+    request-timeout (504) and recycles the process; with interrupt-timeout it raises this in
+    the request's thread instead, and recycles only if the request goes on."""
 
 
 def subscribe_events(callback):

@@ -12,6 +12,7 @@ use pyo3::types::PyBytes;
 use super::errors::log_exception;
 use super::interp::support;
 use crate::log::effective_user;
+use crate::owner::{self, OpenError, OwnerRule};
 
 /// Why a script could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum LoadError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The group's `script-user`/`script-group` refuses it (answered 403).
+    #[error(transparent)]
+    Refused(#[from] crate::owner::Refused),
     /// Compiling or running the script raised.
     #[error("failed to load WSGI script '{}'", path.display())]
     Python {
@@ -40,7 +44,7 @@ impl LoadError {
     /// Logs the error: one line for an unreadable file, the traceback for a Python error.
     pub fn log(&self, py: Python<'_>) {
         match self {
-            LoadError::Read { .. } => tracing::error!("{self}"),
+            LoadError::Read { .. } | LoadError::Refused(_) => tracing::error!("{self}"),
             LoadError::Python { err, .. } => log_exception(py, err, &self.to_string()),
         }
     }
@@ -64,6 +68,8 @@ impl LoadError {
 /// Loaded script modules, by path.
 #[derive(Default)]
 pub struct Scripts {
+    /// `script-user`/`script-group`: checked on each file as it is opened.
+    owner: Option<OwnerRule>,
     modules: Mutex<HashMap<PathBuf, Py<PyModule>>>,
     /// Modification time of each script when it was loaded, for `WSGIScriptReloading`.
     mtimes: Mutex<HashMap<PathBuf, Option<std::time::SystemTime>>>,
@@ -73,6 +79,14 @@ pub struct Scripts {
 }
 
 impl Scripts {
+    /// No script loaded yet; each will have to pass `owner`.
+    pub fn new(owner: Option<OwnerRule>) -> Self {
+        Scripts {
+            owner,
+            ..Scripts::default()
+        }
+    }
+
     /// The module for the script at `path`, loading it if needed. A failed load is not
     /// cached: the next request tries again.
     pub fn get<'py>(
@@ -90,13 +104,22 @@ impl Scripts {
         if let Some(m) = self.cached(py, path) {
             return Ok(m);
         }
-        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let source = py
-            .detach(|| std::fs::read(path))
-            .map_err(|source| LoadError::Read {
-                path: path.to_owned(),
-                user: effective_user(),
-                source,
+        let read_error = |source| LoadError::Read {
+            path: path.to_owned(),
+            user: effective_user(),
+            source,
+        };
+        // Read from the descriptor that was checked: the file cannot be swapped in between.
+        let (mtime, source) = py
+            .detach(|| {
+                let (mut file, meta) = owner::open(path, self.owner)?;
+                let mut source = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut source)?;
+                Ok::<_, OpenError>((meta.modified().ok(), source))
+            })
+            .map_err(|e| match e {
+                OpenError::Refused(r) => LoadError::Refused(r),
+                OpenError::Io(e) => read_error(e),
             })?;
         let python_err = |err| LoadError::Python {
             path: path.to_owned(),
