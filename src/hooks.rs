@@ -288,6 +288,11 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 allowed_scripts,
                 allowed_dirs,
                 script_reloading: main.script_reloading.unwrap_or(true),
+                restrict_streams: (
+                    main.restrict_stdin == Some(true),
+                    main.restrict_stdout == Some(true),
+                ),
+                verbose: main.verbose_debugging == Some(true),
                 python_env: main.python_flags.environment(),
             });
         }

@@ -216,11 +216,11 @@ mod module {
             SERVER,
             c"mod_wsgi 4's WSGILazyInitialization: see docs/directives.md for what rswsgi does with it",
         ),
-        d::raw(
+        d::flag(
             c"WSGIVerboseDebugging",
-            &Directive::Catalogued,
+            &Directive::VerboseDebugging,
             SERVER,
-            c"mod_wsgi's WSGIVerboseDebugging: see docs/directives.md for what rswsgi does with it",
+            c"On|Off : the daemons also log their debug lines (default Off)",
         ),
         d::raw(
             c"WSGICaseSensitivity",
@@ -276,11 +276,11 @@ mod module {
             SERVER,
             c"SECS : sys.setswitchinterval() in the implicit daemon groups that stand in for embedded mode",
         ),
-        d::raw(
+        d::flag(
             c"WSGIIgnoreActivity",
-            &Directive::Catalogued,
+            &Directive::IgnoreActivity,
             FILEINFO,
-            c"mod_wsgi's WSGIIgnoreActivity: see docs/directives.md for what rswsgi does with it",
+            c"On|Off : requests here do not count as activity for inactivity-timeout",
         ),
         d::raw(
             c"WSGIServerMetrics",
@@ -348,17 +348,17 @@ mod module {
             SERVER,
             c"mod_wsgi's WSGISocketRotation: see docs/directives.md for what rswsgi does with it",
         ),
-        d::raw(
+        d::flag(
             c"WSGIRestrictStdin",
-            &Directive::Catalogued,
+            &Directive::RestrictStdin,
             SERVER,
-            c"mod_wsgi's WSGIRestrictStdin: see docs/directives.md for what rswsgi does with it",
+            c"On|Off : sys.stdin raises OSError in every daemon (default Off)",
         ),
-        d::raw(
+        d::flag(
             c"WSGIRestrictStdout",
-            &Directive::Catalogued,
+            &Directive::RestrictStdout,
             SERVER,
-            c"mod_wsgi's WSGIRestrictStdout: see docs/directives.md for what rswsgi does with it",
+            c"On|Off : sys.stdout raises OSError in every daemon (default Off: it goes to the error log)",
         ),
         d::raw(
             c"WSGIRestrictSignal",

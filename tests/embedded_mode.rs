@@ -123,9 +123,12 @@ fn debians_wsgi_conf_examples_apply_after_the_loadmodule_swap() {
     let app = stage.write(
         "site/app.wsgi",
         "import builtins, sys\nimport helper\n\n\
+         def refused(use):\n    try:\n        use()\n        return 'allowed'\n    \
+         except OSError as e:\n        return str(e)\n\n\
          def application(environ, start_response):\n    \
-         body = '%s\\n%s\\noptimize=%d\\n' % (helper.GREETING, \
-         getattr(builtins, 'RSWSGI_PRELOADED', 'not preloaded'), sys.flags.optimize)\n    \
+         body = '%s\\n%s\\noptimize=%d\\n%s\\n%s\\n' % (helper.GREETING, \
+         getattr(builtins, 'RSWSGI_PRELOADED', 'not preloaded'), sys.flags.optimize, \
+         refused(lambda: sys.stdin.read()), refused(lambda: print('to stdout')))\n    \
          start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
          return [body.encode()]\n",
     );
@@ -160,7 +163,8 @@ fn debians_wsgi_conf_examples_apply_after_the_loadmodule_swap() {
     assert_eq!(r.status, 200, "{}", srv.logs());
     assert_eq!(
         r.text(),
-        "from WSGIPythonPath\npreloaded\noptimize=0\n",
+        "from WSGIPythonPath\npreloaded\noptimize=0\n\
+         sys.stdin access restricted by mod_wsgi\nsys.stdout access restricted by mod_wsgi\n",
         "{}",
         srv.logs()
     );

@@ -78,6 +78,7 @@ fn python_settings_and_import_scripts() {
         .directive("WSGIDontWriteBytecode On")
         .directive("WSGIPythonHashSeed 123")
         .directive("WSGIPythonWarnings ignore::DeprecationWarning")
+        .directive("WSGIVerboseDebugging On")
         .directive("WSGIDaemonProcess flags processes=1 threads=1")
         .directive(&format!(
             "WSGIImportScript {} process-group=flags application-group=%{{GLOBAL}}",
@@ -120,6 +121,8 @@ fn python_settings_and_import_scripts() {
     // As mod_wsgi's default (WSGIRestrictStdin unset), sys.stdin is the process's own:
     // httpd's, /dev/null here.
     assert_eq!(r.kv("stdin").as_deref(), Some("readable"));
+    // WSGIVerboseDebugging On: the daemons' debug lines are in the error log.
+    assert!(srv.logs().contains("[wsgi:debug]"), "{}", srv.logs());
 }
 
 #[test]
@@ -390,4 +393,66 @@ fn process_group_global_means_the_implicit_group_everywhere() {
     let page = srv.get("/pages/x.page");
     assert_eq!(page.status, 200, "{}", srv.logs());
     assert!(page.text().starts_with("embedded:"), "{}", page.text());
+}
+
+/// `WSGIIgnoreActivity On`: requests there (a health check) do not keep a daemon from its
+/// `inactivity-timeout`, while requests elsewhere do.
+#[test]
+fn ignore_activity_lets_inactivity_timeout_recycle_a_polled_daemon() {
+    let stage = Stage::new("ignoreactivity");
+    let app = stage.write(
+        "site/pid.wsgi",
+        "import os\n\ndef application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [str(os.getpid()).encode()]\n",
+    );
+    let srv = TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIDaemonProcess idle processes=1 threads=2 inactivity-timeout=2")
+        .directive(&format!(
+            "WSGIScriptAlias /busy {} process-group=idle",
+            app.display()
+        ))
+        .directive(&format!(
+            "WSGIScriptAlias /healthz {} process-group=idle",
+            app.display()
+        ))
+        .directive("<Location /healthz>")
+        .directive("  WSGIIgnoreActivity On")
+        .directive("</Location>")
+        .directive(&format!("<Directory {}>", app.parent().unwrap().display()))
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    // Polled every 0.3 s for 4 s, each path: only the ignored one lets the process go.
+    let poll = |path: &str| {
+        let first = srv.get(path).text();
+        let mut pids = vec![first];
+        for _ in 0..13 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let r = srv.get(path);
+            assert_eq!(r.status, 200, "{}", srv.logs());
+            pids.push(r.text());
+        }
+        pids.dedup();
+        pids
+    };
+    let busy = poll("/busy");
+    assert_eq!(
+        busy.len(),
+        1,
+        "recycled while busy: {busy:?}\n{}",
+        srv.logs()
+    );
+    let healthz = poll("/healthz");
+    assert!(
+        healthz.len() > 1,
+        "never recycled: {healthz:?}\n{}",
+        srv.logs()
+    );
+    assert!(
+        srv.logs().contains("inactivity-timeout (2s) reached"),
+        "{}",
+        srv.logs()
+    );
 }

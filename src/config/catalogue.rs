@@ -11,10 +11,27 @@ pub struct Catalogued {
     pub name: &'static str,
     /// Why it changes nothing here.
     pub why: &'static str,
+    /// The argument that asks for what rswsgi always does: given it, the directive is
+    /// carried out and nothing is logged.
+    pub always: Option<&'static str>,
 }
 
 const fn warned(name: &'static str, why: &'static str) -> Catalogued {
-    Catalogued { name, why }
+    Catalogued {
+        name,
+        why,
+        always: None,
+    }
+}
+
+/// A directive whose `value` is how rswsgi always behaves (silently accepted); any other
+/// value is warned about.
+const fn warned_unless(name: &'static str, value: &'static str, why: &'static str) -> Catalogued {
+    Catalogued {
+        name,
+        why,
+        always: Some(value),
+    }
 }
 
 const EMBEDDED: &str =
@@ -22,13 +39,10 @@ const EMBEDDED: &str =
 
 /// The catalogue.
 pub const CATALOGUE: &[Catalogued] = &[
-    warned("WSGISocketRotation", "the daemon sockets are named per httpd parent and group, so they keep their names across graceful restarts whatever it says"),
-    warned("WSGIRestrictStdin", "not applied: sys.stdin is the daemon's standard input, httpd's (/dev/null when httpd runs as a service), as with mod_wsgi's default"),
-    warned("WSGIRestrictStdout", "sys.stdout always goes to the error log, as with mod_wsgi's default Off"),
-    warned("WSGIRestrictSignal", "signal.signal() in the application is always ignored with a log line, as with mod_wsgi's default On: the daemon's signals stop and recycle it"),
+    warned_unless("WSGISocketRotation", "Off", "the daemon sockets are named per httpd parent and group, so they keep their names across graceful restarts (mod_wsgi's Off)"),
+    warned_unless("WSGIRestrictSignal", "On", "signal.signal() in the application is always ignored with a log line (mod_wsgi's On): the daemon's signals stop and recycle it, so Off cannot be had"),
     warned("WSGIAcceptMutex", "daemon processes share one listening socket without a mutex"),
     warned("WSGILazyInitialization", "Python is never started in Apache's parent (nor anywhere in Apache): each daemon process starts its own interpreter after it is forked, which is mod_wsgi's On"),
-    warned("WSGIVerboseDebugging", "use LogLevel debug (or info) for the module's detail"),
     warned("WSGICaseSensitivity", "file names are compared as the file system does (case-sensitively on Linux)"),
     warned("WSGIDestroyInterpreter", "a daemon process's interpreter ends with the process"),
     warned("WSGIPerInterpreterGIL", "rswsgi runs one interpreter per daemon process, without sub-interpreters"),
@@ -36,7 +50,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("<WSGIInterpreterOptions", "rswsgi runs one interpreter per daemon process, without sub-interpreters; the section's contents are skipped"),
     warned("WSGIPassApacheRequest", EMBEDDED),
     warned("WSGIPythonEggs", "egg caches are obsolete; set PYTHON_EGG_CACHE in the environment if one is needed"),
-    warned("WSGIIgnoreActivity", "not applied yet: every request counts as activity for inactivity-timeout"),
     warned("WSGIServerMetrics", "server metrics are not available yet; mod_wsgi.server_metrics() returns None"),
     warned("WSGITelemetryService", "telemetry is not available yet"),
     warned("WSGITelemetryOptions", "telemetry is not available yet"),
@@ -46,6 +59,15 @@ pub const CATALOGUE: &[Catalogued] = &[
 /// The catalogue entry for `name` (case-insensitive, as httpd matches directive names).
 pub fn lookup(name: &str) -> Option<&'static Catalogued> {
     CATALOGUE.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+/// The start-up warning for a catalogued directive given `arg`; `None` when `arg` asks for
+/// what rswsgi always does.
+pub fn warning_for(c: &Catalogued, arg: &str) -> Option<String> {
+    match c.always {
+        Some(v) if v.eq_ignore_ascii_case(arg.trim()) => None,
+        _ => Some(warning(c)),
+    }
 }
 
 /// The start-up warning for a catalogued directive.

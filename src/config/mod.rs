@@ -49,6 +49,12 @@ pub struct ServerConfig {
     /// A `WSGIProcessGroup %{GLOBAL}` (embedded mode under mod_wsgi) is in its sections: the
     /// server needs its implicit group whatever else it has.
     pub embedded_sections: bool,
+    /// `WSGIRestrictStdin` (main server only).
+    pub restrict_stdin: Option<bool>,
+    /// `WSGIRestrictStdout` (main server only).
+    pub restrict_stdout: Option<bool>,
+    /// `WSGIVerboseDebugging` (main server only): the daemons log their debug lines.
+    pub verbose_debugging: Option<bool>,
     /// `<Directory>` sections with a `WSGIProcessGroup`: (directory, group). The group's
     /// daemons may load scripts under the directory (`AddHandler wsgi-script`).
     pub group_dirs: Vec<(String, String)>,
@@ -115,6 +121,9 @@ impl ServerConfig {
             has_process_group_directive: vhost.has_process_group_directive
                 || base.has_process_group_directive,
             embedded_sections: vhost.embedded_sections || base.embedded_sections,
+            restrict_stdin: base.restrict_stdin,
+            restrict_stdout: base.restrict_stdout,
+            verbose_debugging: base.verbose_debugging,
             group_dirs: vhost
                 .group_dirs
                 .iter()
@@ -243,6 +252,9 @@ pub struct DirConfig {
     /// `WSGIEnableSendfile`: send `wsgi.file_wrapper` files with `sendfile` (unset: as
     /// Apache's `EnableSendfile` says).
     pub enable_sendfile: Option<bool>,
+    /// `WSGIIgnoreActivity`: requests here do not count as activity for
+    /// `inactivity-timeout`.
+    pub ignore_activity: Option<bool>,
 }
 
 impl DirConfig {
@@ -286,6 +298,7 @@ impl DirConfig {
                 .clone()
                 .or_else(|| base.restrict_process.clone()),
             enable_sendfile: child.enable_sendfile.or(base.enable_sendfile),
+            ignore_activity: child.ignore_activity.or(base.ignore_activity),
         }
     }
 }

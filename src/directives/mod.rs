@@ -74,6 +74,14 @@ pub enum Directive {
     RestrictProcess,
     /// `WSGIEnableSendfile`.
     EnableSendfile,
+    /// `WSGIRestrictStdin`.
+    RestrictStdin,
+    /// `WSGIRestrictStdout`.
+    RestrictStdout,
+    /// `WSGIVerboseDebugging`.
+    VerboseDebugging,
+    /// `WSGIIgnoreActivity`.
+    IgnoreActivity,
     /// `WSGISwitchInterval`.
     SwitchInterval,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
@@ -89,6 +97,9 @@ impl Directive {
             self,
             Directive::SocketPrefix
                 | Directive::DaemonExecutable
+                | Directive::RestrictStdin
+                | Directive::RestrictStdout
+                | Directive::VerboseDebugging
                 | Directive::RestrictEmbedded
                 | Directive::PythonHome
                 | Directive::PythonPath
@@ -299,7 +310,7 @@ fn apply(
             }
             dir().restrict_process = Some(groups);
         }
-        Directive::Catalogued => catalogued(cmd)?,
+        Directive::Catalogued => catalogued(cmd, arg)?,
         // Embedded mode under mod_wsgi: the server's implicit daemon group serves it.
         // Embedded mode under mod_wsgi, here as everywhere: the server's implicit daemon group,
         // which the server then has (even beside other WSGIProcessGroups).
@@ -370,6 +381,10 @@ fn apply(
         Directive::RestrictEmbedded
         | Directive::GroupAuthoritative
         | Directive::EnableSendfile
+        | Directive::RestrictStdin
+        | Directive::RestrictStdout
+        | Directive::VerboseDebugging
+        | Directive::IgnoreActivity
         | Directive::PassAuthorization
         | Directive::ChunkedRequest
         | Directive::ErrorOverride
@@ -415,7 +430,7 @@ pub fn take_warnings() -> Vec<String> {
 }
 
 /// A catalogued directive: its warning noted.
-fn catalogued(cmd: &ffi::cmd_parms) -> Result<(), String> {
+fn catalogued(cmd: &ffi::cmd_parms, arg: &str) -> Result<(), String> {
     // SAFETY: cmd->cmd is the table entry of the directive being read, with its static name.
     let name = unsafe { cmd.cmd.as_ref().and_then(|c| cstr(c.name)) }.unwrap_or_default();
     let Some(entry) = crate::config::catalogue::lookup(name) else {
@@ -423,7 +438,9 @@ fn catalogued(cmd: &ffi::cmd_parms) -> Result<(), String> {
             "{name}: not in the catalogue (a bug in mod_rswsgi)"
         ));
     };
-    let w = crate::config::catalogue::warning(entry);
+    let Some(w) = crate::config::catalogue::warning_for(entry, arg) else {
+        return Ok(());
+    };
     let mut list = WARNINGS.lock();
     if !list.contains(&w) && list.len() < 64 {
         list.push(w);
@@ -442,7 +459,7 @@ pub unsafe extern "C" fn on_section(
     let Some(c) = (unsafe { cmd.as_ref() }) else {
         return std::ptr::null();
     };
-    if let Err(msg) = catalogued(c) {
+    if let Err(msg) = catalogued(c, "") {
         return error_string(c, &msg);
     }
     // SAFETY: the section is read with EXEC_ON_READ, so httpd's reader is at its contents;
@@ -506,6 +523,22 @@ unsafe extern "C" fn on_flag(
         Some(Directive::ErrorOverride) => dir().error_override = Some(on != 0),
         Some(Directive::GroupAuthoritative) => dir().hooks.group_authoritative = Some(on != 0),
         Some(Directive::EnableSendfile) => dir().enable_sendfile = Some(on != 0),
+        Some(Directive::IgnoreActivity) => dir().ignore_activity = Some(on != 0),
+        Some(
+            d
+            @ (Directive::RestrictStdin | Directive::RestrictStdout | Directive::VerboseDebugging),
+        ) => {
+            if let Err(msg) = main_server_only(cmd) {
+                return error_string(cmd, &msg);
+            }
+            // SAFETY: cmd->server is the server whose section is being read.
+            let server = unsafe { server_config(cmd.server) };
+            match d {
+                Directive::RestrictStdin => server.restrict_stdin = Some(on != 0),
+                Directive::RestrictStdout => server.restrict_stdout = Some(on != 0),
+                _ => server.verbose_debugging = Some(on != 0),
+            }
+        }
         Some(Directive::RestrictEmbedded) => {
             if let Err(msg) = main_server_only(cmd) {
                 return error_string(cmd, &msg);

@@ -372,7 +372,11 @@ pub fn serve(r: &mut Request) -> i32 {
         handler_script: handler_script.map_or("", |h| h.script.as_str()),
         hook: false,
     };
-    let mut head = match target::encode_head(r, &dir, &target, body, &[]) {
+    let quiet: &[(&str, &[u8])] = match dir.ignore_activity {
+        Some(true) => &[(rswsgi_protocol::carriers::IGNORE_ACTIVITY, b"1")],
+        _ => &[],
+    };
+    let mut head = match target::encode_head(r, &dir, &target, body, quiet) {
         Ok(head) => head,
         Err(status) => return status,
     };

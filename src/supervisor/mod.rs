@@ -65,6 +65,10 @@ pub struct GroupPlan {
     pub allowed_dirs: Vec<String>,
     /// `WSGIScriptReloading`: recycle a daemon when its script changes.
     pub script_reloading: bool,
+    /// `WSGIRestrictStdin On`, `WSGIRestrictStdout On`.
+    pub restrict_streams: (bool, bool),
+    /// `WSGIVerboseDebugging On`: the daemons log their debug lines (`--verbose`).
+    pub verbose: bool,
     /// `NAME=value` settings for the daemons' Python (`WSGIPythonOptimize` ...).
     pub python_env: Vec<String>,
 }

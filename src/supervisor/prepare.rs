@@ -109,6 +109,17 @@ pub(super) fn prepare_group(
     if !plan.script_reloading {
         argv.push("--no-script-reloading".into());
     }
+    let (stdin, stdout) = plan.restrict_streams;
+    let flags = [
+        (stdin, "--restrict-stdin"),
+        (stdout, "--restrict-stdout"),
+        (plan.verbose, "--verbose"),
+    ];
+    for (on, flag) in flags {
+        if on {
+            argv.push(flag.into());
+        }
+    }
     if let Some(v) = crate::httpd::server_version() {
         argv.extend(["--apache-version".into(), v]);
     }

@@ -116,14 +116,19 @@ impl Drop for WorkerGuard<'_> {
 pub struct RequestGuard<'a> {
     life: &'a Lifecycle,
     worker: usize,
+    /// Whether the request counts as activity for `inactivity-timeout` (not under
+    /// `WSGIIgnoreActivity On`).
+    activity: bool,
 }
 
 impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
         self.life.in_flight.lock().remove(&self.worker);
         self.life.busy.fetch_sub(1, Ordering::SeqCst);
-        let ms = self.life.started.elapsed().as_millis() as u64;
-        self.life.last_active_ms.store(ms, Ordering::SeqCst);
+        if self.activity {
+            let ms = self.life.started.elapsed().as_millis() as u64;
+            self.life.last_active_ms.store(ms, Ordering::SeqCst);
+        }
         let done = self.life.requests.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(max) = self.life.limits.maximum_requests {
             if done == max {
@@ -248,7 +253,14 @@ impl Lifecycle {
                 },
             );
         }
-        RequestGuard { life: self, worker }
+        let activity = req
+            .get(rswsgi_protocol::carriers::IGNORE_ACTIVITY)
+            .is_none();
+        RequestGuard {
+            life: self,
+            worker,
+            activity,
+        }
     }
 
     fn in_progress(&self) -> usize {

@@ -141,6 +141,12 @@ struct Cli {
     /// Do not recycle when a loaded script changes on disk (WSGIScriptReloading Off).
     #[arg(long)]
     no_script_reloading: bool,
+    /// sys.stdin raises OSError on any use (WSGIRestrictStdin On).
+    #[arg(long)]
+    restrict_stdin: bool,
+    /// sys.stdout raises OSError on any use (WSGIRestrictStdout On).
+    #[arg(long)]
+    restrict_stdout: bool,
     /// Only load scripts (and handler libraries) owned by this uid, in a directory owned by
     /// it, neither writable by anyone else (`script-user`); others are answered 403.
     #[arg(long, value_name = "UID", conflicts_with = "script_group")]
@@ -369,6 +375,8 @@ fn start_backend(
         },
         script_reloading: !cli.no_script_reloading,
         switch_interval: cli.switch_interval,
+        restrict_stdin: cli.restrict_stdin,
+        restrict_stdout: cli.restrict_stdout,
         policy,
     })?;
     let report = match backend.preload_failure() {

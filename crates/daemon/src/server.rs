@@ -309,7 +309,20 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
         }
         let request = server.life.request(worker, &req, &io);
         let scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
+        let began = std::time::Instant::now();
+        tracing::debug!(
+            "worker {worker} serves {} {} (script {})",
+            req.get_str("REQUEST_METHOD").unwrap_or_default(),
+            req.url(),
+            crate::backend::requested_script(&req)
+                .map_or_else(String::new, |p| p.display().to_string())
+        );
         let handled = catch_unwind(AssertUnwindSafe(|| server.backend.handle(&req, &io)));
+        tracing::debug!(
+            "worker {worker} done with {} after {:.1} ms",
+            req.url(),
+            began.elapsed().as_secs_f64() * 1000.0
+        );
         // A process the application forked never goes on from here.
         fork::exit_if_forked();
         if handled.is_err() {

@@ -9,3 +9,6 @@ pub const REQUEST_START_US: &str = "mod_wsgi.x-request_start_us";
 /// When the Apache child began handing the request to the daemon group, microseconds since the
 /// epoch.
 pub const QUEUE_START_US: &str = "mod_wsgi.x-queue_start_us";
+/// Present (`1`) under `WSGIIgnoreActivity On`: the request does not count as activity for
+/// `inactivity-timeout`.
+pub const IGNORE_ACTIVITY: &str = "mod_wsgi.x-ignore_activity";

@@ -139,6 +139,23 @@ fn setup(
     Ok(())
 }
 
+/// `WSGIRestrictStdin`/`WSGIRestrictStdout On`: the stream becomes mod_wsgi's restricted
+/// object, whose every use raises `OSError` ("sys.stdin access restricted by mod_wsgi").
+pub fn restrict_streams(stdin: bool, stdout: bool) -> Result<(), InitError> {
+    Python::attach(|py| {
+        let sys = py.import("sys")?;
+        for (on, name) in [(stdin, "stdin"), (stdout, "stdout")] {
+            if on {
+                let restricted =
+                    support(py)?.call_method1("Restricted", (format!("sys.{name}"),))?;
+                sys.setattr(name, restricted)?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e: PyErr| Python::attach(|py| InitError::Python(format_exception(py, &e))))
+}
+
 /// Runs the functions the application registered with `atexit`, as the interpreter does when
 /// it finalises (the daemon exits without finalising, as its threads may still hold Python
 /// state). Each runs once; an exception is reported by `atexit` itself.

@@ -61,6 +61,11 @@ pub struct WsgiConfig {
     pub script_reloading: bool,
     /// `switch-interval`: `sys.setswitchinterval()` once Python has started.
     pub switch_interval: Option<f64>,
+    /// `WSGIRestrictStdin On`: `sys.stdin` raises `OSError` on any use.
+    pub restrict_stdin: bool,
+    /// `WSGIRestrictStdout On`: `sys.stdout` raises `OSError` on any use (else it goes to the
+    /// error log).
+    pub restrict_stdout: bool,
     /// The scripts requests may name.
     pub policy: crate::allow::ScriptPolicy,
 }
@@ -99,6 +104,7 @@ impl WsgiBackend {
                     .map_err(|e| InitError::Python(format!("switch-interval={secs}: {e}")))
             })?;
         }
+        interp::restrict_streams(config.restrict_stdin, config.restrict_stdout)?;
         let scripts = script::Scripts::new(config.policy.owner());
         let preload_failure = Python::attach(|py| {
             let mut first = None;

@@ -69,6 +69,20 @@ def text_stream(log, name):
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", line_buffering=True)
 
 
+class Restricted:
+    """sys.stdin or sys.stdout under WSGIRestrictStdin/WSGIRestrictStdout On, as mod_wsgi
+    gives them: any use raises OSError naming the stream."""
+
+    def __init__(self, name):
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, attr):
+        raise OSError("%s access restricted by mod_wsgi" % object.__getattribute__(self, "_name"))
+
+    def __repr__(self):
+        return "<restricted %s>" % object.__getattribute__(self, "_name")
+
+
 def restrict_signals():
     """As mod_wsgi (WSGIRestrictSignal's default): the application cannot take over this
     process's signals, which the daemon uses to stop and recycle. signal.signal() called in
