@@ -208,11 +208,12 @@ unsafe extern "C" fn check_authorization(
         {
             return ffi::AUTHZ_GRANTED;
         }
+        // Quoted and escaped: the name is the client's, and may hold control characters.
         let user = String::from_utf8_lossy(&user);
         log::request(
             r,
             Level::ERROR,
-            &format!("authorization of user '{user}' failed: not a member of any of the groups {wanted:?}"),
+            &format!("authorization of user {user:?} failed: not a member of any of the groups {wanted:?}"),
         );
         ffi::AUTHZ_DENIED
     })
