@@ -28,6 +28,8 @@ mod hooks;
 mod httpd;
 #[cfg(not(test))]
 mod pyhome;
+#[cfg_attr(test, allow(dead_code))]
+mod relay;
 #[cfg(not(test))]
 mod supervisor;
 

@@ -6,8 +6,9 @@ use std::io::Write;
 
 use rswsgi_protocol::{Frame, FrameReader, HookCall, HookReply, ReadError};
 
-use super::exchange::{unread, Outcome};
+use super::exchange::Outcome;
 use super::pool::Link;
+use crate::relay::unread;
 
 /// Why a hook call gave no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +43,7 @@ pub type CallResult = Result<HookReply, CallError>;
 /// the reply.
 pub fn run(link: &mut Link, wire: &[u8], call: &HookCall<'_>) -> Outcome<CallResult> {
     if let Err(e) = (&link.stream).write_all(wire) {
-        if unread(&e) {
+        if unread(e.kind()) {
             return Outcome::Retry;
         }
         return done(
@@ -74,7 +75,7 @@ fn read_reply(
                 let msg = "the daemon closed the connection before answering (it may have crashed)";
                 return done(Err(CallError::Daemon(msg.into())), false);
             }
-            Err(ReadError::Io(e)) if !frames_seen && unread(&e) => return Outcome::Retry,
+            Err(ReadError::Io(e)) if !frames_seen && unread(e.kind()) => return Outcome::Retry,
             Err(ReadError::Io(e))
                 if matches!(
                     e.kind(),

@@ -6,6 +6,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use rswsgi_protocol::{Frame, FrameReader, ReadError, ResponseHead};
+
+use crate::relay::{self, Kind, ReadFailure, Relay, RelayError, Source, Step};
 use tracing::Level;
 
 use super::body::BodyPump;
@@ -13,7 +15,6 @@ use super::fdpass::FdStream;
 use super::pool::Link;
 use super::wait::{self, Wait};
 use crate::ffi;
-use crate::httpd::body::BodyError;
 use crate::httpd::log;
 use crate::httpd::request::Request;
 
@@ -126,16 +127,6 @@ pub fn run(
     }
 }
 
-/// A daemon that closes a connection with our request unread resets it; one that read the
-/// request and then died ends it cleanly. So a reset (or a refused write) before any frame
-/// proves the request never started, and it is safe to send it again.
-pub(super) fn unread(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-    )
-}
-
 /// The daemon connection an exchange runs on.
 struct Connection<'a> {
     stream: &'a UnixStream,
@@ -149,7 +140,8 @@ struct Connection<'a> {
     response_timeout: Option<Duration>,
 }
 
-/// The frame loop.
+/// The frame loop: reads each frame, asks the relay core ([`Relay`]) what it means, and
+/// carries the answer out on Apache's request.
 fn relay(
     r: &mut Request,
     conn: &Connection<'_>,
@@ -159,250 +151,240 @@ fn relay(
     policy: ResponsePolicy,
     ending: &mut Ending,
 ) -> i32 {
-    let error_override = policy.error_override;
-    let (stream, timeout) = (conn.stream, conn.timeout);
-    let mut wire = stream;
+    let mut core = Relay::new(conn.seq, policy.error_override);
+    let mut wire = conn.stream;
     if let Err(e) = wire.write_all(head) {
-        if unread(&e) {
-            ending.retry = true;
-            return ffi::OK as i32;
-        }
-        log::request(
-            r,
-            Level::ERROR,
-            &format!("daemon group '{group}' failed while receiving the request: {e}"),
-        );
-        return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+        let step = core.on_send_failed(e.kind(), &e.to_string());
+        return finish(r, &core, step, group, ending, reader);
     }
-    let mut frames_seen = false;
-    let mut out_bb = crate::httpd::request::OutBrigade::default();
-    let mut head_sent = false;
-    // What the application declared in Content-Length, and what it has sent so far; a HEAD
-    // request or a bodiless status carries no body whatever the header says.
-    let mut declared: Option<u64> = None;
-    let mut sent: u64 = 0;
-    let mut asked_client = false;
-    let mut pump: Option<BodyPump> = None;
-    // The application's error status, when Apache's error document replaces its response.
-    let mut overridden: Option<i32> = None;
+    let mut out = Output {
+        bb: crate::httpd::request::OutBrigade::default(),
+        pump: None,
+        sendfile: policy.sendfile,
+        client_timeout: None,
+    };
+    let status = frame_loop(r, conn, reader, group, &mut core, &mut out, ending);
+    ending.client_timeout = out.client_timeout.take();
+    status
+}
+
+/// Reads and carries out frames until the exchange ends.
+fn frame_loop(
+    r: &mut Request,
+    conn: &Connection<'_>,
+    reader: &mut FrameReader<FdStream<'_>>,
+    group: &str,
+    core: &mut Relay,
+    out: &mut Output,
+    ending: &mut Ending,
+) -> i32 {
     let client_fd = r.client_fd();
-    let wait_limit = timeout;
     loop {
         if !reader.has_buffered() {
-            match wait::daemon_or_client(stream, client_fd, wait_limit) {
+            match wait::daemon_or_client(conn.stream, client_fd, conn.timeout) {
                 Wait::Daemon => {}
-                Wait::ClientGone => return client_gone(r, head_sent),
-                Wait::TimedOut => {
-                    return fail(
-                        r,
-                        head_sent,
-                        ffi::HTTP_GATEWAY_TIME_OUT,
-                        &format!("timeout waiting for the daemon process of group '{group}' (Apache's Timeout)"),
-                    )
-                }
+                Wait::ClientGone => return client_gone(r, core.head_sent()),
+                Wait::TimedOut => return finish(r, core, core.on_timeout(), group, ending, reader),
             }
         }
-        let frame = match reader.read_frame_in_pieces() {
-            Ok(Some(f)) => f,
-            Ok(None) | Err(ReadError::Truncated) => {
-                return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!(
-                    "daemon process of group '{group}' closed the connection before the response was complete (it may have crashed; see earlier log lines)"
-                ));
+        let step = match reader.read_frame_in_pieces() {
+            Ok(Some(frame)) => {
+                let step = core.on_frame(&frame);
+                let carried = match step {
+                    Step::SendFile { .. } | Step::DropFile => {
+                        carry_file(r, core, step, out, reader.get_mut())
+                    }
+                    step => carry_out(r, conn, core, &frame, step, out),
+                };
+                match carried {
+                    Carried::Next => continue,
+                    Carried::Status(status) => return status,
+                    Carried::Step(step) => step,
+                }
             }
-            Err(ReadError::Io(e)) if !frames_seen && unread(&e) => {
-                ending.retry = true;
-                return ffi::OK as i32;
-            }
-            Err(ReadError::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return fail(
-                    r,
-                    head_sent,
-                    ffi::HTTP_GATEWAY_TIME_OUT,
-                    &format!(
-                    "timeout waiting for the daemon process of group '{group}' (Apache's Timeout)"
-                ),
-                );
-            }
-            Err(e) => {
-                return fail(
-                    r,
-                    head_sent,
-                    ffi::HTTP_BAD_GATEWAY,
-                    &format!("daemon group '{group}': {e}"),
-                );
-            }
+            Ok(None) | Err(ReadError::Truncated) => core.on_read_failed(ReadFailure::Closed, ""),
+            Err(ReadError::Io(e)) => core.on_read_failed(ReadFailure::Io(e.kind()), &e.to_string()),
+            Err(e) => core.on_read_failed(ReadFailure::Undecodable, &e.to_string()),
         };
-        frames_seen = true;
-        if let Some(seq) = frame.seq().filter(|&s| s != conn.seq) {
-            return fail(
-                r,
-                head_sent,
-                ffi::HTTP_BAD_GATEWAY,
-                &format!(
-                    "protocol error from daemon group '{group}': a {:?} frame for request #{seq} \
-                     arrived where request #{} was in progress (a stray writer, such as a process \
-                     the application forked?); closing the connection",
-                    frame.kind(),
-                    conn.seq
-                ),
-            );
-        }
-        match frame {
-            Frame::Retry { .. } if !head_sent && !asked_client => {
-                ending.retry = true;
-                return ffi::OK as i32;
-            }
-            Frame::ReadBody { max, .. } => {
-                asked_client = true;
-                let answered = pump
-                    .get_or_insert_with(|| BodyPump::new(r))
-                    .answer(r, conn.seq, max, &mut wire);
-                match answered {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return body_failed(r, head_sent, &e),
-                    Err(e) => {
-                        return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!("daemon group '{group}' went away while receiving the request body: {e}"));
-                    }
-                }
-            }
-            // Nothing goes to the client: a failure later still gets its own status.
-            Frame::ResponseHead(h)
-                if !head_sent && overridden.is_none() && error_override && h.status >= 400 =>
-            {
-                overridden = Some(i32::from(h.status));
-            }
-            Frame::Body(_) if overridden.is_some() => {}
-            Frame::BodyFile { .. } if overridden.is_some() => drop(reader.get_mut().take_fd()),
-            Frame::ResponseEnd { .. } if overridden.is_some() => {
-                ending.reusable = !reader.has_buffered();
-                return overridden.unwrap_or(ffi::HTTP_INTERNAL_SERVER_ERROR as i32);
-            }
-            Frame::ResponseHead(h) if !head_sent && overridden.is_none() => {
-                let bodiless = r.header_only() || matches!(h.status, 100..=199 | 204 | 304);
-                match apply_head(r, &h) {
-                    Ok(len) => declared = len.filter(|_| !bodiless),
-                    Err(msg) => {
-                        log::request(
-                            r,
-                            Level::ERROR,
-                            &format!("bad response headers from the application: {msg}"),
-                        );
-                        r.headers_out_clear();
-                        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
-                    }
-                }
-                head_sent = true;
-                // As mod_wsgi: from the response on, writes to the client time out after
-                // response-socket-timeout; put back when the exchange ends.
-                if let Some(t) = conn.response_timeout {
-                    let us = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
-                    ending.client_timeout = r.swap_client_timeout(us);
-                }
-            }
-            Frame::Body(data) if head_sent => {
-                let (len, over) = within_length(declared, sent, data.len() as u64);
-                sent += len;
-                let written = r.write_flush(&mut out_bb, &data[..len as usize]);
-                if let Some(status) = block_sent(r, written, over, declared) {
-                    return status;
-                }
-            }
-            Frame::BodyFile { offset, length } if head_sent => {
-                let Some(fd) = reader.get_mut().take_fd() else {
-                    return fail(r, head_sent, ffi::HTTP_BAD_GATEWAY, &format!(
-                        "protocol error from daemon group '{group}': a BodyFile frame came without its file descriptor"
-                    ));
-                };
-                let sealed = match check_file(&fd, offset, length) {
-                    Ok(sealed) => sealed,
-                    Err(msg) => {
-                        return fail(
-                            r,
-                            head_sent,
-                            ffi::HTTP_BAD_GATEWAY,
-                            &format!("daemon group '{group}' sent a bad file block: {msg}"),
-                        )
-                    }
-                };
-                log::request(
-                    r,
-                    Level::TRACE,
-                    "response block sent from the daemon's file descriptor",
-                );
-                let (len, over) = within_length(declared, sent, length);
-                sent += len;
-                let written = if len > 0 {
-                    r.send_file(&mut out_bb, fd, offset, len, sealed, policy.sendfile)
-                } else {
-                    Ok(())
-                };
-                if let Some(status) = block_sent(r, written, over, declared) {
-                    return status;
-                }
-            }
-            Frame::ResponseEnd { .. } if head_sent => {
-                if let Some(n) = declared.filter(|&n| n > sent) {
-                    log::request(r, Level::ERROR, &format!(
-                        "the application sent {sent} of the {n} bytes its Content-Length declared; closing the client connection"
-                    ));
-                    r.abort_response();
-                } else {
-                    ending.reusable = !reader.has_buffered();
-                }
-                return ffi::OK as i32;
-            }
-            Frame::Timeout { message, .. } => {
-                let msg = String::from_utf8_lossy(message);
-                return fail(
-                    r,
-                    head_sent,
-                    ffi::HTTP_GATEWAY_TIME_OUT,
-                    &format!("daemon group '{group}' gave the request up: {msg}"),
-                );
-            }
-            Frame::Forbidden { message, .. } => {
-                let msg = String::from_utf8_lossy(message);
-                return fail(
-                    r,
-                    head_sent,
-                    ffi::HTTP_FORBIDDEN,
-                    &format!("daemon group '{group}' refused the request's script: {msg}"),
-                );
-            }
-            Frame::Error { message, .. } => {
-                let msg = String::from_utf8_lossy(message);
-                return fail(
-                    r,
-                    head_sent,
-                    ffi::HTTP_INTERNAL_SERVER_ERROR,
-                    &format!("application error in group '{group}': {msg}"),
-                );
-            }
-            other => {
-                return fail(
-                    r,
-                    head_sent,
-                    ffi::HTTP_BAD_GATEWAY,
-                    &format!(
-                        "protocol error from daemon group '{group}': unexpected {:?} frame",
-                        other.kind()
-                    ),
-                );
-            }
-        }
+        return finish(r, core, step, group, ending, reader);
     }
 }
 
-/// How much of a body block of `len` bytes fits in the declared Content-Length after `sent`
-/// bytes, and whether the block goes past it.
-fn within_length(declared: Option<u64>, sent: u64, len: u64) -> (u64, bool) {
-    let room = declared.map_or(u64::MAX, |n| n - sent);
-    (len.min(room), len > room)
+/// What the loop keeps for passing the response on.
+struct Output {
+    bb: crate::httpd::request::OutBrigade,
+    pump: Option<BodyPump>,
+    sendfile: bool,
+    /// The client socket's timeout before `response-socket-timeout` replaced it.
+    client_timeout: Option<i64>,
+}
+
+/// What carrying a step out led to.
+enum Carried {
+    /// Read the next frame.
+    Next,
+    /// End the exchange with this handler status (already logged).
+    Status(i32),
+    /// End the exchange with this step (see [`finish`]).
+    Step(Step),
+}
+
+/// Carries out the steps that pass something on; the ones that end the exchange go back.
+fn carry_out(
+    r: &mut Request,
+    conn: &Connection<'_>,
+    core: &mut Relay,
+    frame: &Frame<'_>,
+    step: Step,
+    out: &mut Output,
+) -> Carried {
+    match (step, frame) {
+        (Step::ReadBody { max }, _) => {
+            let mut wire = conn.stream;
+            let pump = out.pump.get_or_insert_with(|| BodyPump::new(r));
+            match pump.answer(r, conn.seq, max, &mut wire) {
+                Ok(Ok(())) => Carried::Next,
+                // Told to the daemon with an `Error` frame; the client connection is not kept.
+                Ok(Err(e)) => Carried::Step(Step::Fail(RelayError::new(
+                    Source::Client,
+                    Kind::BodyRead(u16::try_from(e.status).unwrap_or(400)),
+                    e.reason,
+                ))),
+                Err(e) => Carried::Step(Step::Fail(RelayError::new(
+                    Source::Daemon,
+                    Kind::Closed,
+                    format!("it went away while receiving the request body: {e}"),
+                ))),
+            }
+        }
+        (Step::ApplyHead, Frame::ResponseHead(h)) => {
+            let bodiless = r.header_only() || matches!(h.status, 100..=199 | 204 | 304);
+            match apply_head(r, h) {
+                Ok(len) => {
+                    core.head_applied(len.filter(|_| !bodiless));
+                    // As mod_wsgi: from the response on, writes to the client time out after
+                    // response-socket-timeout; put back when the exchange ends.
+                    if let Some(t) = conn.response_timeout {
+                        let us = i64::try_from(t.as_micros()).unwrap_or(i64::MAX);
+                        out.client_timeout = r.swap_client_timeout(us);
+                    }
+                    Carried::Next
+                }
+                Err(msg) => {
+                    r.headers_out_clear();
+                    Carried::Step(Step::Fail(RelayError::new(Source::App, Kind::BadHead, msg)))
+                }
+            }
+        }
+        (Step::Write { len, over }, Frame::Body(data)) => {
+            let written = r.write_flush(&mut out.bb, &data[..len]);
+            carried(block_sent(r, written, over, core.declared()))
+        }
+        (Step::Skip, _) => Carried::Next,
+        (step, _) => Carried::Step(step),
+    }
+}
+
+/// Carries out the steps about the file descriptor that came with a `BodyFile` frame.
+fn carry_file(
+    r: &mut Request,
+    core: &Relay,
+    step: Step,
+    out: &mut Output,
+    fds: &mut FdStream<'_>,
+) -> Carried {
+    let Step::SendFile {
+        offset,
+        length,
+        len,
+        over,
+    } = step
+    else {
+        drop(fds.take_fd());
+        return Carried::Next;
+    };
+    let Some(fd) = fds.take_fd() else {
+        return Carried::Step(protocol(
+            "a BodyFile frame came without its file descriptor",
+        ));
+    };
+    let sealed = match check_file(&fd, offset, length) {
+        Ok(sealed) => sealed,
+        Err(msg) => return Carried::Step(protocol(&format!("a bad file block: {msg}"))),
+    };
+    log::request(
+        r,
+        Level::TRACE,
+        "response block sent from the daemon's file descriptor",
+    );
+    let written = match len {
+        0 => Ok(()),
+        _ => r.send_file(&mut out.bb, fd, offset, len, sealed, out.sendfile),
+    };
+    carried(block_sent(r, written, over, core.declared()))
+}
+
+fn carried(status: Option<i32>) -> Carried {
+    status.map_or(Carried::Next, Carried::Status)
+}
+
+fn protocol(detail: &str) -> Step {
+    Step::Fail(RelayError::new(Source::Daemon, Kind::Protocol, detail))
+}
+
+/// Ends the exchange on a final step: the handler status, the log line, whether the
+/// connection may be pooled or the request must be sent again.
+fn finish(
+    r: &mut Request,
+    core: &Relay,
+    step: Step,
+    group: &str,
+    ending: &mut Ending,
+    reader: &FrameReader<FdStream<'_>>,
+) -> i32 {
+    match step {
+        Step::Retry => {
+            ending.retry = true;
+            ffi::OK as i32
+        }
+        Step::Done(relay::Ending::Complete) => {
+            ending.reusable = !reader.has_buffered();
+            ffi::OK as i32
+        }
+        Step::Done(relay::Ending::Overridden(status)) => {
+            ending.reusable = !reader.has_buffered();
+            i32::from(status)
+        }
+        Step::Done(relay::Ending::Short { sent, declared }) => {
+            log::request(r, Level::ERROR, &format!(
+                "the application sent {sent} of the {declared} bytes its Content-Length declared; closing the client connection"
+            ));
+            r.abort_response();
+            ffi::OK as i32
+        }
+        Step::Fail(e) => {
+            let level = if e.is_error() {
+                Level::ERROR
+            } else {
+                Level::INFO
+            };
+            log::request(r, level, &e.log_text(group));
+            if core.head_sent() {
+                r.abort_response();
+                ffi::OK as i32
+            } else {
+                i32::from(e.status())
+            }
+        }
+        other => {
+            let e = RelayError::new(
+                Source::Daemon,
+                Kind::Protocol,
+                format!("{other:?} out of place"),
+            );
+            finish(r, core, Step::Fail(e), group, ending, reader)
+        }
+    }
 }
 
 /// After passing a body block to Apache: `None` to go on, or the handler status to end with
@@ -467,37 +449,4 @@ fn client_gone(r: &mut Request, head_sent: bool) -> i32 {
     r.mark_aborted();
     r.close_connection();
     ffi::OK as i32
-}
-
-/// Ends an exchange whose request body could not be read from the client (the daemon has
-/// been told with an `Error` frame): the status for the failure (413 past `LimitRequestBody`,
-/// 400 for a malformed or truncated body, 408 on timeout), or an aborted connection if the
-/// response had begun. The client connection is not kept alive either way.
-fn body_failed(r: &mut Request, head_sent: bool, e: &BodyError) -> i32 {
-    log::request(
-        r,
-        Level::INFO,
-        &format!(
-            "reading the request body from the client failed: {}",
-            e.reason
-        ),
-    );
-    if head_sent {
-        r.abort_response();
-        ffi::OK as i32
-    } else {
-        e.status
-    }
-}
-
-/// Ends a failed exchange: an error status if nothing was sent yet, otherwise an aborted
-/// client connection (never a response that looks complete).
-fn fail(r: &mut Request, head_sent: bool, status: u32, msg: &str) -> i32 {
-    log::request(r, Level::ERROR, msg);
-    if head_sent {
-        r.abort_response();
-        ffi::OK as i32
-    } else {
-        status as i32
-    }
 }
