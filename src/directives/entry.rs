@@ -4,7 +4,8 @@
 use std::ffi::{c_void, CStr};
 use std::os::raw::c_int;
 
-use super::{on_flag, on_section, on_text, Directive};
+use super::{on_flag, on_section, on_text};
+use crate::config::HookKind;
 use crate::ffi;
 
 /// `AP_INIT_RAW_ARGS`.
@@ -110,5 +111,114 @@ const fn entry(
         req_override: how as c_int,
         args_how: args,
         errmsg: help.as_ptr(),
+    }
+}
+
+/// Which directive a table entry is; passed to the handler as `cmd_data`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Directive {
+    /// `WSGIDaemonProcess`.
+    DaemonProcess,
+    /// `WSGIScriptAlias`.
+    ScriptAlias,
+    /// `WSGIProcessGroup`.
+    ProcessGroup,
+    /// `WSGICallableObject`.
+    CallableObject,
+    /// `WSGIApplicationGroup`.
+    ApplicationGroup,
+    /// `WSGISocketPrefix`.
+    SocketPrefix,
+    /// `RSWSGIDaemonExecutable`.
+    DaemonExecutable,
+    /// `WSGIRestrictEmbedded`.
+    RestrictEmbedded,
+    /// `WSGIPythonHome`.
+    PythonHome,
+    /// `WSGIPassAuthorization`.
+    PassAuthorization,
+    /// `WSGIChunkedRequest`.
+    ChunkedRequest,
+    /// `WSGIScriptReloading`.
+    ScriptReloading,
+    /// `WSGIMapHEADToGET`.
+    MapHeadToGet,
+    /// `WSGITrustedProxyHeaders`.
+    TrustedProxyHeaders,
+    /// `WSGITrustedProxies`.
+    TrustedProxies,
+    /// `WSGIErrorOverride`.
+    ErrorOverride,
+    /// `WSGIHandlerScript`.
+    HandlerScript,
+    /// `WSGIPythonPath`.
+    PythonPath,
+    /// `RSWSGIImplicitDaemonProcess`.
+    ImplicitDaemonProcess,
+    /// `WSGIImportScript`.
+    ImportScript,
+    /// `WSGIScriptAliasMatch`.
+    ScriptAliasMatch,
+    /// `WSGIPythonOptimize`.
+    PythonOptimize,
+    /// `WSGIDontWriteBytecode`.
+    DontWriteBytecode,
+    /// `WSGIPythonHashSeed`.
+    PythonHashSeed,
+    /// `WSGIPythonWarnings`.
+    PythonWarnings,
+    /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`, `WSGIDispatchScript`.
+    Hook(HookKind),
+    /// `WSGIGroupAuthoritative`.
+    GroupAuthoritative,
+    /// `WSGIRestrictProcess`.
+    RestrictProcess,
+    /// `WSGIEnableSendfile`.
+    EnableSendfile,
+    /// `WSGIRestrictStdin`.
+    RestrictStdin,
+    /// `WSGIRestrictStdout`.
+    RestrictStdout,
+    /// `WSGIVerboseDebugging`.
+    VerboseDebugging,
+    /// `WSGIIgnoreActivity`.
+    IgnoreActivity,
+    /// `WSGISwitchInterval`.
+    SwitchInterval,
+    /// A directive of [`crate::config::catalogue`]: warned about, or refused.
+    Catalogued,
+}
+
+impl Directive {
+    /// Directives that configure every daemon, or httpd itself, read only in the main server
+    /// (as mod_wsgi, whose same directives are `GLOBAL_ONLY`): in a `<VirtualHost>` they are
+    /// an error rather than ignored.
+    pub(super) fn main_server_only(self) -> bool {
+        matches!(
+            self,
+            Directive::SocketPrefix
+                | Directive::DaemonExecutable
+                | Directive::RestrictStdin
+                | Directive::RestrictStdout
+                | Directive::VerboseDebugging
+                | Directive::RestrictEmbedded
+                | Directive::PythonHome
+                | Directive::PythonPath
+                | Directive::ImplicitDaemonProcess
+                | Directive::PythonOptimize
+                | Directive::DontWriteBytecode
+                | Directive::PythonHashSeed
+                | Directive::PythonWarnings
+        )
+    }
+
+    /// The directive a table entry's `cmd_data` points at.
+    ///
+    /// # Safety
+    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`](self::entry): a pointer to a
+    /// `'static` `Directive`.
+    pub(super) unsafe fn from_data(p: *mut c_void) -> Option<Self> {
+        // SAFETY: per this function's contract.
+        unsafe { p.cast::<Directive>().as_ref() }.copied()
     }
 }

@@ -2,125 +2,16 @@
 
 mod entry;
 
-pub use entry::{end, flag, raw, skipped_section, take1};
+pub use entry::{end, flag, raw, skipped_section, take1, Directive};
 
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
 use crate::config::{DaemonGroupConfig, DirConfig, ScriptAlias, ServerConfig};
-use crate::config::{HookKind, HookScript, PythonFlags};
+use crate::config::{HookScript, PythonFlags};
 use crate::ffi;
 use crate::httpd::pool::Pool;
 use crate::httpd::{cstr, log};
-
-/// Which directive a table entry is; passed to the handler as `cmd_data`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Directive {
-    /// `WSGIDaemonProcess`.
-    DaemonProcess,
-    /// `WSGIScriptAlias`.
-    ScriptAlias,
-    /// `WSGIProcessGroup`.
-    ProcessGroup,
-    /// `WSGICallableObject`.
-    CallableObject,
-    /// `WSGIApplicationGroup`.
-    ApplicationGroup,
-    /// `WSGISocketPrefix`.
-    SocketPrefix,
-    /// `RSWSGIDaemonExecutable`.
-    DaemonExecutable,
-    /// `WSGIRestrictEmbedded`.
-    RestrictEmbedded,
-    /// `WSGIPythonHome`.
-    PythonHome,
-    /// `WSGIPassAuthorization`.
-    PassAuthorization,
-    /// `WSGIChunkedRequest`.
-    ChunkedRequest,
-    /// `WSGIScriptReloading`.
-    ScriptReloading,
-    /// `WSGIMapHEADToGET`.
-    MapHeadToGet,
-    /// `WSGITrustedProxyHeaders`.
-    TrustedProxyHeaders,
-    /// `WSGITrustedProxies`.
-    TrustedProxies,
-    /// `WSGIErrorOverride`.
-    ErrorOverride,
-    /// `WSGIHandlerScript`.
-    HandlerScript,
-    /// `WSGIPythonPath`.
-    PythonPath,
-    /// `RSWSGIImplicitDaemonProcess`.
-    ImplicitDaemonProcess,
-    /// `WSGIImportScript`.
-    ImportScript,
-    /// `WSGIScriptAliasMatch`.
-    ScriptAliasMatch,
-    /// `WSGIPythonOptimize`.
-    PythonOptimize,
-    /// `WSGIDontWriteBytecode`.
-    DontWriteBytecode,
-    /// `WSGIPythonHashSeed`.
-    PythonHashSeed,
-    /// `WSGIPythonWarnings`.
-    PythonWarnings,
-    /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`, `WSGIDispatchScript`.
-    Hook(HookKind),
-    /// `WSGIGroupAuthoritative`.
-    GroupAuthoritative,
-    /// `WSGIRestrictProcess`.
-    RestrictProcess,
-    /// `WSGIEnableSendfile`.
-    EnableSendfile,
-    /// `WSGIRestrictStdin`.
-    RestrictStdin,
-    /// `WSGIRestrictStdout`.
-    RestrictStdout,
-    /// `WSGIVerboseDebugging`.
-    VerboseDebugging,
-    /// `WSGIIgnoreActivity`.
-    IgnoreActivity,
-    /// `WSGISwitchInterval`.
-    SwitchInterval,
-    /// A directive of [`crate::config::catalogue`]: warned about, or refused.
-    Catalogued,
-}
-
-impl Directive {
-    /// Directives that configure every daemon, or httpd itself, read only in the main server
-    /// (as mod_wsgi, whose same directives are `GLOBAL_ONLY`): in a `<VirtualHost>` they are
-    /// an error rather than ignored.
-    fn main_server_only(self) -> bool {
-        matches!(
-            self,
-            Directive::SocketPrefix
-                | Directive::DaemonExecutable
-                | Directive::RestrictStdin
-                | Directive::RestrictStdout
-                | Directive::VerboseDebugging
-                | Directive::RestrictEmbedded
-                | Directive::PythonHome
-                | Directive::PythonPath
-                | Directive::ImplicitDaemonProcess
-                | Directive::PythonOptimize
-                | Directive::DontWriteBytecode
-                | Directive::PythonHashSeed
-                | Directive::PythonWarnings
-        )
-    }
-
-    /// The directive a table entry's `cmd_data` points at.
-    ///
-    /// # Safety
-    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`](self::entry): a pointer to a
-    /// `'static` `Directive`.
-    unsafe fn from_data(p: *mut c_void) -> Option<Self> {
-        // SAFETY: per this function's contract.
-        unsafe { p.cast::<Directive>().as_ref() }.copied()
-    }
-}
 
 /// The module's slot in a configuration vector (`ap_get_module_config`).
 ///
@@ -187,11 +78,45 @@ fn apply(
 ) -> Result<(), String> {
     // SAFETY: cmd->server is the server whose section is being read.
     let server = unsafe { server_config(cmd.server) };
-    // SAFETY: for directives allowed in directory context httpd passes this module's dir config.
-    let dir = || unsafe { &mut *mconfig.cast::<DirConfig>() };
     if d.main_server_only() {
         main_server_only(cmd)?;
     }
+    match d {
+        Directive::DaemonProcess
+        | Directive::ScriptAlias
+        | Directive::HandlerScript
+        | Directive::ScriptAliasMatch
+        | Directive::ImportScript => apply_mount(cmd, server, d, arg),
+        Directive::PythonOptimize
+        | Directive::DontWriteBytecode
+        | Directive::PythonHashSeed
+        | Directive::SwitchInterval
+        | Directive::PythonWarnings
+        | Directive::SocketPrefix
+        | Directive::DaemonExecutable
+        | Directive::PythonHome
+        | Directive::PythonPath
+        | Directive::ImplicitDaemonProcess => apply_server(cmd, server, d, arg),
+        Directive::Catalogued => catalogued(cmd, arg),
+        // SAFETY: for directives allowed in directory context httpd passes this module's dir
+        // config.
+        _ => apply_section(
+            cmd,
+            server,
+            unsafe { &mut *mconfig.cast::<DirConfig>() },
+            d,
+            arg,
+        ),
+    }
+}
+
+/// The directives that mount scripts and define daemon groups.
+fn apply_mount(
+    cmd: &ffi::cmd_parms,
+    server: &mut ServerConfig,
+    d: Directive,
+    arg: &str,
+) -> Result<(), String> {
     match d {
         Directive::DaemonProcess => {
             let g = DaemonGroupConfig::parse(arg)?;
@@ -270,6 +195,19 @@ fn apply(
                 .import_scripts
                 .push((server_root_relative(cmd, &file), group, app_group));
         }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The server-wide settings (every daemon's Python, the sockets, the daemon binary).
+fn apply_server(
+    cmd: &ffi::cmd_parms,
+    server: &mut ServerConfig,
+    d: Directive,
+    arg: &str,
+) -> Result<(), String> {
+    match d {
         Directive::PythonOptimize => {
             server.python_flags.optimize = Some(PythonFlags::parse_optimize(arg)?)
         }
@@ -287,6 +225,33 @@ fn apply(
             .python_flags
             .warnings
             .push(PythonFlags::parse_warning(arg)?),
+        Directive::SocketPrefix => server.socket_prefix = Some(server_root_relative(cmd, arg)),
+        Directive::DaemonExecutable => {
+            server.daemon_executable = Some(server_root_relative(cmd, arg))
+        }
+        Directive::PythonHome => server.python_home = Some(arg.to_string()),
+        Directive::PythonPath => server.python_path = Some(arg.to_string()),
+        Directive::ImplicitDaemonProcess => {
+            // Checked here, so that a bad option names this line.
+            DaemonGroupConfig::parse(&format!("implicit {arg}"))
+                .map_err(|e| format!("RSWSGIImplicitDaemonProcess: {e}"))?;
+            server.implicit_options = Some(arg.to_string());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The directives of sections (and of the server's own directory configuration): groups,
+/// hook scripts, what requests there get.
+fn apply_section(
+    cmd: &ffi::cmd_parms,
+    server: &mut ServerConfig,
+    dir: &mut DirConfig,
+    d: Directive,
+    arg: &str,
+) -> Result<(), String> {
+    match d {
         Directive::Hook(kind) => {
             let mut h = HookScript::parse(kind, arg)?;
             h.script = server_root_relative(cmd, &h.script);
@@ -301,21 +266,19 @@ fn apply(
                 }
                 server.hook_scripts.push((h.clone(), location(cmd)));
             }
-            dir().hooks.set(h);
+            dir.hooks.set(h);
         }
         Directive::RestrictProcess => {
             let groups = crate::config::words::split_words(arg);
             if groups.is_empty() {
                 return Err("WSGIRestrictProcess: name at least one process group".into());
             }
-            dir().restrict_process = Some(groups);
+            dir.restrict_process = Some(groups);
         }
-        Directive::Catalogued => catalogued(cmd, arg)?,
-        // Embedded mode under mod_wsgi: the server's implicit daemon group serves it.
         // Embedded mode under mod_wsgi, here as everywhere: the server's implicit daemon group,
         // which the server then has (even beside other WSGIProcessGroups).
         Directive::ProcessGroup if arg == EMBEDDED => {
-            dir().process_group = Some(EMBEDDED.to_owned());
+            dir.process_group = Some(EMBEDDED.to_owned());
             if !at_request_time() {
                 server.embedded_sections = true;
                 if let Some(path) = directory_section(cmd) {
@@ -324,7 +287,7 @@ fn apply(
             }
         }
         Directive::ProcessGroup => {
-            dir().process_group = Some(arg.to_string());
+            dir.process_group = Some(arg.to_string());
             if let Some(path) = directory_section(cmd) {
                 server.group_dirs.push((path, arg.to_string()));
             }
@@ -334,9 +297,9 @@ fn apply(
             ));
             server.has_process_group_directive = true;
         }
-        Directive::CallableObject => dir().callable = Some(arg.to_string()),
+        Directive::CallableObject => dir.callable = Some(arg.to_string()),
         Directive::ApplicationGroup => {
-            dir().application_group = Some(arg.to_string());
+            dir.application_group = Some(arg.to_string());
             if !at_request_time() {
                 let section = match directory_section(cmd) {
                     Some(path) => Some(Some(path)),
@@ -349,46 +312,22 @@ fn apply(
                 }
             }
         }
-        Directive::SocketPrefix => server.socket_prefix = Some(server_root_relative(cmd, arg)),
-        Directive::DaemonExecutable => {
-            server.daemon_executable = Some(server_root_relative(cmd, arg))
-        }
-        Directive::PythonHome => server.python_home = Some(arg.to_string()),
-        Directive::PythonPath => server.python_path = Some(arg.to_string()),
-        Directive::ImplicitDaemonProcess => {
-            // Checked here, so that a bad option names this line.
-            DaemonGroupConfig::parse(&format!("implicit {arg}"))
-                .map_err(|e| format!("RSWSGIImplicitDaemonProcess: {e}"))?;
-            server.implicit_options = Some(arg.to_string());
-        }
         Directive::MapHeadToGet => {
-            dir().map_head_to_get = Some(crate::config::HeadMapping::parse(arg)?)
+            dir.map_head_to_get = Some(crate::config::HeadMapping::parse(arg)?)
         }
         Directive::TrustedProxyHeaders => {
             let headers = crate::config::parse_proxy_headers(arg)?;
-            dir()
-                .trusted_proxy_headers
+            dir.trusted_proxy_headers
                 .get_or_insert_with(Vec::new)
                 .extend(headers);
         }
         Directive::TrustedProxies => {
             let subnets = crate::config::parse_trusted_proxies(arg)?;
-            dir()
-                .trusted_proxies
+            dir.trusted_proxies
                 .get_or_insert_with(Vec::new)
                 .extend(subnets);
         }
-        Directive::RestrictEmbedded
-        | Directive::GroupAuthoritative
-        | Directive::EnableSendfile
-        | Directive::RestrictStdin
-        | Directive::RestrictStdout
-        | Directive::VerboseDebugging
-        | Directive::IgnoreActivity
-        | Directive::PassAuthorization
-        | Directive::ChunkedRequest
-        | Directive::ErrorOverride
-        | Directive::ScriptReloading => {}
+        _ => {}
     }
     Ok(())
 }
