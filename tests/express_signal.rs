@@ -8,10 +8,10 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binaries, free_port, http, procs, repo_root, test_user, test_venv, Binaries, Stage};
+use common::{free_port, http, procs, repo_root, test_venv, Binaries, Stage};
 
 /// The `--shutdown-timeout` these tests give express: a stop must be over within it (plus
 /// httpd's own stopping, see [`STOP_BOUND`]).
@@ -78,27 +78,16 @@ impl Express {
                 (file.try_clone().unwrap().into(), file.into())
             }
         };
-        let mut cmd = Command::new(binaries().express);
-        cmd.arg("start-server")
-            .arg(&script)
-            .args(["--port", &port.to_string()])
+        let mut cmd = common::express::command(&bins, &root, port);
+        cmd.arg(&script)
             .args(["--processes", "2", "--threads", "2"])
             .args(["--shutdown-timeout", &SHUTDOWN_TIMEOUT.to_string()])
-            .arg("--server-root")
-            .arg(&root)
             .arg("--python-home")
             .arg(&venv)
-            .arg("--module-path")
-            .arg(&bins.module)
-            .arg("--daemon-executable")
-            .arg(&bins.daemon)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
-        if let Some(user) = test_user() {
-            cmd.args(["--user", &user]);
-        }
         let child = cmd.spawn().expect("spawn express");
         // `cmd` holds our copies of the output descriptors: close them now, so that a pipe's
         // only writer is express.

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::semantics::pseudo_random;
 use common::{sha256_hex, TestServer};
 
 /// The JSON string or number after `"key":` in `text` (Flask's compact output).
@@ -15,19 +16,6 @@ fn json_field(text: &str, key: &str) -> Option<String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
     Some(rest[..end].to_owned())
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ len as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 #[test]
@@ -75,7 +63,7 @@ fn flask_routes_and_404() {
 fn flask_post_bodies_are_hashed_exactly() {
     let srv = TestServer::builder("examples/flask/wsgi.py").start();
     for len in [0, 1, 65536, 8 << 20] {
-        let body = pseudo_random(len);
+        let body = pseudo_random(len, len as u64);
         let resp = srv.request(
             "POST",
             "/hash",
