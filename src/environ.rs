@@ -404,7 +404,10 @@ pub fn join_cookies(value: &[u8]) -> Option<Vec<u8>> {
     while i + 1 < value.len() {
         if value[i] == b',' && value[i + 1] == b' ' {
             let rest = &value[i + 2..];
-            let name = rest.iter().take_while(|&&c| rswsgi_protocol::http::is_token_char(c)).count();
+            let name = rest
+                .iter()
+                .take_while(|&&c| rswsgi_protocol::http::is_token_char(c))
+                .count();
             if name > 0 && rest.get(name) == Some(&b'=') {
                 let o = out.get_or_insert_with(|| value.to_vec());
                 o[i] = b';';

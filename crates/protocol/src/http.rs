@@ -52,7 +52,10 @@ mod tests {
     #[test]
     fn token_chars() {
         let all: Vec<u8> = (0..=255u8).filter(|&c| is_token_char(c)).collect();
-        let mut want: Vec<u8> = (b'0'..=b'9').chain(b'A'..=b'Z').chain(b'a'..=b'z').collect();
+        let mut want: Vec<u8> = (b'0'..=b'9')
+            .chain(b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .collect();
         want.extend_from_slice(b"!#$%&'*+-.^_`|~");
         want.sort_unstable();
         assert_eq!(all, want);
@@ -62,7 +65,16 @@ mod tests {
     fn tokens() {
         assert!(is_token(b"X-Ok"));
         assert!(is_token(b"!#$%&'*+-.^_`|~09azAZ"));
-        for bad in [&b""[..], b"X Bad", b"X:Bad", b"X\tB", b"(x)", b"\xe9", b"a\"b", b"a/b"] {
+        for bad in [
+            &b""[..],
+            b"X Bad",
+            b"X:Bad",
+            b"X\tB",
+            b"(x)",
+            b"\xe9",
+            b"a\"b",
+            b"a/b",
+        ] {
             assert!(!is_token(bad), "{bad:?}");
         }
     }
@@ -82,7 +94,14 @@ mod tests {
         ] {
             assert!(is_hop_by_hop(h), "{h:?}");
         }
-        for h in [&b""[..], b"proxy", b"Proxyx-a", b"Connections", b"TEs", b"X-Upgrade"] {
+        for h in [
+            &b""[..],
+            b"proxy",
+            b"Proxyx-a",
+            b"Connections",
+            b"TEs",
+            b"X-Upgrade",
+        ] {
             assert!(!is_hop_by_hop(h), "{h:?}");
         }
     }
