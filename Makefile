@@ -2,7 +2,9 @@
 #   make setup   install Debian packages, the Flask virtualenv and the test user (root)
 #   make build   cargo build --release --workspace
 #   make run     serve examples/flask/wsgi.py on http://127.0.0.1:$(PORT)/
-#   make test    build, then every test (unit + end-to-end against real httpd)
+#   make test    check formatting, clippy and rustdoc (warnings are errors), build, then every
+#                test (unit + end-to-end against real httpd)
+#   make check   only the formatting, clippy and rustdoc checks
 #   make deb     the Debian package target/debian/libapache2-mod-rswsgi_<version>_<arch>.deb
 #                (dpkg-buildpackage over debian/; its debug symbols in the -dbgsym .ddeb)
 #   make bench   the benchmark of bench/ (ARGS=--quick for the short one); never part of make test
@@ -22,7 +24,7 @@ CARGO ?= cargo
 
 export VENV PORT HOST
 
-.PHONY: all setup build run test deb bench fuzz fuzz-cmin clean
+.PHONY: all setup build check run test deb bench fuzz fuzz-cmin clean
 
 all: build
 
@@ -35,7 +37,14 @@ build:
 run: setup build
 	bash scripts/run-example.sh
 
-test: setup build
+# Style and lint checks, before any test: a failure here is seen at once. rustdoc checks the
+# public items only for now: src/config/daemon_group.rs still has a broken intra-doc link.
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+test: setup check build
 	RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace --no-fail-fast
 
 # dpkg-buildpackage writes the .deb, .ddeb, .buildinfo and .changes into target/debian/

@@ -394,10 +394,6 @@ fn forwarded_for(env: &mut Environ<'_>, value: &[u8], proxies: Option<&[Subnet]>
     env.set("HTTP_X_FORWARDED_FOR", rest.into_bytes());
 }
 
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-}
-
 /// Apache joins a repeated request header with `, `; for `Cookie` the separator must be `; `.
 /// Rewrites each `, ` that is followed by a `name=` cookie pair (a comma cannot occur in a
 /// cookie value, RFC 6265), leaving commas inside non-conforming values alone. `None` when
@@ -408,7 +404,10 @@ pub fn join_cookies(value: &[u8]) -> Option<Vec<u8>> {
     while i + 1 < value.len() {
         if value[i] == b',' && value[i + 1] == b' ' {
             let rest = &value[i + 2..];
-            let name = rest.iter().take_while(|&&c| is_tchar(c)).count();
+            let name = rest
+                .iter()
+                .take_while(|&&c| rswsgi_protocol::http::is_token_char(c))
+                .count();
             if name > 0 && rest.get(name) == Some(&b'=') {
                 let o = out.get_or_insert_with(|| value.to_vec());
                 o[i] = b';';

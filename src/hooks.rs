@@ -225,7 +225,7 @@ unsafe extern "C" fn post_config(
         ffi::apr_pool_userdata_get(&mut seen, KEY.as_ptr(), ppool);
         if seen.is_null() {
             ffi::apr_pool_userdata_set(
-                1 as *const c_void,
+                std::ptr::dangling::<c_void>(),
                 KEY.as_ptr(),
                 Some(ffi::apr_pool_cleanup_null),
                 ppool,

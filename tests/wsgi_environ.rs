@@ -43,13 +43,7 @@ fn environ_types_encodings_and_absent_variables() {
     req.extend_from_slice(b"Cookie: a=1\r\nCookie: b=2; c=3\r\nX-Empty:\r\n");
     req.extend_from_slice(b"Authorization: Basic dTpw\r\nConnection: close\r\n\r\n");
     c.send(&req).unwrap();
-    let raw = c.read_response(false).unwrap();
-    let resp = common::http::Response {
-        status: raw.status,
-        reason: raw.reason.clone(),
-        headers: raw.headers.clone(),
-        body: raw.body.clone(),
-    };
+    let resp = c.read_response(false).unwrap();
     let env = environ(&resp);
     let text = resp.text();
 

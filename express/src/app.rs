@@ -20,6 +20,8 @@ pub struct AppOptions {
     pub application_group: Option<String>,
     /// Directory-and-name prefix of the daemon sockets (WSGISocketPrefix) [default: <root>/wsgi].
     #[arg(long, value_name = "PATH")]
+    // The doc comment is the --help text, shown as written (not markdown).
+    #[allow(rustdoc::invalid_html_tags)]
     pub socket_prefix: Option<PathBuf>,
     /// Put KEY=VALUE in every request's environ (SetEnv; repeatable).
     #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"])]

@@ -1,7 +1,7 @@
 //! Host names, TLS and HTTP/2: mod_wsgi-express's `--server-name`, `--https-port`,
 //! `--ssl-*`, `--https-only`, `--hsts-policy` and `--http2`. [`HostOptions`] is the option
 //! table; [`HostOptions::resolve`] checks it (a certificate file that does not exist is
-//! refused before httpd starts) and [`render`] writes the listeners and virtual hosts.
+//! refused before httpd starts) and [`render_server`] and [`render_vhosts`] write the listeners and virtual hosts.
 //!
 //! As in mod_wsgi-express, a `--server-name` makes name-based virtual hosts: the first
 //! (default) one refuses requests for any other name with a 403 (`--allow-localhost` lets

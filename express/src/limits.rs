@@ -51,9 +51,13 @@ pub struct ProcessOptions {
     pub server_mpm: Vec<String>,
     /// Where httpd writes its process id [default: <root>/httpd.pid].
     #[arg(long, value_name = "FILE")]
+    // The doc comment is the --help text, shown as written (not markdown).
+    #[allow(rustdoc::invalid_html_tags)]
     pub pid_file: Option<PathBuf>,
     /// Name (argv[0]) httpd's parent runs under [default: the httpd binary's path].
     #[arg(long, value_name = "NAME")]
+    // The doc comment is the --help text, shown as written (not markdown).
+    #[allow(rustdoc::broken_intra_doc_links)]
     pub process_name: Option<String>,
     /// Shell script sourced before httpd starts, to set its environment (and the daemons').
     #[arg(long, value_name = "FILE")]

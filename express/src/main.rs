@@ -103,6 +103,8 @@ struct Args {
     access_log: bool,
     /// Write httpd's own start-up messages to <root>/startup_log (to the terminal with --log-to-terminal).
     #[arg(long)]
+    // The doc comment is the --help text, shown as written (not markdown).
+    #[allow(rustdoc::invalid_html_tags)]
     startup_log: bool,
     /// When the script fails to load, show the error and serve on (each request a 500) instead of stopping.
     #[arg(long)]

@@ -32,6 +32,8 @@ pub struct SiteOptions {
     pub auth: crate::auth::AuthOptions,
     /// Directory of static files: a file there is served by Apache, every other URL goes to the application [default: <root>/htdocs].
     #[arg(long, value_name = "DIR")]
+    // The doc comment is the --help text, shown as written (not markdown).
+    #[allow(rustdoc::invalid_html_tags)]
     pub document_root: Option<PathBuf>,
     /// Index file of a document-root directory; directories are then served by Apache, not the application.
     #[arg(long, value_name = "FILE-NAME")]

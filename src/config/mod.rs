@@ -100,7 +100,7 @@ impl ServerConfig {
         let path = std::path::Path::new(script);
         self.application_groups
             .iter()
-            .filter(|(dir, _)| dir.as_deref().map_or(true, |d| path.starts_with(d)))
+            .filter(|(dir, _)| dir.as_deref().is_none_or(|d| path.starts_with(d)))
             .max_by_key(|(dir, _)| dir.as_ref().map_or(0, String::len) + 1)
             .map(|(_, g)| g.clone())
     }
@@ -261,7 +261,7 @@ impl DirConfig {
     /// Whether `WSGIRestrictProcess` lets requests here go to `group` (`%{GLOBAL}` in the
     /// list stands for `implicit`, the server's implicit group).
     pub fn may_use_group(&self, group: &str, implicit: Option<&str>) -> bool {
-        self.restrict_process.as_ref().map_or(true, |allowed| {
+        self.restrict_process.as_ref().is_none_or(|allowed| {
             allowed
                 .iter()
                 .any(|a| a == group || a == "%{GLOBAL}" && implicit == Some(group))

@@ -96,7 +96,7 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
             .iter()
             .flat_map(|c| c.aliases.iter())
             .filter(|a| a.directory || a.is_template())
-            .filter(|a| a.process_group.as_deref().map_or(true, |p| p == group))
+            .filter(|a| a.process_group.as_deref().is_none_or(|p| p == group))
             .map(|a| match a.is_template() {
                 true => a.template_directory().to_owned(),
                 false => a.script.trim_end_matches('/').to_owned(),

@@ -139,7 +139,8 @@ fn apply_mount(
             a.directory = a.directory || std::path::Path::new(&a.script).is_dir();
             if a.script.ends_with(".rs") {
                 return Err(format!(
-                    "WSGIScriptAlias {} {}: a Rust source file cannot be served directly; build it with                      `express build-handler {} -o handler.so` and point WSGIScriptAlias at the .so",
+                    "WSGIScriptAlias {} {}: a Rust source file cannot be served directly; build it with \
+                     `express build-handler {} -o handler.so` and point WSGIScriptAlias at the .so",
                     a.url, a.script, a.script
                 ));
             }

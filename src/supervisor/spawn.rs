@@ -37,7 +37,7 @@ pub struct LaunchSpec {
 }
 
 impl LaunchSpec {
-    /// Prepares the exec of `exe` with `argv` (argv[0] included) and `env` (`NAME=value`).
+    /// Prepares the exec of `exe` with `argv` (`argv[0]` included) and `env` (`NAME=value`).
     pub fn new(
         exe: &str,
         argv: &[String],

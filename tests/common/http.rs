@@ -6,13 +6,20 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-/// A parsed response.
-#[derive(Debug, Clone)]
+/// A parsed response: what [`request`] returns, and [`super::raw::RawConn`] reads (as
+/// `RawResponse`, the same type).
+#[derive(Debug, Clone, Default)]
 pub struct Response {
+    /// `HTTP/1.1` or `HTTP/1.0`, from the status line.
+    pub version: String,
     pub status: u16,
     pub reason: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body ended as its framing says (Content-Length reached, final chunk, or EOF for a
+    /// close-delimited body). False: the connection ended early (an aborted response); only
+    /// `RawConn` returns such a response, [`request`] fails instead.
+    pub complete: bool,
 }
 
 impl Response {
@@ -22,6 +29,21 @@ impl Response {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header named `name` (case-insensitive), in order.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The body is chunked (`Transfer-Encoding` says so).
+    pub fn is_chunked(&self) -> bool {
+        self.header("Transfer-Encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
     }
 
     /// The body as (lossy) UTF-8.
@@ -103,7 +125,7 @@ fn read_line(r: &mut impl BufRead) -> io::Result<String> {
 fn read_response(mut r: impl BufRead, head_only: bool) -> io::Result<Response> {
     let status_line = read_line(&mut r)?;
     let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
+    let version = parts.next().unwrap_or_default().to_owned();
     if !version.starts_with("HTTP/1.") {
         return Err(bad(format!("bad status line {status_line:?}")));
     }
@@ -124,18 +146,17 @@ fn read_response(mut r: impl BufRead, head_only: bool) -> io::Result<Response> {
         headers.push((name.trim().to_owned(), value.trim().to_owned()));
     }
     let mut resp = Response {
+        version,
         status,
         reason,
         headers,
         body: Vec::new(),
+        complete: true,
     };
     if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(resp);
     }
-    let chunked = resp
-        .header("Transfer-Encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
+    if resp.is_chunked() {
         resp.body = read_chunked(&mut r)?;
     } else if let Some(len) = resp.header("Content-Length") {
         let len: usize = len.parse().map_err(|_| bad("bad Content-Length"))?;

@@ -7,51 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// A response as read off the wire.
-#[derive(Debug, Clone, Default)]
-pub struct RawResponse {
-    pub version: String,
-    pub status: u16,
-    pub reason: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// The body ended as its framing says (Content-Length reached, final chunk, or EOF for a
-    /// close-delimited body). False: the connection ended early (an aborted response).
-    pub complete: bool,
-}
-
-impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn is_chunked(&self) -> bool {
-        self.header("Transfer-Encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    }
-
-    /// The value of `key` in `key=value` body lines.
-    pub fn kv(&self, key: &str) -> Option<String> {
-        self.text()
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
-    }
-}
+/// A response as read off the wire: the same type as [`super::http::Response`] (whose
+/// `complete` can be false here).
+pub use super::http::Response as RawResponse;
 
 /// One client connection.
 pub struct RawConn {

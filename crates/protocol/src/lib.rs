@@ -24,6 +24,9 @@
 //! [`hook`] types the calls that run a hook function (auth, dispatch) instead of an
 //! application, carried by the same frames.
 //!
+//! [`http`] holds the HTTP rules both peers apply to a response head (token names,
+//! hop-by-hop headers, `Content-Length`).
+//!
 //! [`startup`] is the other contract a daemon keeps: the one line it logs when its start-up is
 //! over, which `express` reads.
 
@@ -34,6 +37,7 @@ pub mod carriers;
 pub mod encode;
 pub mod frame;
 pub mod hook;
+pub mod http;
 pub mod startup;
 pub mod stream;
 
@@ -48,6 +52,7 @@ pub use frame::{
     MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD, SEQ_LEN,
 };
 pub use hook::{HookCall, HookError, HookReply};
+pub use http::{is_hop_by_hop, is_status_header};
 pub use startup::{ReportError, StartupReport};
 pub use stream::{FrameReader, ReadError};
 
@@ -125,29 +130,6 @@ pub fn check_preamble(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
         return Err(DecodeError::BadPreamble { found });
     }
     Ok(Some(PREAMBLE.len()))
-}
-
-/// True for a response header that describes the connection, not the response: RFC 9110's
-/// hop-by-hop fields and every `Proxy-*` header. PEP 3333 forbids them in an application's
-/// response; the daemon refuses them from Python and the module from any daemon.
-pub fn is_hop_by_hop(name: &[u8]) -> bool {
-    const FIELDS: [&[u8]; 6] = [
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"upgrade",
-        b"te",
-        b"trailer",
-    ];
-    FIELDS.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || name.len() >= 6 && name[..6].eq_ignore_ascii_case(b"proxy-")
-}
-
-/// True for `Status`: CGI's way of giving the status, never a WSGI response header (the status
-/// is `start_response`'s first argument; wsgiref.validate refuses the header). The daemon
-/// refuses it from Python and the module from any daemon.
-pub fn is_status_header(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"status")
 }
 
 #[cfg(test)]

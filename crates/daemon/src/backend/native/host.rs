@@ -3,6 +3,7 @@
 use std::ffi::c_void;
 
 use rswsgi::abi::{status, Bytes, HostRequest, Pair};
+use rswsgi_protocol::http;
 
 use super::load::Handler;
 use crate::conn::{Request, RequestIo};
@@ -21,13 +22,6 @@ struct Ctx<'a> {
     finished: bool,
     buf: Vec<u8>,
     error: Option<String>,
-}
-
-fn is_token(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 fn valid_value(v: &[u8]) -> bool {
@@ -149,7 +143,7 @@ unsafe extern "C" fn start_response(
     for p in pairs {
         // SAFETY: pair bytes are valid during the call.
         let (k, v) = unsafe { (p.name.as_slice(), p.value.as_slice()) };
-        if !is_token(k) || !valid_value(v) {
+        if !http::is_token(k) || !valid_value(v) {
             c.error = Some(format!(
                 "invalid response header {:?}: {:?}",
                 String::from_utf8_lossy(k),
@@ -165,7 +159,7 @@ unsafe extern "C" fn start_response(
     }
     c.declared = out.iter().find_map(|(k, v)| {
         k.eq_ignore_ascii_case(b"content-length")
-            .then(|| std::str::from_utf8(v).ok()?.trim().parse().ok())
+            .then(|| http::parse_content_length(v))
             .flatten()
     });
     c.head = Some(Head {

@@ -334,7 +334,7 @@ fn declared_length(state: &SharedState) -> Option<u64> {
     let st = state.lock();
     st.head.as_ref()?.headers.iter().find_map(|(n, v)| {
         n.eq_ignore_ascii_case(b"content-length")
-            .then(|| std::str::from_utf8(v).ok()?.trim().parse().ok())
+            .then(|| rswsgi_protocol::http::parse_content_length(v))
             .flatten()
     })
 }

@@ -10,10 +10,6 @@ fn latin1_bytes(s: &str, what: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("{what} {s:?} is not latin-1 encodable"))
 }
 
-fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-}
-
 /// Parses `"NNN reason"`: three digits, a space, then a reason phrase (possibly empty) of
 /// latin-1 text without control characters. A 1xx status cannot be a WSGI response.
 pub fn parse_status(status: &str) -> Result<(u16, Vec<u8>), String> {
@@ -42,7 +38,7 @@ pub fn is_hop_by_hop(name: &str) -> bool {
 /// Checks a header: a token name that is neither hop-by-hop nor `Status`, and a latin-1 value
 /// without control characters (a horizontal tab is allowed).
 pub fn check_header(name: &str, value: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
-    if name.is_empty() || !name.bytes().all(is_token_char) {
+    if !rswsgi_protocol::http::is_token(name.as_bytes()) {
         return Err(format!("invalid header name {name:?}: not an HTTP token"));
     }
     if is_hop_by_hop(name) {
