@@ -24,6 +24,9 @@
 //! [`hook`] types the calls that run a hook function (auth, dispatch) instead of an
 //! application, carried by the same frames.
 //!
+//! [`daemon_spec`] is the daemon's command line, which the supervisor writes and the daemon
+//! reads.
+//!
 //! [`startup`] is the other contract a daemon keeps: the one line it logs when its start-up is
 //! over, which `express` reads.
 
@@ -31,6 +34,7 @@
 
 pub mod auth;
 pub mod carriers;
+pub mod daemon_spec;
 pub mod encode;
 pub mod frame;
 pub mod hook;
@@ -38,6 +42,7 @@ pub mod startup;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};
+pub use daemon_spec::{DaemonSpec, ScriptOwner, SpecError};
 pub use encode::{
     body_header, encode_body, encode_body_end, encode_body_file, encode_error, encode_forbidden,
     encode_read_body, encode_request_head, encode_response_end, encode_response_head, encode_retry,
