@@ -23,6 +23,10 @@ pub const LISTEN_FD: RawFd = 3;
 pub const SECRET_FD: RawFd = 4;
 /// `--listen-backlog` (mod_wsgi's `listen-backlog`) when none is given.
 pub const DEFAULT_LISTEN_BACKLOG: i32 = 100;
+/// The smallest `--send-buffer-size`/`--receive-buffer-size` (mod_wsgi's).
+pub const MIN_SOCKET_BUFFER: u32 = 512;
+/// The largest size in bytes a flag takes (mod_wsgi's `atoi`'s).
+pub const MAX_SIZE: u32 = i32::MAX as u32;
 /// `--callable` when none is given.
 pub const DEFAULT_CALLABLE: &str = "application";
 /// `--graceful-timeout` when none is given.
@@ -129,11 +133,11 @@ pub struct DaemonSpec {
     pub header_buffer_size: Option<usize>,
     /// `--response-buffer-size`: largest body piece sent at once, in bytes (`None`: 1 MiB).
     pub response_buffer_size: Option<usize>,
-    /// `--send-buffer-size`: `SO_SNDBUF` of each connection (512 to `i32::MAX`).
+    /// `--send-buffer-size`: `SO_SNDBUF` of each connection ([`MIN_SOCKET_BUFFER`] to [`MAX_SIZE`]).
     pub send_buffer_size: Option<u32>,
-    /// `--receive-buffer-size`: `SO_RCVBUF` of each connection (512 to `i32::MAX`).
+    /// `--receive-buffer-size`: `SO_RCVBUF` of each connection (as send-buffer-size).
     pub receive_buffer_size: Option<u32>,
-    /// `--stack-size`: worker threads' stack, in bytes (1 to `i32::MAX`; default 8 MiB).
+    /// `--stack-size`: worker threads' stack, in bytes (1 to [`MAX_SIZE`]; default 8 MiB).
     pub stack_size: Option<u64>,
     /// `--switch-interval`: `sys.setswitchinterval()`, positive seconds.
     pub switch_interval: Option<f64>,

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::{DaemonSpec, Flag, ScriptOwner, FLAGS};
+use super::{DaemonSpec, Flag, ScriptOwner, FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
 
 /// Why a command line is not a daemon's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,11 +109,13 @@ impl DaemonSpec {
                 .python_path
                 .extend(std::env::split_paths(&v.raw).filter(|p| !p.as_os_str().is_empty())),
             "--home" => self.home = Some(v.path()),
-            "--send-buffer-size" => self.send_buffer_size = Some(v.in_range(512, i32::MAX as u32)?),
-            "--receive-buffer-size" => {
-                self.receive_buffer_size = Some(v.in_range(512, i32::MAX as u32)?)
+            "--send-buffer-size" => {
+                self.send_buffer_size = Some(v.in_range(MIN_SOCKET_BUFFER, MAX_SIZE)?)
             }
-            "--stack-size" => self.stack_size = Some(v.in_range(1, i32::MAX as u64)?),
+            "--receive-buffer-size" => {
+                self.receive_buffer_size = Some(v.in_range(MIN_SOCKET_BUFFER, MAX_SIZE)?)
+            }
+            "--stack-size" => self.stack_size = Some(v.in_range(1, u64::from(MAX_SIZE))?),
             "--switch-interval" => self.switch_interval = Some(v.switch_interval()?),
             "--script-user" => self.script_owner = Some(ScriptOwner::User(v.number()?)),
             "--script-group" => self.script_owner = Some(ScriptOwner::Group(v.number()?)),

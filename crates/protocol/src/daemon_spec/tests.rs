@@ -144,7 +144,12 @@ fn architecture_md_lists_every_flag() {
         .map(|f| (f.name, !f.required, f.value))
         .collect();
     listed.sort();
-    assert_eq!(documented, listed);
+    let missing: Vec<_> = listed.iter().filter(|f| !documented.contains(f)).collect();
+    let extra: Vec<_> = documented.iter().filter(|f| !listed.contains(f)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && documented.len() == listed.len(),
+        "ARCHITECTURE.md's block lacks {missing:?} and has {extra:?} (name, optional, value)"
+    );
 }
 
 #[test]
