@@ -2,6 +2,9 @@
 
 use super::daemon_options::ConnOptions;
 use super::words::{split_option, split_words};
+// The options handed to the daemon as `--OPTION VALUE` (seconds, bytes or a count; 0 turns
+// one off) are the daemon contract's limits.
+use rswsgi_protocol::daemon_spec::LIMITS;
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
@@ -100,7 +103,8 @@ pub struct DaemonGroupConfig {
     pub listen_backlog: u32,
     /// Recycling limits and timeouts passed to the daemons, as `(option, value)`; 0 = off.
     pub limits: Vec<(&'static str, u64)>,
-    /// `shutdown-timeout`: seconds daemons get to finish when httpd stops (default 5).
+    /// `shutdown-timeout`: seconds daemons get to finish when httpd stops
+    /// ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
     pub shutdown_timeout: u64,
     /// `socket-timeout`: seconds the module waits on the daemon (default: Apache's `Timeout`).
     pub socket_timeout: Option<u64>,
@@ -131,25 +135,10 @@ fn parse_count(option: &str, value: &str) -> Result<u32, String> {
     }
 }
 
-/// Options whose value is handed to the daemon as `--OPTION VALUE` (seconds, bytes or a
-/// count; 0 turns it off).
-const LIMITS: &[&str] = &[
-    "header-buffer-size",
-    "response-buffer-size",
-    "eviction-timeout",
-    "startup-timeout",
-    "deadlock-timeout",
-    "queue-timeout",
-    "maximum-requests",
-    "maximum-requests-jitter",
-    "restart-interval",
-    "inactivity-timeout",
-    "request-timeout",
-    "interrupt-timeout",
-    "graceful-timeout",
-    "memory-limit",
-    "cpu-time-limit",
-];
+/// `listen-backlog` when none is given: the daemon's own default.
+const DEFAULT_LISTEN_BACKLOG: u32 = rswsgi_protocol::daemon_spec::DEFAULT_LISTEN_BACKLOG as u32;
+/// `shutdown-timeout` when none is given: seconds daemons get to finish when httpd stops.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: u64 = 5;
 
 fn parse_number(option: &str, value: &str) -> Result<u64, String> {
     value.parse::<u64>().map_err(|_| {
@@ -215,9 +204,9 @@ impl DaemonGroupConfig {
             display_name: None,
             home: None,
             connect_timeout: 15,
-            listen_backlog: 100,
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
             limits: Vec::new(),
-            shutdown_timeout: 5,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             socket_timeout: None,
             lang: None,
             locale: None,

@@ -9,10 +9,10 @@ use super::daemon_group::Principal;
 
 const DIRECTIVE: &str = "WSGIDaemonProcess";
 
-/// mod_wsgi's smallest socket buffer size (0 keeps the system's default).
-pub const MIN_SOCKET_BUFFER: u32 = 512;
-/// The largest value mod_wsgi's `atoi` takes for a size.
-const MAX_SIZE: u64 = i32::MAX as u64;
+/// mod_wsgi's smallest socket buffer size (0 keeps the system's default): the daemon's.
+pub const MIN_SOCKET_BUFFER: u32 = rswsgi_protocol::daemon_spec::MIN_SOCKET_BUFFER;
+/// The largest value mod_wsgi's `atoi` takes for a size: the daemon's.
+const MAX_SIZE: u64 = rswsgi_protocol::daemon_spec::MAX_SIZE as u64;
 /// The longest `switch-interval` accepted: CPython silently turns larger values into 0.
 const MAX_SWITCH_INTERVAL: f64 = 1e9;
 

@@ -14,7 +14,9 @@ mod python_flags;
 mod script_alias;
 pub(crate) mod words;
 
-pub use daemon_group::{ignored_reason, root_refused, DaemonGroupConfig, Principal};
+pub use daemon_group::{
+    ignored_reason, root_refused, DaemonGroupConfig, Principal, DEFAULT_SHUTDOWN_TIMEOUT,
+};
 pub use daemon_options::ScriptOwner;
 pub use handler_script::{parse_import_script, HandlerScript, HANDLER_CALLABLE};
 pub use hook_script::{HookKind, HookScript, HookScripts};

@@ -115,8 +115,13 @@ fn daemon_process_line(g: &DaemonGroupConfig) -> Option<String> {
     unless("processes", g.processes.into(), 1);
     unless("threads", g.threads.into(), 15);
     unless("connect-timeout", g.connect_timeout.into(), 15);
-    unless("listen-backlog", g.listen_backlog.into(), 100);
-    unless("shutdown-timeout", g.shutdown_timeout, 5);
+    let backlog = rswsgi_protocol::daemon_spec::DEFAULT_LISTEN_BACKLOG;
+    unless("listen-backlog", g.listen_backlog.into(), backlog as u64);
+    unless(
+        "shutdown-timeout",
+        g.shutdown_timeout,
+        crate::config::DEFAULT_SHUTDOWN_TIMEOUT,
+    );
     let principal = |p: &Principal| p.to_string();
     if let Some(u) = &g.user {
         opt("user", principal(u));

@@ -38,24 +38,28 @@ pub unsafe fn cbytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 
 /// The running httpd's version, `X.Y.Z`, from its description (`Apache/2.4.62 (Debian)`),
 /// for the applications' `apache.version`.
-pub fn server_version() -> Option<String> {
+pub fn server_version() -> Option<(u32, u32, u32)> {
     // SAFETY: the description is a static string httpd sets up before configuration is read.
     let description = unsafe { cstr(crate::ffi::ap_get_server_description()) }?;
     version_of(description)
 }
 
 /// `X.Y.Z` from an httpd description such as `Apache/2.4.62 (Debian) OpenSSL/3.0.15`.
-fn version_of(description: &str) -> Option<String> {
+fn version_of(description: &str) -> Option<(u32, u32, u32)> {
     let v = description
         .strip_prefix("Apache/")?
         .split([' ', '-'])
         .next()?;
-    let parts: Vec<&str> = v.split('.').collect();
-    (parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-    .then(|| v.to_string())
+    let number = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| p.parse().ok())?
+    };
+    let parts: Vec<u32> = v.split('.').map(number).collect::<Option<_>>()?;
+    match parts[..] {
+        [x, y, z] => Some((x, y, z)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -63,15 +67,14 @@ mod server_version_tests {
     #[test]
     fn version_from_description() {
         assert_eq!(
-            super::version_of("Apache/2.4.62 (Debian)").as_deref(),
-            Some("2.4.62")
+            super::version_of("Apache/2.4.62 (Debian)"),
+            Some((2, 4, 62))
         );
-        assert_eq!(
-            super::version_of("Apache/2.4.66").as_deref(),
-            Some("2.4.66")
-        );
+        assert_eq!(super::version_of("Apache/2.4.66"), Some((2, 4, 66)));
         assert_eq!(super::version_of("Apache"), None);
         assert_eq!(super::version_of("Apache/2.4"), None);
         assert_eq!(super::version_of("Apache/2.x.1"), None);
+        assert_eq!(super::version_of("Apache/2.+4.1"), None);
+        assert_eq!(super::version_of("Apache/2..1"), None);
     }
 }

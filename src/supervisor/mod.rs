@@ -79,7 +79,7 @@ const QUICK_DEATH: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long stopping daemons get to finish in-flight requests before SIGKILL, unless their
 /// group sets `shutdown-timeout`.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(crate::config::DEFAULT_SHUTDOWN_TIMEOUT);
 
 static ENDPOINTS: RwLock<Option<Arc<HashMap<String, Endpoint>>>> = RwLock::new(None);
 static STATE: Mutex<Option<Supervisor>> = Mutex::new(None);

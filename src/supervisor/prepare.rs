@@ -1,6 +1,9 @@
 //! A group's daemon command line and environment, built once per group in httpd's parent
 //! (the contract is ARCHITECTURE.md's "Daemon command line").
 
+use std::path::PathBuf;
+
+use rswsgi_protocol::{DaemonSpec, ScriptOwner};
 use tracing::warn;
 
 use super::credentials;
@@ -36,29 +39,59 @@ fn peer_uid(g: &DaemonGroupConfig) -> Result<u32, String> {
     }
 }
 
-/// The flags of the group's options about sockets, threads and script owners.
-fn conn_args(g: &DaemonGroupConfig) -> Result<Vec<String>, String> {
+/// The group's options about sockets, threads and script owners.
+fn conn_options(g: &DaemonGroupConfig, spec: &mut DaemonSpec) -> Result<(), String> {
     let ids = crate::daemon_ids::resolve(g)?;
-    let mut argv = Vec::new();
-    let numbers = [
-        ("--script-user", ids.script_uid.map(u64::from)),
-        ("--script-group", ids.script_gid.map(u64::from)),
-        ("--send-buffer-size", g.conn.send_buffer_size.map(u64::from)),
-        (
-            "--receive-buffer-size",
-            g.conn.receive_buffer_size.map(u64::from),
-        ),
-        ("--stack-size", g.conn.stack_size),
-    ];
-    for (flag, value) in numbers {
-        if let Some(v) = value {
-            argv.extend([flag.to_string(), v.to_string()]);
-        }
-    }
+    spec.script_owner = match (ids.script_uid, ids.script_gid) {
+        (Some(uid), _) => Some(ScriptOwner::User(uid)),
+        (None, Some(gid)) => Some(ScriptOwner::Group(gid)),
+        (None, None) => None,
+    };
+    spec.send_buffer_size = g.conn.send_buffer_size;
+    spec.receive_buffer_size = g.conn.receive_buffer_size;
+    spec.stack_size = g.conn.stack_size;
     if let Some(s) = &g.conn.switch_interval {
-        argv.extend(["--switch-interval".to_string(), s.clone()]);
+        // Checked when the configuration was read (`check_switch_interval`).
+        let secs = s
+            .parse()
+            .map_err(|_| format!("switch-interval={s} is not a number"))?;
+        spec.switch_interval = Some(secs);
     }
-    Ok(argv)
+    Ok(())
+}
+
+/// The command line of the group's daemons (ARCHITECTURE.md's "Daemon command line").
+fn daemon_spec(plan: &GroupPlan, owner: i32) -> Result<DaemonSpec, String> {
+    let g = &plan.config;
+    let mut spec = DaemonSpec::new(&g.name, g.processes, g.threads, owner);
+    spec.peer_uid = Some(peer_uid(g)?);
+    spec.listen_backlog = i32::try_from(g.listen_backlog).map_err(|_| {
+        format!(
+            "WSGIDaemonProcess {}: listen-backlog={} is too large",
+            g.name, g.listen_backlog
+        )
+    })?;
+    let paths = |list: &[String]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+    spec.scripts = paths(&plan.scripts);
+    spec.allow_scripts = paths(&plan.allowed_scripts);
+    spec.allow_dirs = paths(&plan.allowed_dirs);
+    for (option, value) in &g.limits {
+        let known = spec.set_limit(option, *value);
+        debug_assert!(known, "{option} is one of rswsgi_protocol's LIMITS");
+    }
+    spec.script_reloading = plan.script_reloading;
+    (spec.restrict_stdin, spec.restrict_stdout) = plan.restrict_streams;
+    spec.verbose = plan.verbose;
+    spec.apache_version = crate::httpd::server_version();
+    spec.python_home = g.python_home.as_ref().map(PathBuf::from);
+    if let Some(p) = &g.python_path {
+        spec.python_path = std::env::split_paths(p)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+    }
+    spec.home = g.home.as_ref().map(PathBuf::from);
+    conn_options(g, &mut spec)?;
+    Ok(spec)
 }
 
 /// Resolves the group's identity and builds the exec of its daemons.
@@ -72,67 +105,11 @@ pub(super) fn prepare_group(
     if let Some(c) = &creds {
         credentials::check_can_exec(daemon_exe, c)?;
     }
-    let mut argv = vec![
-        g.display_name
-            .clone()
-            .unwrap_or_else(|| "rswsgi-daemon".into()),
-        "--listen-fd".into(),
-        "3".into(),
-        "--listen-backlog".into(),
-        g.listen_backlog.to_string(),
-        "--group".into(),
-        g.name.clone(),
-        "--processes".into(),
-        g.processes.to_string(),
-        "--threads".into(),
-        g.threads.to_string(),
-        "--parent-pid".into(),
-        owner.to_string(),
-        // The pipe `spawn` puts there, holding the connection secret.
-        "--secret-fd".into(),
-        "4".into(),
-        "--peer-uid".into(),
-        peer_uid(g)?.to_string(),
-    ];
-    for (flag, list) in [
-        ("--script", &plan.scripts),
-        ("--allow-script", &plan.allowed_scripts),
-        ("--allow-dir", &plan.allowed_dirs),
-    ] {
-        for s in list {
-            argv.extend([flag.into(), s.clone()]);
-        }
-    }
-    for (option, value) in &g.limits {
-        argv.extend([format!("--{option}"), value.to_string()]);
-    }
-    if !plan.script_reloading {
-        argv.push("--no-script-reloading".into());
-    }
-    let (stdin, stdout) = plan.restrict_streams;
-    let flags = [
-        (stdin, "--restrict-stdin"),
-        (stdout, "--restrict-stdout"),
-        (plan.verbose, "--verbose"),
-    ];
-    for (on, flag) in flags {
-        if on {
-            argv.push(flag.into());
-        }
-    }
-    if let Some(v) = crate::httpd::server_version() {
-        argv.extend(["--apache-version".into(), v]);
-    }
-    for (flag, value) in [
-        ("--python-home", &g.python_home),
-        ("--python-path", &g.python_path),
-        ("--home", &g.home),
-    ] {
-        if let Some(v) = value {
-            argv.extend([flag.into(), v.clone()]);
-        }
-    }
-    argv.extend(conn_args(g)?);
+    let argv0 = g.display_name.as_deref().unwrap_or("rswsgi-daemon");
+    let mut argv = vec![argv0.to_string()];
+    // Every value came from the configuration's text, so it is UTF-8.
+    let args = daemon_spec(plan, owner)?.to_args();
+    argv.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
     let mut env = credentials::daemon_env(creds.as_ref());
     env.extend(plan.python_env.iter().cloned());
     for (name, value) in [("LANG", &g.lang), ("LC_ALL", &g.locale)] {

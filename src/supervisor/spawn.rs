@@ -7,6 +7,7 @@ use std::os::raw::c_char;
 use std::time::Duration;
 
 use nix::unistd::{Gid, Uid};
+use rswsgi_protocol::daemon_spec::{LISTEN_FD, SECRET_FD};
 
 /// The identity a daemon switches to before exec.
 #[derive(Debug, Clone)]
@@ -58,9 +59,9 @@ impl LaunchSpec {
     }
 }
 
-/// Forks a daemon. The child moves `listen_fd` to fd 3, puts a pipe holding `secret` at fd 4,
-/// drops privileges, arranges to die with `parent_pid`, waits `delay`, and execs. Returns the
-/// child's pid.
+/// Forks a daemon. The child moves `listen_fd` to fd 3 ([`LISTEN_FD`]), puts a pipe holding
+/// `secret` at fd 4 ([`SECRET_FD`]), drops privileges, arranges to die with `parent_pid`,
+/// waits `delay`, and execs. Returns the child's pid.
 pub fn spawn(
     spec: &LaunchSpec,
     listen_fd: RawFd,
@@ -165,18 +166,18 @@ unsafe fn child(
         ] {
             libc::signal(sig, libc::SIG_DFL);
         }
-        if listen_fd == 3 {
-            if libc::fcntl(3, libc::F_SETFD, 0) != 0 {
+        if listen_fd == LISTEN_FD {
+            if libc::fcntl(LISTEN_FD, libc::F_SETFD, 0) != 0 {
                 fail(b"fcntl on the listening socket failed");
             }
-        } else if libc::dup2(listen_fd, 3) != 3 {
+        } else if libc::dup2(listen_fd, LISTEN_FD) != LISTEN_FD {
             fail(b"dup2 of the listening socket failed");
         }
         pass_secret(secret);
         // Everything else httpd had open closes at exec.
         if libc::syscall(
             libc::SYS_close_range,
-            5u32,
+            SECRET_FD as u32 + 1,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         ) != 0
@@ -271,12 +272,12 @@ unsafe fn pass_secret(secret: &[u8]) {
             fail(b"writing the connection secret failed");
         }
         libc::close(pipe[1]);
-        if pipe[0] == 4 {
-            if libc::fcntl(4, libc::F_SETFD, 0) != 0 {
+        if pipe[0] == SECRET_FD {
+            if libc::fcntl(SECRET_FD, libc::F_SETFD, 0) != 0 {
                 fail(b"fcntl on the secret pipe failed");
             }
         } else {
-            if libc::dup2(pipe[0], 4) != 4 {
+            if libc::dup2(pipe[0], SECRET_FD) != SECRET_FD {
                 fail(b"dup2 of the secret pipe failed");
             }
             libc::close(pipe[0]);

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
+use rswsgi_protocol::DaemonSpec;
 
 use crate::backend::Backend;
 use crate::conn::{Request, RequestIo};
@@ -63,6 +64,38 @@ pub struct Limits {
     pub queue_timeout: Option<Duration>,
     /// The process exits when Python's GIL cannot be obtained for this long.
     pub deadlock_timeout: Option<Duration>,
+}
+
+impl Limits {
+    /// The limits of the command line, with this process's share of
+    /// `--maximum-requests-jitter` added to `--maximum-requests`.
+    pub fn from_spec(spec: &DaemonSpec) -> Self {
+        let jitter = if spec.maximum_requests_jitter > 0 {
+            // Spread recycling of a group's processes: a per-process offset from the pid and
+            // the clock is random enough, and needs no RNG crate.
+            let seed = u64::from(std::process::id())
+                ^ (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0) as u64);
+            seed % spec.maximum_requests_jitter.saturating_add(1)
+        } else {
+            0
+        };
+        Limits {
+            maximum_requests: spec.maximum_requests.map(|n| n.saturating_add(jitter)),
+            restart_interval: spec.restart_interval,
+            inactivity_timeout: spec.inactivity_timeout,
+            request_timeout: spec.request_timeout,
+            interrupt_timeout: spec.interrupt_timeout,
+            memory_limit: spec.memory_limit,
+            cpu_time_limit: spec.cpu_time_limit,
+            graceful_timeout: spec.graceful_timeout,
+            eviction_timeout: spec.eviction_timeout,
+            queue_timeout: spec.queue_timeout,
+            deadlock_timeout: spec.deadlock_timeout,
+        }
+    }
 }
 
 /// A request in progress, as the monitor sees it.

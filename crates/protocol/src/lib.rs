@@ -27,6 +27,9 @@
 //! [`http`] holds the HTTP rules both peers apply to a response head (token names,
 //! hop-by-hop headers, `Content-Length`).
 //!
+//! [`daemon_spec`] is the daemon's command line, which the supervisor writes and the daemon
+//! reads.
+//!
 //! [`startup`] is the other contract a daemon keeps: the one line it logs when its start-up is
 //! over, which `express` reads.
 
@@ -34,6 +37,7 @@
 
 pub mod auth;
 pub mod carriers;
+pub mod daemon_spec;
 pub mod encode;
 pub mod frame;
 pub mod hook;
@@ -42,6 +46,7 @@ pub mod startup;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};
+pub use daemon_spec::{DaemonSpec, ScriptOwner, SpecError};
 pub use encode::{
     body_header, encode_body, encode_body_end, encode_body_file, encode_error, encode_forbidden,
     encode_read_body, encode_request_head, encode_response_end, encode_response_head, encode_retry,
