@@ -220,7 +220,8 @@ impl DaemonGroupConfig {
     }
 
     /// Parses the raw arguments of a `WSGIDaemonProcess` line. User names are not looked up
-    /// here (see [`crate::config::resolve`] callers); `#0` is refused at once.
+    /// here (the supervisor resolves them when the daemons start, and the directive handler
+    /// refuses a name that is root); `#0` is refused at once.
     pub fn parse(args: &str) -> Result<Self, String> {
         let words = split_words(args);
         let Some((name, options)) = words.split_first() else {

@@ -215,7 +215,7 @@ impl Directive {
     /// The directive a table entry's `cmd_data` points at.
     ///
     /// # Safety
-    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`](self::entry): a pointer to a
+    /// `p` must be NULL or the `cmd_data` of an entry built by [`entry`]: a pointer to a
     /// `'static` `Directive`.
     pub(super) unsafe fn from_data(p: *mut c_void) -> Option<Self> {
         // SAFETY: per this function's contract.

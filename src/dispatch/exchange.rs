@@ -38,10 +38,9 @@ fn apply_head(r: &mut Request, h: &ResponseHead<'_>) -> Result<Option<u64>, Stri
         } else if name.eq_ignore_ascii_case(b"content-type") {
             r.set_content_type(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {
-            let len = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|n| *n >= 0);
+            // Apache's request record holds it as an apr_off_t.
+            let len = rswsgi_protocol::http::parse_content_length(value)
+                .and_then(|n| i64::try_from(n).ok());
             match len {
                 Some(n) => {
                     r.set_content_length(n);

@@ -232,5 +232,18 @@ proptest! {
         prop_assert!(heads <= 1);
         if let Some(n) = declared { prop_assert!(sent <= n); }
         prop_assert_eq!(relay.head_sent(), heads == 1);
+        // The daemon dies (or the connection resets) right there: a retry only if no frame
+        // came at all, otherwise a failure (whose status is kept only before the head).
+        let ended = matches!(steps.last(), Some(Step::Done(_) | Step::Retry | Step::Fail(_)));
+        if !ended {
+            let reset = ReadFailure::Io(std::io::ErrorKind::ConnectionReset);
+            for failure in [ReadFailure::Closed, reset] {
+                match relay.on_read_failed(failure, "gone") {
+                    Step::Retry => prop_assert!(steps.is_empty() && failure == reset),
+                    Step::Fail(e) => prop_assert_eq!(e.status(), 502),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+            }
+        }
     }
 }
