@@ -237,6 +237,7 @@ fn settings_for_every_daemon_are_refused_in_a_virtual_host() {
         "WSGISocketPrefix /run/other",
         "WSGIRestrictEmbedded On",
         "RSWSGIImplicitDaemonProcess threads=4",
+        "WSGISwitchInterval 0.002",
     ] {
         let block = format!("<VirtualHost 127.0.0.1:80>\n  {directive}\n</VirtualHost>");
         let name = directive.split_whitespace().next().unwrap();

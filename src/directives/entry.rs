@@ -209,6 +209,7 @@ impl Directive {
                 | Directive::DontWriteBytecode
                 | Directive::PythonHashSeed
                 | Directive::PythonWarnings
+                | Directive::SwitchInterval
         )
     }
 
