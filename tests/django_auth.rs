@@ -32,10 +32,7 @@ fn run(cmd: &mut Command) {
 
 /// `django-admin startproject mysite`, migrated, with users alice (in group editors) and bob.
 fn django_project(stage: &Stage, venv: &Path) -> std::path::PathBuf {
-    let project = stage.subdir("mysite.com");
-    run(Command::new(venv.join("bin/django-admin"))
-        .args(["startproject", "mysite"])
-        .arg(&project));
+    let project = common::django_startproject(stage, venv);
     // The guide's wsgi.py: the settings, the application, Django's check_password and
     // groups_for_user.
     std::fs::write(

@@ -15,17 +15,7 @@ use common::{procs, test_venv, Stage, TestServer};
 fn the_django_guides_embedded_mode_config_serves_a_django_project() {
     let stage = Stage::new("django");
     let venv = test_venv();
-    let project = stage.subdir("mysite.com");
-    let out = Command::new(venv.join("bin/django-admin"))
-        .args(["startproject", "mysite"])
-        .arg(&project)
-        .output()
-        .expect("run django-admin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let project = common::django_startproject(&stage, &venv);
     let chmod = Command::new("chmod")
         .args(["-R", "a+rX"])
         .arg(&project)

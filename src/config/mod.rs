@@ -96,6 +96,15 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The daemon group a configured name means: `%{GLOBAL}` (mod_wsgi's embedded mode) is
+    /// this server's implicit group (`None` when it has none), any other name itself.
+    pub fn named_group(&self, name: &str) -> Option<String> {
+        match name {
+            EMBEDDED_GROUP => self.implicit_group.clone(),
+            other => Some(other.to_owned()),
+        }
+    }
+
     /// The `WSGIApplicationGroup` configured for `script` outside its mount: that of the
     /// deepest `<Directory>` holding it, else the server's.
     pub fn application_group_for(&self, script: &str) -> Option<String> {

@@ -33,7 +33,7 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
             other
                 .import_scripts
                 .iter()
-                .filter(|(_, g, _)| g == group || implicit && g == "%{GLOBAL}")
+                .filter(|(_, g, _)| g == group || implicit && g == super::EMBEDDED_GROUP)
                 .map(|(file, _, _)| file.clone()),
         );
     }
@@ -73,7 +73,7 @@ pub fn group_scripts(configs: &[&ServerConfig], group: &str) -> GroupScripts {
                 .iter()
                 .filter(|(h, _)| match h.process_group.as_deref() {
                     None => true,
-                    Some("%{GLOBAL}") => implicit,
+                    Some(super::EMBEDDED_GROUP) => implicit,
                     Some(p) => p == group,
                 })
                 .map(|(h, _)| h.script.clone()),

@@ -18,8 +18,7 @@ fn hook_group(r: &Request, h: &HookScript, fallback: Option<&str>) -> Result<Str
     let cfg = server_config(r);
     let dir = dir_config(r).cloned().unwrap_or_default();
     let group = match h.process_group.as_deref() {
-        Some("%{GLOBAL}") => cfg.implicit_group.clone(),
-        Some(g) => Some(g.to_owned()),
+        Some(g) => cfg.named_group(g),
         None => fallback
             .map(str::to_owned)
             .or_else(|| request_group(r, cfg, &dir)),
@@ -114,10 +113,10 @@ pub fn dispatch(r: &mut Request, h: &HookScript, group: &str) -> Result<Dispatch
     };
     let text = |v: Option<Vec<u8>>| v.map(|v| String::from_utf8_lossy(&v).into_owned());
     let cfg = server_config(r);
+    // mod_wsgi's embedded mode ('' or %{GLOBAL}): the implicit group.
     let process_group = text(process_group).and_then(|g| match g.as_str() {
-        // mod_wsgi's embedded mode: the implicit group.
-        "%{GLOBAL}" | "" => cfg.implicit_group.clone(),
-        _ => Some(g),
+        "" => cfg.implicit_group.clone(),
+        g => cfg.named_group(g),
     });
     Ok(Dispatched {
         process_group,

@@ -255,10 +255,7 @@ fn request_group(r: &Request, cfg: &ServerConfig, dir: &DirConfig) -> Option<Str
         .and_then(|i| cfg.aliases.get(i));
     let handler_script = r.handler().and_then(|h| cfg.handler_script(h));
     // `%{GLOBAL}`, mod_wsgi's embedded mode, is the implicit group wherever it is written.
-    let named = |g: Option<&String>| match g.map(String::as_str) {
-        Some(crate::config::EMBEDDED_GROUP) => cfg.implicit_group.clone(),
-        other => other.map(str::to_owned),
-    };
+    let named = |g: Option<&String>| g.and_then(|g| cfg.named_group(g));
     alias
         .and_then(|a| a.process_group.clone())
         .or_else(|| handler_script.and_then(|h| named(h.process_group.as_ref())))
@@ -297,7 +294,9 @@ fn group_endpoint(r: &Request, group: &str) -> Result<supervisor::Endpoint, i32>
 /// The handler: forward the request to its daemon group and relay the response.
 pub fn serve(r: &mut Request) -> i32 {
     let cfg = server_config(r);
-    let dir = dir_config(r).cloned().unwrap_or_default();
+    // Borrowed, not copied: this runs for every request.
+    let default = DirConfig::default();
+    let dir = dir_config(r).unwrap_or(&default);
     let alias = r
         .notes()
         .get(NOTE_ALIAS)
@@ -322,7 +321,7 @@ pub fn serve(r: &mut Request) -> i32 {
             return status;
         }
     }
-    let Some(mut group) = request_group(r, cfg, &dir) else {
+    let Some(mut group) = request_group(r, cfg, dir) else {
         log::request(r, Level::ERROR, "no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=");
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
     };
@@ -336,11 +335,11 @@ pub fn serve(r: &mut Request) -> i32 {
             group = g;
         }
     }
-    let endpoint = match restricted(r, cfg, &dir, &group).and_then(|()| group_endpoint(r, &group)) {
+    let endpoint = match restricted(r, cfg, dir, &group).and_then(|()| group_endpoint(r, &group)) {
         Ok(endpoint) => endpoint,
         Err(status) => return status,
     };
-    let body = match request_body(r, &dir) {
+    let body = match request_body(r, dir) {
         Ok(body) => body,
         Err(status) => return status,
     };
@@ -376,7 +375,7 @@ pub fn serve(r: &mut Request) -> i32 {
         Some(true) => &[(rswsgi_protocol::carriers::IGNORE_ACTIVITY, b"1")],
         _ => &[],
     };
-    let mut head = match target::encode_head(r, &dir, &target, body, quiet) {
+    let mut head = match target::encode_head(r, dir, &target, body, quiet) {
         Ok(head) => head,
         Err(status) => return status,
     };

@@ -188,3 +188,21 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// `django-admin startproject mysite` into `<stage>/mysite.com`, with `venv`'s Django (as the
+/// Django deployment guides lay a site out); returns the project directory.
+#[allow(dead_code)]
+pub fn django_startproject(stage: &Stage, venv: &Path) -> PathBuf {
+    let project = stage.subdir("mysite.com");
+    let out = std::process::Command::new(venv.join("bin/django-admin"))
+        .args(["startproject", "mysite"])
+        .arg(&project)
+        .output()
+        .expect("run django-admin");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    project
+}
