@@ -1,12 +1,12 @@
 //! Serving a request: map the URL to a script (translate_name), then hand the request to the
 //! daemon group and relay its response (handler).
 
-mod body;
 mod call;
 mod exchange;
 mod fdpass;
 mod handshake;
 pub mod hook;
+mod link;
 mod pool;
 mod target;
 mod wait;

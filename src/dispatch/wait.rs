@@ -5,17 +5,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-/// What ended the wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    /// The daemon connection has something to read (or was closed).
-    Daemon,
-    /// The client connection failed (reset, or closed in both directions). A client that only
-    /// half-closes (sends FIN) is not taken as gone: it may still read the response.
-    ClientGone,
-    /// Nothing happened within the timeout.
-    TimedOut,
-}
+pub use crate::relay::io::Wait;
 
 /// Waits up to `timeout` for the daemon connection to become readable, or the client
 /// connection `client` (if known) to fail.

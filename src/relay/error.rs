@@ -33,6 +33,33 @@ pub enum Kind {
     BodyRead(u16),
     /// The daemon could not take the request (writing it failed).
     Unavailable,
+    /// The client went away (its connection failed, or passing the response on did).
+    ClientGone,
+    /// The application sent more body than its Content-Length; the excess was dropped.
+    TooLong {
+        /// The Content-Length.
+        declared: u64,
+    },
+    /// The application ended its body short of its Content-Length.
+    Short {
+        /// Bytes sent.
+        sent: u64,
+        /// The Content-Length.
+        declared: u64,
+    },
+}
+
+/// How the handler ends a failed exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Answer with this status (nothing of the response went out).
+    Status(u16),
+    /// Abort the response that began, so the client never sees a clean end.
+    Abort,
+    /// The client is gone: send it nothing more and close its connection.
+    DropClient,
+    /// The response went out as it should; only the log line tells.
+    Sent,
 }
 
 /// A failed exchange.
@@ -65,12 +92,28 @@ impl RelayError {
             Kind::Failed | Kind::BadHead => 500,
             Kind::BodyRead(status) => status,
             Kind::Unavailable => 503,
+            Kind::ClientGone => 400,
+            Kind::TooLong { .. } | Kind::Short { .. } => 500,
         }
     }
 
-    /// Whether the line is an operator's error (else information: the client's doing).
-    pub fn is_error(&self) -> bool {
-        !matches!(self.kind, Kind::BodyRead(_))
+    /// How the handler ends the exchange; `head_sent`: the response head went to the client.
+    pub fn disposition(&self, head_sent: bool) -> Disposition {
+        match self.kind {
+            Kind::ClientGone => Disposition::DropClient,
+            // The declared body went out whole.
+            Kind::TooLong { .. } => Disposition::Sent,
+            _ if head_sent => Disposition::Abort,
+            _ => Disposition::Status(self.status()),
+        }
+    }
+
+    /// The log level: an error for the operator, or information when the client did it.
+    pub fn level(&self) -> tracing::Level {
+        match self.kind {
+            Kind::BodyRead(_) | Kind::ClientGone => tracing::Level::INFO,
+            _ => tracing::Level::ERROR,
+        }
     }
 
     /// The log line for a request to daemon group `group`.
@@ -94,6 +137,15 @@ impl RelayError {
             Kind::GivenUp => format!("daemon group '{group}' gave the request up: {d}"),
             Kind::BodyRead(_) => format!("reading the request body from the client failed: {d}"),
             Kind::Unavailable => format!("daemon group '{group}': {d}"),
+            Kind::ClientGone => format!("client went away {d}"),
+            Kind::TooLong { declared } => format!(
+                "the application sent more than its Content-Length of {declared} bytes; the \
+                 excess was not sent"
+            ),
+            Kind::Short { sent, declared } => format!(
+                "the application sent {sent} of the {declared} bytes its Content-Length \
+                 declared; closing the client connection"
+            ),
         }
     }
 }
@@ -114,12 +166,33 @@ mod tests {
             (Kind::BadHead, 500, "bad response headers"),
             (Kind::BodyRead(413), 413, "reading the request body"),
             (Kind::Unavailable, 503, "daemon group 'g'"),
+            (Kind::ClientGone, 400, "client went away why"),
+            (
+                Kind::TooLong { declared: 5 },
+                500,
+                "Content-Length of 5 bytes",
+            ),
+            (
+                Kind::Short {
+                    sent: 1,
+                    declared: 5,
+                },
+                500,
+                "sent 1 of the 5 bytes",
+            ),
         ];
         for (kind, status, text) in cases {
             let e = RelayError::new(Source::Daemon, kind, "why");
             assert_eq!(e.status(), status, "{e:?}");
             assert!(e.log_text("g").contains(text), "{}", e.log_text("g"));
         }
-        assert!(!RelayError::new(Source::Client, Kind::BodyRead(400), "x").is_error());
+        let quiet = RelayError::new(Source::Client, Kind::BodyRead(400), "x");
+        assert_eq!(quiet.level(), tracing::Level::INFO);
+        assert_eq!(quiet.disposition(false), Disposition::Status(400));
+        assert_eq!(quiet.disposition(true), Disposition::Abort);
+        let gone = RelayError::new(Source::Client, Kind::ClientGone, "x");
+        assert_eq!(gone.disposition(false), Disposition::DropClient);
+        let long = RelayError::new(Source::App, Kind::TooLong { declared: 1 }, "");
+        assert_eq!(long.disposition(true), Disposition::Sent);
     }
 }

@@ -1,14 +1,22 @@
 //! The relay's decisions, apart from its I/O: given each frame the daemon sends (or the way
 //! reading one failed), what the module does next. Pure Rust over the protocol's decoded
 //! frames, so `cargo test` exercises the retry rule, the Content-Length budget, error
-//! override and the failure statuses without Apache; `dispatch::exchange` carries the
-//! [`Step`]s out on Apache's request.
+//! override and the failure statuses without Apache. [`run`] carries the [`Step`]s out
+//! between the two sides of [`io`]; `dispatch::exchange` implements those on a UNIX socket
+//! and Apache's request.
 
 mod error;
+mod exchange;
+#[cfg(test)]
+mod exchange_tests;
+#[cfg(test)]
+mod fakes;
+pub mod io;
 #[cfg(test)]
 mod tests;
 
-pub use error::{Kind, RelayError, Source};
+pub use error::{Disposition, Kind, RelayError, Source};
+pub use exchange::{run, Answer, Outcome};
 
 use rswsgi_protocol::Frame;
 
@@ -61,13 +69,6 @@ pub enum Ending {
     /// The application answered this error status, which Apache's error document replaces
     /// (`WSGIErrorOverride On`).
     Overridden(u16),
-    /// The response ended short of its Content-Length: the client connection must be aborted.
-    Short {
-        /// Bytes sent.
-        sent: u64,
-        /// Bytes declared.
-        declared: u64,
-    },
 }
 
 /// How reading the next frame failed.
@@ -224,10 +225,14 @@ impl Relay {
                 }
             }
             (Frame::ResponseEnd { .. }, Phase::Streaming { declared, sent }) => {
-                Step::Done(match declared.filter(|&n| n > sent) {
-                    Some(declared) => Ending::Short { sent, declared },
-                    None => Ending::Complete,
-                })
+                match declared.filter(|&n| n > sent) {
+                    Some(declared) => Step::Fail(RelayError::new(
+                        Source::App,
+                        Kind::Short { sent, declared },
+                        "",
+                    )),
+                    None => Step::Done(Ending::Complete),
+                }
             }
             (Frame::Timeout { message, .. }, _) => Step::Fail(RelayError::new(
                 Source::App,

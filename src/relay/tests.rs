@@ -7,7 +7,7 @@ use super::*;
 
 /// One frame as the daemon would send it, encoded and decoded again.
 #[derive(Debug, Clone)]
-enum F {
+pub(super) enum F {
     Head(u16, Option<u64>),
     Body(usize),
     File(u64),
@@ -20,7 +20,7 @@ enum F {
     Stray,
 }
 
-fn encode(f: &F, seq: u64) -> Vec<u8> {
+pub(super) fn encode(f: &F, seq: u64) -> Vec<u8> {
     let mut out = Vec::new();
     match f {
         F::Head(status, len) => {
@@ -102,10 +102,14 @@ fn a_complete_response_and_the_content_length_budget() {
     // Short of it: the client connection is aborted, never a response that looks whole.
     assert_eq!(
         last(&[F::Head(200, Some(10)), F::Body(3), F::End], false),
-        Step::Done(Ending::Short {
-            sent: 3,
-            declared: 10
-        })
+        Step::Fail(RelayError::new(
+            Source::App,
+            Kind::Short {
+                sent: 3,
+                declared: 10
+            },
+            ""
+        ))
     );
     // No Content-Length: anything goes.
     assert_eq!(
@@ -183,7 +187,7 @@ fn error_override_keeps_the_status_and_drops_the_body() {
     assert_eq!(run(&[F::Head(200, None)], true).1, [Step::ApplyHead]);
 }
 
-fn frame() -> impl Strategy<Value = F> {
+pub(super) fn frame() -> impl Strategy<Value = F> {
     prop_oneof![
         (
             prop_oneof![Just(200u16), Just(404), Just(500)],

@@ -1,0 +1,238 @@
+//! In-memory sides for the relay's tests: a daemon that sends scripted bytes and then dies
+//! (or resets, or goes quiet), and a client that records what reaches it.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+
+use rswsgi_protocol::{Frame, FrameReader, ReadError};
+use tracing::Level;
+
+use super::io::{BodyReadError, ClientGone, DaemonLink, Downstream, Header, Wait};
+
+/// How the scripted daemon's bytes end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The connection closes (the daemon died).
+    Close,
+    /// The connection is reset.
+    Reset,
+    /// Nothing more comes: the wait times out.
+    Quiet,
+    /// The client goes away while the relay waits.
+    ClientGone,
+}
+
+/// The daemon's bytes, then the cut.
+struct Script {
+    bytes: VecDeque<u8>,
+    cut: Cut,
+}
+
+impl Read for Script {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.bytes.is_empty() {
+            return match self.cut {
+                Cut::Reset => Err(io::ErrorKind::ConnectionReset.into()),
+                _ => Ok(0),
+            };
+        }
+        // A few bytes at a time, so frames arrive in pieces as they may on a socket.
+        let n = buf.len().min(self.bytes.len()).min(7);
+        for (slot, b) in buf.iter_mut().zip(self.bytes.drain(..n)) {
+            *slot = b;
+        }
+        Ok(n)
+    }
+}
+
+/// A daemon connection that answers with scripted frames.
+pub struct FakeLink {
+    reader: FrameReader<Script>,
+    fds: VecDeque<OwnedFd>,
+    /// Everything the relay sent.
+    pub sent: Vec<u8>,
+    /// Sends that succeed before the daemon refuses the rest (`None`: all succeed).
+    pub sends_ok: Option<usize>,
+    /// How a refused send fails.
+    pub send_error: io::ErrorKind,
+}
+
+impl FakeLink {
+    /// A daemon that sends `bytes` (with `fds` for its `BodyFile` frames, in order), then `cut`.
+    pub fn new(bytes: Vec<u8>, fds: Vec<OwnedFd>, cut: Cut) -> Self {
+        FakeLink {
+            reader: FrameReader::new(Script {
+                bytes: bytes.into(),
+                cut,
+            }),
+            fds: fds.into(),
+            sent: Vec::new(),
+            sends_ok: None,
+            send_error: io::ErrorKind::BrokenPipe,
+        }
+    }
+
+    /// Descriptors not taken.
+    pub fn fds_left(&self) -> usize {
+        self.fds.len()
+    }
+}
+
+impl DaemonLink for FakeLink {
+    fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if let Some(n) = self.sends_ok.as_mut() {
+            if *n == 0 {
+                return Err(self.send_error.into());
+            }
+            *n -= 1;
+        }
+        for p in parts {
+            self.sent.write_all(p)?;
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self) -> Wait {
+        let script = self.reader.get_ref();
+        if self.reader.has_buffered() || !script.bytes.is_empty() {
+            return Wait::Daemon;
+        }
+        match script.cut {
+            Cut::Quiet => Wait::TimedOut,
+            Cut::ClientGone => Wait::ClientGone,
+            Cut::Close | Cut::Reset => Wait::Daemon,
+        }
+    }
+
+    fn read_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
+        self.reader.read_frame_in_pieces()
+    }
+
+    fn take_fd(&mut self) -> Option<OwnedFd> {
+        self.fds.pop_front()
+    }
+
+    fn has_buffered(&self) -> bool {
+        self.reader.has_buffered() || !self.reader.get_ref().bytes.is_empty()
+    }
+}
+
+/// What reached the client, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The status was set.
+    Status(u16),
+    /// A header was added (`Content-Length` as its number in text).
+    Header(String, String),
+    /// The headers were forgotten.
+    Discarded,
+    /// The body began.
+    Begins,
+    /// Body bytes (from a write, or read out of a sent file).
+    Body(Vec<u8>),
+    /// The response was aborted.
+    Abort,
+    /// The client connection was dropped.
+    DropClient,
+}
+
+/// A client that records the response, and sends a scripted request body.
+#[derive(Default)]
+pub struct FakeClient {
+    /// What reached the client.
+    pub events: Vec<Event>,
+    /// Log lines.
+    pub logs: Vec<(Level, String)>,
+    /// A HEAD request.
+    pub header_only: bool,
+    /// The request body, read out in order.
+    pub body: VecDeque<u8>,
+    /// How reading past the body fails (`None`: the body simply ends).
+    pub body_error: Option<BodyReadError>,
+    /// Writes that succeed before the client goes away (`None`: all succeed).
+    pub writes_ok: Option<usize>,
+}
+
+impl FakeClient {
+    /// All body bytes that reached the client.
+    pub fn body_sent(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for e in &self.events {
+            if let Event::Body(b) = e {
+                all.extend_from_slice(b);
+            }
+        }
+        all
+    }
+
+    /// Whether the client saw `event`.
+    pub fn saw(&self, event: &Event) -> bool {
+        self.events.contains(event)
+    }
+
+    fn pass(&mut self, data: Vec<u8>) -> Result<(), ClientGone> {
+        if let Some(n) = self.writes_ok.as_mut() {
+            if *n == 0 {
+                return Err(ClientGone);
+            }
+            *n -= 1;
+        }
+        self.events.push(Event::Body(data));
+        Ok(())
+    }
+}
+
+impl Downstream for FakeClient {
+    fn header_only(&self) -> bool {
+        self.header_only
+    }
+    fn set_status(&mut self, status: u16, _reason: &[u8]) {
+        self.events.push(Event::Status(status));
+    }
+    fn add_header(&mut self, header: Header<'_>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (name, value) = match header {
+            Header::ContentType(v) => ("Content-Type".into(), text(v)),
+            Header::ContentLength(n) => ("Content-Length".into(), n.to_string()),
+            Header::Other(n, v) => (text(n), text(v)),
+        };
+        self.events.push(Event::Header(name, value));
+    }
+    fn discard_head(&mut self) {
+        self.events.push(Event::Discarded);
+    }
+    fn response_begins(&mut self) {
+        self.events.push(Event::Begins);
+    }
+    fn write(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        self.pass(data.to_vec())
+    }
+    fn send_file(&mut self, fd: OwnedFd, offset: u64, len: u64, _: bool) -> Result<(), ClientGone> {
+        use std::os::unix::fs::FileExt;
+        let mut data = vec![0; len as usize];
+        std::fs::File::from(fd)
+            .read_exact_at(&mut data, offset)
+            .expect("the relay checked the file holds the block");
+        self.pass(data)
+    }
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BodyReadError> {
+        if self.body.is_empty() {
+            return self.body_error.clone().map_or(Ok(None), Err);
+        }
+        let n = buf.len().min(self.body.len());
+        for (slot, b) in buf.iter_mut().zip(self.body.drain(..n)) {
+            *slot = b;
+        }
+        Ok(Some(n))
+    }
+    fn abort(&mut self) {
+        self.events.push(Event::Abort);
+    }
+    fn drop_client(&mut self) {
+        self.events.push(Event::DropClient);
+    }
+    fn log(&mut self, level: Level, message: &str) {
+        self.logs.push((level, message.to_owned()));
+    }
+}
