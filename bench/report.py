@@ -32,6 +32,7 @@ APPS = [
     ("big", "raw WSGI 1 MiB response"),
     ("file", "1 MiB file through wsgi.file_wrapper"),
     ("post", "POST 256 KiB, read fully by the app"),
+    ("stream", "10,000 yields of 27 bytes (270 KB, chunked)"),
     ("native", "native Rust hello (examples/native/wsgi.rs `/`), rswsgi only"),
 ]
 BASELINE = "modwsgi-daemon"

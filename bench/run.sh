@@ -21,7 +21,7 @@ PY=/usr/bin/python3
 REPORT=$BENCH/report.py
 
 ALL_SERVERS=(rswsgi modwsgi-daemon modwsgi-embedded static apache-gunicorn apache-granian granian)
-ALL_APPS=(hello flask big file post native)
+ALL_APPS=(hello flask big file post stream native)
 QUICK_APPS=(hello flask)
 PROCESSES=2
 THREADS=4

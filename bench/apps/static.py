@@ -49,6 +49,7 @@ def main():
         "big": call(app, "/big"),
         "file": call(app, "/file"),
         "post": call(app, "/post", "POST", b"x" * post_bytes),
+        "stream": call(app, "/stream"),
         "native": NATIVE_BODY,
     }
     os.makedirs(out, exist_ok=True)

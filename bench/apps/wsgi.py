@@ -8,6 +8,7 @@ server is started once for all the Python rows. Dispatching on PATH_INFO is one 
     /big     raw WSGI, a 1 MiB body (one bytes object)
     /file    a 1 MiB file sent through wsgi.file_wrapper
     /post    reads the whole request body (64 KiB reads) and answers its length
+    /stream  a generator yielding 10,000 lines of 27 bytes (a CSV export, say)
 
 `bench/run.sh` copies this file to its staging directory and writes `data/1mib.bin` beside it.
 """
@@ -73,12 +74,29 @@ def post(environ, start_response):
     return [body]
 
 
+STREAM_LINE = b"2026-12-01,12345,abcdefghi\n"  # 27 bytes
+STREAM_LINES = 10_000
+
+
+def stream(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/csv")])
+    for _ in range(STREAM_LINES):
+        yield STREAM_LINE
+
+
 def not_found(environ, start_response):
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
     return [b"not found\n"]
 
 
-ROUTES = {"/hello": hello, "/flask": flask_app, "/big": big, "/file": file, "/post": post}
+ROUTES = {
+    "/hello": hello,
+    "/flask": flask_app,
+    "/big": big,
+    "/file": file,
+    "/post": post,
+    "/stream": stream,
+}
 
 
 def application(environ, start_response):

@@ -37,13 +37,24 @@ impl<'a> FdStream<'a> {
 
 impl Read for FdStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf, MsgFlags::empty())
+    }
+}
+
+impl FdStream<'_> {
+    /// Reads what has arrived without waiting: `WouldBlock` when nothing has.
+    pub fn read_nonblocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf, MsgFlags::MSG_DONTWAIT)
+    }
+
+    fn recv(&mut self, buf: &mut [u8], flags: MsgFlags) -> io::Result<usize> {
         let mut iov = [IoSliceMut::new(buf)];
         let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
         let msg = recvmsg::<()>(
             self.stream.as_raw_fd(),
             &mut iov,
             Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
+            MsgFlags::MSG_CMSG_CLOEXEC | flags,
         )
         .map_err(io::Error::from)?;
         for cmsg in msg.cmsgs().map_err(io::Error::from)? {

@@ -58,6 +58,13 @@ impl DaemonLink for SocketLink<'_> {
         wait::daemon_or_client(self.stream, self.client, self.timeout)
     }
 
+    fn frame_ready(&mut self) -> bool {
+        self.reader.frame_ready() || {
+            self.reader.read_available(FdStream::read_nonblocking);
+            self.reader.frame_ready()
+        }
+    }
+
     fn read_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         self.reader.read_frame_in_pieces()
     }

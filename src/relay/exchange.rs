@@ -8,13 +8,19 @@ use rswsgi_protocol::{body_header, encode_body_end, encode_error, Frame, ReadErr
 use rswsgi_protocol::{ResponseHead, MAX_BODY_CHUNK};
 use tracing::Level;
 
-use super::io::{DaemonLink, Downstream, Header, Wait};
+use super::io::{ClientGone, DaemonLink, Downstream, Header, Wait};
 use super::{Disposition, Ending, Kind, ReadFailure, Relay, RelayError, Source, Step};
 
 /// Request body bytes read from the client per `ReadBody` answer, at most: memory stays
 /// bounded by one read, whatever the body's size.
 const BODY_READ: usize = 256 << 10;
 const _: () = assert!(BODY_READ <= MAX_BODY_CHUNK);
+
+/// Body blocks up to this size are gathered while more frames have already arrived, and
+/// passed on together; larger ones go out as they are.
+const GATHER_BLOCK: usize = 16 << 10;
+/// Most bytes gathered before they are passed on.
+const GATHER_MAX: usize = 64 << 10;
 
 /// How an exchange ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +64,7 @@ pub fn run<L: DaemonLink, D: Downstream>(
         core: Relay::new(seq, error_override),
         seq,
         body: Vec::new(),
+        gathered: Vec::new(),
     };
     let step = match x.link.send(&[request]) {
         Ok(()) => x.frame_loop(),
@@ -73,12 +80,20 @@ struct Exchange<'a, L, D> {
     seq: u64,
     /// Where request body pieces are read; grown on the first `ReadBody`.
     body: Vec<u8>,
+    /// Small response blocks not passed on yet: they go out together, and always before
+    /// the exchange waits for the daemon, so no block is held back.
+    gathered: Vec<u8>,
 }
 
 impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
     /// Reads and carries out frames until a step ends the exchange; returns that step.
     fn frame_loop(&mut self) -> Step {
         loop {
+            if !self.gathered.is_empty() && !self.link.frame_ready() {
+                if let Err(gone) = self.pass_gathered() {
+                    return gone;
+                }
+            }
             match self.link.wait() {
                 Wait::Daemon => {}
                 Wait::ClientGone => return self.client_gone(),
@@ -87,7 +102,11 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
             let step = match self.link.read_frame() {
                 Ok(Some(frame)) => {
                     let step = self.core.on_frame(&frame);
-                    pass_on(&mut self.core, &mut *self.down, &frame, step)
+                    let out = Output {
+                        down: &mut *self.down,
+                        gathered: &mut self.gathered,
+                    };
+                    pass_on(&mut self.core, out, &frame, step)
                 }
                 Ok(None) | Err(ReadError::Truncated) => {
                     self.core.on_read_failed(ReadFailure::Closed, "")
@@ -110,6 +129,15 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
                 return end;
             }
         }
+    }
+
+    /// Passes the gathered blocks on; the step that ends the exchange if the client is gone.
+    fn pass_gathered(&mut self) -> Result<(), Step> {
+        let out = Output {
+            down: &mut *self.down,
+            gathered: &mut self.gathered,
+        };
+        out.pass_gathered().map_err(|_| client_write_failed())
     }
 
     fn client_gone(&mut self) -> Step {
@@ -169,6 +197,10 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
                 "a BodyFile frame came without its file descriptor",
             ));
         };
+        // In order: what was gathered goes before the file.
+        if let Err(gone) = self.pass_gathered() {
+            return Some(gone);
+        }
         let sealed = match check_file(&fd, offset, length) {
             Ok(sealed) => sealed,
             Err(msg) => return Some(protocol(&format!("a bad file block: {msg}"))),
@@ -185,6 +217,11 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
     /// Ends the exchange on its final step: the log line, what Apache is answered, and
     /// whether the connection can be pooled or the request must be sent again.
     fn finish(&mut self, step: Step, group: &str) -> Outcome<Answer> {
+        // What came before the end goes out first, even when the exchange failed.
+        let step = match (self.pass_gathered(), step) {
+            (Err(gone), Step::Done(_)) => gone,
+            (_, step) => step,
+        };
         let reusable = !self.link.has_buffered();
         let e = match step {
             Step::Retry => return Outcome::Retry,
@@ -225,8 +262,48 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
     }
 }
 
+/// Where response blocks go: gathered, or on to the client.
+struct Output<'a, D> {
+    down: &'a mut D,
+    gathered: &'a mut Vec<u8>,
+}
+
+impl<D: Downstream> Output<'_, D> {
+    /// Passes `block` on, or gathers it when it is small.
+    fn pass(mut self, block: &[u8]) -> Result<(), ClientGone> {
+        if block.len() > GATHER_BLOCK {
+            self.write_gathered()?;
+            return self.down.write(block);
+        }
+        if self.gathered.len() + block.len() > GATHER_MAX {
+            self.write_gathered()?;
+        }
+        self.gathered.extend_from_slice(block);
+        Ok(())
+    }
+
+    fn pass_gathered(mut self) -> Result<(), ClientGone> {
+        self.write_gathered()
+    }
+
+    fn write_gathered(&mut self) -> Result<(), ClientGone> {
+        if self.gathered.is_empty() {
+            return Ok(());
+        }
+        let written = self.down.write(self.gathered);
+        self.gathered.clear();
+        written
+    }
+}
+
 /// Carries out the steps that pass part of `frame` on; the others go back to the loop.
-fn pass_on<D: Downstream>(core: &mut Relay, down: &mut D, frame: &Frame<'_>, step: Step) -> Step {
+fn pass_on<D: Downstream>(
+    core: &mut Relay,
+    out: Output<'_, D>,
+    frame: &Frame<'_>,
+    step: Step,
+) -> Step {
+    let down = &mut *out.down;
     match (step, frame) {
         (Step::ApplyHead, Frame::ResponseHead(h)) => match apply_head(down, h) {
             Ok(declared) => {
@@ -241,7 +318,7 @@ fn pass_on<D: Downstream>(core: &mut Relay, down: &mut D, frame: &Frame<'_>, ste
             }
         },
         (Step::Write { len, over }, Frame::Body(data)) => {
-            let written = down.write(&data[..len]);
+            let written = out.pass(&data[..len]);
             block_sent(core, written.is_ok(), over).unwrap_or(Step::Skip)
         }
         (step, _) => step,
@@ -288,17 +365,17 @@ fn apply_head<D: Downstream>(down: &mut D, h: &ResponseHead<'_>) -> Result<Optio
 /// client went away, or the application went past its Content-Length).
 fn block_sent(core: &Relay, written: bool, over: bool) -> Option<Step> {
     if !written {
-        let when = "while the response was being sent";
-        return Some(Step::Fail(RelayError::new(
-            Source::Client,
-            Kind::ClientGone,
-            when,
-        )));
+        return Some(client_write_failed());
     }
     over.then(|| {
         let declared = core.declared().unwrap_or_default();
         Step::Fail(RelayError::new(Source::App, Kind::TooLong { declared }, ""))
     })
+}
+
+fn client_write_failed() -> Step {
+    let when = "while the response was being sent";
+    Step::Fail(RelayError::new(Source::Client, Kind::ClientGone, when))
 }
 
 fn protocol(detail: &str) -> Step {

@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use proptest::prelude::*;
 use rswsgi_protocol as proto;
 
-use super::fakes::{Cut, Event, FakeClient, FakeLink};
+use super::fakes::{Cut, Event, FakeClient, FakeLink, Mark, Timeline};
 use super::io::{BodyReadError, DaemonLink};
 use super::tests::{encode, frame, F};
 use super::{run, Answer, Outcome};
@@ -97,8 +97,8 @@ fn a_complete_response_reaches_the_client_and_the_connection_is_reusable() {
             header("Content-Length", "5"),
             header("X-A", "1"),
             Event::Begins,
-            Event::Body(b"hel".to_vec()),
-            Event::Body(b"lo".to_vec()),
+            // Both blocks had arrived: they go out in one write.
+            Event::Body(b"hello".to_vec()),
         ]
     );
     // Bytes past the response: the connection cannot be reused.
@@ -398,6 +398,132 @@ proptest! {
                 if began && !reusable && !ended {
                     let whole = declared == Some(sent) || link.has_buffered();
                     prop_assert!(whole, "{:?}", client.events);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a response whose bytes arrive in `bursts`; returns the client and the timeline.
+fn in_bursts(bursts: Vec<Vec<u8>>, cut: Cut) -> (Outcome<Answer>, FakeClient, Vec<Mark>) {
+    in_bursts_read(bursts, cut, 7)
+}
+
+/// As [`in_bursts`], with reads of up to `read_size` bytes.
+fn in_bursts_read(
+    bursts: Vec<Vec<u8>>,
+    cut: Cut,
+    read_size: usize,
+) -> (Outcome<Answer>, FakeClient, Vec<Mark>) {
+    let timeline = Timeline::default();
+    let mut link = FakeLink::bursts(bursts, vec![], cut, timeline.clone());
+    link.set_read_size(read_size);
+    let mut client = FakeClient {
+        timeline: timeline.clone(),
+        ..FakeClient::default()
+    };
+    let outcome = run(&mut link, &mut client, REQUEST, SEQ, false, "g");
+    let marks = timeline.borrow().clone();
+    (outcome, client, marks)
+}
+
+#[test]
+fn blocks_that_arrived_together_go_out_together_and_before_any_wait() {
+    let first = [head(200, &[]), body(b"a"), body(b"b"), body(b"c")].concat();
+    let second = [body(b"d"), end()].concat();
+    let (outcome, client, marks) = in_bursts(vec![first, second], Cut::Close);
+    assert_eq!(outcome, done(Answer::Sent, true));
+    assert_eq!(client.body_sent(), b"abcd");
+    assert_eq!(marks, [Mark::Wrote(3), Mark::Wait, Mark::Wrote(1)]);
+    // A large block goes out as it is, after what was gathered before it.
+    let big = vec![b'x'; 20 << 10];
+    let burst = [head(200, &[]), body(b"a"), body(&big), body(b"b"), end()].concat();
+    let (_, _, marks) = in_bursts_read(vec![burst], Cut::Close, 64 << 10);
+    assert_eq!(
+        marks,
+        [Mark::Wrote(1), Mark::Wrote(20 << 10), Mark::Wrote(1)]
+    );
+    // At most 64 KiB is gathered.
+    let block = vec![b'y'; 1 << 10];
+    let mut burst = head(200, &[]);
+    for _ in 0..100 {
+        burst.extend(body(&block));
+    }
+    burst.extend(end());
+    let (_, _, marks) = in_bursts(vec![burst], Cut::Close);
+    assert_eq!(marks, [Mark::Wrote(64 << 10), Mark::Wrote(36 << 10)]);
+}
+
+#[test]
+fn gathered_blocks_reach_the_client_before_a_failure_ends_the_response() {
+    let burst = [head(200, &[]), body(b"a"), body(b"b")].concat();
+    let (outcome, client, _) = in_bursts(vec![burst.clone()], Cut::Close);
+    assert_eq!(outcome, done(Answer::Sent, false));
+    assert_eq!(client.body_sent(), b"ab");
+    assert_eq!(client.events.last(), Some(&Event::Abort));
+    let (_, client, _) = in_bursts(vec![burst], Cut::ClientGone);
+    assert_eq!(
+        client.body_sent(),
+        b"ab",
+        "sent before the client was found gone"
+    );
+}
+
+/// Body payload bytes within the first `upto` bytes of `frames` (encoded one after the other).
+fn payload_before(frames: &[Vec<u8>], upto: usize) -> usize {
+    let mut at = 0;
+    let mut total = 0;
+    for f in frames {
+        if f[0] == proto::FrameKind::Body as u8 {
+            let payload = (at + proto::HEADER_LEN)..(at + f.len());
+            total += payload.end.min(upto).saturating_sub(payload.start);
+        }
+        at += f.len();
+    }
+    total
+}
+
+proptest! {
+    /// However a stream of blocks is split into bursts: whenever the relay waits for more,
+    /// every body byte that had arrived has gone to the client, and the body is exact.
+    #[test]
+    fn no_block_is_held_across_a_wait(
+        sizes in proptest::collection::vec(
+            prop_oneof![4 => 0usize..64, 1 => 0usize..(40 << 10)], 1..30),
+        mut cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
+    ) {
+        let mut frames = vec![head(200, &[])];
+        let mut want = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            let block = vec![b'a' + (i % 26) as u8; *n];
+            frames.push(body(&block));
+            want.extend(block);
+        }
+        frames.push(end());
+        let bytes = frames.concat();
+        let mut at: Vec<usize> = cuts.drain(..).map(|i| i.index(bytes.len())).collect();
+        at.sort_unstable();
+        at.dedup();
+        let mut bursts = Vec::new();
+        let mut from = 0;
+        for &to in &at {
+            bursts.push(bytes[from..to].to_vec());
+            from = to;
+        }
+        bursts.push(bytes[from..].to_vec());
+        let (outcome, client, marks) = in_bursts(bursts, Cut::Close);
+        prop_assert_eq!(outcome, done(Answer::Sent, true));
+        prop_assert_eq!(client.body_sent(), want);
+        let mut written = 0;
+        let mut waits = 0;
+        for mark in marks {
+            match mark {
+                Mark::Wrote(n) => written += n,
+                Mark::Wait => {
+                    // Before this wait, the bursts up to the cut had arrived.
+                    let arrived = payload_before(&frames, at[waits]);
+                    prop_assert_eq!(written, arrived, "at wait {}", waits);
+                    waits += 1;
                 }
             }
         }

@@ -1,9 +1,11 @@
 //! In-memory sides for the relay's tests: a daemon that sends scripted bytes and then dies
 //! (or resets, or goes quiet), and a client that records what reaches it.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 
 use rswsgi_protocol::{Frame, FrameReader, ReadError};
 use tracing::Level;
@@ -23,26 +25,63 @@ pub enum Cut {
     ClientGone,
 }
 
-/// The daemon's bytes, then the cut.
+/// What happened, in order, on both sides of an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The relay waited for the daemon, which then sent its next burst.
+    Wait,
+    /// This many body bytes were passed on to the client in one write.
+    Wrote(usize),
+}
+
+/// The record both fakes write to.
+pub type Timeline = Rc<RefCell<Vec<Mark>>>;
+
+/// The daemon's bytes, in bursts that each arrive only once the relay waits, then the cut.
 struct Script {
+    /// The burst that has arrived (what is left of it).
     bytes: VecDeque<u8>,
+    /// The bursts still to come.
+    later: VecDeque<Vec<u8>>,
     cut: Cut,
+    timeline: Timeline,
+    /// Most bytes one read returns.
+    read_size: usize,
+}
+
+impl Script {
+    /// The next burst arrives, after a wait; false when none is left.
+    fn next_burst(&mut self) -> bool {
+        let Some(burst) = self.later.pop_front() else {
+            return false;
+        };
+        self.timeline.borrow_mut().push(Mark::Wait);
+        self.bytes = burst.into();
+        true
+    }
+
+    /// Reads what has arrived; `WouldBlock` when nothing has.
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.bytes.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.bytes.len()).min(self.read_size);
+        for (slot, b) in buf.iter_mut().zip(self.bytes.drain(..n)) {
+            *slot = b;
+        }
+        Ok(n)
+    }
 }
 
 impl Read for Script {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.bytes.is_empty() {
+        if self.bytes.is_empty() && !self.next_burst() {
             return match self.cut {
                 Cut::Reset => Err(io::ErrorKind::ConnectionReset.into()),
                 _ => Ok(0),
             };
         }
-        // A few bytes at a time, so frames arrive in pieces as they may on a socket.
-        let n = buf.len().min(self.bytes.len()).min(7);
-        for (slot, b) in buf.iter_mut().zip(self.bytes.drain(..n)) {
-            *slot = b;
-        }
-        Ok(n)
+        self.read_now(buf)
     }
 }
 
@@ -61,16 +100,32 @@ pub struct FakeLink {
 impl FakeLink {
     /// A daemon that sends `bytes` (with `fds` for its `BodyFile` frames, in order), then `cut`.
     pub fn new(bytes: Vec<u8>, fds: Vec<OwnedFd>, cut: Cut) -> Self {
+        Self::bursts(vec![bytes], fds, cut, Timeline::default())
+    }
+
+    /// A daemon that sends `bursts`, each once the relay waits for it, then `cut`; waits
+    /// are marked on `timeline`.
+    pub fn bursts(bursts: Vec<Vec<u8>>, fds: Vec<OwnedFd>, cut: Cut, timeline: Timeline) -> Self {
+        let mut later: VecDeque<Vec<u8>> = bursts.into();
         FakeLink {
             reader: FrameReader::new(Script {
-                bytes: bytes.into(),
+                bytes: later.pop_front().unwrap_or_default().into(),
+                later,
                 cut,
+                timeline,
+                // A few bytes at a time: frames come in pieces, as they may on a socket.
+                read_size: 7,
             }),
             fds: fds.into(),
             sent: Vec::new(),
             sends_ok: None,
             send_error: io::ErrorKind::BrokenPipe,
         }
+    }
+
+    /// Reads return up to `n` bytes from now on.
+    pub fn set_read_size(&mut self, n: usize) {
+        self.reader.get_mut().read_size = n;
     }
 
     /// Descriptors not taken.
@@ -94,14 +149,24 @@ impl DaemonLink for FakeLink {
     }
 
     fn wait(&mut self) -> Wait {
-        let script = self.reader.get_ref();
-        if self.reader.has_buffered() || !script.bytes.is_empty() {
+        if self.reader.has_buffered() || !self.reader.get_ref().bytes.is_empty() {
+            return Wait::Daemon;
+        }
+        let script = self.reader.get_mut();
+        if script.next_burst() {
             return Wait::Daemon;
         }
         match script.cut {
             Cut::Quiet => Wait::TimedOut,
             Cut::ClientGone => Wait::ClientGone,
             Cut::Close | Cut::Reset => Wait::Daemon,
+        }
+    }
+
+    fn frame_ready(&mut self) -> bool {
+        self.reader.frame_ready() || {
+            self.reader.read_available(Script::read_now);
+            self.reader.frame_ready()
         }
     }
 
@@ -114,7 +179,8 @@ impl DaemonLink for FakeLink {
     }
 
     fn has_buffered(&self) -> bool {
-        self.reader.has_buffered() || !self.reader.get_ref().bytes.is_empty()
+        let script = self.reader.get_ref();
+        self.reader.has_buffered() || !script.bytes.is_empty() || !script.later.is_empty()
     }
 }
 
@@ -152,6 +218,8 @@ pub struct FakeClient {
     pub body_error: Option<BodyReadError>,
     /// Writes that succeed before the client goes away (`None`: all succeed).
     pub writes_ok: Option<usize>,
+    /// Where writes are marked.
+    pub timeline: Timeline,
 }
 
 impl FakeClient {
@@ -178,6 +246,7 @@ impl FakeClient {
             }
             *n -= 1;
         }
+        self.timeline.borrow_mut().push(Mark::Wrote(data.len()));
         self.events.push(Event::Body(data));
         Ok(())
     }

@@ -28,6 +28,10 @@ pub trait DaemonLink {
     /// Waits until a frame can be read (one already read into the buffer counts), the client
     /// goes away, or the daemon's timeout passes.
     fn wait(&mut self) -> Wait;
+    /// Whether the next frame (or a piece of a body frame) can be read without waiting;
+    /// may read what has already arrived. Not asked before the first frame (a failed read
+    /// here would hide the error the retry rule looks at).
+    fn frame_ready(&mut self) -> bool;
     /// Reads the next frame; `Ok(None)` when the connection ended between frames.
     fn read_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError>;
     /// The oldest file descriptor that came with the frames read so far and was not taken.

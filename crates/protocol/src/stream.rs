@@ -95,6 +95,44 @@ impl<R: Read> FrameReader<R> {
         self.end > self.start
     }
 
+    /// True when the next [`read_frame_in_pieces`](Self::read_frame_in_pieces) returns
+    /// without reading the stream: a whole frame is buffered, or a `Body` frame's header and
+    /// some of its payload (returned as a piece), or bytes that cannot start a frame (the
+    /// read reports them).
+    pub fn frame_ready(&self) -> bool {
+        let at_hand = &self.buf[self.start..self.end];
+        if self.body_left > 0 {
+            return !at_hand.is_empty();
+        }
+        match peek_header(at_hand) {
+            Ok(Some((FrameKind::Body, _))) => at_hand.len() > HEADER_LEN,
+            Ok(Some((_, total))) => total <= at_hand.len(),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Reads once more into the free end of the buffer with `read`, which must not block
+    /// (a `recv` with `MSG_DONTWAIT`, say) and may answer `WouldBlock`. Returns how many bytes
+    /// came: 0 when nothing was waiting, the peer closed, or the buffer is full; the next
+    /// read reports a close or an error.
+    pub fn read_available(
+        &mut self,
+        read: impl FnOnce(&mut R, &mut [u8]) -> io::Result<usize>,
+    ) -> usize {
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            return 0;
+        }
+        let n = read(&mut self.inner, &mut self.buf[self.end..]).unwrap_or(0);
+        self.end += n;
+        n
+    }
+
     /// True in the middle of a `Body` frame being returned in pieces by
     /// [`read_frame_in_pieces`](Self::read_frame_in_pieces).
     pub fn in_body(&self) -> bool {
@@ -211,5 +249,68 @@ impl<R: Read> FrameReader<R> {
         self.start += total;
         let (frame, _) = decode(&self.buf[at..at + total])?.expect("whole frame");
         Ok(Some(frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{encode_body, encode_response_end};
+
+    #[test]
+    fn frame_ready_tells_whether_a_read_needs_the_stream() {
+        let mut wire = Vec::new();
+        encode_body(&mut wire, b"hello").unwrap();
+        encode_response_end(&mut wire, 1);
+        let body_len = HEADER_LEN + 5;
+        // Fed a few bytes at a time by `read_available`, from an empty stream.
+        let mut r = FrameReader::with_buffer(io::empty(), Vec::new());
+        assert!(!r.frame_ready());
+        let mut fed = 0;
+        let mut feed = |r: &mut FrameReader<io::Empty>, n: usize| {
+            let part = wire[fed..fed + n].to_vec();
+            fed += n;
+            r.read_available(|_, buf| {
+                buf[..part.len()].copy_from_slice(&part);
+                Ok(part.len())
+            })
+        };
+        assert_eq!(feed(&mut r, HEADER_LEN - 1), HEADER_LEN - 1);
+        assert!(!r.frame_ready(), "half a header");
+        feed(&mut r, 1);
+        assert!(
+            !r.frame_ready(),
+            "a body header without payload would block"
+        );
+        feed(&mut r, 2);
+        assert!(r.frame_ready(), "part of a body comes back as a piece");
+        assert!(matches!(
+            r.read_frame_in_pieces(),
+            Ok(Some(Frame::Body(b"he")))
+        ));
+        assert!(!r.frame_ready(), "mid-body with nothing at hand");
+        feed(&mut r, body_len - HEADER_LEN - 2 + 3);
+        let rest = wire.len() - body_len - 3;
+        assert!(matches!(
+            r.read_frame_in_pieces(),
+            Ok(Some(Frame::Body(b"llo")))
+        ));
+        assert!(!r.frame_ready(), "three bytes of a ResponseEnd");
+        feed(&mut r, rest);
+        assert!(r.frame_ready());
+        assert!(matches!(
+            r.read_frame_in_pieces(),
+            Ok(Some(Frame::ResponseEnd { seq: 1 }))
+        ));
+        // Nothing waiting: no bytes, nothing buffered.
+        let n = r.read_available(|_, _| Err(io::ErrorKind::WouldBlock.into()));
+        assert_eq!((n, r.has_buffered()), (0, false));
+        // Bytes that cannot start a frame are ready: the read reports them.
+        r.read_available(|_, buf| {
+            buf[..HEADER_LEN].copy_from_slice(&[0xff; HEADER_LEN]);
+            Ok(HEADER_LEN)
+        });
+        assert!(r.frame_ready());
+        assert!(r.read_frame_in_pieces().is_err());
     }
 }
