@@ -76,10 +76,11 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
             return;
         }
     };
-    let callable = Some(&req.meta.callable)
-        .filter(|c| !c.is_empty())
-        .unwrap_or(&backend.config.callable)
-        .clone();
+    let callable = if req.meta.callable.is_empty() {
+        &backend.config.callable
+    } else {
+        &req.meta.callable
+    };
     let app = match module.getattr_opt(callable.as_str()) {
         Ok(Some(app)) => app,
         Ok(None) => {
