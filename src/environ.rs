@@ -1,6 +1,11 @@
 //! The environ sent to the daemon: Apache's CGI variables with the WSGI mount applied,
 //! mod_wsgi's extra keys added, trusted proxy headers applied (`WSGITrustedProxyHeaders`),
 //! and repeated `Cookie` headers joined with `; `. Pure: the handler supplies the values.
+//!
+//! The keys of the request head's typed fields (`rswsgi_protocol::meta::KEYS`:
+//! `SCRIPT_FILENAME`, `mod_wsgi.application_group`, `mod_wsgi.callable_object`,
+//! `mod_wsgi.request_id`, `mod_wsgi.x-request_start_us`) are not in it: they travel as those
+//! fields, and the daemon adds the keys.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -26,16 +31,6 @@ pub struct RequestFacts<'a> {
     pub scheme: &'a [u8],
     /// `mod_wsgi.process_group`.
     pub process_group: &'a [u8],
-    /// `mod_wsgi.application_group`.
-    pub application_group: &'a [u8],
-    /// `mod_wsgi.callable_object`.
-    pub callable: &'a [u8],
-    /// `mod_wsgi.request_id`: Apache's log id for the request.
-    pub request_id: &'a [u8],
-    /// `mod_wsgi.x-request_start_us`: when Apache read the request, in microseconds since
-    /// the epoch (the daemon measures `queue-timeout` from it, and gives the application
-    /// `mod_wsgi.request_start` in seconds).
-    pub request_start: &'a [u8],
     /// `mod_wsgi.x-queue_start_us`: when this module began handing the request to the
     /// daemon group, in microseconds since the epoch (`mod_wsgi.queue_start`).
     pub queue_start: &'a [u8],
@@ -58,23 +53,20 @@ pub struct RequestFacts<'a> {
 }
 
 /// The `mod_wsgi.*` keys the module sets (besides `mod_wsgi.mount_point`, which trusted
-/// proxy processing may add, and `mod_wsgi.connection_id`, present only when there is one).
-/// Keys whose second part starts with `x-` carry values to the daemon, which turns them into
-/// the application's typed keys (`mod_wsgi.request_start`, `mod_wsgi.queue_start`).
-pub const MOD_WSGI_KEYS: [&str; 14] = [
+/// proxy processing may add, and `mod_wsgi.connection_id`, present only when there is one;
+/// the typed fields' keys are the daemon's to add). Keys whose second part starts with `x-`
+/// carry values to the daemon, which turns them into the application's typed keys
+/// (`mod_wsgi.queue_start`).
+pub const MOD_WSGI_KEYS: [&str; 10] = [
     "mod_wsgi.process_group",
-    "mod_wsgi.application_group",
-    "mod_wsgi.callable_object",
     "mod_wsgi.script_name",
     "mod_wsgi.path_info",
-    "mod_wsgi.request_id",
     "mod_wsgi.request_handler",
     "mod_wsgi.handler_script",
     "mod_wsgi.listener_host",
     "mod_wsgi.listener_port",
     "mod_wsgi.server_pid",
     "mod_wsgi.pass_authorization",
-    rswsgi_protocol::carriers::REQUEST_START_US,
     rswsgi_protocol::carriers::QUEUE_START_US,
 ];
 
@@ -87,13 +79,15 @@ pub struct ProxyPolicy<'a> {
     pub proxies: Option<&'a [Subnet]>,
 }
 
-/// Keys the module sets itself; same-named entries of Apache's table are dropped.
+/// Keys the module sets itself, or that travel as the request head's typed fields
+/// (`SCRIPT_FILENAME`); same-named entries of Apache's table are dropped.
 fn overridden(key: &[u8]) -> bool {
     matches!(
         key,
         b"SCRIPT_NAME" | b"PATH_INFO" | b"PATH_TRANSLATED" | b"QUERY_STRING" | b"REQUEST_URI"
     ) || key.starts_with(b"wsgi.")
         || key.starts_with(b"mod_wsgi.")
+        || rswsgi_protocol::RequestMeta::is_key(key)
 }
 
 /// One environ entry: name and value, borrowed from Apache's table or owned.
@@ -168,20 +162,16 @@ pub fn environ<'a>(
         ("SCRIPT_NAME", f.script_name),
         ("PATH_INFO", f.path_info),
     ];
-    let mod_wsgi: [&'a [u8]; 14] = [
+    let mod_wsgi: [&'a [u8]; 10] = [
         f.process_group,
-        f.application_group,
-        f.callable,
         f.script_name,
         f.path_info,
-        f.request_id,
         f.handler,
         f.handler_script,
         f.listener_host,
         f.listener_port,
         f.server_pid,
         f.pass_authorization,
-        f.request_start,
         f.queue_start,
     ];
     for (k, v) in cgi
@@ -432,10 +422,7 @@ mod tests {
             request_uri: b"/sub/a%20b?x=1",
             scheme: b"http",
             process_group: b"g",
-            application_group: b"",
-            callable: b"application",
-            request_id: b"abc",
-            request_start: b"1700000000000000",
+            queue_start: b"1700000000000000",
             ..Default::default()
         }
     }
@@ -455,13 +442,18 @@ mod tests {
             (b"SCRIPT_NAME", b"/wrong"),
             (b"PATH_INFO", b"/wrong"),
             (b"wsgi.input", b"spoof"),
+            (b"SCRIPT_FILENAME", b"/srv/app.wsgi"),
+            (b"mod_wsgi.request_id", b"spoof"),
         ];
         let env = build(&cgi, ProxyPolicy::default());
         assert_eq!(get(&env, "SCRIPT_NAME").as_deref(), Some("/sub"));
         assert_eq!(get(&env, "PATH_INFO").as_deref(), Some("/a b"));
         assert_eq!(get(&env, "HTTP_HOST").as_deref(), Some("h"));
         assert!(get(&env, "wsgi.input").is_none());
-        assert_eq!(get(&env, "mod_wsgi.request_id").as_deref(), Some("abc"));
+        // The typed fields' keys travel as those fields, never as pairs.
+        for typed in rswsgi_protocol::meta::KEYS {
+            assert!(get(&env, typed).is_none(), "{typed}");
+        }
         assert_eq!(get(&env, "wsgi.url_scheme").as_deref(), Some("http"));
         assert_eq!(env.pairs().filter(|(k, _)| *k == b"SCRIPT_NAME").count(), 1);
     }

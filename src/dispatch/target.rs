@@ -1,8 +1,9 @@
 //! What a request is sent to its daemon group as: the parts of the environ the module
-//! decides (group, split, callable, application group), encoded with Apache's CGI table into
-//! one `RequestHead`. Shared by relayed requests and hook calls.
+//! decides (group, split), encoded with Apache's CGI table and the typed fields (script,
+//! callable, request id and start, application group) into one `RequestHead`. Shared by
+//! relayed requests and hook calls.
 
-use rswsgi_protocol::BodyKind;
+use rswsgi_protocol::{BodyKind, RequestMeta};
 use tracing::Level;
 
 use super::{request_method, DirConfig};
@@ -64,7 +65,8 @@ pub fn encode_head(
             r.subprocess_env().get(name).map(|v| v.as_bytes().to_vec())
         });
     let method = request_method(r, dir.map_head_to_get.unwrap_or_default());
-    let times = [r.request_time_us().to_string(), now_us().to_string()];
+    let request_start = u64::try_from(r.request_time_us()).unwrap_or(0);
+    let queue_start = now_us().to_string();
     let (listener_host, listener_port) = r.listener();
     let listener_port = listener_port.to_string();
     let server_pid = std::process::id().to_string();
@@ -77,11 +79,7 @@ pub fn encode_head(
         request_uri: r.unparsed_uri(),
         scheme: r.scheme(),
         process_group: t.group.as_bytes(),
-        application_group: &app_group,
-        callable: t.callable.as_bytes(),
-        request_id: &request_id,
-        request_start: times[0].as_bytes(),
-        queue_start: times[1].as_bytes(),
+        queue_start: queue_start.as_bytes(),
         handler: r.handler().unwrap_or_default().as_bytes(),
         listener_host,
         listener_port: listener_port.as_bytes(),
@@ -95,6 +93,13 @@ pub fn encode_head(
         proxies: dir.trusted_proxies.as_deref(),
     };
     let cgi = r.subprocess_env();
+    let meta = RequestMeta {
+        script: cgi.get_bytes("SCRIPT_FILENAME").unwrap_or_default(),
+        callable: t.callable.as_bytes(),
+        request_id: &request_id,
+        request_start,
+        application_group: &app_group,
+    };
     let mut env = environ(cgi.entries(), &facts, proxy);
     if t.hook {
         env.unset("HTTP_AUTHORIZATION");
@@ -104,7 +109,7 @@ pub fn encode_head(
         env.set(key, *value);
     }
     let mut head = Vec::new();
-    if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, 0, body, env.pairs()) {
+    if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, 0, body, &meta, env.pairs()) {
         log::request(
             r,
             Level::ERROR,

@@ -3,7 +3,7 @@
 //!
 //! Input layout, read front to back by [`Input`]: a flags byte (bit 0: trusted proxy headers
 //! configured, bit 1: trusted proxies configured, bit 2: the request came over TLS), the
-//! twelve request facts, the trusted header count and indexes, the trusted proxy count and
+//! eight request facts, the trusted header count and indexes, the trusted proxy count and
 //! words, then CGI pairs to the end. A byte string is a length byte and that many bytes; a
 //! CGI name byte below 0x80 picks a name with [`name`] instead.
 
@@ -35,6 +35,8 @@ const NAMES: &[&str] = &[
     "wsgi.input",
     "mod_wsgi.process_group",
     "mod_wsgi.mount_point",
+    "SCRIPT_FILENAME",
+    "mod_wsgi.request_id",
 ];
 
 /// The `i`th (modulo their count) of [`NAMES`] followed by [`PROXY_HEADERS`].
@@ -115,7 +117,7 @@ fn among(names: &[&str], key: &[u8]) -> bool {
 pub fn check(data: &[u8]) {
     let mut input = Input(data);
     let flags = input.byte();
-    let f: [&[u8]; 12] = std::array::from_fn(|_| input.bytes());
+    let f: [&[u8]; 8] = std::array::from_fn(|_| input.bytes());
     let scheme: &[u8] = if flags & 4 != 0 { b"https" } else { f[6] };
     let facts = RequestFacts {
         script_name: f[0],
@@ -126,10 +128,6 @@ pub fn check(data: &[u8]) {
         request_uri: f[5],
         scheme,
         process_group: f[7],
-        application_group: f[8],
-        callable: f[9],
-        request_id: f[10],
-        request_start: f[11],
         ..Default::default()
     };
     let headers: Vec<String> = (0..input.byte() % 8)
@@ -164,7 +162,7 @@ pub fn check(data: &[u8]) {
             assert_eq!(n, 1, "{} was set, yet appears {n} times", k.escape_ascii());
         }
     }
-    let own_facts: [(&str, &[u8]); 12] = [
+    let own_facts: [(&str, &[u8]); 8] = [
         ("GATEWAY_INTERFACE", b"CGI/1.1"),
         ("SERVER_PROTOCOL", facts.protocol),
         ("REQUEST_METHOD", facts.method),
@@ -172,17 +170,15 @@ pub fn check(data: &[u8]) {
         ("REQUEST_URI", facts.request_uri),
         ("PATH_INFO", facts.path_info),
         ("mod_wsgi.process_group", facts.process_group),
-        ("mod_wsgi.application_group", facts.application_group),
-        ("mod_wsgi.callable_object", facts.callable),
         ("mod_wsgi.script_name", facts.script_name),
-        ("mod_wsgi.request_id", facts.request_id),
-        (
-            rswsgi_protocol::carriers::REQUEST_START_US,
-            facts.request_start,
-        ),
     ];
     for (k, v) in own_facts {
         assert_eq!(get(k), Some(v), "{k}");
+    }
+    // The keys of the request head's typed fields never travel as pairs, whatever Apache's
+    // table holds: the daemon adds them from the fields.
+    for k in rswsgi_protocol::meta::KEYS {
+        assert_eq!(get(k), None, "{k} travelled as a pair");
     }
 
     // No key the module owns comes from Apache's table, and nothing appears from nowhere.
@@ -255,6 +251,7 @@ pub fn check(data: &[u8]) {
                     && !k.starts_with(b"wsgi.")
                     && !k.starts_with(b"mod_wsgi.")
                     && k != b"PATH_TRANSLATED"
+                    && !rswsgi_protocol::RequestMeta::is_key(k)
             })
             .map(|&(k, v)| (k, Cow::Borrowed(v)))
             .collect();

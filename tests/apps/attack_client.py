@@ -1,7 +1,9 @@
 """A hand-made rswsgi protocol client, for the security tests: run as some local user, it
 connects to a daemon socket, reads the daemon's challenge, answers with a proof made from a
-key it guessed (it cannot know the real secret), and sends a RequestHead that forges
-REMOTE_USER, HTTPS, REMOTE_ADDR and SCRIPT_FILENAME.
+key it guessed (it cannot know the real secret), and sends a RequestHead (protocol version
+3) that forges REMOTE_USER, HTTPS and REMOTE_ADDR in its environ and names its own script in
+the head's typed script field (SCRIPT_FILENAME) — and, for a daemon that would take the
+environ's word, as a SCRIPT_FILENAME pair too.
 
 Usage: attack_client.py SOCKET SCRIPT_FILENAME
 Prints one line: CONNECT-FAILED <errno name>, or CHALLENGE <n> GOT <n> <hex of the first
@@ -10,8 +12,8 @@ unserved).
 
 A daemon that sends no challenge within two seconds is taken for one of protocol version 1
 (before connection authentication), which it then speaks: the version-1 preamble and a
-RequestHead without a sequence number. That is how the attack worked before the fix, so the
-tests can show that it did.
+RequestHead without a sequence number or typed fields, naming the script in its environ. That
+is how the attack worked before the fix, so the tests can show that it did.
 """
 
 import errno
@@ -21,18 +23,29 @@ import socket
 import struct
 import sys
 
-PREAMBLE = b"RSWSGI" + struct.pack(">H", 2)
+PREAMBLE = b"RSWSGI" + struct.pack(">H", 3)
 
 
 def frame(kind, payload):
     return struct.pack("<BI", kind, len(payload)) + payload
 
 
-def request_head(seq, environ):
+def sized(b):
+    return struct.pack("<I", len(b)) + b
+
+
+def request_head(seq, environ, script=None):
+    """A RequestHead with no body: version 3 (seq, body kind, typed fields: request start,
+    script, callable, request id, application group; then the environ), or version 1 (no
+    seq, no typed fields) when seq is None."""
     out = b"" if seq is None else struct.pack("<Q", seq)
-    out += b"\x00" + struct.pack("<I", len(environ))
+    out += b"\x00"
+    if seq is not None:
+        out += struct.pack("<Q", 0) + sized(script) + sized(b"application")
+        out += sized(b"forged-id") + sized(b"")
+    out += struct.pack("<I", len(environ))
     for k, v in environ:
-        out += struct.pack("<I", len(k)) + k + struct.pack("<I", len(v)) + v
+        out += sized(k) + sized(v)
     return frame(1, out)
 
 
@@ -79,7 +92,7 @@ def main():
     if legacy:
         wire = b"RSWSGI" + struct.pack(">H", 1) + request_head(None, environ)
     else:
-        wire = PREAMBLE + guess.digest() + request_head(1, environ)
+        wire = PREAMBLE + guess.digest() + request_head(1, environ, script)
     try:
         s.sendall(wire)
     except OSError:

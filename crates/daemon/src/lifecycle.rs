@@ -277,7 +277,7 @@ impl Lifecycle {
                 InFlight {
                     started: Instant::now(),
                     url: req.url(),
-                    id: req.get_str("mod_wsgi.request_id").unwrap_or_default(),
+                    id: req.meta.request_id.clone(),
                     // SAFETY: pthread_self has no preconditions.
                     thread: unsafe { libc::pthread_self() } as u64,
                     io: io.clone(),

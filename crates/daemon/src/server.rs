@@ -300,7 +300,7 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
             );
             tracing::error!(
                 "[{}] {} {message}; answered 504 without running the application",
-                req.get_str("mod_wsgi.request_id").unwrap_or_default(),
+                req.meta.request_id,
                 req.url()
             );
             io.give_up(&message);
@@ -308,7 +308,7 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
             return;
         }
         let request = server.life.request(worker, &req, &io);
-        let scope = RequestScope::enter(req.get_str("mod_wsgi.request_id"));
+        let scope = RequestScope::enter(Some(req.meta.request_id.clone()));
         let began = std::time::Instant::now();
         tracing::debug!(
             "worker {worker} serves {} {} (script {})",
@@ -343,7 +343,7 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
 /// How long the request waited since Apache read it, when that is over `limit`.
 fn queued_too_long(req: &crate::conn::Request, limit: Option<Duration>) -> Option<Duration> {
     let limit = limit?;
-    let start = req.carried_time(rswsgi_protocol::carriers::REQUEST_START_US)?;
+    let start = req.meta.request_start?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;

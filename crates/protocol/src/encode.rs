@@ -2,6 +2,7 @@
 //! layouts are the ones [`crate::frame::decode`] reads.
 
 use crate::frame::{BodyKind, FrameKind, HEADER_LEN, MAX_BODY_CHUNK, MAX_ERROR, MAX_HEAD, SEQ_LEN};
+use crate::meta::RequestMeta;
 use crate::EncodeError;
 
 /// Appends a frame header and returns the offset where it starts, for [`finish`].
@@ -53,11 +54,14 @@ where
     Ok(())
 }
 
-/// Appends a `RequestHead` frame for request number `seq` of its connection.
+/// Appends a `RequestHead` frame for request number `seq` of its connection: how its body is
+/// delimited, its typed fields and its environ (which should not repeat the typed fields'
+/// keys, [`crate::meta::KEYS`]: the daemon drops such pairs). Nothing is appended on error.
 pub fn encode_request_head<'a, I>(
     out: &mut Vec<u8>,
     seq: u64,
     body: BodyKind,
+    meta: &RequestMeta<'_>,
     environ: I,
 ) -> Result<(), EncodeError>
 where
@@ -72,6 +76,10 @@ where
             out.extend_from_slice(&n.to_le_bytes());
         }
         BodyKind::Chunked => out.push(2),
+    }
+    if let Err(e) = meta.put(out) {
+        out.truncate(start);
+        return Err(e);
     }
     put_pairs(out, environ, MAX_HEAD)?;
     finish(out, start, FrameKind::RequestHead)

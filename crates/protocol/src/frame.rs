@@ -5,6 +5,7 @@
 //! endian) — followed by the payload. Each kind has its own payload size cap, checked before
 //! anything is allocated or copied.
 
+use crate::meta::RequestMeta;
 use crate::DecodeError;
 
 /// Bytes in a frame header: kind (1) + payload length (4).
@@ -22,7 +23,8 @@ pub const SEQ_LEN: usize = 8;
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
-    /// Module → daemon: the request environ and how the body is delimited.
+    /// Module → daemon: how the body is delimited, the request's typed fields
+    /// ([`RequestMeta`]) and its environ.
     RequestHead = 1,
     /// Daemon → module: "send me up to `max` bytes of request body".
     ReadBody = 2,
@@ -208,6 +210,8 @@ pub struct RequestHead<'a> {
     pub seq: u64,
     /// How the request body is delimited.
     pub body: BodyKind,
+    /// The typed fields: script, callable, request id and start, application group.
+    pub meta: RequestMeta<'a>,
     /// CGI/WSGI environ entries (name, value), as byte strings.
     pub environ: Pairs<'a>,
 }
@@ -319,7 +323,7 @@ impl Frame<'_> {
     }
 }
 
-fn read_u64(buf: &[u8], at: usize) -> Result<u64, DecodeError> {
+pub(crate) fn read_u64(buf: &[u8], at: usize) -> Result<u64, DecodeError> {
     let b = buf.get(at..at + 8).ok_or(DecodeError::Truncated)?;
     Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
@@ -329,7 +333,7 @@ fn split_seq(p: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
     Ok((read_u64(p, 0)?, &p[SEQ_LEN..]))
 }
 
-fn read_u32(buf: &[u8], at: usize) -> Result<u32, DecodeError> {
+pub(crate) fn read_u32(buf: &[u8], at: usize) -> Result<u32, DecodeError> {
     let b = buf.get(at..at + 4).ok_or(DecodeError::Truncated)?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
@@ -377,9 +381,16 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
                 2 => (BodyKind::Chunked, &p[1..]),
                 t => return Err(DecodeError::BadField("body kind", t as u32)),
             };
+            let (meta, used) = RequestMeta::parse(rest)?;
+            let rest = &rest[used..];
             let (environ, used) = Pairs::parse(rest)?;
             expect_consumed(rest, used)?;
-            Frame::RequestHead(RequestHead { seq, body, environ })
+            Frame::RequestHead(RequestHead {
+                seq,
+                body,
+                meta,
+                environ,
+            })
         }
         FrameKind::ReadBody => {
             let (seq, p) = split_seq(p)?;

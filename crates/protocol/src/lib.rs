@@ -5,7 +5,7 @@
 //! (magic and [`VERSION`]). Then the connection carries one request at a time:
 //!
 //! ```text
-//! module → daemon   RequestHead
+//! module → daemon   RequestHead{seq, body kind, typed fields, environ pairs}
 //! daemon → module   ReadBody{max}            (only when the application reads its input)
 //! module → daemon   Body | BodyEnd | Error   (one answer per ReadBody)
 //! daemon → module   ResponseHead, (Body | BodyFile)*, ResponseEnd    or    Error
@@ -17,6 +17,15 @@
 //! can never be taken for another request's (a forked copy of a daemon writing to a shared
 //! connection, say). A daemon that is shutting down answers an idle connection with `Retry`
 //! for the next number, and the module sends the request again on a new connection.
+//!
+//! A `RequestHead`'s payload (protocol version 3) is: `seq` (`u64`), the body kind (`u8`: 0
+//! none, 1 a length, then that `u64`, 2 chunked), the typed fields of [`meta`] (the request
+//! start, a `u64` of microseconds since the epoch, then the script, the callable, the request
+//! id and the application group, each a `u32` length and that many bytes), then the environ
+//! (a `u32` count of name/value pairs, each a `u32` length and its bytes). Integers are little
+//! endian; every length is checked against what is left of the payload (itself at most
+//! [`MAX_HEAD`]) before anything is read. Version 2 carried the typed fields as environ
+//! strings.
 //!
 //! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
 //! [`std::io::Read`] for the two peers.
@@ -42,6 +51,7 @@ pub mod encode;
 pub mod frame;
 pub mod hook;
 pub mod http;
+pub mod meta;
 pub mod startup;
 pub mod stream;
 
@@ -58,11 +68,12 @@ pub use frame::{
 };
 pub use hook::{HookCall, HookError, HookReply};
 pub use http::{is_hop_by_hop, is_status_header};
+pub use meta::RequestMeta;
 pub use startup::{ReportError, StartupReport};
 pub use stream::{FrameReader, ReadError};
 
 /// The protocol version this build speaks.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 
 /// The bytes that open every connection: `RSWSGI`, then [`VERSION`] (big endian).
 pub const PREAMBLE: [u8; 8] = {
@@ -95,6 +106,16 @@ pub enum DecodeError {
     /// A field holds a value outside its range.
     #[error("bad {0}: {1}")]
     BadField(&'static str, u32),
+    /// A length-prefixed field declares more bytes than any frame may carry.
+    #[error("{field} of {len} bytes is over the {max}-byte limit")]
+    FieldTooLarge {
+        /// The field's name.
+        field: &'static str,
+        /// The declared length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
     /// The connection did not open with the expected preamble.
     #[error("bad preamble: not an rswsgi peer, or protocol version {found} (this side speaks {VERSION})")]
     BadPreamble {
@@ -114,6 +135,16 @@ pub enum EncodeError {
         /// The payload length it would have had.
         len: usize,
         /// The cap for this kind.
+        max: usize,
+    },
+    /// A length-prefixed field is over the cap for any frame.
+    #[error("{field} of {len} bytes is over the {max}-byte limit")]
+    FieldTooLarge {
+        /// The field's name.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The cap.
         max: usize,
     },
     /// A response status outside 100..=999.

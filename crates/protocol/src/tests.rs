@@ -8,15 +8,31 @@ fn roundtrip_one(buf: &[u8]) -> Frame<'_> {
     frame
 }
 
+const META: RequestMeta<'static> = RequestMeta {
+    script: b"/srv/app/wsgi.py",
+    callable: b"application",
+    request_id: b"aGk5cQ",
+    request_start: 1_700_000_000_123_456,
+    application_group: b"localhost|/app",
+};
+
 #[test]
 fn request_head_roundtrip() {
     let env: Vec<(&[u8], &[u8])> = vec![(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/x")];
     let mut out = Vec::new();
-    encode_request_head(&mut out, 3, BodyKind::Length(42), env.iter().copied()).unwrap();
+    encode_request_head(
+        &mut out,
+        3,
+        BodyKind::Length(42),
+        &META,
+        env.iter().copied(),
+    )
+    .unwrap();
     match roundtrip_one(&out) {
         Frame::RequestHead(h) => {
             assert_eq!(h.seq, 3);
             assert_eq!(h.body, BodyKind::Length(42));
+            assert_eq!(h.meta, META);
             assert_eq!(h.environ.into_iter().collect::<Vec<_>>(), env);
         }
         f => panic!("unexpected {f:?}"),
@@ -40,7 +56,8 @@ fn oversized_frames_rejected_from_header_alone() {
     assert!(body_header(MAX_BODY_CHUNK + 1).is_err());
     let mut out = Vec::new();
     let big = vec![b'x'; MAX_HEAD];
-    let err = encode_request_head(&mut out, 1, BodyKind::None, [(&b"K"[..], &big[..])]);
+    let none = RequestMeta::default();
+    let err = encode_request_head(&mut out, 1, BodyKind::None, &none, [(&b"K"[..], &big[..])]);
     assert!(matches!(err, Err(EncodeError::TooLarge { .. })));
     assert!(out.is_empty(), "a refused frame leaves nothing behind");
 }
@@ -56,8 +73,10 @@ fn unknown_kind_and_bad_fields() {
     read0.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     assert!(decode(&read0).is_err());
     // A pair count that promises more than the payload holds.
-    let mut bad = vec![FrameKind::RequestHead as u8, 13, 0, 0, 0];
-    bad.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0]);
+    let mut bad = Vec::new();
+    encode_request_head(&mut bad, 1, BodyKind::None, &META, []).unwrap();
+    let count_at = bad.len() - 4;
+    bad[count_at] = 9;
     assert_eq!(decode(&bad).unwrap_err(), DecodeError::Truncated);
     // Frames tied to a request must carry its whole sequence number.
     for kind in [
@@ -277,13 +296,15 @@ fn pairs_strategy() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
 
 proptest! {
     #[test]
-    fn request_head_roundtrips(pairs in pairs_strategy(), len in any::<u64>(), which in 0u8..3) {
+    fn request_head_roundtrips(pairs in pairs_strategy(), fields in prop::array::uniform4(prop::collection::vec(any::<u8>(), 0..300)), len in any::<u64>(), which in 0u8..3) {
         let body = match which { 0 => BodyKind::None, 1 => BodyKind::Length(len), _ => BodyKind::Chunked };
         let mut out = Vec::new();
-        encode_request_head(&mut out, len ^ 5, body, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+        let meta = RequestMeta { script: &fields[0], callable: &fields[1], request_id: &fields[2], request_start: len.rotate_left(7), application_group: &fields[3] };
+        encode_request_head(&mut out, len ^ 5, body, &meta, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
         let Frame::RequestHead(h) = roundtrip_one(&out) else { panic!("kind") };
         prop_assert_eq!(h.seq, len ^ 5);
         prop_assert_eq!(h.body, body);
+        prop_assert_eq!(h.meta, meta);
         let got: Vec<(Vec<u8>, Vec<u8>)> = h.environ.into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
         prop_assert_eq!(got, pairs);
     }
@@ -362,6 +383,22 @@ proptest! {
         prop_assert!(r.read_frame_in_pieces().unwrap().is_none());
     }
 
+    /// Every cut of a request head's payload (the header patched to the shorter length, so the
+    /// frame is complete) is refused as truncated, and one extra byte as trailing.
+    #[test]
+    fn cut_request_heads_are_refused(fields in prop::array::uniform4(prop::collection::vec(any::<u8>(), 0..40)), pairs in pairs_strategy(), start in any::<u64>()) {
+        let meta = RequestMeta { script: &fields[0], callable: &fields[1], request_id: &fields[2], request_start: start, application_group: &fields[3] };
+        let mut out = Vec::new();
+        encode_request_head(&mut out, 1, BodyKind::Chunked, &meta, pairs.iter().map(|(k, v)| (&k[..], &v[..]))).unwrap();
+        for cut in HEADER_LEN..out.len() {
+            let e = decode(&with_payload(&out[..cut])).unwrap_err();
+            prop_assert_eq!(e, DecodeError::Truncated, "cut at {}", cut);
+        }
+        let mut long = out.clone();
+        long.push(0);
+        prop_assert_eq!(decode(&with_payload(&long)).unwrap_err(), DecodeError::TrailingBytes(1));
+    }
+
     /// Arbitrary bytes never panic the decoder and never claim more than they hold.
     #[test]
     fn decoder_survives_garbage(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
@@ -374,7 +411,7 @@ proptest! {
 #[test]
 fn request_seq_is_patched_in_place() {
     let mut out = Vec::new();
-    encode_request_head(&mut out, 1, BodyKind::None, [(&b"A"[..], &b"b"[..])]).unwrap();
+    encode_request_head(&mut out, 1, BodyKind::None, &META, [(&b"A"[..], &b"b"[..])]).unwrap();
     assert!(set_request_seq(&mut out, 41));
     assert!(matches!(roundtrip_one(&out), Frame::RequestHead(h) if h.seq == 41));
     let mut body = Vec::new();
@@ -401,4 +438,90 @@ fn read_bytes_takes_a_handshake_then_frames() {
     assert!(empty.read_bytes(4).unwrap().is_none());
     let mut short = FrameReader::new(&b"ab"[..]);
     assert!(matches!(short.read_bytes(4), Err(ReadError::Truncated)));
+}
+
+/// `frame` (a header and some payload) with its length patched to the payload it has.
+fn with_payload(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let len = (f.len() - HEADER_LEN) as u32;
+    f[1..HEADER_LEN].copy_from_slice(&len.to_le_bytes());
+    f
+}
+
+#[test]
+fn request_head_fields_are_bounded() {
+    // Where each length-prefixed field's length sits in the payload of a head with empty
+    // fields: after seq (8), the body kind (1) and the request start (8).
+    let mut empty = Vec::new();
+    encode_request_head(&mut empty, 1, BodyKind::None, &RequestMeta::default(), []).unwrap();
+    let first = HEADER_LEN + SEQ_LEN + 1 + 8;
+    for (i, field) in ["script", "callable", "request id", "application group"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = first + 4 * i;
+        // Over any frame's cap: refused as too large, whatever follows.
+        let mut big = empty.clone();
+        big[at..at + 4].copy_from_slice(&((MAX_HEAD + 1) as u32).to_le_bytes());
+        assert_eq!(
+            decode(&big).unwrap_err(),
+            DecodeError::FieldTooLarge {
+                field,
+                len: MAX_HEAD + 1,
+                max: MAX_HEAD
+            }
+        );
+        big[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode(&big),
+            Err(DecodeError::FieldTooLarge { len, .. }) if len == u32::MAX as usize
+        ));
+        // Within the cap but past the payload's end: truncated.
+        let mut long = empty.clone();
+        long[at..at + 4].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(
+            decode(&long).unwrap_err(),
+            DecodeError::Truncated,
+            "{field}"
+        );
+    }
+    // The encoder refuses a field over the cap before copying it, and leaves nothing.
+    let huge = vec![b'/'; MAX_HEAD + 1];
+    let mut out = b"kept".to_vec();
+    let meta = RequestMeta {
+        request_id: &huge,
+        ..META
+    };
+    assert_eq!(
+        encode_request_head(&mut out, 1, BodyKind::None, &meta, []),
+        Err(EncodeError::FieldTooLarge {
+            field: "request id",
+            len: MAX_HEAD + 1,
+            max: MAX_HEAD
+        })
+    );
+    assert_eq!(out, b"kept");
+    // Fields that fit one by one but not together: the frame's cap refuses them.
+    let half = vec![b'x'; MAX_HEAD / 2 + 1];
+    let meta = RequestMeta {
+        script: &half,
+        callable: &half,
+        ..META
+    };
+    let err = encode_request_head(&mut out, 1, BodyKind::None, &meta, []);
+    assert!(matches!(err, Err(EncodeError::TooLarge { .. })), "{err:?}");
+    assert_eq!(out, b"kept");
+}
+
+#[test]
+fn typed_fields_stand_for_environ_keys() {
+    let mut text = String::new();
+    let pairs = META.environ(&mut text);
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, meta::KEYS);
+    assert!(pairs.contains(&(meta::SCRIPT_FILENAME, &b"/srv/app/wsgi.py"[..])));
+    assert!(pairs.contains(&(meta::REQUEST_ID, &b"aGk5cQ"[..])));
+    assert!(pairs.contains(&(carriers::REQUEST_START_US, &b"1700000000123456"[..])));
+    assert!(meta::KEYS.iter().all(|k| RequestMeta::is_key(k.as_bytes())));
+    assert!(!RequestMeta::is_key(b"mod_wsgi.process_group"));
 }

@@ -52,17 +52,14 @@ pub trait Backend: Send + Sync + 'static {
 
 /// The script (or handler library) a request names: the script of a hook call (an auth or
 /// dispatch script), else its `WSGIHandlerScript` (`mod_wsgi.handler_script`, set by the
-/// module), else its `SCRIPT_FILENAME`; `None` when it names none. The group's script policy
-/// decides whether it may be loaded.
+/// module), else the head's script (`SCRIPT_FILENAME`); `None` when it names none. The
+/// group's script policy decides whether it may be loaded.
 pub fn requested_script(req: &Request) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
-    [
-        rswsgi_protocol::hook::SCRIPT,
-        "mod_wsgi.handler_script",
-        "SCRIPT_FILENAME",
-    ]
-    .into_iter()
-    .filter_map(|key| req.get(key))
-    .find(|p| !p.is_empty())
-    .map(|p| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+    [rswsgi_protocol::hook::SCRIPT, "mod_wsgi.handler_script"]
+        .into_iter()
+        .filter_map(|key| req.get(key))
+        .find(|p| !p.is_empty())
+        .map(|p| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+        .or_else(|| req.meta.script.clone())
 }

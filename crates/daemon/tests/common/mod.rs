@@ -270,6 +270,34 @@ pub fn base_environ(script: &Path, path: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     .collect()
 }
 
+/// The typed fields a test environ names (the first value of each key), and its other pairs.
+pub fn split_meta(
+    environ: &[(Vec<u8>, Vec<u8>)],
+) -> (proto::RequestMeta<'_>, impl Iterator<Item = (&[u8], &[u8])>) {
+    let get = |key: &str| {
+        environ
+            .iter()
+            .find(|(k, _)| k == key.as_bytes())
+            .map_or(&b""[..], |(_, v)| v.as_slice())
+    };
+    let start = std::str::from_utf8(get(proto::carriers::REQUEST_START_US))
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let meta = proto::RequestMeta {
+        script: get(proto::meta::SCRIPT_FILENAME),
+        callable: get(proto::meta::CALLABLE_OBJECT),
+        request_id: get(proto::meta::REQUEST_ID),
+        request_start: start,
+        application_group: get(proto::meta::APPLICATION_GROUP),
+    };
+    let pairs = environ
+        .iter()
+        .filter(|(k, _)| !proto::RequestMeta::is_key(k))
+        .map(|(k, v)| (k.as_slice(), v.as_slice()));
+    (meta, pairs)
+}
+
 impl Client {
     pub fn write(&mut self, bytes: &[u8]) {
         self.reader
@@ -285,7 +313,9 @@ impl Client {
         self.send_request_numbered(seq, environ, body);
     }
 
-    /// Sends a request head numbered `seq` (after the proof on first use).
+    /// Sends a request head numbered `seq` (after the proof on first use). As the module
+    /// does, the typed fields' keys (`SCRIPT_FILENAME`, `mod_wsgi.request_id`, …) go as the
+    /// head's typed fields, not as pairs.
     pub fn send_request_numbered(
         &mut self,
         seq: u64,
@@ -293,13 +323,8 @@ impl Client {
         body: BodyKind,
     ) {
         let mut out = self.proof.take().unwrap_or_default();
-        proto::encode_request_head(
-            &mut out,
-            seq,
-            body,
-            environ.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )
-        .expect("encode head");
+        let (meta, pairs) = split_meta(environ);
+        proto::encode_request_head(&mut out, seq, body, &meta, pairs).expect("encode head");
         self.write(&out);
     }
 

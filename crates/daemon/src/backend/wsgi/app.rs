@@ -76,10 +76,11 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
             return;
         }
     };
-    let callable = req
-        .get_str("mod_wsgi.callable_object")
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| backend.config.callable.clone());
+    let callable = if req.meta.callable.is_empty() {
+        &backend.config.callable
+    } else {
+        &req.meta.callable
+    };
     let app = match module.getattr_opt(callable.as_str()) {
         Ok(Some(app)) => app,
         Ok(None) => {
@@ -133,7 +134,7 @@ fn call(
     app: &Bound<'_, PyAny>,
     state: &SharedState,
 ) -> Result<(), Failure> {
-    let request_id = req.get_str("mod_wsgi.request_id");
+    let request_id = Some(req.meta.request_id.clone());
     let input = Bound::new(py, Input::new(io.clone())).map_err(Failure::App)?;
     let errors = Bound::new(py, ErrorLog::new(request_id)).map_err(Failure::App)?;
     let env = environ::build(py, req, &backend.config, input, errors).map_err(Failure::App)?;

@@ -35,9 +35,9 @@ fn fs_name<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
-/// A carrier key's time as seconds since the epoch; 0.0 when absent.
-fn carried_secs(req: &Request, key: &str) -> f64 {
-    req.carried_time(key).map_or(0.0, |t| t.as_secs_f64())
+/// A time as seconds since the epoch; 0.0 when not known.
+fn secs(t: Option<std::time::Duration>) -> f64 {
+    t.map_or(0.0, |t| t.as_secs_f64())
 }
 
 /// Builds the environ: the module's pairs (latin-1 `str`), then the `wsgi.*` entries and
@@ -103,11 +103,11 @@ fn add_mod_wsgi_keys(
     let times = [
         (
             intern!(py, "mod_wsgi.request_start"),
-            carried_secs(req, carriers::REQUEST_START_US),
+            secs(req.meta.request_start),
         ),
         (
             intern!(py, "mod_wsgi.queue_start"),
-            carried_secs(req, carriers::QUEUE_START_US),
+            secs(req.carried_time(carriers::QUEUE_START_US)),
         ),
         (
             intern!(py, "mod_wsgi.daemon_start"),

@@ -29,14 +29,14 @@ pub fn request_started(
                 event.set_item(key, v)?;
             }
         }
-        event.set_item("request_id", req.get_str("mod_wsgi.request_id"))?;
+        event.set_item("request_id", &req.meta.request_id)?;
         event.set_item("thread_id", modwsgi::thread_id())?;
         let server_pid = req
             .get_str("mod_wsgi.server_pid")
             .and_then(|p| p.parse::<u32>().ok());
         event.set_item("server_pid", server_pid)?;
         event.set_item("application_object", app)?;
-        event.set_item("callable_object", req.get_str("mod_wsgi.callable_object"))?;
+        event.set_item("callable_object", &req.meta.callable)?;
         event.set_item("request_environ", env)?;
         Ok(())
     })();
@@ -59,7 +59,7 @@ pub fn request_finished(py: Python<'_>, started: Instant, status: Option<u16>) {
 pub fn request_exception(py: Python<'_>, req: &Request, err: &PyErr) {
     let event = PyDict::new(py);
     let built = (|| -> PyResult<()> {
-        event.set_item("request_id", req.get_str("mod_wsgi.request_id"))?;
+        event.set_item("request_id", &req.meta.request_id)?;
         let info = PyTuple::new(
             py,
             [

@@ -71,7 +71,7 @@ fn answer(
         e.to_string()
     })?;
     let input = Bound::new(py, Input::new(io.clone())).map_err(|e| e.to_string())?;
-    let errors = Bound::new(py, ErrorLog::new(req.get_str("mod_wsgi.request_id")))
+    let errors = Bound::new(py, ErrorLog::new(Some(req.meta.request_id.clone())))
         .map_err(|e| e.to_string())?;
     let env = environ::build(py, req, &backend.config, input, errors).map_err(|e| e.to_string())?;
     let ctx = Context {
