@@ -23,6 +23,9 @@ use crate::fork;
 use crate::gate::{self, Gate};
 pub use crate::io_error::IoError;
 pub use crate::request::{Head, Request};
+pub use now::SentNow;
+
+mod now;
 
 /// Per-request progress of the response and the request body.
 #[derive(Debug, Default)]

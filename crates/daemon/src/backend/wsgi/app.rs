@@ -172,7 +172,7 @@ fn finish(py: Python<'_>, io: &RequestIo, state: &SharedState, done: bool) -> Re
         return Ok(());
     }
     let head = pending_head(state, None).map_err(Failure::App)?;
-    let sent = py.detach(|| io.finish(head.as_ref(), b""));
+    let sent = super::response::send_block(py, io, head.as_ref(), b"", true);
     note_sent(state, &sent);
     sent.map_err(Failure::from_io)
 }
@@ -209,11 +209,7 @@ fn send_result(
             continue;
         }
         let head = pending_head(state, single.then_some(data.len())).map_err(Failure::App)?;
-        let done = if final_block {
-            py.detach(|| io.finish(head.as_ref(), data))
-        } else {
-            py.detach(|| io.send(head.as_ref(), data))
-        };
+        let done = super::response::send_block(py, io, head.as_ref(), data, final_block);
         note_sent(state, &done);
         done.map_err(Failure::from_io)?;
         sent_any = true;

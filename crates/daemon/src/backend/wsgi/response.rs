@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use super::errors::type_name;
 use super::head_check;
 use super::input::io_error;
-use crate::conn::{Head, IoError, RequestIo};
+use crate::conn::{Head, IoError, RequestIo, SentNow};
 
 /// The response as far as the application has given it.
 #[derive(Debug, Default)]
@@ -132,10 +132,26 @@ impl Writer {
             // PEP 3333: the headers wait for the first non-empty block.
             return Ok(());
         }
-        let io = &self.io;
-        let result = py.detach(|| io.send(head.as_ref(), data));
+        let result = send_block(py, &self.io, head.as_ref(), data, false);
         note_sent(&self.state, &result);
         result.map_err(io_error)
+    }
+}
+
+/// Sends a response block (`end`: and the response's end): at once with the GIL held when
+/// the socket takes it, else with the GIL released for as long as the write waits.
+pub fn send_block(
+    py: Python<'_>,
+    io: &RequestIo,
+    head: Option<&Head>,
+    data: &[u8],
+    end: bool,
+) -> Result<(), IoError> {
+    match io.send_now(head, data, end)? {
+        SentNow::All => Ok(()),
+        SentNow::Queued => py.detach(|| io.flush()),
+        SentNow::NotTried if end => py.detach(|| io.finish(head, data)),
+        SentNow::NotTried => py.detach(|| io.send(head, data)),
     }
 }
 
