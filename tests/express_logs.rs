@@ -84,7 +84,7 @@ fn existing_world_readable_logs_are_tightened() {
         fs::set_permissions(&log, fs::Permissions::from_mode(0o644)).unwrap();
     }
     let mut opts = ServerOptions::new(&script);
-    opts.port = free_port();
+    opts.port = free_port().into();
     opts.server_root = Some(root.clone());
     opts.user = test_user();
     opts.access_log = true;

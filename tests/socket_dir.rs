@@ -25,7 +25,7 @@ fn render(stage: &Stage, prefix: &Path) -> ServerRoot {
     let bins = stage.binaries();
     let script = stage.copy(Path::new(&probe()), "app/wsgi.py", 0o644);
     let mut opts = ServerOptions::new(&script);
-    opts.port = free_port();
+    opts.port = free_port().into();
     opts.server_root = Some(stage.dir.join("root"));
     opts.user = test_user();
     opts.module_path = Some(bins.module.clone());
