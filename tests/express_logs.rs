@@ -38,6 +38,7 @@ fn assert_private(path: &Path) {
 
 #[test]
 fn error_and_access_logs_are_0640_and_written() {
+    require!(venv);
     let server = TestServer::builder("tests/apps/probe.py")
         .access_log()
         .start();

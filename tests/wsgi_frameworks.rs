@@ -93,6 +93,7 @@ fn streamed_chunks(srv: &TestServer, path: &str) -> Vec<String> {
 
 #[test]
 fn flask_forms_json_cookies_redirects_upload_and_streaming() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/flask_app.py")
         .ready_path("/form")
         .start();
@@ -288,6 +289,7 @@ def stream(request):
 
 #[test]
 fn django_forms_json_cookies_redirects_upload_and_streaming() {
+    require!(venv);
     let stage = Stage::new("django");
     let (proj, wsgi) = django_project(&stage);
     let srv = TestServer::builder(wsgi.to_str().unwrap())
