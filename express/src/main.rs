@@ -7,10 +7,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rswsgi_express::handler::install_library;
 use rswsgi_express::hosts::https_url;
+use rswsgi_express::ServerRoot;
 use rswsgi_express::{build_handler, check_port, resolve, run_foreground};
 use rswsgi_express::{errln, outln};
 use rswsgi_express::{write_server_root, BuildOptions, ServerOptions};
-use rswsgi_express::ServerRoot;
 
 #[derive(Parser)]
 #[command(

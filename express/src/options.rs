@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use rswsgi_protocol::daemon_spec::{flags, DEFAULT_GRACEFUL_TIMEOUT};
+
 use crate::app::AppOptions;
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
@@ -210,8 +212,13 @@ pub struct ServerOptions {
     /// Slow-client and slow-request timeouts (see [`Timeouts`]).
     #[command(flatten)]
     pub timeouts: Timeouts,
-    /// Seconds a recycling daemon lets requests finish (graceful-timeout, default 15).
-    #[arg(long, value_name = "SECS")]
+    /// Seconds a recycling daemon lets requests finish (graceful-timeout, default
+    /// [`DEFAULT_GRACEFUL_TIMEOUT`]).
+    #[arg(long, value_name = "SECS", help = format!(
+        "Seconds a recycling daemon lets requests finish ({}, default {})",
+        flags::GRACEFUL_TIMEOUT.option(),
+        DEFAULT_GRACEFUL_TIMEOUT.as_secs()
+    ))]
     pub graceful_timeout: Option<u64>,
     /// Seconds daemons get to finish when the server stops (shutdown-timeout, default 5).
     #[arg(long, value_name = "SECS")]
@@ -298,15 +305,17 @@ impl ServerOptions {
     /// The `WSGIDaemonProcess` options of the group: those of the recycling flags that are
     /// given (`maximum-requests=100`, ...), then [`ServerOptions::daemon_options`].
     pub fn all_daemon_options(&self) -> Vec<String> {
+        // The daemon's limits are named as daemon_spec names them; shutdown-timeout and
+        // connect-timeout are the module's own (the supervisor's and the relay's).
         let recycling = [
-            ("maximum-requests", self.maximum_requests),
-            ("restart-interval", self.restart_interval),
-            ("inactivity-timeout", self.inactivity_timeout),
-            ("graceful-timeout", self.graceful_timeout),
+            (flags::MAXIMUM_REQUESTS.option(), self.maximum_requests),
+            (flags::RESTART_INTERVAL.option(), self.restart_interval),
+            (flags::INACTIVITY_TIMEOUT.option(), self.inactivity_timeout),
+            (flags::GRACEFUL_TIMEOUT.option(), self.graceful_timeout),
             ("shutdown-timeout", self.shutdown_timeout),
             ("connect-timeout", self.connect_timeout),
-            ("memory-limit", self.memory_limit),
-            ("cpu-time-limit", self.cpu_time_limit),
+            (flags::MEMORY_LIMIT.option(), self.memory_limit),
+            (flags::CPU_TIME_LIMIT.option(), self.cpu_time_limit),
         ];
         recycling
             .into_iter()
@@ -329,7 +338,10 @@ mod tests {
         assert_eq!(o.callable_object, "application");
         assert_eq!(o.max_clients_or_default(), MIN_RELAY_THREADS);
         assert_eq!(o.application_type, ApplicationType::Script);
-        assert_eq!((o.host.as_str(), o.log_level.as_str()), ("127.0.0.1", "info"));
+        assert_eq!(
+            (o.host.as_str(), o.log_level.as_str()),
+            ("127.0.0.1", "info")
+        );
         assert_eq!(o.load_wait, crate::startup::DEFAULT_LOAD_WAIT);
         assert!(o.all_daemon_options().is_empty());
         assert_eq!(
@@ -353,6 +365,29 @@ mod tests {
             root.starts_with("/tmp/rswsgi-express-127.0.0.1:8000:"),
             "{root}"
         );
+    }
+
+    #[test]
+    fn recycling_flags_become_daemon_options_with_the_daemons_names() {
+        let mut o = ServerOptions::new("x.py");
+        o.maximum_requests = Some(100);
+        o.graceful_timeout = Some(3);
+        o.connect_timeout = Some(7);
+        o.cpu_time_limit = Some(9);
+        o.daemon_options = vec!["queue-timeout=2".into()];
+        assert_eq!(
+            o.all_daemon_options(),
+            [
+                "maximum-requests=100",
+                "graceful-timeout=3",
+                "connect-timeout=7",
+                "cpu-time-limit=9",
+                "queue-timeout=2"
+            ]
+        );
+        for limit in ["maximum-requests", "graceful-timeout", "cpu-time-limit"] {
+            assert!(rswsgi_protocol::daemon_spec::LIMITS.contains(&limit));
+        }
     }
 
     #[test]
