@@ -15,7 +15,7 @@ fn lines_body(len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
     let mut i = 0usize;
     while out.len() < len {
-        let line_len = (i * 37) % 300 + if i % 50 == 0 { 70_000 } else { 0 };
+        let line_len = (i * 37) % 300 + if i.is_multiple_of(50) { 70_000 } else { 0 };
         out.extend((0..line_len).map(|j| b'a' + ((i + j) % 26) as u8));
         out.push(b'\n');
         i += 1;
