@@ -45,7 +45,7 @@ check:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items
 
 test: setup check build
-	RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace --no-fail-fast
+	RSWSGI_TEST_REQUIRE=1 RSWSGI_TEST_VENV=$(VENV) $(CARGO) test --release --workspace --no-fail-fast
 
 # dpkg-buildpackage writes the .deb, .ddeb, .buildinfo and .changes into target/debian/
 # (not into the parent directory, as it would by default); -b: binary packages only.

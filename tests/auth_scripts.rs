@@ -79,6 +79,7 @@ fn assert_ran_in_daemons(srv: &TestServer, ran_in: &std::path::Path) {
 
 #[test]
 fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
+    require!(venv);
     let stage = Stage::new("authbasic");
     let auth = stage.write("auth/auth.wsgi", AUTH);
     let ran_in = ran_in(&stage);
@@ -181,6 +182,7 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
 
 #[test]
 fn digest_auth_uses_get_realm_hash() {
+    require!(venv);
     let stage = Stage::new("authdigest");
     let auth = stage.write("auth/auth.wsgi", AUTH);
     let ran_in = ran_in(&stage);
@@ -224,6 +226,7 @@ const ACCESS: &str = "def allow_access(environ, host):\n    \
 
 #[test]
 fn an_access_script_decides_who_may_enter() {
+    require!(venv);
     let stage = Stage::new("access");
     let access = stage.write("auth/access.wsgi", ACCESS);
     let who = stage.write("app/who.wsgi", WHO);
@@ -273,6 +276,7 @@ def callable_object(environ):\n    \
 
 #[test]
 fn a_dispatch_script_routes_requests_to_daemon_groups() {
+    require!(venv);
     let stage = Stage::new("dispatch");
     let app = stage.write("app/routed.wsgi", ROUTED);
     let dispatch = stage.write("app/dispatch.wsgi", DISPATCH);
@@ -335,6 +339,7 @@ fn a_dispatch_script_routes_requests_to_daemon_groups() {
 /// (named in the server's configuration, or under its directories) are run.
 #[test]
 fn an_auth_script_named_in_htaccess_is_not_run_by_a_daemon() {
+    require!(venv);
     let stage = Stage::new("authhtaccess");
     let ran_in = ran_in(&stage);
     let evil = stage.write(

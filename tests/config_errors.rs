@@ -16,7 +16,7 @@ fn config_test(extra: &[&str]) -> (bool, String) {
         0o644,
     );
     let mut opts = ServerOptions::new(&script);
-    opts.port = free_port();
+    opts.port = free_port().into();
     opts.server_root = Some(stage.dir.join("root"));
     opts.user = test_user();
     opts.module_path = Some(bins.module.clone());

@@ -66,6 +66,7 @@ fn worker_stack_sizes(pid: i32) -> Vec<u64> {
 
 #[test]
 fn buffer_sizes_stack_size_and_switch_interval_reach_the_daemon() {
+    require!(venv);
     let srv = TestServer::builder(APP)
         .threads(3)
         .daemon_option("send-buffer-size=65536")
@@ -140,10 +141,8 @@ fn connect_as(socket: &std::path::Path, user: &nix::unistd::User) -> String {
 
 #[test]
 fn socket_user_owns_the_socket_and_is_the_one_uid_the_daemon_accepts() {
-    if !common::is_root() {
-        eprintln!("skipped: giving the socket to another user needs httpd to run as root");
-        return;
-    }
+    require!(root);
+    require!(venv);
     let nobody = nix::unistd::User::from_name("nobody")
         .unwrap()
         .expect("user nobody");
@@ -198,10 +197,8 @@ fn owned_script(stage: &common::Stage, dir: &str, uid: u32, gid: u32) -> PathBuf
 
 #[test]
 fn script_user_and_script_group_refuse_scripts_of_other_owners_with_403() {
-    if !common::is_root() {
-        eprintln!("skipped: giving scripts to another user needs root");
-        return;
-    }
+    require!(root);
+    require!(venv);
     let user = nix::unistd::User::from_name(&common::test_user().unwrap())
         .unwrap()
         .unwrap();
@@ -288,6 +285,7 @@ fn read_with_pause(srv: &TestServer, path: &str, pause: std::time::Duration) -> 
 
 #[test]
 fn response_socket_timeout_cuts_off_a_client_that_stops_reading() {
+    require!(venv);
     let srv = TestServer::builder(APP)
         .daemon_option("response-socket-timeout=1")
         .start();
@@ -304,6 +302,7 @@ fn response_socket_timeout_cuts_off_a_client_that_stops_reading() {
 
 #[test]
 fn interrupt_timeout_interrupts_the_request_and_recycles_only_if_it_goes_on() {
+    require!(venv);
     let srv = TestServer::builder(APP)
         .threads(3)
         .daemon_option("request-timeout=1")
@@ -345,6 +344,7 @@ fn interrupt_timeout_interrupts_the_request_and_recycles_only_if_it_goes_on() {
 
 #[test]
 fn wsgi_switch_interval_sets_the_implicit_groups_of_embedded_mode_only() {
+    require!(venv);
     let stage = common::Stage::new("switch");
     let source = std::fs::read_to_string(common::repo_root().join(APP)).unwrap();
     let app = stage.write("apps/app.py", &source);

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, is_root, procs, repo_root, test_venv, Stage};
+use common::{free_port, procs, repo_root, test_venv, Stage};
 use machine::{check, describe, installed, run, Machine, DAEMON, MOD_WSGI, PACKAGE};
 
 const MODS_ENABLED: &str = "/etc/apache2/mods-enabled";
@@ -348,10 +348,8 @@ fn purge(m: &mut Machine, before: &BTreeSet<PathBuf>, port: u16) {
 
 #[test]
 fn the_debian_package_installs_serves_and_purges() {
-    assert!(
-        is_root(),
-        "this test installs a Debian package and runs the stock Apache; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     let started = Instant::now();
     Machine::recover_ports_conf();
     assert!(

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::curl::curl;
-use common::{test_venv, Stage, TestServer};
+use common::{Stage, TestServer};
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("run");
@@ -68,8 +68,8 @@ fn django_project(stage: &Stage, venv: &Path) -> std::path::PathBuf {
 
 #[test]
 fn djangos_apache_auth_recipe_guards_a_location_with_django_users() {
+    let venv = require!(venv);
     let stage = Stage::new("djangoauth");
-    let venv = test_venv();
     let project = django_project(&stage, &venv);
     let secret = stage.subdir("secret");
     stage.write("secret/plans.txt", "top secret\n");

@@ -9,12 +9,12 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{procs, test_venv, Stage, TestServer};
+use common::{procs, Stage, TestServer};
 
 #[test]
 fn the_django_guides_embedded_mode_config_serves_a_django_project() {
+    let venv = require!(venv);
     let stage = Stage::new("django");
-    let venv = test_venv();
     let project = common::django_startproject(&stage, &venv);
     let chmod = Command::new("chmod")
         .args(["-R", "a+rX"])
@@ -102,6 +102,7 @@ fn the_django_guides_embedded_mode_config_serves_a_django_project() {
 /// section still applies, and an embedded-mode mount served next to it sees its settings.
 #[test]
 fn debians_wsgi_conf_examples_apply_after_the_loadmodule_swap() {
+    require!(venv);
     let stage = Stage::new("debianconf");
     let lib = stage.subdir("lib");
     stage.write("lib/helper.py", "GREETING = 'from WSGIPythonPath'\n");

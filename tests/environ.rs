@@ -6,6 +6,7 @@ use common::TestServer;
 
 #[test]
 fn at_root_script_name_is_empty() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py").start();
     let resp = srv.get("/a/b?x=1&y=2");
     assert_eq!(resp.status, 200, "{resp:?}");
@@ -34,6 +35,7 @@ fn at_root_script_name_is_empty() {
 
 #[test]
 fn under_a_mount_point_script_name_is_the_mount() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py")
         .mount_point("/sub")
         .start();
@@ -59,6 +61,7 @@ fn under_a_mount_point_script_name_is_the_mount() {
 
 #[test]
 fn underscore_headers_cannot_spoof_dashed_ones() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py").start();
     let resp = srv.request(
         "GET",

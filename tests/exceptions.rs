@@ -6,6 +6,7 @@ use common::TestServer;
 
 #[test]
 fn app_exception_is_500_then_next_request_is_200() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py")
         .processes(1)
         .start();

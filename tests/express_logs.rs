@@ -38,6 +38,7 @@ fn assert_private(path: &Path) {
 
 #[test]
 fn error_and_access_logs_are_0640_and_written() {
+    require!(venv);
     let server = TestServer::builder("tests/apps/probe.py")
         .access_log()
         .start();
@@ -84,7 +85,7 @@ fn existing_world_readable_logs_are_tightened() {
         fs::set_permissions(&log, fs::Permissions::from_mode(0o644)).unwrap();
     }
     let mut opts = ServerOptions::new(&script);
-    opts.port = free_port();
+    opts.port = free_port().into();
     opts.server_root = Some(root.clone());
     opts.user = test_user();
     opts.access_log = true;

@@ -186,6 +186,7 @@ impl Express {
 
 #[test]
 fn sigterm_to_express_leaves_no_process_behind() {
+    require!(venv);
     let mut express = Express::start(None);
     let httpd_pid = express.wait_serving();
     express.stop_and_check(httpd_pid);
@@ -213,6 +214,7 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 /// panicked before it forwarded SIGTERM, and httpd served on forever.
 #[test]
 fn sigterm_stops_everything_when_nobody_reads_express_output() {
+    require!(venv);
     let (read_end, write_end) = pipe();
     let mut express = Express::start(Some(write_end));
     let httpd_pid = express.wait_serving();
@@ -224,6 +226,7 @@ fn sigterm_stops_everything_when_nobody_reads_express_output() {
 /// fail too); before the fix express panicked on the first line and never served.
 #[test]
 fn express_serves_and_stops_when_its_output_was_closed_from_the_start() {
+    require!(venv);
     let (read_end, write_end) = pipe();
     drop(read_end);
     let mut express = Express::start(Some(write_end));

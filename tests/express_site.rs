@@ -9,6 +9,7 @@ use common::{Stage, TestServer};
 
 #[test]
 fn an_include_file_using_alias_header_and_setenv_works() {
+    require!(venv);
     let stage = Stage::new("site");
     let static_dir = stage.subdir("static");
     stage.write("static/hello.txt", "static file\n");
@@ -40,6 +41,7 @@ fn an_include_file_using_alias_header_and_setenv_works() {
 
 #[test]
 fn basic_auth_reaches_the_application_by_default() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/site_probe.py").start();
     let r = srv.request("GET", "/", &[("Authorization", "Basic dXNlcjpwdw==")], None);
     assert_eq!(r.status, 200, "{}", srv.logs());

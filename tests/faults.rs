@@ -71,6 +71,7 @@ fn graceful_restart_serves(server: &TestServer) {
 
 #[test]
 fn a_deleted_daemon_socket_is_bound_anew_on_graceful_restart() {
+    require!(venv);
     let server = TestServer::builder(&probe()).threads(2).start();
     let sock = socket_of(&server);
     fs::remove_file(&sock).unwrap();
@@ -90,6 +91,7 @@ fn a_deleted_daemon_socket_is_bound_anew_on_graceful_restart() {
 
 #[test]
 fn a_replaced_daemon_socket_is_bound_anew_on_graceful_restart() {
+    require!(venv);
     // socket-timeout bounds each request that reaches the impostor instead of a daemon.
     let server = TestServer::builder(&probe())
         .threads(2)
@@ -146,6 +148,7 @@ fn first_answer(addr: std::net::SocketAddr, limit: Duration) -> Option<String> {
 
 #[test]
 fn apache_children_do_not_hold_the_daemon_socket() {
+    require!(venv);
     let server = TestServer::builder(&probe())
         .threads(2)
         .daemon_option("connect-timeout=2")
@@ -222,6 +225,7 @@ fn death_line(server: &TestServer, pid: i32) -> String {
 
 #[test]
 fn exit_statuses_and_signals_are_logged_as_what_they_were() {
+    require!(venv);
     let server = TestServer::builder("tests/apps/exits.py")
         .threads(2)
         .start();
@@ -259,6 +263,7 @@ fn delayed_start(server: &TestServer, group: &str, delay: &str) -> Option<i32> {
 
 #[test]
 fn a_daemon_waiting_out_its_back_off_is_not_root_and_dies_with_httpd() {
+    require!(venv);
     let user = test_user().expect("runs as root, so daemons switch to the test user");
     let uid = nix::unistd::User::from_name(&user)
         .unwrap()

@@ -20,6 +20,7 @@ fn json_field(text: &str, key: &str) -> Option<String> {
 
 #[test]
 fn flask_routes_and_404() {
+    require!(venv);
     let srv = TestServer::builder("examples/flask/wsgi.py").start();
 
     let resp = srv.get("/");
@@ -61,6 +62,7 @@ fn flask_routes_and_404() {
 
 #[test]
 fn flask_post_bodies_are_hashed_exactly() {
+    require!(venv);
     let srv = TestServer::builder("examples/flask/wsgi.py").start();
     for len in [0, 1, 65536, 8 << 20] {
         let body = pseudo_random(len, len as u64);

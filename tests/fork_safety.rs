@@ -50,6 +50,7 @@ fn others_get_their_own(srv: &TestServer, c: &mut RawConn, tag: &str) {
 
 #[test]
 fn a_child_that_returns_into_the_server_writes_nothing() {
+    require!(venv);
     let srv = server();
     let mut c = RawConn::connect(srv.addr);
     c.set_read_timeout(Duration::from_secs(20));
@@ -72,6 +73,7 @@ fn a_child_that_returns_into_the_server_writes_nothing() {
 
 #[test]
 fn a_child_that_calls_sys_exit_blames_nobody() {
+    require!(venv);
     let srv = server();
     let mut c = RawConn::connect(srv.addr);
     c.set_read_timeout(Duration::from_secs(20));
@@ -94,6 +96,7 @@ fn a_child_that_calls_sys_exit_blames_nobody() {
 
 #[test]
 fn a_multiprocessing_child_left_running_touches_no_connection() {
+    require!(venv);
     let srv = server();
     let mut c = RawConn::connect(srv.addr);
     c.set_read_timeout(Duration::from_secs(20));
@@ -127,6 +130,7 @@ fn a_multiprocessing_child_left_running_touches_no_connection() {
 
 #[test]
 fn a_stray_writer_on_the_daemon_connections_reaches_nobody() {
+    require!(venv);
     let srv = server();
     // Several pooled daemon connections, from concurrent requests.
     let warm: Vec<_> = (0..6)

@@ -18,6 +18,7 @@ const RENDER: &str = "def handle_request(environ, start_response):\n    \
 
 #[test]
 fn files_with_the_handlers_name_are_served_by_its_handle_request() {
+    require!(venv);
     let stage = Stage::new("handler");
     let render = stage.write("handlers/render.py", RENDER);
     let pages = stage.subdir("pages");

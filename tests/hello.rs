@@ -6,6 +6,7 @@ use common::TestServer;
 
 #[test]
 fn raw_wsgi_hello() {
+    require!(venv);
     let srv = TestServer::builder("examples/hello/wsgi.py").start();
     let resp = srv.get("/");
     assert_eq!(resp.status, 200, "{resp:?}");

@@ -55,6 +55,7 @@ fn load(
 
 #[test]
 fn graceful_restarts_under_load_lose_no_request() {
+    require!(venv);
     let server = TestServer::builder(&probe())
         .processes(2)
         .threads(4)
@@ -122,6 +123,7 @@ fn graceful_restarts_under_load_lose_no_request() {
 
 #[test]
 fn a_killed_daemon_is_replaced_and_the_group_keeps_serving() {
+    require!(venv);
     let server = TestServer::builder(&probe())
         .processes(2)
         .threads(2)
@@ -193,6 +195,7 @@ fn rewrite(path: &std::path::Path, contents: &str) {
 
 #[test]
 fn maximum_requests_recycles_under_load_without_failures() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(2)
         .threads(2)
@@ -228,6 +231,7 @@ fn maximum_requests_recycles_under_load_without_failures() {
 
 #[test]
 fn request_timeout_gives_504_logs_the_stack_and_recycles() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(4)
@@ -267,6 +271,7 @@ fn request_timeout_gives_504_logs_the_stack_and_recycles() {
 
 #[test]
 fn sigusr1_recycles_a_daemon_and_touching_the_script_reloads_it() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(2)
@@ -307,6 +312,7 @@ fn sigusr1_recycles_a_daemon_and_touching_the_script_reloads_it() {
 
 #[test]
 fn an_import_error_is_a_500_and_fixing_the_file_recovers() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(2)
@@ -337,6 +343,7 @@ fn an_import_error_is_a_500_and_fixing_the_file_recovers() {
 
 #[test]
 fn daemons_exit_when_httpds_parent_is_killed() {
+    require!(venv);
     let server = TestServer::builder(&probe())
         .processes(2)
         .threads(1)
@@ -374,6 +381,7 @@ fn rss_kib(pid: i32) -> u64 {
 
 #[test]
 fn overload_is_shed_with_504_and_the_service_recovers() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(1)
@@ -420,6 +428,7 @@ fn overload_is_shed_with_504_and_the_service_recovers() {
 
 #[test]
 fn lang_locale_and_umask_reach_the_daemon() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(1)
@@ -436,6 +445,7 @@ fn lang_locale_and_umask_reach_the_daemon() {
 
 #[test]
 fn a_daemon_that_cannot_start_in_time_is_restarted_and_requests_get_503() {
+    require!(venv);
     // Staged where the test user can read it, wherever the checkout lives.
     let stage = common::Stage::new("slow");
     let slow = stage.copy(
@@ -471,6 +481,7 @@ fn a_daemon_that_cannot_start_in_time_is_restarted_and_requests_get_503() {
 
 #[test]
 fn a_daemon_killed_mid_request_gives_502_and_its_replacement_serves() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(2)
@@ -520,6 +531,7 @@ fn a_daemon_killed_mid_request_gives_502_and_its_replacement_serves() {
 
 #[test]
 fn resource_and_time_limits_recycle_without_failed_requests() {
+    require!(venv);
     for (option, expect, route) in [
         ("restart-interval=2", "restart-interval (2s) reached", "/"),
         (
@@ -583,6 +595,7 @@ fn resource_and_time_limits_recycle_without_failed_requests() {
 
 #[test]
 fn a_daemon_dying_mid_response_aborts_the_client_connection() {
+    require!(venv);
     use std::io::{Read, Write};
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
@@ -616,6 +629,7 @@ fn a_daemon_dying_mid_response_aborts_the_client_connection() {
 
 #[test]
 fn oversized_response_headers_are_a_500() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(1)
@@ -628,6 +642,7 @@ fn oversized_response_headers_are_a_500() {
 
 #[test]
 fn with_script_reloading_off_a_changed_script_is_not_reloaded() {
+    require!(venv);
     let server = TestServer::builder(&lifecycle_app())
         .processes(1)
         .threads(1)

@@ -18,6 +18,7 @@ fn hg(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn hg_clones_a_repository_served_by_hgweb() {
+    require!(venv);
     let stage = Stage::new("hg");
     let repo = stage.subdir("repo");
     let init = hg(&["init", repo.to_str().unwrap()]);

@@ -23,6 +23,7 @@ fn type_of(r: &Response, key: &str) -> String {
 
 #[test]
 fn environ_keys_have_mod_wsgi_types() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/mod_wsgi_api.py")
         .threads(3)
         .start();
@@ -115,6 +116,7 @@ fn environ_keys_have_mod_wsgi_types() {
 
 #[test]
 fn import_mod_wsgi_gives_the_process_and_its_metrics() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/mod_wsgi_api.py")
         .processes(2)
         .threads(3)
@@ -182,6 +184,7 @@ fn import_mod_wsgi_gives_the_process_and_its_metrics() {
 
 #[test]
 fn events_and_shutdown_callbacks_run() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/mod_wsgi_api.py")
         .threads(1)
         .daemon_option("maximum-requests=3")
@@ -239,6 +242,7 @@ fn events_and_shutdown_callbacks_run() {
 
 #[test]
 fn the_application_cannot_take_over_the_daemons_signals() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/signal_grab.py").start();
     let r = srv.get("/");
     assert_eq!(r.status, 200, "{}", srv.logs());

@@ -18,6 +18,7 @@ fn raw(srv: &TestServer, method: &str, path: &str, extra: &[(&str, &str)]) -> Ra
 /// naming it, whatever its value, and never reaches the client.
 #[test]
 fn status_header_from_the_app_is_a_500() {
+    require!(venv);
     let srv = TestServer::builder(APP).ready_path("/x").start();
     for value in ["200+OK", "404+Not+Found", "x"] {
         let resp = raw(&srv, "GET", &format!("/status-header?value={value}"), &[]);
@@ -48,6 +49,7 @@ fn echoed(resp: &RawResponse, key: &str) -> String {
 /// a sub-path. It used to be a 404 from Apache (the module's URI match wanted UTF-8).
 #[test]
 fn non_utf8_path_is_passed_as_latin1() {
+    require!(venv);
     // (mount, [(request path, SCRIPT_NAME, PATH_INFO)]) as the app's ascii() shows them.
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str, &'a str)]);
     let cases: &[Case<'_>] = &[
@@ -102,6 +104,7 @@ fn allow_is_never_empty(resp: &RawResponse, what: &str) {
 /// it is refused before any handler could declare one). OPTIONS goes to the application.
 #[test]
 fn trace_is_apaches_and_allow_is_never_empty() {
+    require!(venv);
     for (mount, path) in [("/", "/x"), ("/app", "/app/x")] {
         let srv = TestServer::builder(APP).mount_point(mount).start();
         let resp = raw(&srv, "TRACE", path, &[]);
@@ -146,6 +149,7 @@ fn trace_is_apaches_and_allow_is_never_empty() {
 /// Content-Length from a HEAD answer), and keep-alive framing stays right.
 #[test]
 fn empty_bodies_have_content_length_zero() {
+    require!(venv);
     let srv = TestServer::builder(APP).ready_path("/x").start();
     let kinds = [
         "empty?kind=list",

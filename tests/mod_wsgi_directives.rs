@@ -20,6 +20,7 @@ fn script(name: &str) -> String {
 
 #[test]
 fn a_directory_target_serves_each_file_as_its_own_application() {
+    require!(venv);
     let stage = Stage::new("aliasdir");
     let dir = stage.subdir("wsgi-scripts");
     stage.write("wsgi-scripts/a.wsgi", &script("a"));
@@ -65,6 +66,7 @@ def application(environ, start_response):\n    \
 
 #[test]
 fn python_settings_and_import_scripts() {
+    require!(venv);
     let stage = Stage::new("pyflags");
     let app = stage.write("flags/app.py", FLAGS_APP);
     let app2 = stage.write("flags/app2.py", FLAGS_APP);
@@ -127,6 +129,7 @@ fn python_settings_and_import_scripts() {
 
 #[test]
 fn add_handler_wsgi_script_needs_exec_cgi_and_works_from_htaccess() {
+    require!(venv);
     let stage = Stage::new("addhandler");
     let mut dirs = Vec::new();
     for name in ["plain", "execcgi", "htaccess"] {
@@ -179,10 +182,8 @@ fn add_handler_wsgi_script_needs_exec_cgi_and_works_from_htaccess() {
 
 #[test]
 fn daemon_options_supplementary_groups_memory_limit_and_priority() {
-    if !common::is_root() {
-        eprintln!("skipped: switching groups and lowering priority need httpd to run as root");
-        return;
-    }
+    require!(root);
+    require!(venv);
     let users = nix::unistd::Group::from_name("users")
         .unwrap()
         .expect("Debian's users group");
@@ -213,6 +214,7 @@ fn daemon_options_supplementary_groups_memory_limit_and_priority() {
 
 #[test]
 fn script_alias_match_mounts_the_scripts_its_captures_name() {
+    require!(venv);
     let stage = Stage::new("aliasmatch");
     let apps = stage.subdir("apps");
     stage.write("apps/blog/wsgi.py", &script("blog"));
@@ -288,6 +290,7 @@ fn traced_calls(srv: &TestServer, calls: &str, request: impl FnOnce()) -> String
 
 #[test]
 fn wsgi_enable_sendfile_decides_how_apache_sends_a_file_wrapper() {
+    require!(venv);
     let data: String = (0..8192).map(|i| format!("{i:07}\n")).collect();
     let srv = TestServer::builder("tests/apps/file_wrapper.py")
         .mount_point("/app")
@@ -317,6 +320,7 @@ fn wsgi_enable_sendfile_decides_how_apache_sends_a_file_wrapper() {
 /// its implicit daemon group for them, which may load the files of that directory only.
 #[test]
 fn add_handler_without_a_process_group_is_served_by_the_implicit_group() {
+    require!(venv);
     let stage = Stage::new("addhandlerembedded");
     let site = stage.subdir("site");
     stage.write("site/hello.wsgi", &script("hello"));
@@ -351,6 +355,7 @@ fn add_handler_without_a_process_group_is_served_by_the_implicit_group() {
 /// daemon group wherever it is written, even under a server-wide `WSGIProcessGroup`.
 #[test]
 fn process_group_global_means_the_implicit_group_everywhere() {
+    require!(venv);
     let stage = Stage::new("globalgroup");
     let probe = "import os\n\ndef application(environ, start_response):\n    \
         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
@@ -399,6 +404,7 @@ fn process_group_global_means_the_implicit_group_everywhere() {
 /// `inactivity-timeout`, while requests elsewhere do.
 #[test]
 fn ignore_activity_lets_inactivity_timeout_recycle_a_polled_daemon() {
+    require!(venv);
     let stage = Stage::new("ignoreactivity");
     let app = stage.write(
         "site/pid.wsgi",

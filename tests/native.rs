@@ -32,6 +32,7 @@ fn example() -> TestServer {
 
 #[test]
 fn hello_json_and_not_found() {
+    require!(venv);
     let srv = example();
     let resp = srv.get("/");
     assert_eq!(resp.status, 200, "{resp:?}");
@@ -58,6 +59,7 @@ fn hello_json_and_not_found() {
 
 #[test]
 fn headers_in_and_out() {
+    require!(venv);
     let srv = TestServer::builder(&built("tests/apps/native/headers.rs")).start();
     let resp = srv.request(
         "GET",
@@ -232,6 +234,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 #[test]
 fn upload_64_mib_is_streamed_back() {
+    require!(venv);
     const TOTAL: usize = 64 << 20;
     // Over express's default --limit-request-body (mod_wsgi-express's 10 MiB).
     let srv = TestServer::builder(&built("examples/native/wsgi.rs"))
@@ -290,6 +293,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn streamed_response_arrives_incrementally() {
+    require!(venv);
     let srv = example();
     let mut stream = connect(srv.addr);
     let start = Instant::now();
@@ -331,6 +335,7 @@ fn streamed_response_arrives_incrementally() {
 
 #[test]
 fn panic_is_a_500_and_the_daemon_keeps_serving() {
+    require!(venv);
     let srv = example();
     let pid_before: Vec<i32> = srv.daemons(1).iter().map(|p| p.pid).collect();
     let resp = srv.get("/panic");
@@ -364,6 +369,7 @@ fn sdk_abi_version() -> u32 {
 
 #[test]
 fn wrong_abi_version_is_refused() {
+    require!(venv);
     // Built like any handler; it declares ABI version 999 instead of the SDK's.
     let library = built("tests/apps/native/wrong_abi.rs");
     // Mounted under /app so that readiness can be polled at / (the empty document root)

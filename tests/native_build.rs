@@ -259,6 +259,7 @@ impl Drop for Express {
 
 #[test]
 fn start_server_builds_serves_and_reuses_the_build() {
+    require!(venv);
     let stage = Stage::new("nserve");
     // The example straight from the checkout, as a user would start it.
     let source = repo_root().join(EXAMPLE);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{binaries, free_port, http, is_root, procs, repo_root, test_user, Stage, TestServer};
+use common::{binaries, free_port, http, procs, repo_root, test_user, Stage, TestServer};
 
 /// `express start-server` run as a child, stopped (SIGTERM, then SIGKILL of what is left) on drop.
 struct Express {
@@ -200,10 +200,7 @@ fn assert_dropped(
 
 #[test]
 fn root_binds_a_privileged_port_and_everything_else_runs_as_the_user() {
-    assert!(
-        is_root(),
-        "this test checks the root start-up path; CI runs as root"
-    );
+    require!(root);
     let www = account("www-data");
     let stage = Stage::new("priv");
     let bins = stage.binaries();
@@ -306,6 +303,7 @@ fn root_binds_a_privileged_port_and_everything_else_runs_as_the_user() {
 
 #[test]
 fn a_daemon_user_that_does_not_exist_never_serves_and_gets_503() {
+    require!(venv);
     let stage_script = repo_root().join("tests/apps/probe.py");
     let server = TestServer::builder(stage_script.to_str().unwrap())
         .mount_point("/main")
@@ -333,6 +331,7 @@ fn a_daemon_user_that_does_not_exist_never_serves_and_gets_503() {
 
 #[test]
 fn daemons_that_cannot_start_give_503_after_connect_timeout() {
+    require!(venv);
     let server = TestServer::builder(repo_root().join("tests/apps/probe.py").to_str().unwrap())
         .mount_point("/main")
         // A working directory that does not exist stops the daemon at start-up (a python-home
@@ -366,10 +365,7 @@ fn daemons_that_cannot_start_give_503_after_connect_timeout() {
 
 #[test]
 fn an_unprivileged_user_runs_express_on_a_high_port() {
-    assert!(
-        is_root(),
-        "the test switches to the test user; CI runs as root"
-    );
+    require!(root);
     let user = test_user().expect("the rswsgi-test user (make setup creates it)");
     let who = account(&user);
     let stage = Stage::new("unpriv");

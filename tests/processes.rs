@@ -7,6 +7,7 @@ use rswsgi_express::Identity;
 
 #[test]
 fn daemon_count_equals_processes() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py")
         .processes(3)
         .threads(2)
@@ -33,6 +34,7 @@ fn daemon_count_equals_processes() {
 
 #[test]
 fn daemons_run_as_the_configured_user_with_only_its_groups() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py")
         .processes(2)
         .start();
@@ -78,6 +80,7 @@ fn daemons_run_as_the_configured_user_with_only_its_groups() {
 
 #[test]
 fn httpd_processes_never_map_libpython() {
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py").start();
     // A request first, so every kind of process has done real work.
     assert_eq!(srv.get("/").status, 200);

@@ -137,6 +137,7 @@ fn assert_refused_in_one_line(out: &Output, needles: &[&str]) {
 
 #[test]
 fn express_refuses_an_empty_python_home() {
+    require!(venv);
     let stage = Stage::new("pyhome");
     let bins = stage.binaries();
     let empty = stage.subdir("empty");
@@ -152,6 +153,7 @@ fn express_refuses_an_empty_python_home() {
 
 #[test]
 fn express_refuses_a_virtualenv_of_another_python() {
+    require!(venv);
     let stage = Stage::new("pyhome");
     let bins = stage.binaries();
     let venv = fake_venv_39(&stage);
@@ -162,6 +164,7 @@ fn express_refuses_a_virtualenv_of_another_python() {
 
 #[test]
 fn express_accepts_the_daemons_virtualenv() {
+    require!(venv);
     let stage = Stage::new("pyhome");
     let bins = stage.binaries();
     let out = express_setup(&stage, &bins, &test_venv());
@@ -170,6 +173,7 @@ fn express_accepts_the_daemons_virtualenv() {
 
 #[test]
 fn apache_config_check_refuses_an_empty_python_home() {
+    require!(venv);
     let stage = Stage::new("pyhome");
     let bins = stage.binaries();
     let empty = stage.subdir("empty");
@@ -180,6 +184,7 @@ fn apache_config_check_refuses_an_empty_python_home() {
 
 #[test]
 fn apache_config_check_refuses_a_virtualenv_of_another_python() {
+    require!(venv);
     let stage = Stage::new("pyhome");
     let bins = stage.binaries();
     let venv = fake_venv_39(&stage);
@@ -190,6 +195,7 @@ fn apache_config_check_refuses_a_virtualenv_of_another_python() {
 
 #[test]
 fn apache_config_check_accepts_the_daemons_virtualenv_and_a_prefix() {
+    require!(venv);
     for home in [test_venv(), "/usr".into()] {
         let stage = Stage::new("pyhome");
         let bins = stage.binaries();

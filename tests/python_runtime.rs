@@ -10,14 +10,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{procs, test_venv, Stage, TestServer};
+use common::{procs, Stage, TestServer};
 
 #[test]
 fn multiprocessing_spawn_works_from_a_request() {
+    let venv = require!(venv);
     let srv = TestServer::builder("tests/apps/spawn_app.py").start();
     let r = srv.get("/");
     assert_eq!(r.status, 200, "{}", srv.logs());
-    let venv = test_venv();
     assert_eq!(
         r.kv("factorial").as_deref(),
         Some("3628800"),
@@ -37,6 +37,7 @@ fn multiprocessing_spawn_works_from_a_request() {
 /// sys.stderr)` and `print(file=environ['wsgi.errors'])`, each line with the request's id.
 #[test]
 fn a_two_file_app_imports_its_sibling_and_its_output_reaches_the_error_log() {
+    require!(venv);
     let sibling = r#"
 import sys
 
@@ -116,6 +117,7 @@ fn venv_with_editable(stage: &Stage, name: &str, system_site: bool) -> PathBuf {
 
 #[test]
 fn a_virtualenv_is_isolated_as_its_own_python_isolates_it() {
+    require!(venv);
     let stage = Stage::new("venvs");
     for (name, system_site) in [("isolated", false), ("with-system", true)] {
         let venv = venv_with_editable(&stage, name, system_site);

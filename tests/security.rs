@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::semantics::wait_log;
-use common::{is_root, procs, repo_root, test_user, Stage, TestServer};
+use common::{procs, repo_root, test_user, Stage, TestServer};
 
 /// The daemon sockets under `dir`.
 fn sockets(dir: &Path) -> Vec<PathBuf> {
@@ -54,10 +54,8 @@ fn attack(client: &Path, socket: &Path, script: &Path, uid: u32, gid: u32) -> (S
 
 #[test]
 fn a_client_without_the_secret_is_refused_and_its_script_never_runs() {
-    assert!(
-        is_root(),
-        "this test runs clients as other users; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     let user = test_user().expect("the rswsgi-test user (make setup creates it)");
     let (uid, gid) = ids(&user);
     let srv = TestServer::builder("tests/apps/probe.py").start();
@@ -120,10 +118,8 @@ fn a_client_without_the_secret_is_refused_and_its_script_never_runs() {
 
 #[test]
 fn apaches_user_cannot_read_the_memory_of_apache_children_or_daemons() {
-    assert!(
-        is_root(),
-        "this test runs a reader as the test user; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     let user = test_user().expect("the rswsgi-test user (make setup creates it)");
     let (uid, gid) = ids(&user);
     let srv = TestServer::builder("tests/apps/probe.py")
@@ -162,10 +158,8 @@ fn apaches_user_cannot_read_the_memory_of_apache_children_or_daemons() {
 
 #[test]
 fn core_dump_directory_makes_the_children_readable_and_is_warned_about() {
-    assert!(
-        is_root(),
-        "CoreDumpDirectory only matters when httpd starts as root; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     let srv = TestServer::builder("tests/apps/probe.py")
         .directive("CoreDumpDirectory /tmp")
         .start();

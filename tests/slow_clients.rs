@@ -86,6 +86,7 @@ fn normal_request(addr: SocketAddr, limit: Duration) -> (Result<String, String>,
 
 #[test]
 fn slow_clients_do_not_starve_a_normal_request() {
+    require!(venv);
     let server = TestServer::builder("tests/apps/slow_body.py")
         .threads(THREADS)
         .timeouts(Timeouts {

@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{free_port, is_root, procs, repo_root, test_user, Stage, TestServer};
+use common::{free_port, procs, repo_root, test_user, Stage, TestServer};
 use rswsgi_express::{httpd_command, setup_server, ServerOptions, ServerRoot};
 
 fn probe() -> String {
@@ -25,7 +25,7 @@ fn render(stage: &Stage, prefix: &Path) -> ServerRoot {
     let bins = stage.binaries();
     let script = stage.copy(Path::new(&probe()), "app/wsgi.py", 0o644);
     let mut opts = ServerOptions::new(&script);
-    opts.port = free_port();
+    opts.port = free_port().into();
     opts.server_root = Some(stage.dir.join("root"));
     opts.user = test_user();
     opts.module_path = Some(bins.module.clone());
@@ -121,10 +121,8 @@ impl Drop for RemoveOnDrop {
 
 #[test]
 fn a_socket_directory_whose_parent_is_missing_is_refused_and_nothing_is_created() {
-    assert!(
-        is_root(),
-        "httpd creates directories as root; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     let top = PathBuf::from(format!("/rswsgi-missing-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(top.clone());
     let stage = Stage::new("sockdir");
@@ -139,6 +137,7 @@ fn a_socket_directory_whose_parent_is_missing_is_refused_and_nothing_is_created(
 
 #[test]
 fn the_socket_directory_itself_is_created_inside_one_that_exists() {
+    require!(venv);
     let stage = Stage::new("sockdir");
     let dir = stage.dir.join("sockets");
     let server = TestServer::builder(&probe())
@@ -179,10 +178,8 @@ fn dir(stage: &Stage, rel: &str, mode: u32, foreign: bool) -> PathBuf {
 
 #[test]
 fn a_socket_directory_owned_by_another_user_is_refused() {
-    assert!(
-        is_root(),
-        "the test hands a directory to the test user; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     // As if the user Apache's children run as had created it before httpd started.
     let stage = Stage::new("sockdir");
     let d = dir(&stage, "taken", 0o755, true);
@@ -195,10 +192,8 @@ fn a_socket_directory_owned_by_another_user_is_refused() {
 
 #[test]
 fn a_socket_directory_inside_one_another_user_owns_is_refused() {
-    assert!(
-        is_root(),
-        "the test hands a directory to the test user; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     let stage = Stage::new("sockdir");
     let outer = dir(&stage, "outer", 0o755, true);
     let inner = dir(&stage, "outer/inner", 0o755, false);
@@ -211,6 +206,7 @@ fn a_socket_directory_inside_one_another_user_owns_is_refused() {
 
 #[test]
 fn a_group_or_world_writable_socket_directory_is_refused() {
+    require!(venv);
     for mode in [0o775, 0o777, 0o1777] {
         let stage = Stage::new("sockdir");
         let d = dir(&stage, "open", mode, false);
@@ -224,10 +220,8 @@ fn a_group_or_world_writable_socket_directory_is_refused() {
 
 #[test]
 fn a_symlink_to_the_socket_directory_owned_by_another_user_is_refused() {
-    assert!(
-        is_root(),
-        "the test hands a symlink to the test user; CI runs as root"
-    );
+    require!(root);
+    require!(venv);
     // The target is fine, but the link's owner could point it at a directory of their own.
     let stage = Stage::new("sockdir");
     let target = dir(&stage, "target", 0o755, false);

@@ -40,6 +40,7 @@ fn form_token(html: &str) -> String {
 
 #[test]
 fn trac_serves_its_about_page_and_takes_a_ticket() {
+    require!(venv);
     let stage = Stage::new("trac");
     let env = stage.dir.join("env");
     trac_admin(&env, &["initenv", "rswsgi test", "sqlite:db/trac.db"]);

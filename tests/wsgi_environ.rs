@@ -27,6 +27,7 @@ fn typed(ty: &str, repr: &str) -> Option<Value> {
 
 #[test]
 fn environ_types_encodings_and_absent_variables() {
+    require!(venv);
     let srv = semantics::builder()
         // express passes Authorization everywhere (as mod_wsgi-express); here the directive's
         // own default holds, and only /auth turns it on.
@@ -169,6 +170,7 @@ fn environ_types_encodings_and_absent_variables() {
 
 #[test]
 fn multiprocess_and_multithread_are_truthful() {
+    require!(venv);
     let srv = TestServer::builder(semantics::APP)
         .processes(2)
         .threads(1)
@@ -201,6 +203,7 @@ fn certificate(stage: &Stage) -> (std::path::PathBuf, std::path::PathBuf) {
 
 #[test]
 fn url_scheme_is_https_under_tls() {
+    require!(venv);
     let stage = Stage::new("tls");
     let (cert, key) = certificate(&stage);
     let tls_port = free_port();
@@ -234,6 +237,7 @@ fn url_scheme_is_https_under_tls() {
 
 #[test]
 fn trusted_proxy_headers_as_mod_wsgi() {
+    require!(venv);
     let srv = TestServer::builder(semantics::APP)
         .ready_path("/environ")
         .directive(

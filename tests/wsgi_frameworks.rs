@@ -91,112 +91,6 @@ fn streamed_chunks(srv: &TestServer, path: &str) -> Vec<String> {
     chunks
 }
 
-#[test]
-fn flask_forms_json_cookies_redirects_upload_and_streaming() {
-    let srv = TestServer::builder("tests/apps/flask_app.py")
-        .ready_path("/form")
-        .start();
-    let form = "application/x-www-form-urlencoded";
-
-    let resp = srv.get("/form");
-    assert!(resp.text().contains("<form"), "{resp:?}");
-    let resp = srv.request(
-        "POST",
-        "/form",
-        &[("Content-Type", form)],
-        Some(b"name=J%C3%BCrgen+M&colour=red&colour=blue"),
-    );
-    assert_eq!(resp.status, 200, "{resp:?}");
-    let text = resp.text();
-    assert_eq!(
-        json_field(&text, "name").as_deref(),
-        Some("J\\u00fcrgen M"),
-        "{text}"
-    );
-    assert_eq!(
-        json_field(&text, "colours").as_deref(),
-        Some("[\"red\",\"blue\"]"),
-        "{text}"
-    );
-
-    let resp = srv.request(
-        "POST",
-        "/json",
-        &[("Content-Type", "application/json")],
-        Some(br#"{"numbers": [1, 2, 3], "tag": "x"}"#),
-    );
-    assert_eq!(resp.status, 201, "{resp:?}");
-    assert!(resp
-        .header("Content-Type")
-        .is_some_and(|v| v.starts_with("application/json")));
-    assert_eq!(
-        json_field(&resp.text(), "doubled").as_deref(),
-        Some("[2,4,6]")
-    );
-
-    // Cookies: two Set-Cookie headers, sent back in one Cookie header.
-    let resp = srv.get("/cookies/set");
-    let cookies = set_cookies(&resp);
-    assert_eq!(cookies.len(), 2, "{resp:?}");
-    let resp = srv.request(
-        "GET",
-        "/cookies/get",
-        &[("Cookie", &cookie_header(&cookies))],
-        None,
-    );
-    let text = resp.text();
-    assert_eq!(
-        json_field(&text, "flavour").as_deref(),
-        Some("oatmeal"),
-        "{text}"
-    );
-    assert_eq!(json_field(&text, "count").as_deref(), Some("3"), "{text}");
-
-    // The signed session cookie, via a redirect after a form POST.
-    let resp = srv.request(
-        "POST",
-        "/login",
-        &[("Content-Type", form)],
-        Some(b"user=alice"),
-    );
-    assert_eq!(resp.status, 302, "{resp:?}");
-    assert_eq!(resp.header("Location"), Some("/whoami"));
-    let session = set_cookies(&resp);
-    assert!(session.iter().any(|(n, _)| n == "session"), "{resp:?}");
-    let resp = srv.request(
-        "GET",
-        "/whoami",
-        &[("Cookie", &cookie_header(&session))],
-        None,
-    );
-    assert_eq!(json_field(&resp.text(), "user").as_deref(), Some("alice"));
-    let resp = srv.get("/old");
-    assert_eq!(resp.status, 301);
-    assert_eq!(resp.header("Location"), Some("/new?from=old"));
-
-    // A 3 MB file upload.
-    let data = pseudo_random(3 << 20, 11);
-    let body = multipart(&[("note", "hello")], "file", "data.bin", &data);
-    let resp = srv.request(
-        "POST",
-        "/upload",
-        &[("Content-Type", &multipart_type())],
-        Some(&body),
-    );
-    assert_eq!(resp.status, 200, "{resp:?}");
-    let text = resp.text();
-    assert_eq!(json_field(&text, "filename").as_deref(), Some("data.bin"));
-    assert_eq!(json_field(&text, "size"), Some(data.len().to_string()));
-    assert_eq!(json_field(&text, "sha256"), Some(sha256_hex(&data)));
-    assert_eq!(json_field(&text, "note").as_deref(), Some("hello"));
-
-    // A streamed response arrives line by line.
-    let chunks = streamed_chunks(&srv, "/stream?n=5");
-    assert_eq!(chunks.len(), 5, "{chunks:?}");
-    assert_eq!(chunks[4], "line 4 from /stream\n");
-    srv.stop();
-}
-
 /// Creates a Django project with `django startproject` in `stage` and adds the test views.
 /// Returns the project directory (for python-path) and its wsgi.py.
 fn django_project(stage: &Stage) -> (PathBuf, PathBuf) {
@@ -286,64 +180,154 @@ def stream(request):
     return StreamingHttpResponse(generate(), content_type="text/plain")
 "#;
 
-#[test]
-fn django_forms_json_cookies_redirects_upload_and_streaming() {
-    let stage = Stage::new("django");
-    let (proj, wsgi) = django_project(&stage);
-    let srv = TestServer::builder(wsgi.to_str().unwrap())
-        .python_path(&proj)
-        .ready_path("/form/")
-        .start();
-    let form = "application/x-www-form-urlencoded";
+/// What differs between the frameworks in the one scenario [`run_scenario`] drives.
+struct Framework {
+    /// What the views' URL paths end in: `/` for Django, nothing for Flask.
+    trailing: &'static str,
+    /// Django's CSRF protection: the form's GET gives a token and its cookie, which every POST
+    /// of a form must carry; one without them is refused with a 403.
+    csrf: bool,
+    /// The form POST's fields (after the token, with CSRF protection).
+    form_body: &'static str,
+    /// The name and the colours the form view answers with (its JSON's spacing too).
+    form_answer: (&'static str, &'static str),
+    /// The doubled numbers the JSON view answers with.
+    doubled: &'static str,
+    /// `/old`'s redirect: its status and Location.
+    old_redirect: (u16, &'static str),
+    /// The upload's random seed, file name and note.
+    upload: (u64, &'static str, &'static str),
+    /// How many lines the streamed response is asked for.
+    stream_lines: usize,
+    /// The framework's own steps.
+    own_steps: fn(&TestServer),
+}
 
-    // A form POST with Django's CSRF protection: the token from GET (and its cookie).
-    let resp = srv.get("/form/");
+const FLASK: Framework = Framework {
+    trailing: "",
+    csrf: false,
+    form_body: "name=J%C3%BCrgen+M&colour=red&colour=blue",
+    form_answer: ("J\\u00fcrgen M", "[\"red\",\"blue\"]"),
+    doubled: "[2,4,6]",
+    old_redirect: (301, "/new?from=old"),
+    upload: (11, "data.bin", "hello"),
+    stream_lines: 5,
+    own_steps: flask_session,
+};
+
+const DJANGO: Framework = Framework {
+    trailing: "/",
+    csrf: true,
+    form_body: "name=Ada&colour=red&colour=green",
+    form_answer: ("Ada", "[\"red\", \"green\"]"),
+    doubled: "[2, 4, 6]",
+    old_redirect: (302, "/new/?from=old"),
+    upload: (12, "blob.bin", "hi"),
+    stream_lines: 4,
+    own_steps: django_append_slash,
+};
+
+impl Framework {
+    /// The URL path of a view (`/form`, or `/form/` for Django).
+    fn path(&self, view: &str) -> String {
+        format!("{view}{}", self.trailing)
+    }
+}
+
+/// A CSRF token and the cookie that goes with it.
+struct Csrf {
+    token: String,
+    cookie: String,
+}
+
+/// Forms, JSON, cookies, redirects, a 3 MB upload and a streamed response, through `srv`.
+fn run_scenario(fw: &Framework, srv: &TestServer) {
+    let csrf = form_step(fw, srv);
+    json_step(fw, srv);
+    cookies_step(fw, srv);
+    (fw.own_steps)(srv);
+    let resp = srv.get(&fw.path("/old"));
+    assert_eq!(resp.status, fw.old_redirect.0, "{resp:?}");
+    assert_eq!(resp.header("Location"), Some(fw.old_redirect.1));
+    upload_step(fw, srv, csrf.as_ref());
+    // A streamed response arrives line by line.
+    let n = fw.stream_lines;
+    let chunks = streamed_chunks(srv, &format!("{}?n={n}", fw.path("/stream")));
+    assert_eq!(chunks.len(), n, "{chunks:?}");
+    let last = format!("line {} from {}\n", n - 1, fw.path("/stream"));
+    assert_eq!(chunks[n - 1], last);
+}
+
+/// The form: GET it (with CSRF protection, its token and cookie), POST it (with them), and
+/// with CSRF protection see a POST without them refused.
+fn form_step(fw: &Framework, srv: &TestServer) -> Option<Csrf> {
+    let form = "application/x-www-form-urlencoded";
+    let path = fw.path("/form");
+    let resp = srv.get(&path);
     assert_eq!(resp.status, 200, "{resp:?}\n{}", srv.logs());
-    let token = resp.text();
-    let csrf = set_cookies(&resp);
-    assert!(csrf.iter().any(|(n, _)| n == "csrftoken"), "{resp:?}");
-    let cookie = cookie_header(&csrf);
-    let resp = srv.request(
-        "POST",
-        "/form/",
-        &[("Content-Type", form), ("Cookie", &cookie)],
-        Some(format!("csrfmiddlewaretoken={token}&name=Ada&colour=red&colour=green").as_bytes()),
-    );
+    let csrf = fw.csrf.then(|| {
+        let cookies = set_cookies(&resp);
+        assert!(cookies.iter().any(|(n, _)| n == "csrftoken"), "{resp:?}");
+        Csrf {
+            token: resp.text(),
+            cookie: cookie_header(&cookies),
+        }
+    });
+    if csrf.is_none() {
+        assert!(resp.text().contains("<form"), "{resp:?}");
+    }
+    let mut headers = vec![("Content-Type", form)];
+    let body = match &csrf {
+        Some(c) => {
+            headers.push(("Cookie", &c.cookie));
+            format!("csrfmiddlewaretoken={}&{}", c.token, fw.form_body)
+        }
+        None => fw.form_body.to_owned(),
+    };
+    let resp = srv.request("POST", &path, &headers, Some(body.as_bytes()));
     assert_eq!(resp.status, 200, "{resp:?}");
     let text = resp.text();
-    assert_eq!(json_field(&text, "name").as_deref(), Some("Ada"), "{text}");
+    let (name, colours) = fw.form_answer;
+    assert_eq!(json_field(&text, "name").as_deref(), Some(name), "{text}");
     assert_eq!(
         json_field(&text, "colours").as_deref(),
-        Some("[\"red\", \"green\"]"),
+        Some(colours),
         "{text}"
     );
-    // Without the token: refused.
-    let resp = srv.request(
-        "POST",
-        "/form/",
-        &[("Content-Type", form)],
-        Some(b"name=Eve"),
-    );
-    assert_eq!(resp.status, 403, "{resp:?}");
+    if fw.csrf {
+        // Without the token: refused.
+        let resp = srv.request("POST", &path, &[("Content-Type", form)], Some(b"name=Eve"));
+        assert_eq!(resp.status, 403, "{resp:?}");
+    }
+    csrf
+}
 
+/// A JSON POST, answered with a 201 in JSON.
+fn json_step(fw: &Framework, srv: &TestServer) {
     let resp = srv.request(
         "POST",
-        "/json/",
+        &fw.path("/json"),
         &[("Content-Type", "application/json")],
-        Some(br#"{"numbers": [1, 2, 3]}"#),
+        Some(br#"{"numbers": [1, 2, 3], "tag": "x"}"#),
     );
     assert_eq!(resp.status, 201, "{resp:?}");
+    assert!(resp
+        .header("Content-Type")
+        .is_some_and(|v| v.starts_with("application/json")));
     assert_eq!(
         json_field(&resp.text(), "doubled").as_deref(),
-        Some("[2, 4, 6]")
+        Some(fw.doubled)
     );
+}
 
-    let resp = srv.get("/cookies/set/");
+/// Cookies: two Set-Cookie headers, sent back in one Cookie header.
+fn cookies_step(fw: &Framework, srv: &TestServer) {
+    let resp = srv.get(&fw.path("/cookies/set"));
     let cookies = set_cookies(&resp);
     assert_eq!(cookies.len(), 2, "{resp:?}");
     let resp = srv.request(
         "GET",
-        "/cookies/get/",
+        &fw.path("/cookies/get"),
         &[("Cookie", &cookie_header(&cookies))],
         None,
     );
@@ -354,36 +338,78 @@ fn django_forms_json_cookies_redirects_upload_and_streaming() {
         "{text}"
     );
     assert_eq!(json_field(&text, "count").as_deref(), Some("3"), "{text}");
+}
 
-    let resp = srv.get("/old/");
-    assert_eq!(resp.status, 302);
-    assert_eq!(resp.header("Location"), Some("/new/?from=old"));
-    // Django's APPEND_SLASH redirect, built from the request's environ.
+/// A 3 MB file upload (over Django's in-memory limit, so there it goes through a temporary
+/// file), with a note and, with CSRF protection, the token.
+fn upload_step(fw: &Framework, srv: &TestServer, csrf: Option<&Csrf>) {
+    let (seed, filename, note) = fw.upload;
+    let data = pseudo_random(3 << 20, seed);
+    let mut fields = vec![("note", note)];
+    let content_type = multipart_type();
+    let mut headers = vec![("Content-Type", content_type.as_str())];
+    if let Some(c) = csrf {
+        fields.push(("csrfmiddlewaretoken", c.token.as_str()));
+        headers.push(("Cookie", &c.cookie));
+    }
+    let body = multipart(&fields, "file", filename, &data);
+    let resp = srv.request("POST", &fw.path("/upload"), &headers, Some(&body));
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let text = resp.text();
+    assert_eq!(json_field(&text, "filename").as_deref(), Some(filename));
+    assert_eq!(json_field(&text, "size"), Some(data.len().to_string()));
+    assert_eq!(json_field(&text, "sha256"), Some(sha256_hex(&data)));
+    assert_eq!(json_field(&text, "note").as_deref(), Some(note));
+}
+
+/// Flask's signed session cookie, via a redirect after a form POST.
+fn flask_session(srv: &TestServer) {
+    let resp = srv.request(
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"user=alice"),
+    );
+    assert_eq!(resp.status, 302, "{resp:?}");
+    assert_eq!(resp.header("Location"), Some("/whoami"));
+    let session = set_cookies(&resp);
+    assert!(session.iter().any(|(n, _)| n == "session"), "{resp:?}");
+    let resp = srv.request(
+        "GET",
+        "/whoami",
+        &[("Cookie", &cookie_header(&session))],
+        None,
+    );
+    assert_eq!(json_field(&resp.text(), "user").as_deref(), Some("alice"));
+}
+
+/// Django's APPEND_SLASH redirect, built from the request's environ.
+fn django_append_slash(srv: &TestServer) {
     let resp = srv.get("/form");
     assert_eq!(resp.status, 301, "{resp:?}");
     assert_eq!(resp.header("Location"), Some("/form/"));
+}
 
-    // A 3 MB upload (over Django's in-memory limit, so it goes through a temporary file).
-    let data = pseudo_random(3 << 20, 12);
-    let mut fields = vec![("note", "hi")];
-    fields.push(("csrfmiddlewaretoken", token.as_str()));
-    let body = multipart(&fields, "file", "blob.bin", &data);
-    let resp = srv.request(
-        "POST",
-        "/upload/",
-        &[("Content-Type", &multipart_type()), ("Cookie", &cookie)],
-        Some(&body),
-    );
-    assert_eq!(resp.status, 200, "{resp:?}");
-    let text = resp.text();
-    assert_eq!(json_field(&text, "filename").as_deref(), Some("blob.bin"));
-    assert_eq!(json_field(&text, "size"), Some(data.len().to_string()));
-    assert_eq!(json_field(&text, "sha256"), Some(sha256_hex(&data)));
-    assert_eq!(json_field(&text, "note").as_deref(), Some("hi"));
+#[test]
+fn flask_forms_json_cookies_redirects_upload_and_streaming() {
+    require!(venv);
+    let srv = TestServer::builder("tests/apps/flask_app.py")
+        .ready_path(&FLASK.path("/form"))
+        .start();
+    run_scenario(&FLASK, &srv);
+    srv.stop();
+}
 
-    let chunks = streamed_chunks(&srv, "/stream/?n=4");
-    assert_eq!(chunks.len(), 4, "{chunks:?}");
-    assert_eq!(chunks[3], "line 3 from /stream/\n");
+#[test]
+fn django_forms_json_cookies_redirects_upload_and_streaming() {
+    require!(venv);
+    let stage = Stage::new("django");
+    let (proj, wsgi) = django_project(&stage);
+    let srv = TestServer::builder(wsgi.to_str().unwrap())
+        .python_path(&proj)
+        .ready_path(&DJANGO.path("/form"))
+        .start();
+    run_scenario(&DJANGO, &srv);
     srv.stop();
     drop(stage);
 }

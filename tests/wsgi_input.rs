@@ -15,7 +15,7 @@ fn lines_body(len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
     let mut i = 0usize;
     while out.len() < len {
-        let line_len = (i * 37) % 300 + if i % 50 == 0 { 70_000 } else { 0 };
+        let line_len = (i * 37) % 300 + if i.is_multiple_of(50) { 70_000 } else { 0 };
         out.extend((0..line_len).map(|j| b'a' + ((i + j) % 26) as u8));
         out.push(b'\n');
         i += 1;
@@ -26,6 +26,7 @@ fn lines_body(len: usize) -> Vec<u8> {
 
 #[test]
 fn every_read_method_streams_the_body_to_eof() {
+    require!(venv);
     let srv = semantics::builder().start();
     let body = lines_body(300_000);
     let sha = sha256_hex(&body);
@@ -69,6 +70,7 @@ fn every_read_method_streams_the_body_to_eof() {
 
 #[test]
 fn expect_100_continue_is_answered_on_the_first_read_only() {
+    require!(venv);
     let srv = semantics::builder().start();
     // The app waits 500 ms before reading: "100 Continue" must not come before.
     let mut c = RawConn::connect(srv.addr);
@@ -112,6 +114,7 @@ fn expect_100_continue_is_answered_on_the_first_read_only() {
 
 #[test]
 fn chunked_bodies_refused_streamed_or_rejected() {
+    require!(venv);
     let srv = semantics::builder().start();
     let data = pseudo_random(150_000, 1);
 
@@ -183,6 +186,7 @@ fn chunked_bodies_refused_streamed_or_rejected() {
 
 #[test]
 fn limit_request_body_is_413_and_the_daemon_survives() {
+    require!(venv);
     let srv = semantics::builder().start();
     // A declared length over the limit: 413 before the application runs.
     let resp = srv.post("/limited/upload-abort?key=declared", &vec![b'x'; 200_000]);
@@ -222,6 +226,7 @@ fn limit_request_body_is_413_and_the_daemon_survives() {
 
 #[test]
 fn truncated_upload_raises_oserror_in_the_app() {
+    require!(venv);
     let srv = semantics::builder().start();
     // Content-Length body cut short by the client closing the connection.
     let mut c = RawConn::connect(srv.addr);
@@ -264,6 +269,7 @@ fn truncated_upload_raises_oserror_in_the_app() {
 
 #[test]
 fn twenty_five_pipelined_requests() {
+    require!(venv);
     let srv = semantics::builder().start();
     let mut c = RawConn::connect(srv.addr);
     let mut all = Vec::new();

@@ -23,6 +23,7 @@ fn raw(srv: &TestServer, method: &str, path: &str, extra: &[(&str, &str)]) -> Ra
 
 #[test]
 fn invalid_status_and_headers_are_500_and_never_reach_the_wire() {
+    require!(venv);
     let srv = semantics::builder().start();
     let bad_status: &[(&[u8], &str, &str)] = &[
         (b"200", "latin-1", "invalid status"),
@@ -124,6 +125,7 @@ fn invalid_status_and_headers_are_500_and_never_reach_the_wire() {
 
 #[test]
 fn exc_info_second_call_and_repeated_headers() {
+    require!(venv);
     let srv = semantics::builder().start();
     // exc_info before output: status and headers are replaced.
     let resp = raw(&srv, "GET", "/exc-before", &[]);
@@ -163,6 +165,7 @@ fn exc_info_second_call_and_repeated_headers() {
 
 #[test]
 fn write_sends_before_it_returns() {
+    require!(venv);
     let srv = semantics::builder().start();
     let mut c = RawConn::connect(srv.addr);
     c.send(&head("GET", "/write?key=w1", &[("Connection", "close")]))
@@ -182,6 +185,7 @@ fn write_sends_before_it_returns() {
 
 #[test]
 fn content_length_rules() {
+    require!(venv);
     let srv = semantics::builder().start();
     // More than declared: cut at Content-Length, logged; the response itself is complete.
     let resp = raw(&srv, "GET", "/cl-excess", &[]);
@@ -225,6 +229,7 @@ fn content_length_rules() {
 
 #[test]
 fn errors_before_and_after_output() {
+    require!(venv);
     let srv = semantics::builder().start();
     let resp = raw(&srv, "GET", "/raise-before", &[]);
     assert_eq!(resp.status, 500, "{resp:?}");
@@ -257,6 +262,7 @@ fn errors_before_and_after_output() {
 
 #[test]
 fn close_is_called_on_completion_and_on_error() {
+    require!(venv);
     let srv = semantics::builder().start();
     let resp = raw(&srv, "GET", "/close?key=done", &[]);
     assert_eq!(resp.text(), "a\nb\nc\n");
@@ -277,6 +283,7 @@ fn close_is_called_on_completion_and_on_error() {
 
 #[test]
 fn head_requests_and_wsgi_map_head_to_get() {
+    require!(venv);
     let srv = semantics::builder().start();
     // (prefix, what the application sees for HEAD)
     let cases = [

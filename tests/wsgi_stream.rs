@@ -12,6 +12,7 @@ use common::semantics::{self, events};
 
 #[test]
 fn each_block_reaches_the_client_when_it_is_yielded() {
+    require!(venv);
     let srv = semantics::builder().start();
     let mut c = RawConn::connect(srv.addr);
     let start = Instant::now();
@@ -76,6 +77,7 @@ fn disconnect(srv: &common::TestServer, key: &str, abortive: bool) -> (usize, us
 
 #[test]
 fn client_disconnect_stops_the_application_within_a_block() {
+    require!(venv);
     let srv = semantics::builder().start();
     let log_before = srv.root.read_error_log().lines().count();
 
@@ -145,6 +147,7 @@ fn file_data() -> Vec<u8> {
 
 #[test]
 fn file_wrapper_semantics() {
+    require!(venv);
     // trace1 for the module: it logs each block it sends from a daemon's file descriptor.
     let srv = semantics::builder()
         .directive("LogLevel info rswsgi:trace1")

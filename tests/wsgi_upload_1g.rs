@@ -32,6 +32,7 @@ fn reset_peak(pid: i32) {
 
 #[test]
 fn one_gib_upload_is_streamed_in_bounded_memory() {
+    require!(venv);
     // express's default limit is mod_wsgi-express's 10 MiB; this upload needs 1 GiB (Apache's
     // own default since 2.4.54).
     let srv = semantics::builder().limit_request_body(1 << 30).start();

@@ -8,6 +8,7 @@ use common::semantics;
 
 #[test]
 fn wsgiref_validator_finds_nothing() {
+    require!(venv);
     let srv = semantics::builder()
         .env("PYTHONWARNINGS", "error")
         .ready_path("/validated/environ")

@@ -38,14 +38,6 @@ impl Default for AppOptions {
 }
 
 impl AppOptions {
-    /// The daemon process group's name: `--process-group`, else `localhost:PORT` as
-    /// mod_wsgi-express names it.
-    pub fn group_name(&self, port: u16) -> String {
-        self.process_group
-            .clone()
-            .unwrap_or_else(|| format!("localhost:{port}"))
-    }
-
     /// Checks the names and makes the socket prefix absolute.
     pub fn resolve(&self) -> Result<AppOptions> {
         let mut out = self.clone();

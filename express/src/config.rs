@@ -110,9 +110,13 @@ impl ServerConfig {
         self.native_source.is_some() || is_native_library(&self.script)
     }
 
-    /// The daemon process group's name (`--process-group`, else `localhost:PORT`).
+    /// The daemon process group's name: `--process-group`, else `localhost:PORT` as
+    /// mod_wsgi-express names it.
     pub fn process_group(&self) -> String {
-        self.app.group_name(self.port)
+        self.app
+            .process_group
+            .clone()
+            .unwrap_or_else(|| format!("localhost:{}", self.port))
     }
 
     /// `WSGISocketPrefix`: `--socket-prefix`, else `<root>/wsgi`.
@@ -193,6 +197,10 @@ fn check_log_level(level: &str) -> Result<()> {
 /// the server root, and the working directory defaults to the source's directory (the
 /// server root when the user cannot enter it).
 pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
+    let port = match u16::try_from(opts.port) {
+        Ok(port) if port > 0 => port,
+        _ => bail!("--port {}: a port is a number from 1 to 65535", opts.port),
+    };
     let httpd = find_httpd(opts.httpd_executable.as_deref())?;
     let server_root = absolute(&opts.server_root_or_default())?;
     let module_entry = match opts.application_type {
@@ -226,9 +234,6 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
     }
     if opts.timeouts.socket_timeout == 0 {
         bail!("--socket-timeout must be at least 1");
-    }
-    if opts.port == 0 {
-        bail!("--port 0: a port is a number from 1 to 65535");
     }
     check_log_level(&opts.log_level)?;
     if !opts.mount_point.starts_with('/') {
@@ -320,11 +325,11 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         callable_object: opts.callable_object.clone(),
         mount_point: opts.mount_point.clone(),
         host: opts.host.clone(),
-        port: opts.port,
+        port,
         processes: opts.processes,
         threads: opts.threads,
         max_clients: opts.max_clients_or_default(),
-        daemon_options: opts.daemon_options.clone(),
+        daemon_options: opts.all_daemon_options(),
         timeouts: opts.timeouts,
         identity,
         python_home,

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use rswsgi_protocol::daemon_spec::{flags, DEFAULT_GRACEFUL_TIMEOUT};
+
 use crate::app::AppOptions;
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
@@ -33,48 +35,43 @@ pub enum ApplicationType {
 pub const MIN_RELAY_THREADS: u32 = 64;
 
 /// The timeouts that bound slow clients and slow requests, with mod_wsgi-express's names
-/// and defaults. `header_*` and `body_*` become `mod_reqtimeout`'s `RequestReadTimeout`
-/// (see [`Timeouts::request_read_timeout`]): mpm_event reads a request's headers in a worker
+/// and defaults (the `[default: ...]` of `express start-server --help`). `header_*` and
+/// `body_*` become `mod_reqtimeout`'s `RequestReadTimeout` (see
+/// [`Timeouts::request_read_timeout`]): mpm_event reads a request's headers in a worker
 /// thread, so without it a few hundred slow clients (slowloris) hold every Apache thread, and
 /// a slow upload holds a daemon thread for as long as it trickles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Seconds to receive the request line and headers (`--header-timeout`, 15; 0: none).
-    pub header_timeout: u64,
-    /// Most seconds the header timeout is stretched to by `header_min_rate`
-    /// (`--header-max-timeout`, 30; 0: no limit).
-    pub header_max_timeout: u64,
-    /// Each time this many header bytes arrive, the header timeout grows by a second
-    /// (`--header-min-rate`, 500; 0: never).
-    pub header_min_rate: u64,
-    /// Seconds to receive the request body (`--body-timeout`, 15; 0: none).
-    pub body_timeout: u64,
-    /// Most seconds the body timeout is stretched to (`--body-max-timeout`, 0: no limit).
-    pub body_max_timeout: u64,
-    /// Each time this many body bytes arrive, the body timeout grows by a second
-    /// (`--body-min-rate`, 500).
-    pub body_min_rate: u64,
-    /// A request running longer is given up with a 504 and its daemon recycles
-    /// (`--request-timeout`, 60; `WSGIDaemonProcess request-timeout`; 0: never).
+    /// Give up a request after this many seconds with a 504, log its stack, recycle (request-timeout; 0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub request_timeout: u64,
-    /// Apache's `Timeout` and how long the module waits on a daemon (`--socket-timeout`,
-    /// 60; `WSGIDaemonProcess socket-timeout`).
+    /// Apache's Timeout, and how long the module waits on a daemon (socket-timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub socket_timeout: u64,
+    /// Seconds to receive a request's headers (mod_reqtimeout; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub header_timeout: u64,
+    /// Most seconds --header-min-rate may stretch the header timeout to (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub header_max_timeout: u64,
+    /// Each time this many header bytes arrive, the header timeout grows by a second.
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    pub header_min_rate: u64,
+    /// Seconds to receive a request's body (mod_reqtimeout; 0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    pub body_timeout: u64,
+    /// Most seconds --body-min-rate may stretch the body timeout to (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub body_max_timeout: u64,
+    /// Each time this many body bytes arrive, the body timeout grows by a second.
+    #[arg(long, value_name = "BYTES", default_value_t = 500)]
+    pub body_min_rate: u64,
 }
 
 impl Default for Timeouts {
-    /// mod_wsgi-express's defaults.
+    /// mod_wsgi-express's defaults, as declared for the command line.
     fn default() -> Self {
-        Timeouts {
-            header_timeout: 15,
-            header_max_timeout: 30,
-            header_min_rate: 500,
-            body_timeout: 15,
-            body_max_timeout: 0,
-            body_min_rate: 500,
-            request_timeout: 60,
-            socket_timeout: 60,
-        }
+        clap_defaults()
     }
 }
 
@@ -115,95 +112,158 @@ impl Timeouts {
 }
 
 /// Every option of `express start-server` and `express setup-server`, with
-/// mod_wsgi-express's names and defaults. Build one with [`ServerOptions::new`]
-/// and set the fields you need; [`crate::setup_server`] turns it into a server root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// mod_wsgi-express's names and defaults: the command line flattens this table, and its
+/// doc comments are the `--help` text. Build one with [`ServerOptions::new`] and set the
+/// fields you need; [`crate::setup_server`] turns it into a server root.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+// The doc comments are the --help text, shown as written (not markdown).
+#[allow(rustdoc::invalid_html_tags)]
 pub struct ServerOptions {
     /// The WSGI script (`wsgi.py`) to serve, or a native handler: its Rust source
     /// (`wsgi.rs`, built with [`crate::build_handler`]) or a built library (`handler.so`);
-    /// with [`ApplicationType::Module`], a module's dotted name.
+    /// with [`ApplicationType::Module`], a module's dotted name. (On the command line, SCRIPT
+    /// or `--entry-point`.)
+    #[arg(skip)]
     pub script: PathBuf,
-    /// What `script` names (`--application-type`, default `script`).
+    /// What the entry point is: a script file, or a Python module imported by its dotted name.
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t)]
     pub application_type: ApplicationType,
-    /// Address to listen on (`--host`, default `127.0.0.1`).
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Port to listen on (`--port`, default 8000).
-    pub port: u16,
-    /// Daemon processes in the group (`--processes`, default 1).
+    /// Port to listen on (1-65535).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u64,
+    /// Daemon processes.
+    #[arg(long, default_value_t = 1)]
     pub processes: u32,
-    /// Worker threads per daemon process (`--threads`, default 5).
+    /// Threads per daemon process.
+    #[arg(long, default_value_t = 5)]
     pub threads: u32,
-    /// Where to write the configuration (`--server-root`); default
-    /// `/tmp/rswsgi-express-HOST:PORT:UID`, see [`ServerOptions::server_root_or_default`].
+    /// Directory for the generated configuration [default: /tmp/rswsgi-express-HOST:PORT:UID].
+    #[arg(long)]
     pub server_root: Option<PathBuf>,
-    /// User that Apache's children and the daemons run as (`--user`); required as root.
+    /// User that Apache's children and the daemons run as (required as root).
+    #[arg(long)]
     pub user: Option<String>,
-    /// Group for them (`--group`); default the user's primary group.
+    /// Group for them [default: the user's primary group].
+    #[arg(long)]
     pub group: Option<String>,
-    /// Python home or virtualenv for the daemons (`--python-home`).
+    /// Python home or virtualenv for the daemons [default: $VIRTUAL_ENV].
+    #[arg(long)]
     pub python_home: Option<PathBuf>,
-    /// Extra directories on `sys.path` (`--python-path`, repeatable).
+    /// Directory to add to sys.path (repeatable).
+    #[arg(long, value_name = "DIR")]
     pub python_path: Vec<PathBuf>,
-    /// Name of the WSGI callable in the script (`--callable-object`, default `application`).
+    /// Name of the WSGI callable in the script.
+    #[arg(long, default_value = "application")]
     pub callable_object: String,
-    /// URL path the application is mounted at (`--mount-point`, default `/`).
+    /// URL path to mount the application at.
+    #[arg(long, default_value = "/")]
     pub mount_point: String,
-    /// Send the error log to the terminal (`--log-to-terminal`).
+    /// Send the error log (and the access log) to the terminal.
+    #[arg(long)]
     pub log_to_terminal: bool,
-    /// Write an access log (`--access-log`): `access_log` in the server root,
-    /// or standard output with `--log-to-terminal`.
+    /// Write an access log.
+    #[arg(long)]
     pub access_log: bool,
-    /// Apache's `LogLevel` (`--log-level`, default `info`).
-    pub log_level: String,
-    /// The httpd binary (`--httpd-executable`); found on the system otherwise.
-    pub httpd_executable: Option<PathBuf>,
-    /// Apache's modules directory (`--modules-directory`); asked of `apxs` otherwise.
-    pub modules_directory: Option<PathBuf>,
-    /// `mod_rswsgi.so` (`--module-path`, env `RSWSGI_MODULE`); next to `express` otherwise.
-    pub module_path: Option<PathBuf>,
-    /// `rswsgi-daemon` (`--daemon-executable`, env `RSWSGI_DAEMON`); next to `express` otherwise.
-    pub daemon_executable: Option<PathBuf>,
-    /// Working directory of the daemons (`--working-directory`, mod_wsgi's `home=`);
-    /// default the script's directory.
-    pub working_directory: Option<PathBuf>,
-    /// Apache's request threads (`--max-clients`); default 10 + 1.5 × processes × threads,
-    /// at least [`MIN_RELAY_THREADS`].
-    pub max_clients: Option<u32>,
-    /// Extra configuration files appended with `Include` (`--include-file`, repeatable).
-    pub include_files: Vec<PathBuf>,
-    /// Extra configuration lines appended verbatim (library only; the tests use it).
-    pub extra_directives: Vec<String>,
-    /// Extra `WSGIDaemonProcess` options (`maximum-requests=100`, …), from the lifecycle
-    /// flags; they come after (and so override) the ones express sets itself.
-    pub daemon_options: Vec<String>,
-    /// Slow-client and slow-request timeouts (see [`Timeouts`]).
-    pub timeouts: Timeouts,
-    /// The rswsgi SDK source for building a `.rs` script (`--sdk-path`, env `RSWSGI_SDK`).
-    pub sdk_path: Option<PathBuf>,
-    /// Cache directory for native handler builds (`--cache-dir`); default
-    /// `$XDG_CACHE_HOME/rswsgi/handlers` or `~/.cache/rswsgi/handlers`, else in the server root.
-    pub cache_dir: Option<PathBuf>,
-    /// httpd's own start-up messages to `<root>/startup_log`, or to standard error with
-    /// `log_to_terminal` (`--startup-log`, httpd's `-E`).
+    /// Write httpd's own start-up messages to <root>/startup_log (to the terminal with --log-to-terminal).
+    #[arg(long)]
     pub startup_log: bool,
-    /// When the script fails to load, say so and serve on instead of stopping
-    /// (`--keep-serving-on-load-error`).
+    /// When the script fails to load, show the error and serve on (each request a 500) instead of stopping.
+    #[arg(long)]
     pub keep_serving_on_load_error: bool,
-    /// Seconds `start-server` waits for the daemons' first load of the script before it
-    /// serves anyway (`--load-wait`, default [`crate::startup::DEFAULT_LOAD_WAIT`]).
+    /// Seconds to wait for the daemons' first load of the script before serving anyway.
+    #[arg(long, value_name = "SECS", default_value_t = crate::startup::DEFAULT_LOAD_WAIT)]
     pub load_wait: u64,
+    /// Apache's LogLevel.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// The httpd binary [default: /usr/sbin/apache2, apxs, or httpd on PATH].
+    #[arg(long)]
+    pub httpd_executable: Option<PathBuf>,
+    /// Apache's modules directory [default: apxs -q LIBEXECDIR].
+    #[arg(long)]
+    pub modules_directory: Option<PathBuf>,
+    /// mod_rswsgi.so [default: $RSWSGI_MODULE, else next to express].
+    #[arg(long)]
+    pub module_path: Option<PathBuf>,
+    /// rswsgi-daemon [default: $RSWSGI_DAEMON, else next to express].
+    #[arg(long)]
+    pub daemon_executable: Option<PathBuf>,
+    /// Working directory of the daemons [default: the script's directory].
+    #[arg(long)]
+    pub working_directory: Option<PathBuf>,
+    /// Most simultaneous client connections [default: 10 + 1.5 × processes × threads].
+    #[arg(long)]
+    pub max_clients: Option<u32>,
+    /// Extra Apache configuration file to Include (repeatable).
+    #[arg(long = "include-file", value_name = "FILE")]
+    pub include_files: Vec<PathBuf>,
+    /// Recycle a daemon process after this many requests (WSGIDaemonProcess maximum-requests).
+    #[arg(long, value_name = "N")]
+    pub maximum_requests: Option<u64>,
+    /// Recycle a daemon process after this many seconds (restart-interval).
+    #[arg(long, value_name = "SECS")]
+    pub restart_interval: Option<u64>,
+    /// Recycle a daemon process idle this many seconds (inactivity-timeout).
+    #[arg(long, value_name = "SECS")]
+    pub inactivity_timeout: Option<u64>,
+    /// Slow-client and slow-request timeouts (see [`Timeouts`]).
+    #[command(flatten)]
+    pub timeouts: Timeouts,
+    /// Seconds a recycling daemon lets requests finish (graceful-timeout, default
+    /// [`DEFAULT_GRACEFUL_TIMEOUT`]).
+    #[arg(long, value_name = "SECS", help = format!(
+        "Seconds a recycling daemon lets requests finish ({}, default {})",
+        flags::GRACEFUL_TIMEOUT.option(),
+        DEFAULT_GRACEFUL_TIMEOUT.as_secs()
+    ))]
+    pub graceful_timeout: Option<u64>,
+    /// Seconds daemons get to finish when the server stops (shutdown-timeout, default 5).
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout: Option<u64>,
+    /// Seconds a request waits for a daemon to accept it before a 503 (connect-timeout, default 15).
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
+    /// Recycle a daemon process whose resident memory exceeds this many bytes (memory-limit).
+    #[arg(long, value_name = "BYTES")]
+    pub memory_limit: Option<u64>,
+    /// Recycle a daemon process after this much CPU time in seconds (cpu-time-limit).
+    #[arg(long, value_name = "SECS")]
+    pub cpu_time_limit: Option<u64>,
+    /// The rswsgi SDK source, to build a .rs script [default: $RSWSGI_SDK, else next to express].
+    #[arg(long, value_name = "DIR")]
+    pub sdk_path: Option<PathBuf>,
+    /// Build cache for a .rs script [default: $XDG_CACHE_HOME/rswsgi/handlers or ~/.cache/rswsgi/handlers].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Process and application group names, socket prefix, environ additions.
+    #[command(flatten)]
     pub app: AppOptions,
     /// Static files, aliases, error documents, compression, rewrite rules, CGI.
+    #[command(flatten)]
     pub site: SiteOptions,
     /// Host names, TLS and HTTP/2.
+    #[command(flatten)]
     pub hosts: HostOptions,
     /// Mount points and host names proxied to other servers.
+    #[command(flatten)]
     pub proxy: ProxyOptions,
     /// Request body limit, chunked bodies, keep-alive, backlog, trusted proxies.
+    #[command(flatten)]
     pub requests: RequestOptions,
     /// MPM, pid file, process name, environment script.
+    #[command(flatten)]
     pub process: ProcessOptions,
+    /// Extra configuration lines appended verbatim (library only; the tests use it).
+    #[arg(skip)]
+    pub extra_directives: Vec<String>,
+    /// Extra `WSGIDaemonProcess` options (`maximum-requests=100`, …) (library only); they
+    /// come after the recycling options above, and after (so override) the ones express
+    /// sets itself.
+    #[arg(skip)]
+    pub daemon_options: Vec<String>,
 }
 
 impl ServerOptions {
@@ -211,42 +271,7 @@ impl ServerOptions {
     pub fn new(script: impl Into<PathBuf>) -> Self {
         ServerOptions {
             script: script.into(),
-            application_type: ApplicationType::Script,
-            host: "127.0.0.1".to_owned(),
-            port: 8000,
-            processes: 1,
-            threads: 5,
-            server_root: None,
-            user: None,
-            group: None,
-            python_home: None,
-            python_path: Vec::new(),
-            callable_object: "application".to_owned(),
-            mount_point: "/".to_owned(),
-            log_to_terminal: false,
-            access_log: false,
-            log_level: "info".to_owned(),
-            httpd_executable: None,
-            modules_directory: None,
-            module_path: None,
-            daemon_executable: None,
-            working_directory: None,
-            max_clients: None,
-            daemon_options: Vec::new(),
-            timeouts: Timeouts::default(),
-            include_files: Vec::new(),
-            extra_directives: Vec::new(),
-            sdk_path: None,
-            cache_dir: None,
-            startup_log: false,
-            keep_serving_on_load_error: false,
-            load_wait: crate::startup::DEFAULT_LOAD_WAIT,
-            app: AppOptions::default(),
-            site: SiteOptions::default(),
-            hosts: HostOptions::default(),
-            proxy: ProxyOptions::default(),
-            requests: RequestOptions::default(),
-            process: ProcessOptions::default(),
+            ..clap_defaults()
         }
     }
 
@@ -277,10 +302,26 @@ impl ServerOptions {
         })
     }
 
-    /// The daemon process group's name: `--process-group`, else `localhost:PORT` as
-    /// mod_wsgi-express names it.
-    pub fn process_group(&self) -> String {
-        self.app.group_name(self.port)
+    /// The `WSGIDaemonProcess` options of the group: those of the recycling flags that are
+    /// given (`maximum-requests=100`, ...), then [`ServerOptions::daemon_options`].
+    pub fn all_daemon_options(&self) -> Vec<String> {
+        // The daemon's limits are named as daemon_spec names them; shutdown-timeout and
+        // connect-timeout are the module's own (the supervisor's and the relay's).
+        let recycling = [
+            (flags::MAXIMUM_REQUESTS.option(), self.maximum_requests),
+            (flags::RESTART_INTERVAL.option(), self.restart_interval),
+            (flags::INACTIVITY_TIMEOUT.option(), self.inactivity_timeout),
+            (flags::GRACEFUL_TIMEOUT.option(), self.graceful_timeout),
+            ("shutdown-timeout", self.shutdown_timeout),
+            ("connect-timeout", self.connect_timeout),
+            (flags::MEMORY_LIMIT.option(), self.memory_limit),
+            (flags::CPU_TIME_LIMIT.option(), self.cpu_time_limit),
+        ];
+        recycling
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name}={v}")))
+            .chain(self.daemon_options.iter().cloned())
+            .collect()
     }
 }
 
@@ -296,7 +337,13 @@ mod tests {
         assert_eq!(o.threads, 5);
         assert_eq!(o.callable_object, "application");
         assert_eq!(o.max_clients_or_default(), MIN_RELAY_THREADS);
-        assert_eq!(o.process_group(), "localhost:8000");
+        assert_eq!(o.application_type, ApplicationType::Script);
+        assert_eq!(
+            (o.host.as_str(), o.log_level.as_str()),
+            ("127.0.0.1", "info")
+        );
+        assert_eq!(o.load_wait, crate::startup::DEFAULT_LOAD_WAIT);
+        assert!(o.all_daemon_options().is_empty());
         assert_eq!(
             o.timeouts.request_read_timeout(),
             "header=15-30,MinRate=500 body=15,MinRate=500"
@@ -318,6 +365,29 @@ mod tests {
             root.starts_with("/tmp/rswsgi-express-127.0.0.1:8000:"),
             "{root}"
         );
+    }
+
+    #[test]
+    fn recycling_flags_become_daemon_options_with_the_daemons_names() {
+        let mut o = ServerOptions::new("x.py");
+        o.maximum_requests = Some(100);
+        o.graceful_timeout = Some(3);
+        o.connect_timeout = Some(7);
+        o.cpu_time_limit = Some(9);
+        o.daemon_options = vec!["queue-timeout=2".into()];
+        assert_eq!(
+            o.all_daemon_options(),
+            [
+                "maximum-requests=100",
+                "graceful-timeout=3",
+                "connect-timeout=7",
+                "cpu-time-limit=9",
+                "queue-timeout=2"
+            ]
+        );
+        for limit in ["maximum-requests", "graceful-timeout", "cpu-time-limit"] {
+            assert!(rswsgi_protocol::daemon_spec::LIMITS.contains(&limit));
+        }
     }
 
     #[test]

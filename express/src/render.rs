@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use rswsgi_protocol::daemon_spec::flags;
+
 use crate::config::ServerConfig;
 
 /// The httpd.conf template.
@@ -99,7 +101,8 @@ pub fn daemon_process_args(c: &ServerConfig) -> Result<String> {
         args.push(conf_word(&format!("user={}", id.user))?);
         args.push(conf_word(&format!("group={}", id.group))?);
     }
-    args.push(format!("request-timeout={}", c.timeouts.request_timeout));
+    let request_timeout = flags::REQUEST_TIMEOUT.option();
+    args.push(format!("{request_timeout}={}", c.timeouts.request_timeout));
     args.push(format!("socket-timeout={}", c.timeouts.socket_timeout));
     for option in &c.daemon_options {
         args.push(conf_word(option)?);

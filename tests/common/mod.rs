@@ -7,6 +7,12 @@
 //! `make test` does it. Run as root, servers switch to the user `rswsgi-test`
 //! (`make setup` creates it). The Python apps need `RSWSGI_TEST_VENV`, a virtualenv of
 //! Debian's `/usr/bin/python3` with Flask (`make setup` creates it).
+//!
+//! Prerequisites: a test that needs the virtualenv or root starts with `require!(venv)` or
+//! `require!(root)` ([`require!`], [`venv`], [`root`]). When one is missing, a plain `cargo test`
+//! skips that test, printing one line to stderr (`skipped: <test>: needs RSWSGI_TEST_VENV (run
+//! make test)`, or `needs root`); under `RSWSGI_TEST_REQUIRE=1`, which `make test` (and so CI)
+//! sets, a missing prerequisite fails the test instead, so nothing is skipped silently there.
 #![allow(dead_code)]
 
 pub mod curl;
@@ -18,6 +24,7 @@ pub mod semantics;
 mod server;
 
 use std::fs;
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -70,20 +77,75 @@ pub fn binaries() -> Binaries {
     bins
 }
 
-/// The Flask virtualenv given by `RSWSGI_TEST_VENV`. Panics (never skips) when unset or broken.
-pub fn test_venv() -> PathBuf {
-    let venv = std::env::var_os("RSWSGI_TEST_VENV")
-        .map(PathBuf::from)
-        .expect(
-            "RSWSGI_TEST_VENV is not set: point it at a virtualenv of /usr/bin/python3 with Flask \
-         (`make setup` creates one; `make test` exports it)",
-        );
+/// The variable under which a missing prerequisite fails a test instead of skipping it
+/// (`make test` sets it to 1).
+pub const REQUIRE_VAR: &str = "RSWSGI_TEST_REQUIRE";
+
+/// Returns from the test when a prerequisite is missing (see [`venv`] and [`root`]):
+/// `let venv = require!(venv);` gives the virtualenv; `require!(root);` checks for root.
+#[macro_export]
+macro_rules! require {
+    (venv) => {
+        match $crate::common::venv() {
+            Some(venv) => venv,
+            None => return,
+        }
+    };
+    (root) => {
+        if $crate::common::root().is_none() {
+            return;
+        }
+    };
+}
+
+/// A prerequisite `needs` of the running test is missing: under [`REQUIRE_VAR`] the test
+/// fails; otherwise one `skipped: <test>: needs ...` line goes to stderr and the test is
+/// to return (`None`).
+fn missing<T>(needs: &str) -> Option<T> {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("this test");
+    if std::env::var_os(REQUIRE_VAR).is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{test}: needs {needs}, and {REQUIRE_VAR} is set: nothing may be skipped");
+    }
+    // Straight to stderr, past libtest's capture (which takes only eprintln!), so that a
+    // plain `cargo test` shows it.
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: needs {needs}");
+    None
+}
+
+/// The Flask virtualenv given by `RSWSGI_TEST_VENV`, checked, if the variable is set.
+fn venv_if_set() -> Option<PathBuf> {
+    let venv = PathBuf::from(std::env::var_os("RSWSGI_TEST_VENV").filter(|v| !v.is_empty())?);
     assert!(
         venv.join("bin/python").exists() && venv.join("pyvenv.cfg").is_file(),
         "RSWSGI_TEST_VENV={} is not a virtualenv: run `make setup`",
         venv.display()
     );
-    venv
+    Some(venv)
+}
+
+/// The Flask virtualenv given by `RSWSGI_TEST_VENV`, or `None` (after the skip line) when it
+/// is not set; panics when it is set but is no virtualenv, or under [`REQUIRE_VAR`].
+pub fn venv() -> Option<PathBuf> {
+    venv_if_set().or_else(|| missing("RSWSGI_TEST_VENV (run make test)"))
+}
+
+/// `Some(())` when running as root, else `None` (after the skip line); panics under
+/// [`REQUIRE_VAR`].
+pub fn root() -> Option<()> {
+    match is_root() {
+        true => Some(()),
+        false => missing("root"),
+    }
+}
+
+/// The virtualenv, for the helpers of a test that started with `require!(venv)`: panics
+/// when it is not set (a test that needs it and does not say so).
+pub fn test_venv() -> PathBuf {
+    venv_if_set().expect(
+        "RSWSGI_TEST_VENV is not set: a test that needs it starts with `require!(venv)` \
+         (`make setup` creates the virtualenv; `make test` exports it)",
+    )
 }
 
 /// The user servers switch to: `rswsgi-test` when running as root, none otherwise.

@@ -149,7 +149,7 @@ impl Builder {
         for _ in 0..3 {
             let port = free_port();
             let mut opts = ServerOptions::new(&script);
-            opts.port = port;
+            opts.port = port.into();
             opts.processes = self.processes;
             opts.threads = self.threads;
             opts.mount_point = self.mount_point.clone();

@@ -460,7 +460,7 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
         }
         life.check_request_timeouts(&*backend);
         ticks += 1;
-        if ticks % SLOW_EVERY == 0 {
+        if ticks.is_multiple_of(SLOW_EVERY) {
             if nix::unistd::getppid() != parent {
                 tracing::info!("parent process {parent} went away, exiting");
                 std::process::exit(0);

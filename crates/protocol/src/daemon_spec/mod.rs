@@ -6,6 +6,7 @@
 //! every flag with its value and help (the daemon's `--help`). `--check-python-home DIR` is a
 //! separate mode of the daemon, not part of the spec.
 
+pub mod flags;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,10 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// The flags by name (`flags::LISTEN_FD` and `flags::SECRET_FD` by path: the names are
+// also the descriptors').
+use flags::*;
+pub use flags::{Flag, FLAGS};
 pub use parse::SpecError;
 
 /// The descriptor the listening socket is inherited at.
@@ -34,26 +39,29 @@ pub const DEFAULT_GRACEFUL_TIMEOUT: Duration = Duration::from_secs(15);
 /// `--deadlock-timeout` when none is given.
 pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The recycling limits and timeouts, as flags: see [`LIMITS`].
+const LIMIT_FLAGS: [Flag; 15] = [
+    MAXIMUM_REQUESTS,
+    MAXIMUM_REQUESTS_JITTER,
+    RESTART_INTERVAL,
+    INACTIVITY_TIMEOUT,
+    REQUEST_TIMEOUT,
+    INTERRUPT_TIMEOUT,
+    GRACEFUL_TIMEOUT,
+    EVICTION_TIMEOUT,
+    STARTUP_TIMEOUT,
+    DEADLOCK_TIMEOUT,
+    QUEUE_TIMEOUT,
+    MEMORY_LIMIT,
+    CPU_TIME_LIMIT,
+    HEADER_BUFFER_SIZE,
+    RESPONSE_BUFFER_SIZE,
+];
+
 /// The recycling limits and timeouts: `WSGIDaemonProcess` options of the same names, and the
 /// daemon's flags `--NAME N` (seconds, bytes or a count; 0 turns one off). See
 /// [`DaemonSpec::set_limit`].
-pub const LIMITS: &[&str] = &[
-    "maximum-requests",
-    "maximum-requests-jitter",
-    "restart-interval",
-    "inactivity-timeout",
-    "request-timeout",
-    "interrupt-timeout",
-    "graceful-timeout",
-    "eviction-timeout",
-    "startup-timeout",
-    "deadlock-timeout",
-    "queue-timeout",
-    "memory-limit",
-    "cpu-time-limit",
-    "header-buffer-size",
-    "response-buffer-size",
-];
+pub const LIMITS: &[&str] = &flags::options(LIMIT_FLAGS);
 
 /// Whose scripts the daemon may load (`--script-user` or `--script-group`, never both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,223 +159,6 @@ pub struct DaemonSpec {
     pub apache_version: Option<(u32, u32, u32)>,
 }
 
-/// One flag of the command line, for `--help` and the documentation check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flag {
-    /// `--name`.
-    pub name: &'static str,
-    /// The value's placeholder, or `None` for a switch.
-    pub value: Option<&'static str>,
-    /// Whether the flag may be given more than once.
-    pub repeatable: bool,
-    /// Whether a command line without it is refused.
-    pub required: bool,
-    /// One line of help.
-    pub help: &'static str,
-}
-
-const fn flag(name: &'static str, value: &'static str, help: &'static str) -> Flag {
-    Flag {
-        name,
-        value: Some(value),
-        repeatable: false,
-        required: false,
-        help,
-    }
-}
-
-const fn need(name: &'static str, value: &'static str, help: &'static str) -> Flag {
-    Flag {
-        required: true,
-        ..flag(name, value, help)
-    }
-}
-
-const fn many(name: &'static str, value: &'static str, help: &'static str) -> Flag {
-    Flag {
-        repeatable: true,
-        ..flag(name, value, help)
-    }
-}
-
-const fn switch(name: &'static str, help: &'static str) -> Flag {
-    Flag {
-        name,
-        value: None,
-        repeatable: false,
-        required: false,
-        help,
-    }
-}
-
-/// Every flag [`DaemonSpec::to_args`] can write and [`DaemonSpec::parse`] reads.
-pub const FLAGS: &[Flag] = &[
-    need("--listen-fd", "FD", "The inherited listening UNIX socket"),
-    need(
-        "--secret-fd",
-        "FD",
-        "The inherited pipe holding the connection secret",
-    ),
-    flag(
-        "--peer-uid",
-        "UID",
-        "The uid connections must come from (default: this process's)",
-    ),
-    flag(
-        "--listen-backlog",
-        "N",
-        "Backlog of the listening socket [default: 100]",
-    ),
-    need("--group", "NAME", "The daemon process group's name"),
-    need(
-        "--processes",
-        "N",
-        "How many daemon processes the group runs",
-    ),
-    need("--threads", "M", "Worker threads in this process"),
-    need(
-        "--parent-pid",
-        "PID",
-        "The supervisor's pid: exit when the parent changes",
-    ),
-    many("--script", "FILE", "A WSGI script to load at start-up"),
-    many(
-        "--allow-script",
-        "FILE",
-        "Another script requests may name, loaded on first use",
-    ),
-    many(
-        "--allow-dir",
-        "DIR",
-        "A directory whose scripts requests may name",
-    ),
-    flag(
-        "--callable",
-        "NAME",
-        "The callable requests get by default [default: application]",
-    ),
-    flag(
-        "--python-home",
-        "DIR",
-        "A Python prefix or virtualenv to use",
-    ),
-    many(
-        "--python-path",
-        "DIR[:DIR]",
-        "Directories to put at the front of sys.path",
-    ),
-    flag("--home", "DIR", "Working directory of the process"),
-    switch("--verbose", "Also log debug lines"),
-    switch(
-        "--no-script-reloading",
-        "Do not recycle when a loaded script changes",
-    ),
-    flag(
-        "--maximum-requests",
-        "N",
-        "Recycle after this many requests (0: never)",
-    ),
-    flag(
-        "--maximum-requests-jitter",
-        "N",
-        "Up to this many extra requests, per process",
-    ),
-    flag(
-        "--restart-interval",
-        "S",
-        "Recycle after running this many seconds (0: never)",
-    ),
-    flag(
-        "--inactivity-timeout",
-        "S",
-        "Recycle after this many idle seconds (0: never)",
-    ),
-    flag(
-        "--request-timeout",
-        "S",
-        "Give up a request after this many seconds (0: never)",
-    ),
-    flag(
-        "--interrupt-timeout",
-        "S",
-        "Raise mod_wsgi.RequestTimeout first, recycle later",
-    ),
-    flag(
-        "--graceful-timeout",
-        "S",
-        "Seconds a stop lets requests finish [default: 15]",
-    ),
-    flag(
-        "--eviction-timeout",
-        "S",
-        "Seconds a SIGUSR1 recycle lets requests finish",
-    ),
-    flag(
-        "--startup-timeout",
-        "S",
-        "Exit when start-up takes longer (0: never)",
-    ),
-    flag(
-        "--deadlock-timeout",
-        "S",
-        "Exit when the GIL is stuck this long [default: 300]",
-    ),
-    flag(
-        "--queue-timeout",
-        "S",
-        "504 a request that waited longer for a worker (0: never)",
-    ),
-    flag(
-        "--memory-limit",
-        "BYTES",
-        "Recycle above this resident memory (0: never)",
-    ),
-    flag(
-        "--cpu-time-limit",
-        "S",
-        "Recycle after this much CPU time (0: never)",
-    ),
-    flag(
-        "--header-buffer-size",
-        "BYTES",
-        "Largest response head (0: 1 MiB)",
-    ),
-    flag(
-        "--response-buffer-size",
-        "BYTES",
-        "Largest body piece sent at once (0: 1 MiB)",
-    ),
-    flag(
-        "--send-buffer-size",
-        "BYTES",
-        "SO_SNDBUF of each accepted connection",
-    ),
-    flag(
-        "--receive-buffer-size",
-        "BYTES",
-        "SO_RCVBUF of each accepted connection",
-    ),
-    flag("--stack-size", "BYTES", "Stack size of the worker threads"),
-    flag(
-        "--switch-interval",
-        "S",
-        "sys.setswitchinterval() at start-up",
-    ),
-    flag(
-        "--script-user",
-        "UID",
-        "Only load scripts owned by this uid",
-    ),
-    flag("--script-group", "GID", "Only load scripts of this gid"),
-    switch("--restrict-stdin", "sys.stdin raises OSError on any use"),
-    switch("--restrict-stdout", "sys.stdout raises OSError on any use"),
-    flag(
-        "--apache-version",
-        "X.Y.Z",
-        "The version of the Apache that started this process",
-    ),
-];
-
 impl DaemonSpec {
     /// A spec with the required values and every other one at its default, at the inherited
     /// descriptors [`LISTEN_FD`] and [`SECRET_FD`].
@@ -420,48 +211,48 @@ impl DaemonSpec {
     /// not its default.
     pub fn to_args(&self) -> Vec<OsString> {
         let mut a = Args(Vec::new());
-        a.value("--listen-fd", self.listen_fd);
-        a.value("--secret-fd", self.secret_fd);
-        a.opt("--peer-uid", self.peer_uid);
+        a.value(flags::LISTEN_FD, self.listen_fd);
+        a.value(flags::SECRET_FD, self.secret_fd);
+        a.opt(PEER_UID, self.peer_uid);
         if self.listen_backlog != DEFAULT_LISTEN_BACKLOG {
-            a.value("--listen-backlog", self.listen_backlog);
+            a.value(LISTEN_BACKLOG, self.listen_backlog);
         }
-        a.value("--group", &self.group);
-        a.value("--processes", self.processes);
-        a.value("--threads", self.threads);
-        a.value("--parent-pid", self.parent_pid);
-        a.paths("--script", &self.scripts);
-        a.paths("--allow-script", &self.allow_scripts);
-        a.paths("--allow-dir", &self.allow_dirs);
+        a.value(GROUP, &self.group);
+        a.value(PROCESSES, self.processes);
+        a.value(THREADS, self.threads);
+        a.value(PARENT_PID, self.parent_pid);
+        a.paths(SCRIPT, &self.scripts);
+        a.paths(ALLOW_SCRIPT, &self.allow_scripts);
+        a.paths(ALLOW_DIR, &self.allow_dirs);
         if self.callable != DEFAULT_CALLABLE {
-            a.value("--callable", &self.callable);
+            a.value(CALLABLE, &self.callable);
         }
-        a.path("--python-home", self.python_home.as_ref());
+        a.path(PYTHON_HOME, self.python_home.as_ref());
         if !self.python_path.is_empty() {
             let joined = std::env::join_paths(&self.python_path);
             // join_paths fails only on a path holding ':'; pass those one by one.
             match joined {
-                Ok(p) => a.path("--python-path", Some(&p.into())),
-                Err(_) => a.paths("--python-path", &self.python_path),
+                Ok(p) => a.path(PYTHON_PATH, Some(&p.into())),
+                Err(_) => a.paths(PYTHON_PATH, &self.python_path),
             }
         }
-        a.path("--home", self.home.as_ref());
-        a.switch("--verbose", self.verbose);
-        a.switch("--no-script-reloading", !self.script_reloading);
+        a.path(HOME, self.home.as_ref());
+        a.switch(VERBOSE, self.verbose);
+        a.switch(NO_SCRIPT_RELOADING, !self.script_reloading);
         self.limit_args(&mut a);
-        a.opt("--send-buffer-size", self.send_buffer_size);
-        a.opt("--receive-buffer-size", self.receive_buffer_size);
-        a.opt("--stack-size", self.stack_size);
-        a.opt("--switch-interval", self.switch_interval);
+        a.opt(SEND_BUFFER_SIZE, self.send_buffer_size);
+        a.opt(RECEIVE_BUFFER_SIZE, self.receive_buffer_size);
+        a.opt(STACK_SIZE, self.stack_size);
+        a.opt(SWITCH_INTERVAL, self.switch_interval);
         match self.script_owner {
-            Some(ScriptOwner::User(uid)) => a.value("--script-user", uid),
-            Some(ScriptOwner::Group(gid)) => a.value("--script-group", gid),
+            Some(ScriptOwner::User(uid)) => a.value(SCRIPT_USER, uid),
+            Some(ScriptOwner::Group(gid)) => a.value(SCRIPT_GROUP, gid),
             None => {}
         }
-        a.switch("--restrict-stdin", self.restrict_stdin);
-        a.switch("--restrict-stdout", self.restrict_stdout);
+        a.switch(RESTRICT_STDIN, self.restrict_stdin);
+        a.switch(RESTRICT_STDOUT, self.restrict_stdout);
         if let Some((x, y, z)) = self.apache_version {
-            a.value("--apache-version", format!("{x}.{y}.{z}"));
+            a.value(APACHE_VERSION, format!("{x}.{y}.{z}"));
         }
         a.0
     }
@@ -469,57 +260,64 @@ impl DaemonSpec {
     /// The recycling limits and timeouts, each only when set (0 turns one off).
     fn limit_args(&self, a: &mut Args) {
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs());
-        a.opt("--maximum-requests", self.maximum_requests);
+        a.opt(MAXIMUM_REQUESTS, self.maximum_requests);
         if self.maximum_requests_jitter > 0 {
-            a.value("--maximum-requests-jitter", self.maximum_requests_jitter);
+            a.value(MAXIMUM_REQUESTS_JITTER, self.maximum_requests_jitter);
         }
-        a.opt("--restart-interval", secs(self.restart_interval));
-        a.opt("--inactivity-timeout", secs(self.inactivity_timeout));
-        a.opt("--request-timeout", secs(self.request_timeout));
-        a.opt("--interrupt-timeout", secs(self.interrupt_timeout));
+        a.opt(RESTART_INTERVAL, secs(self.restart_interval));
+        a.opt(INACTIVITY_TIMEOUT, secs(self.inactivity_timeout));
+        a.opt(REQUEST_TIMEOUT, secs(self.request_timeout));
+        a.opt(INTERRUPT_TIMEOUT, secs(self.interrupt_timeout));
         if self.graceful_timeout != DEFAULT_GRACEFUL_TIMEOUT {
-            a.value("--graceful-timeout", self.graceful_timeout.as_secs());
+            a.value(GRACEFUL_TIMEOUT, self.graceful_timeout.as_secs());
         }
-        a.opt("--eviction-timeout", secs(self.eviction_timeout));
-        a.opt("--startup-timeout", secs(self.startup_timeout));
+        a.opt(EVICTION_TIMEOUT, secs(self.eviction_timeout));
+        a.opt(STARTUP_TIMEOUT, secs(self.startup_timeout));
         if self.deadlock_timeout != Some(DEFAULT_DEADLOCK_TIMEOUT) {
-            a.value(
-                "--deadlock-timeout",
-                secs(self.deadlock_timeout).unwrap_or(0),
-            );
+            a.value(DEADLOCK_TIMEOUT, secs(self.deadlock_timeout).unwrap_or(0));
         }
-        a.opt("--queue-timeout", secs(self.queue_timeout));
-        a.opt("--memory-limit", self.memory_limit);
-        a.opt("--cpu-time-limit", secs(self.cpu_time_limit));
-        a.opt("--header-buffer-size", self.header_buffer_size);
-        a.opt("--response-buffer-size", self.response_buffer_size);
+        a.opt(QUEUE_TIMEOUT, secs(self.queue_timeout));
+        a.opt(MEMORY_LIMIT, self.memory_limit);
+        a.opt(CPU_TIME_LIMIT, secs(self.cpu_time_limit));
+        a.opt(HEADER_BUFFER_SIZE, self.header_buffer_size);
+        a.opt(RESPONSE_BUFFER_SIZE, self.response_buffer_size);
     }
 
     /// Sets the limit called `name` (one of [`LIMITS`]) to `n`, 0 turning it off (for
     /// `graceful-timeout`: no grace); false when `name` is no limit.
     pub fn set_limit(&mut self, name: &str, n: u64) -> bool {
+        match LIMIT_FLAGS.iter().find(|f| f.option() == name) {
+            Some(flag) => {
+                self.set_limit_flag(*flag, n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the limit of `flag` (one of [`LIMIT_FLAGS`]) to `n`, 0 turning it off.
+    fn set_limit_flag(&mut self, flag: Flag, n: u64) {
         let on = (n > 0).then_some(n);
         let secs = on.map(Duration::from_secs);
         let bytes = on.map(|b| usize::try_from(b).unwrap_or(usize::MAX));
-        match name {
-            "maximum-requests" => self.maximum_requests = on,
-            "maximum-requests-jitter" => self.maximum_requests_jitter = n,
-            "restart-interval" => self.restart_interval = secs,
-            "inactivity-timeout" => self.inactivity_timeout = secs,
-            "request-timeout" => self.request_timeout = secs,
-            "interrupt-timeout" => self.interrupt_timeout = secs,
-            "graceful-timeout" => self.graceful_timeout = Duration::from_secs(n),
-            "eviction-timeout" => self.eviction_timeout = secs,
-            "startup-timeout" => self.startup_timeout = secs,
-            "deadlock-timeout" => self.deadlock_timeout = secs,
-            "queue-timeout" => self.queue_timeout = secs,
-            "memory-limit" => self.memory_limit = on,
-            "cpu-time-limit" => self.cpu_time_limit = secs,
-            "header-buffer-size" => self.header_buffer_size = bytes,
-            "response-buffer-size" => self.response_buffer_size = bytes,
-            _ => return false,
+        match flag {
+            MAXIMUM_REQUESTS => self.maximum_requests = on,
+            MAXIMUM_REQUESTS_JITTER => self.maximum_requests_jitter = n,
+            RESTART_INTERVAL => self.restart_interval = secs,
+            INACTIVITY_TIMEOUT => self.inactivity_timeout = secs,
+            REQUEST_TIMEOUT => self.request_timeout = secs,
+            INTERRUPT_TIMEOUT => self.interrupt_timeout = secs,
+            GRACEFUL_TIMEOUT => self.graceful_timeout = Duration::from_secs(n),
+            EVICTION_TIMEOUT => self.eviction_timeout = secs,
+            STARTUP_TIMEOUT => self.startup_timeout = secs,
+            DEADLOCK_TIMEOUT => self.deadlock_timeout = secs,
+            QUEUE_TIMEOUT => self.queue_timeout = secs,
+            MEMORY_LIMIT => self.memory_limit = on,
+            CPU_TIME_LIMIT => self.cpu_time_limit = secs,
+            HEADER_BUFFER_SIZE => self.header_buffer_size = bytes,
+            RESPONSE_BUFFER_SIZE => self.response_buffer_size = bytes,
+            other => unreachable!("{} is no limit", other.name),
         }
-        true
     }
 
     /// The daemon's `--help`: a usage line and one line per flag of [`FLAGS`].
@@ -549,27 +347,28 @@ impl DaemonSpec {
 struct Args(Vec<OsString>);
 
 impl Args {
-    fn value(&mut self, flag: &str, v: impl ToString) {
-        self.0.extend([flag.into(), v.to_string().into()]);
+    fn value(&mut self, flag: Flag, v: impl ToString) {
+        self.0.extend([flag.name.into(), v.to_string().into()]);
     }
-    fn opt(&mut self, flag: &str, v: Option<impl ToString>) {
+    fn opt(&mut self, flag: Flag, v: Option<impl ToString>) {
         if let Some(v) = v {
             self.value(flag, v);
         }
     }
-    fn path(&mut self, flag: &str, p: Option<&PathBuf>) {
+    fn path(&mut self, flag: Flag, p: Option<&PathBuf>) {
         if let Some(p) = p {
-            self.0.extend([flag.into(), p.clone().into_os_string()]);
+            self.0
+                .extend([flag.name.into(), p.clone().into_os_string()]);
         }
     }
-    fn paths(&mut self, flag: &str, ps: &[PathBuf]) {
+    fn paths(&mut self, flag: Flag, ps: &[PathBuf]) {
         for p in ps {
             self.path(flag, Some(p));
         }
     }
-    fn switch(&mut self, flag: &str, on: bool) {
+    fn switch(&mut self, flag: Flag, on: bool) {
         if on {
-            self.0.push(flag.into());
+            self.0.push(flag.name.into());
         }
     }
 }

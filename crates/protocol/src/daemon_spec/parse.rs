@@ -4,7 +4,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::{DaemonSpec, Flag, ScriptOwner, FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
+use super::flags::{self, *};
+use super::{DaemonSpec, ScriptOwner, LIMIT_FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
 
 /// Why a command line is not a daemon's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,8 +77,8 @@ impl DaemonSpec {
         if let Some(missing) = required.find(|f| !seen.contains(&f.name)) {
             return Err(SpecError::Missing(missing.name));
         }
-        if seen.contains(&"--script-user") && seen.contains(&"--script-group") {
-            return Err(SpecError::Conflict("--script-user", "--script-group"));
+        if seen.contains(&SCRIPT_USER.name) && seen.contains(&SCRIPT_GROUP.name) {
+            return Err(SpecError::Conflict(SCRIPT_USER.name, SCRIPT_GROUP.name));
         }
         Ok(spec)
     }
@@ -85,61 +86,54 @@ impl DaemonSpec {
     /// Sets the field of one flag.
     fn apply(&mut self, flag: &Flag, value: Option<OsString>) -> Result<(), SpecError> {
         let Some(raw) = value else {
-            return self.apply_switch(flag.name);
+            return self.apply_switch(*flag);
         };
         let v = Value {
             flag: flag.name,
             raw,
         };
-        match flag.name {
-            "--listen-fd" => self.listen_fd = v.number()?,
-            "--secret-fd" => self.secret_fd = v.number()?,
-            "--peer-uid" => self.peer_uid = Some(v.number()?),
-            "--listen-backlog" => self.listen_backlog = v.number()?,
-            "--group" => self.group = v.text()?.to_string(),
-            "--processes" => self.processes = v.in_range(1, 100_000)?,
-            "--threads" => self.threads = v.in_range(1, 10_000)?,
-            "--parent-pid" => self.parent_pid = v.number()?,
-            "--script" => self.scripts.push(v.path()),
-            "--allow-script" => self.allow_scripts.push(v.path()),
-            "--allow-dir" => self.allow_dirs.push(v.path()),
-            "--callable" => self.callable = v.text()?.to_string(),
-            "--python-home" => self.python_home = Some(v.path()),
-            "--python-path" => self
+        match *flag {
+            flags::LISTEN_FD => self.listen_fd = v.number()?,
+            flags::SECRET_FD => self.secret_fd = v.number()?,
+            PEER_UID => self.peer_uid = Some(v.number()?),
+            LISTEN_BACKLOG => self.listen_backlog = v.number()?,
+            GROUP => self.group = v.text()?.to_string(),
+            PROCESSES => self.processes = v.in_range(1, 100_000)?,
+            THREADS => self.threads = v.in_range(1, 10_000)?,
+            PARENT_PID => self.parent_pid = v.number()?,
+            SCRIPT => self.scripts.push(v.path()),
+            ALLOW_SCRIPT => self.allow_scripts.push(v.path()),
+            ALLOW_DIR => self.allow_dirs.push(v.path()),
+            CALLABLE => self.callable = v.text()?.to_string(),
+            PYTHON_HOME => self.python_home = Some(v.path()),
+            PYTHON_PATH => self
                 .python_path
                 .extend(std::env::split_paths(&v.raw).filter(|p| !p.as_os_str().is_empty())),
-            "--home" => self.home = Some(v.path()),
-            "--send-buffer-size" => {
+            HOME => self.home = Some(v.path()),
+            SEND_BUFFER_SIZE => {
                 self.send_buffer_size = Some(v.in_range(MIN_SOCKET_BUFFER, MAX_SIZE)?)
             }
-            "--receive-buffer-size" => {
+            RECEIVE_BUFFER_SIZE => {
                 self.receive_buffer_size = Some(v.in_range(MIN_SOCKET_BUFFER, MAX_SIZE)?)
             }
-            "--stack-size" => self.stack_size = Some(v.in_range(1, u64::from(MAX_SIZE))?),
-            "--switch-interval" => self.switch_interval = Some(v.switch_interval()?),
-            "--script-user" => self.script_owner = Some(ScriptOwner::User(v.number()?)),
-            "--script-group" => self.script_owner = Some(ScriptOwner::Group(v.number()?)),
-            "--apache-version" => self.apache_version = Some(v.version()?),
-            _ => self.apply_limit(&v)?,
+            STACK_SIZE => self.stack_size = Some(v.in_range(1, u64::from(MAX_SIZE))?),
+            SWITCH_INTERVAL => self.switch_interval = Some(v.switch_interval()?),
+            SCRIPT_USER => self.script_owner = Some(ScriptOwner::User(v.number()?)),
+            SCRIPT_GROUP => self.script_owner = Some(ScriptOwner::Group(v.number()?)),
+            APACHE_VERSION => self.apache_version = Some(v.version()?),
+            limit if LIMIT_FLAGS.contains(&limit) => self.set_limit_flag(limit, v.number()?),
+            other => unreachable!("{} is in FLAGS but not parsed", other.name),
         }
         Ok(())
     }
 
-    /// Sets a recycling limit or timeout (0 turns it off).
-    fn apply_limit(&mut self, v: &Value) -> Result<(), SpecError> {
-        let n = v.number()?;
-        let name = v.flag.trim_start_matches("--");
-        assert!(self.set_limit(name, n), "{name} is in FLAGS but not parsed");
-        Ok(())
-    }
-
-    fn apply_switch(&mut self, name: &'static str) -> Result<(), SpecError> {
-        match name {
-            "--verbose" => self.verbose = true,
-            "--no-script-reloading" => self.script_reloading = false,
-            "--restrict-stdin" => self.restrict_stdin = true,
-            "--restrict-stdout" => self.restrict_stdout = true,
-            other => unreachable!("{other} is a switch in FLAGS but not parsed"),
+    fn apply_switch(&mut self, flag: Flag) -> Result<(), SpecError> {
+        match flag {
+            VERBOSE => self.verbose = true,
+            NO_SCRIPT_RELOADING => self.script_reloading = false,
+            RESTRICT_STDIN => self.restrict_stdin = true,
+            RESTRICT_STDOUT => self.restrict_stdout = true,
+            other => unreachable!("{} is a switch in FLAGS but not parsed", other.name),
         }
         Ok(())
     }

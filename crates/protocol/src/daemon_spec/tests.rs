@@ -113,6 +113,29 @@ fn flags_lists_exactly_what_to_args_writes() {
     assert_eq!(written, listed);
 }
 
+/// The `[default: ...]` of a flag's help is the default the spec uses.
+#[test]
+fn the_defaults_in_the_help_are_the_specs() {
+    let defaults = [
+        (flags::LISTEN_BACKLOG, DEFAULT_LISTEN_BACKLOG.to_string()),
+        (flags::CALLABLE, DEFAULT_CALLABLE.to_string()),
+        (
+            flags::GRACEFUL_TIMEOUT,
+            DEFAULT_GRACEFUL_TIMEOUT.as_secs().to_string(),
+        ),
+        (
+            flags::DEADLOCK_TIMEOUT,
+            DEFAULT_DEADLOCK_TIMEOUT.as_secs().to_string(),
+        ),
+    ];
+    for (flag, default) in &defaults {
+        let said = format!("[default: {default}]");
+        assert!(flag.help.ends_with(&said), "{}: {}", flag.name, flag.help);
+    }
+    let with_default = FLAGS.iter().filter(|f| f.help.contains("[default: "));
+    assert_eq!(with_default.count(), defaults.len());
+}
+
 /// ARCHITECTURE.md's command-line block names every flag and nothing else.
 #[test]
 fn architecture_md_lists_every_flag() {
