@@ -20,6 +20,7 @@ fn assert_lines(body: &[u8], n: usize, size: usize) {
 
 #[test]
 fn many_small_blocks_arrive_whole_and_in_order() {
+    require!(venv);
     let srv = semantics::builder().start();
     // Sizes around the module's gathering limits (16 KiB blocks, 64 KiB at once).
     for (n, size) in [
@@ -40,6 +41,7 @@ fn many_small_blocks_arrive_whole_and_in_order() {
 
 #[test]
 fn a_stalled_client_leaves_the_other_threads_serving() {
+    require!(venv);
     let srv = semantics::builder().start();
     // 64 MB in a million yields: far more than the sockets between the daemon and this
     // client hold, so the daemon's writes must wait while the client reads nothing.
