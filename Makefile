@@ -2,9 +2,10 @@
 #   make setup   install Debian packages, the Flask virtualenv and the test user (root)
 #   make build   cargo build --release --workspace
 #   make run     serve examples/flask/wsgi.py on http://127.0.0.1:$(PORT)/
-#   make test    check formatting, clippy and rustdoc (warnings are errors), build, then every
+#   make test    check formatting, the rust-version, clippy and rustdoc (warnings are errors), build, then every
 #                test (unit + end-to-end against real httpd)
-#   make check   only the formatting, clippy and rustdoc checks
+#   make check   only the formatting, clippy and rustdoc checks, and a build check with the
+#                declared rust-version (scripts/msrv.sh)
 #   make deb     the Debian package target/debian/libapache2-mod-rswsgi_<version>_<arch>.deb
 #                (dpkg-buildpackage over debian/; its debug symbols in the -dbgsym .ddeb)
 #   make bench   the benchmark of bench/ (ARGS=--quick for the short one); never part of make test
@@ -41,6 +42,7 @@ run: setup build
 # private items too: the module's internals are documented for its maintainers).
 check:
 	$(CARGO) fmt --all -- --check
+	bash scripts/msrv.sh
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items
 
