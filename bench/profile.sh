@@ -5,7 +5,7 @@
 #
 #   bench/profile.sh APP [--connections N] [--duration S] [--port N]
 #
-# APP is one of hello flask big file post native. Uses what bench/run.sh staged in
+# APP is one of hello flask big file post stream native. Uses what bench/run.sh staged in
 # $BENCH_WORK/stage (run `bench/run.sh --check-only` first on a fresh machine); installs perf
 # (Debian's linux-perf) when it is missing. Starts one express server as run.sh does
 # (2 processes x 4 threads), stops it again by process group, and prints:
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case $APP in hello|flask|big|file|post|native) ;; *) echo "profile: unknown app $APP" >&2; exit 2 ;; esac
+case $APP in hello|flask|big|file|post|stream|native) ;; *) echo "profile: unknown app $APP" >&2; exit 2 ;; esac
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/defaults.sh
