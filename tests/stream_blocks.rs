@@ -1,6 +1,7 @@
 //! Responses of many small blocks through real Apache: every byte arrives, in order, however
-//! the module gathers them; and a daemon thread whose client stalls waits for the socket
-//! with the GIL released, so the process's other threads keep serving.
+//! the module gathers them; blocks gathered are never held while the application pauses; and
+//! a daemon thread whose client stalls waits for the socket with the GIL released, so the
+//! process's other threads keep serving.
 
 mod common;
 
@@ -66,5 +67,42 @@ fn a_stalled_client_leaves_the_other_threads_serving() {
     let resp = stalled.read_response(false).unwrap();
     assert!(resp.complete);
     assert_lines(&resp.body, n, size);
+    srv.stop();
+}
+
+#[test]
+fn a_burst_of_blocks_arrives_before_the_application_pauses() {
+    require!(venv);
+    let srv = semantics::builder().start();
+    let n = 2000;
+    let mut c = RawConn::connect(srv.addr);
+    c.set_read_timeout(Duration::from_secs(30));
+    let start = Instant::now();
+    let path = format!("/burst?n={n}&pause=1500");
+    c.send(&head("GET", &path, &[("Connection", "close")]))
+        .unwrap();
+    assert_eq!(c.read_head().unwrap().status, 200);
+    let want: String = (0..n).map(|i| format!("line {i}\n")).collect();
+    let mut burst = Vec::new();
+    let mut burst_done = None;
+    let mut last_at = None;
+    while let Some((chunk, at)) = c.timed_chunk(start).unwrap() {
+        if chunk.ends_with(b"last\n") {
+            burst.extend_from_slice(&chunk[..chunk.len() - 5]);
+            last_at = Some(at);
+        } else {
+            burst.extend_from_slice(&chunk);
+        }
+        if burst_done.is_none() && burst.len() >= want.len() {
+            assert_eq!(burst, want.as_bytes());
+            burst_done = Some(at);
+        }
+    }
+    let (burst_done, last_at) = (burst_done.expect("the whole burst"), last_at.expect("last"));
+    // Every block of the burst went out before the pause, none held back until "last".
+    assert!(
+        burst_done + Duration::from_millis(1000) < last_at,
+        "the burst was complete at {burst_done:?}, the block after the pause came at {last_at:?}"
+    );
     srv.stop();
 }

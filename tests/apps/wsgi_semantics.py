@@ -315,6 +315,21 @@ def r_lines(environ, start_response):
     return body()
 
 
+def r_burst(environ, start_response):
+    """n small lines at once, then a pause of `pause` ms, then the line "last"."""
+    q = query(environ)
+    n, pause = int(q.get("n", "100")), int(q.get("pause", "500")) / 1000.0
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def body():
+        for i in range(n):
+            yield b"line %d\n" % i
+        time.sleep(pause)
+        yield b"last\n"
+
+    return body()
+
+
 # ---- close() and errors ----------------------------------------------------------------
 
 
@@ -505,6 +520,7 @@ ROUTES = {
     "/generator": r_generator,
     "/stream": r_stream,
     "/lines": r_lines,
+    "/burst": r_burst,
     "/close": r_close,
     "/disconnect": r_disconnect,
     "/raise-before": r_raise_before,
