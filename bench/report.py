@@ -8,7 +8,7 @@
     report.py table --results FILE --meta FILE --out RESULTS.md
                                         prints the tables and writes RESULTS.md
 
-results FILE is JSON lines: {"kind": "run" | "idle" | "failed", "server", "app", ...}.
+results FILE is JSON lines: {"kind": "run" | "idle" | "failed" | "sse", "server", "app", ...}.
 """
 
 import argparse
@@ -125,22 +125,57 @@ def cmd_record(args):
               f"p99 {stats['p99_us'] / 1000:7.2f} ms  errors {rec['errors']}", file=sys.stderr)
 
 
+def cmd_record_sse(args):
+    """Records bench/sse.py's result (its BENCH_SSE line on stdin)."""
+    rec = {"kind": "sse", "server": args.server, "app": "stream", "conns": args.conns}
+    for line in sys.stdin.read().splitlines():
+        if line.startswith("BENCH_SSE "):
+            rec.update(json.loads(line[len("BENCH_SSE ") :]))
+    rec.setdefault("events", 0)
+    with open(args.results, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(f"    {args.server:17} sse    c={args.conns:<3}: {rec['events']} events, "
+          f"median {rec.get('median_ms')} ms, max {rec.get('max_ms')} ms", file=sys.stderr)
+
+
 # ---------------------------------------------------------------- table
 
 
 def load(path):
-    runs, idle, failed = {}, {}, {}
+    runs, idle, failed, sse = {}, {}, {}, {}
     with open(path) as f:
         for line in f:
             rec = json.loads(line)
             key = (rec["server"], rec["app"])
-            if rec["kind"] == "run":
+            if rec["kind"] == "sse":
+                sse[(rec["server"], rec["conns"])] = rec
+            elif rec["kind"] == "run":
                 runs.setdefault(key + (rec["conns"],), []).append(rec)
             elif rec["kind"] == "idle":
                 idle[key] = rec["rss_kib"]
             else:
                 failed.setdefault(key, rec.get("reason", "failed"))
-    return runs, idle, failed
+    return runs, idle, failed, sse
+
+
+def ms(value):
+    return "—" if value is None else f"{value:.1f}"
+
+
+def sse_table(sse):
+    """How late server-sent events arrived while the stream row ran (bench/sse.py)."""
+    if not sse:
+        return []
+    out = ["### sse: 20 server-sent events 50 ms apart, read during the stream row's first run\n",
+           "Time from each yield to its arrival at the client: no block may be held back.\n",
+           "| server | conns | events | median ms | max ms |", "|---|--:|--:|--:|--:|"]
+    for server, label in SERVERS:
+        for conns in sorted(c for s, c in sse if s == server):
+            r = sse[(server, conns)]
+            out.append(f"| {label} | {conns} | {r['events']} | {ms(r.get('median_ms'))} | "
+                       f"{ms(r.get('max_ms'))} |")
+    out.append("")
+    return out
 
 
 def best(recs):
@@ -209,14 +244,14 @@ def summary(runs):
 
 
 def cmd_table(args):
-    runs, idle, failed = load(args.results)
+    runs, idle, failed, sse = load(args.results)
     meta = []
     with open(args.meta) as f:
         for line in f:
             if "\t" in line:
                 key, value = line.rstrip("\n").split("\t", 1)
                 meta.append((key, value))
-    body = tables(runs, idle, failed)
+    body = tables(runs, idle, failed) + sse_table(sse)
     summ = summary(runs) if runs else []
     text = "\n".join(body)
     md = ["# rswsgi benchmark results", "",
@@ -260,6 +295,11 @@ def main():
     for name in ("conns", "rep", "rss"):
         p.add_argument("--" + name, required=True, type=int)
     p.set_defaults(func=cmd_record)
+    p = sub.add_parser("record-sse")
+    for name in ("results", "server"):
+        p.add_argument("--" + name, required=True)
+    p.add_argument("--conns", required=True, type=int)
+    p.set_defaults(func=cmd_record_sse)
     p = sub.add_parser("table")
     for name in ("results", "meta", "out"):
         p.add_argument("--" + name, required=True)

@@ -391,11 +391,21 @@ bench_start() { # SERVER NATIVE_START APP...
   for app in "${apps[@]}"; do
     for conns in "${CONNS[@]}"; do
       for rep in 1 2; do
-        local out=$LOGS/$server-$app-c$conns-$rep.txt
+        local out=$LOGS/$server-$app-c$conns-$rep.txt sse_pid=""
+        # During the stream row's first run: how late server-sent events arrive under load.
+        if [ "$app" = stream ] && [ "$rep" = 1 ]; then
+          "$PY" "$BENCH/sse.py" "$(url_of sse "$native")" 0.5 >"$LOGS/$server-sse-c$conns.txt" 2>&1 &
+          sse_pid=$!
+        fi
         run_wrk "$app" "$(url_of "$app" "$native")" "$conns" "$DURATION" "$out"
         rss=$("$PY" "$REPORT" rss "${SERVER_PIDS[@]}")
         "$PY" "$REPORT" record --results "$RESULTS" --server "$server" --app "$app" \
           --conns "$conns" --rep "$rep" --rss "$rss" <"$out"
+        if [ -n "$sse_pid" ]; then
+          wait "$sse_pid" || true
+          "$PY" "$REPORT" record-sse --results "$RESULTS" --server "$server" --conns "$conns" \
+            <"$LOGS/$server-sse-c$conns.txt"
+        fi
       done
     done
   done

@@ -9,11 +9,14 @@ server is started once for all the Python rows. Dispatching on PATH_INFO is one 
     /file    a 1 MiB file sent through wsgi.file_wrapper
     /post    reads the whole request body (64 KiB reads) and answers its length
     /stream  a generator yielding 10,000 lines of 27 bytes (a CSV export, say)
+    /sse     20 server-sent events 50 ms apart, each carrying the time it was yielded
+             (bench/sse.py measures how late each arrives)
 
 `bench/run.sh` copies this file to its staging directory and writes `data/1mib.bin` beside it.
 """
 
 import os
+import time
 
 from flask import Flask, jsonify
 
@@ -84,6 +87,18 @@ def stream(environ, start_response):
         yield STREAM_LINE
 
 
+SSE_EVENTS = 20
+SSE_GAP = 0.05  # seconds
+
+
+def sse(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+    for i in range(SSE_EVENTS):
+        if i:
+            time.sleep(SSE_GAP)
+        yield b"data: %.6f\n\n" % time.time()
+
+
 def not_found(environ, start_response):
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
     return [b"not found\n"]
@@ -96,6 +111,7 @@ ROUTES = {
     "/file": file,
     "/post": post,
     "/stream": stream,
+    "/sse": sse,
 }
 
 
