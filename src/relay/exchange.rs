@@ -133,11 +133,11 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
 
     /// Passes the gathered blocks on; the step that ends the exchange if the client is gone.
     fn pass_gathered(&mut self) -> Result<(), Step> {
-        let out = Output {
+        let mut out = Output {
             down: &mut *self.down,
             gathered: &mut self.gathered,
         };
-        out.pass_gathered().map_err(|_| client_write_failed())
+        out.write_gathered().map_err(|_| client_write_failed())
     }
 
     fn client_gone(&mut self) -> Step {
@@ -280,10 +280,6 @@ impl<D: Downstream> Output<'_, D> {
         }
         self.gathered.extend_from_slice(block);
         Ok(())
-    }
-
-    fn pass_gathered(mut self) -> Result<(), ClientGone> {
-        self.write_gathered()
     }
 
     fn write_gathered(&mut self) -> Result<(), ClientGone> {

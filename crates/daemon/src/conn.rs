@@ -192,6 +192,13 @@ impl Conn {
     }
 
     fn send(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<(), IoError> {
+        self.queue(head, data, end)?;
+        self.flush(&[])
+    }
+
+    /// Puts `head` (unless one was sent), `data` and (if `end`) `ResponseEnd` in the write
+    /// buffer; a chunk over 16 KiB is written at once instead of being copied there.
+    fn queue(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<(), IoError> {
         self.check_writable()?;
         if let Some(head) = head {
             self.push_head(head)?;
@@ -212,7 +219,7 @@ impl Conn {
             proto::encode_response_end(&mut self.wbuf, self.seq);
             self.state.done = true;
         }
-        self.flush(&[])
+        Ok(())
     }
 
     /// Sends `length` bytes from `offset` of the file `fd` as one `BodyFile` frame: the
@@ -468,15 +475,32 @@ pub struct RequestIo {
 
 impl RequestIo {
     fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, IoError>) -> Result<T, IoError> {
+        // A waiting lock always locks: `None` cannot come back.
+        self.locked(true, f)?.ok_or(IoError::Stale)
+    }
+
+    /// Runs `f` on the connection while this handle's request is current; `wait`: wait for
+    /// the lock, else `Ok(None)` when another thread holds it.
+    fn locked<T>(
+        &self,
+        wait: bool,
+        f: impl FnOnce(&mut Conn) -> Result<T, IoError>,
+    ) -> Result<Option<T>, IoError> {
         fork::exit_if_forked();
         if self.shared.current.load(Ordering::SeqCst) != self.seq {
             return Err(IoError::Stale);
         }
-        let mut conn = self.shared.conn.lock();
+        let mut conn = match wait {
+            true => self.shared.conn.lock(),
+            false => match self.shared.conn.try_lock() {
+                Some(conn) => conn,
+                None => return Ok(None),
+            },
+        };
         if self.shared.current.load(Ordering::SeqCst) != self.seq {
             return Err(IoError::Stale);
         }
-        f(&mut conn)
+        f(&mut conn).map(Some)
     }
 
     /// Asks the module for up to `max` bytes of request body, appending them to `out`.

@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 
 use nix::errno::Errno;
 use nix::sys::socket::{send, MsgFlags};
-use rswsgi_protocol as proto;
 
 use super::{Conn, Head, IoError, RequestIo, COALESCE};
 use crate::fork;
@@ -29,22 +28,7 @@ pub enum SentNow {
 
 impl Conn {
     fn send_now(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<bool, IoError> {
-        self.check_writable()?;
-        if let Some(head) = head {
-            self.push_head(head)?;
-        }
-        if !self.state.head_sent {
-            return Err(IoError::Order("response body before the response head"));
-        }
-        if !data.is_empty() {
-            self.wbuf
-                .extend_from_slice(&proto::body_header(data.len())?);
-            self.wbuf.extend_from_slice(data);
-        }
-        if end {
-            proto::encode_response_end(&mut self.wbuf, self.seq);
-            self.state.done = true;
-        }
+        self.queue(head, data, end)?;
         self.flush_now()
     }
 
@@ -84,25 +68,16 @@ impl RequestIo {
         data: &[u8],
         end: bool,
     ) -> Result<SentNow, IoError> {
-        fork::exit_if_forked();
         let max = super::RESPONSE_BUFFER_SIZE
             .load(Ordering::Relaxed)
             .min(COALESCE);
         if data.len() > max {
             return Ok(SentNow::NotTried);
         }
-        if self.shared.current.load(Ordering::SeqCst) != self.seq {
-            return Err(IoError::Stale);
-        }
-        let Some(mut conn) = self.shared.conn.try_lock() else {
-            return Ok(SentNow::NotTried);
-        };
-        if self.shared.current.load(Ordering::SeqCst) != self.seq {
-            return Err(IoError::Stale);
-        }
-        Ok(match conn.send_now(head, data, end)? {
-            true => SentNow::All,
-            false => SentNow::Queued,
+        Ok(match self.locked(false, |c| c.send_now(head, data, end))? {
+            Some(true) => SentNow::All,
+            Some(false) => SentNow::Queued,
+            None => SentNow::NotTried,
         })
     }
 
