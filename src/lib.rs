@@ -30,6 +30,7 @@ mod httpd;
 mod pyhome;
 #[cfg_attr(test, allow(dead_code))]
 mod relay;
+mod ring;
 #[cfg(not(test))]
 mod supervisor;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::Level;
 
-use crate::relay::io::{BodyReadError, ClientGone, Downstream, Header};
+use crate::relay::io::{BodyReadError, ClientGone, Downstream, Header, SharedBytes};
 pub use crate::relay::Outcome;
 use crate::relay::{self, Answer};
 
@@ -43,7 +43,8 @@ pub fn run(
     policy: ResponsePolicy,
 ) -> Outcome<i32> {
     let buf = std::mem::take(&mut link.buf);
-    let mut wire = SocketLink::new(&link.stream, buf, r.client_fd(), link.timeout);
+    let client = r.client_fd();
+    let mut wire = SocketLink::new(&link.stream, buf, &mut link.ring, client, link.timeout);
     let mut down = ApacheDownstream {
         r,
         out: OutBrigade::default(),
@@ -124,6 +125,12 @@ impl Downstream for ApacheDownstream<'_> {
     fn write(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         self.r
             .write_flush(&mut self.out, data)
+            .map_err(|()| ClientGone)
+    }
+
+    fn write_shared(&mut self, data: SharedBytes<'_>) -> Result<(), ClientGone> {
+        self.r
+            .write_flush_shared(&mut self.out, data)
             .map_err(|()| ClientGone)
     }
 

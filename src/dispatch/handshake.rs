@@ -105,6 +105,7 @@ pub fn open(
         buf: Vec::new(),
         timeout,
         seq: 0,
+        ring: None,
     };
     Ok((link, auth::encode_proof(secret, &nonce)))
 }

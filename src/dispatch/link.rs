@@ -11,7 +11,8 @@ use rswsgi_protocol::{Frame, FrameReader, ReadError};
 
 use super::fdpass::FdStream;
 use super::wait;
-use crate::relay::io::{write_parts, DaemonLink, Wait};
+use crate::relay::io::{write_parts, DaemonLink, SharedBytes, Wait};
+use crate::ring::Ring;
 
 /// One exchange's use of a daemon connection.
 pub struct SocketLink<'a> {
@@ -21,14 +22,18 @@ pub struct SocketLink<'a> {
     client: Option<RawFd>,
     /// How long to wait for the daemon.
     timeout: Duration,
+    /// The connection's response ring (kept with the pooled connection).
+    ring: &'a mut Option<Ring>,
 }
 
 impl<'a> SocketLink<'a> {
     /// Reads `stream` into `buf` (a pooled connection's buffer, given back by
-    /// [`SocketLink::into_buffer`]); waits up to `timeout`, watching `client`.
+    /// [`SocketLink::into_buffer`]); waits up to `timeout`, watching `client`; `ring` is the
+    /// connection's response ring, if it has one yet.
     pub fn new(
         stream: &'a UnixStream,
         buf: Vec<u8>,
+        ring: &'a mut Option<Ring>,
         client: Option<RawFd>,
         timeout: Duration,
     ) -> Self {
@@ -37,6 +42,7 @@ impl<'a> SocketLink<'a> {
             reader: FrameReader::with_buffer(FdStream::new(stream), buf),
             client,
             timeout,
+            ring,
         }
     }
 
@@ -75,5 +81,27 @@ impl DaemonLink for SocketLink<'_> {
 
     fn has_buffered(&self) -> bool {
         self.reader.has_buffered()
+    }
+
+    fn attach_ring(&mut self, fd: OwnedFd, data_len: u32) -> Result<(), String> {
+        if self.ring.is_some() {
+            return Err("the connection already has one".into());
+        }
+        *self.ring = Some(Ring::attach(fd, data_len)?);
+        Ok(())
+    }
+
+    fn ring_bytes(&self, offset: u32, len: u32) -> Result<SharedBytes<'_>, String> {
+        let ring = self
+            .ring
+            .as_ref()
+            .ok_or("a BodyRing frame before any RingSetup")?;
+        ring.bytes(offset, len)
+    }
+
+    fn release_ring(&mut self, len: u32) {
+        if let Some(ring) = self.ring.as_mut() {
+            ring.release(len);
+        }
     }
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::ring::Ring;
+
 /// Idle connections kept per daemon group (per Apache child process).
 const MAX_IDLE: usize = 64;
 
@@ -24,6 +26,8 @@ pub struct Link {
     pub timeout: Duration,
     /// The number of the last request sent on it (requests are numbered from 1).
     pub seq: u64,
+    /// Its response ring, once the daemon has sent one.
+    pub ring: Option<Ring>,
 }
 
 static IDLE: LazyLock<Mutex<HashMap<String, Vec<Link>>>> =

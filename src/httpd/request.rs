@@ -386,6 +386,29 @@ impl Request {
         }
     }
 
+    /// Like [`write_flush`](Self::write_flush), for bytes in shared memory: the brigade's
+    /// FLUSH has the filters write them out, or copy them aside (a transient bucket's
+    /// set-aside), before this returns.
+    pub fn write_flush_shared(
+        &mut self,
+        out: &mut OutBrigade,
+        data: crate::relay::io::SharedBytes<'_>,
+    ) -> Result<(), ()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let bb = self.out_brigade(out);
+        // SAFETY: live request; bb belongs to it; the bytes stay mapped for the call
+        // (`SharedBytes`), and the FLUSH makes the filters write or copy them before
+        // returning. The shim only passes the address on (a transient bucket).
+        let rv = unsafe { ffi::rswsgi_write_flush(self.0, bb, data.as_ptr().cast(), data.len()) };
+        if rv == 0 {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
     /// Passes `len` bytes from `offset` of the file `fd` to the output filters as file buckets
     /// (sent with `sendfile` when Apache's `EnableSendfile` is on). The descriptor is closed
     /// with the request pool, once the core has written it. `allow_mmap` lets the core map

@@ -122,6 +122,8 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
             let next = match step {
                 Step::ReadBody { max } => self.answer_body(max),
                 Step::SendFile { .. } | Step::DropFile => self.carry_file(step),
+                Step::Ring { .. } => self.carry_ring(step),
+                Step::MapRing { data_len } => self.map_ring(data_len),
                 Step::Skip => None,
                 end => Some(end),
             };
@@ -212,6 +214,48 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
             _ => self.down.send_file(fd, offset, len, sealed),
         };
         block_sent(&self.core, written.is_ok(), over)
+    }
+
+    /// Passes a ring slice on (what was gathered first), then releases it, whatever became
+    /// of it: the daemon's room in the ring never depends on the client.
+    fn carry_ring(&mut self, step: Step) -> Option<Step> {
+        let Step::Ring {
+            offset,
+            total,
+            len,
+            over,
+        } = step
+        else {
+            return None;
+        };
+        let written = match len {
+            0 => Ok(()),
+            _ => match self.pass_gathered() {
+                Err(gone) => {
+                    self.link.release_ring(total);
+                    return Some(gone);
+                }
+                Ok(()) => match self.link.ring_bytes(offset, len) {
+                    Ok(bytes) => self.down.write_shared(bytes),
+                    Err(msg) => return Some(protocol(&format!("a bad ring slice: {msg}"))),
+                },
+            },
+        };
+        self.link.release_ring(total);
+        block_sent(&self.core, written.is_ok(), over)
+    }
+
+    /// Maps the response ring whose descriptor came with a `RingSetup` frame.
+    fn map_ring(&mut self, data_len: u32) -> Option<Step> {
+        let Some(fd) = self.link.take_fd() else {
+            return Some(protocol(
+                "a RingSetup frame came without its file descriptor",
+            ));
+        };
+        let attached = self.link.attach_ring(fd, data_len);
+        attached
+            .err()
+            .map(|msg| protocol(&format!("a bad response ring: {msg}")))
     }
 
     /// Ends the exchange on its final step: the log line, what Apache is answered, and

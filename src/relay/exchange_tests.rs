@@ -12,22 +12,22 @@ use super::io::{BodyReadError, DaemonLink};
 use super::tests::{encode, frame, F};
 use super::{run, Answer, Outcome};
 
-const REQUEST: &[u8] = b"the encoded request";
-const SEQ: u64 = 7;
+pub(super) const REQUEST: &[u8] = b"the encoded request";
+pub(super) const SEQ: u64 = 7;
 
 /// The bytes of `frames` as the daemon sends them for request `SEQ`.
 fn script(frames: &[F]) -> Vec<u8> {
     frames.iter().flat_map(|f| encode(f, SEQ)).collect()
 }
 
-fn head(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
+pub(super) fn head(status: u16, headers: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()));
     proto::encode_response_head(&mut out, SEQ, status, b"", pairs).unwrap();
     out
 }
 
-fn body(data: &[u8]) -> Vec<u8> {
+pub(super) fn body(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     proto::encode_body(&mut out, data).unwrap();
     out
@@ -39,12 +39,12 @@ fn body_file(offset: u64, length: u64) -> Vec<u8> {
     out
 }
 
-fn end() -> Vec<u8> {
+pub(super) fn end() -> Vec<u8> {
     encode(&F::End, SEQ)
 }
 
 /// A regular file holding `data`, as the descriptor a `BodyFile` frame brings.
-fn file(data: &[u8]) -> OwnedFd {
+pub(super) fn file(data: &[u8]) -> OwnedFd {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("rswsgi-relay-{}-{n}", std::process::id()));
@@ -56,7 +56,7 @@ fn file(data: &[u8]) -> OwnedFd {
 }
 
 /// Runs one exchange; `setup` adjusts the two sides first.
-fn exchange(
+pub(super) fn exchange(
     parts: &[Vec<u8>],
     fds: Vec<OwnedFd>,
     cut: Cut,
@@ -69,11 +69,11 @@ fn exchange(
     (outcome, link, client)
 }
 
-fn done(value: Answer, reusable: bool) -> Outcome<Answer> {
+pub(super) fn done(value: Answer, reusable: bool) -> Outcome<Answer> {
     Outcome::Done { value, reusable }
 }
 
-fn logged(client: &FakeClient, text: &str) -> bool {
+pub(super) fn logged(client: &FakeClient, text: &str) -> bool {
     client.logs.iter().any(|(_, line)| line.contains(text))
 }
 

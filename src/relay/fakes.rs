@@ -10,7 +10,7 @@ use std::rc::Rc;
 use rswsgi_protocol::{Frame, FrameReader, ReadError};
 use tracing::Level;
 
-use super::io::{BodyReadError, ClientGone, DaemonLink, Downstream, Header, Wait};
+use super::io::{BodyReadError, ClientGone, DaemonLink, Downstream, Header, SharedBytes, Wait};
 
 /// How the scripted daemon's bytes end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,19 @@ pub struct FakeLink {
     pub sends_ok: Option<usize>,
     /// How a refused send fails.
     pub send_error: io::ErrorKind,
+    /// The response ring, once a `RingSetup` frame brought it.
+    pub ring: Option<FakeRing>,
+    /// What the daemon puts in the ring for each `BodyRing` frame, in order.
+    ring_blocks: Vec<Vec<u8>>,
+}
+
+/// The fake's response ring: what was released of it, and when.
+#[derive(Debug, Default)]
+pub struct FakeRing {
+    /// The size its `RingSetup` frame announced.
+    pub data_len: u32,
+    /// Slices given back, in order (their lengths).
+    pub released: Vec<u32>,
 }
 
 impl FakeLink {
@@ -120,7 +133,21 @@ impl FakeLink {
             sent: Vec::new(),
             sends_ok: None,
             send_error: io::ErrorKind::BrokenPipe,
+            ring: None,
+            ring_blocks: Vec::new(),
         }
+    }
+
+    /// The bytes the daemon writes into the ring for its `BodyRing` frames, one per frame.
+    pub fn with_ring_blocks(mut self, blocks: Vec<Vec<u8>>) -> Self {
+        self.ring_blocks = blocks;
+        self
+    }
+
+    /// Bytes released back to the daemon so far.
+    pub fn ring_released(&self) -> u64 {
+        let ring = self.ring.iter().flat_map(|r| &r.released);
+        ring.map(|&n| u64::from(n)).sum()
     }
 
     /// Reads return up to `n` bytes from now on.
@@ -181,6 +208,38 @@ impl DaemonLink for FakeLink {
     fn has_buffered(&self) -> bool {
         let script = self.reader.get_ref();
         self.reader.has_buffered() || !script.bytes.is_empty() || !script.later.is_empty()
+    }
+
+    fn attach_ring(&mut self, _fd: OwnedFd, data_len: u32) -> Result<(), String> {
+        if self.ring.is_some() {
+            return Err("a second ring".into());
+        }
+        if data_len as usize != rswsgi_protocol::ring::RING_DATA {
+            return Err(format!("{data_len} bytes"));
+        }
+        self.ring = Some(FakeRing {
+            data_len,
+            released: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn ring_bytes(&self, _offset: u32, len: u32) -> Result<SharedBytes<'_>, String> {
+        let ring = self.ring.as_ref().ok_or("no ring")?;
+        let block = self
+            .ring_blocks
+            .get(ring.released.len())
+            .ok_or("no block")?;
+        let ptr = std::ptr::NonNull::new(block.as_ptr().cast_mut()).ok_or("empty block")?;
+        let len = (len as usize).min(block.len());
+        // SAFETY: `block` is borrowed from `self` for the value's lifetime and holds `len`.
+        Ok(unsafe { SharedBytes::new(ptr, len) })
+    }
+
+    fn release_ring(&mut self, len: u32) {
+        if let Some(ring) = self.ring.as_mut() {
+            ring.released.push(len);
+        }
     }
 }
 
@@ -275,6 +334,9 @@ impl Downstream for FakeClient {
         self.events.push(Event::Begins);
     }
     fn write(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        self.pass(data.to_vec())
+    }
+    fn write_shared(&mut self, data: SharedBytes<'_>) -> Result<(), ClientGone> {
         self.pass(data.to_vec())
     }
     fn send_file(&mut self, fd: OwnedFd, offset: u64, len: u64, _: bool) -> Result<(), ClientGone> {

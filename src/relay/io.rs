@@ -4,7 +4,9 @@
 //! implement them in memory.
 
 use std::io::{self, IoSlice, Write};
+use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
 
 use rswsgi_protocol::{Frame, ReadError};
 use tracing::Level;
@@ -39,6 +41,64 @@ pub trait DaemonLink {
     /// Whether bytes past the last frame were read (the connection cannot serve another
     /// request then).
     fn has_buffered(&self) -> bool;
+    /// Takes `fd`, which came with a `RingSetup` frame, as this connection's response ring
+    /// of `data_len` bytes; an error says what is wrong with it.
+    fn attach_ring(&mut self, fd: OwnedFd, data_len: u32) -> Result<(), String>;
+    /// The `len` bytes at `offset` of the ring's data area; an error when there is no ring
+    /// or the slice is outside it.
+    fn ring_bytes(&self, offset: u32, len: u32) -> Result<SharedBytes<'_>, String>;
+    /// Gives the next `len` bytes of the ring back to the daemon (slices are released in the
+    /// order they came). Nothing happens without a ring.
+    fn release_ring(&mut self, len: u32);
+}
+
+/// Bytes in memory another process may write at any time (a daemon connection's response
+/// ring): passed on by address, never borrowed as a Rust slice.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedBytes<'a> {
+    ptr: NonNull<u8>,
+    len: usize,
+    _mapping: PhantomData<&'a [u8]>,
+}
+
+impl SharedBytes<'_> {
+    /// The `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// They must stay mapped and readable for the lifetime of the value.
+    pub unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
+        SharedBytes {
+            ptr,
+            len,
+            _mapping: PhantomData,
+        }
+    }
+
+    /// Where they start.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A copy of the bytes as they are now.
+    #[cfg(test)]
+    pub fn to_vec(self) -> Vec<u8> {
+        let mut copy = vec![0; self.len];
+        // SAFETY: `new`'s contract keeps the bytes mapped and readable; the copy goes into a
+        // buffer of our own, and another process writing them meanwhile changes only what is
+        // copied (bytes the module never interprets).
+        unsafe { std::ptr::copy_nonoverlapping(self.as_ptr(), copy.as_mut_ptr(), self.len) };
+        copy
+    }
 }
 
 /// A response header the application sent, as the downstream sets it.
@@ -80,6 +140,9 @@ pub trait Downstream {
     fn response_begins(&mut self);
     /// Passes `data` on to the client and flushes it.
     fn write(&mut self, data: &[u8]) -> Result<(), ClientGone>;
+    /// Like [`write`](Self::write), for bytes in shared memory: when it returns, they have
+    /// been written out or copied, so the daemon may reuse the memory.
+    fn write_shared(&mut self, data: SharedBytes<'_>) -> Result<(), ClientGone>;
     /// Passes `len` bytes from `offset` of the file `fd` on; `sealed`: the file cannot shrink.
     fn send_file(
         &mut self,

@@ -13,6 +13,8 @@ mod exchange_tests;
 mod fakes;
 pub mod io;
 #[cfg(test)]
+mod ring_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{Disposition, Kind, RelayError, Source};
@@ -48,6 +50,24 @@ pub enum Step {
         len: u64,
         /// Whether the block went past Content-Length.
         over: bool,
+    },
+    /// Pass the first `len` bytes of the ring slice of `total` bytes at `offset` on (0:
+    /// none, a block of a response Apache's error document replaces), then release the
+    /// whole slice; `over` as for [`Step::Write`].
+    Ring {
+        /// Where the slice starts in the ring's data area.
+        offset: u32,
+        /// The slice's length (what is released).
+        total: u32,
+        /// Bytes to pass on.
+        len: u32,
+        /// Whether the slice went past Content-Length.
+        over: bool,
+    },
+    /// Map the response ring that came with a `RingSetup` frame.
+    MapRing {
+        /// The size its frame announced.
+        data_len: u32,
     },
     /// Nothing to pass on: a block of a response Apache's error document replaces.
     Skip,
@@ -203,7 +223,14 @@ impl Relay {
                     Step::ApplyHead
                 }
             }
+            (Frame::RingSetup { data_len }, _) => Step::MapRing { data_len },
             (Frame::Body(_), Phase::Overridden(_)) => Step::Skip,
+            (Frame::BodyRing { offset, len }, Phase::Overridden(_)) => Step::Ring {
+                offset,
+                total: len,
+                len: 0,
+                over: false,
+            },
             (Frame::BodyFile { .. }, Phase::Overridden(_)) => Step::DropFile,
             (Frame::ResponseEnd { .. }, Phase::Overridden(status)) => {
                 Step::Done(Ending::Overridden(status))
@@ -212,6 +239,15 @@ impl Relay {
                 let (len, over) = self.count(data.len() as u64);
                 Step::Write {
                     len: len as usize,
+                    over,
+                }
+            }
+            (Frame::BodyRing { offset, len: total }, Phase::Streaming { .. }) => {
+                let (len, over) = self.count(u64::from(total));
+                Step::Ring {
+                    offset,
+                    total,
+                    len: len as u32,
                     over,
                 }
             }

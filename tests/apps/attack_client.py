@@ -1,7 +1,7 @@
 """A hand-made rswsgi protocol client, for the security tests: run as some local user, it
 connects to a daemon socket, reads the daemon's challenge, answers with a proof made from a
 key it guessed (it cannot know the real secret), and sends a RequestHead (protocol version
-3) that forges REMOTE_USER, HTTPS and REMOTE_ADDR in its environ and names its own script in
+4, whose RequestHead is version 3's) that forges REMOTE_USER, HTTPS and REMOTE_ADDR in its environ and names its own script in
 the head's typed script field (SCRIPT_FILENAME) — and, for a daemon that would take the
 environ's word, as a SCRIPT_FILENAME pair too.
 
@@ -23,7 +23,7 @@ import socket
 import struct
 import sys
 
-PREAMBLE = b"RSWSGI" + struct.pack(">H", 3)
+PREAMBLE = b"RSWSGI" + struct.pack(">H", 4)
 
 
 def frame(kind, payload):
@@ -35,7 +35,7 @@ def sized(b):
 
 
 def request_head(seq, environ, script=None):
-    """A RequestHead with no body: version 3 (seq, body kind, typed fields: request start,
+    """A RequestHead with no body: version 3 and 4 (seq, body kind, typed fields: request start,
     script, callable, request id, application group; then the environ), or version 1 (no
     seq, no typed fields) when seq is None."""
     out = b"" if seq is None else struct.pack("<Q", seq)

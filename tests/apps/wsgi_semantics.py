@@ -315,6 +315,32 @@ def r_lines(environ, start_response):
     return body()
 
 
+def r_blocks(environ, start_response):
+    """Blocks of the given `sizes` (comma-separated) of seeded random bytes, one yield each,
+    with their SHA-256 in X-Sha256 and a Content-Length; `pause` ms after the first block,
+    `cl=0` leaves the Content-Length off."""
+    import random
+
+    q = query(environ)
+    sizes = [int(n) for n in q.get("sizes", "1").split(",")]
+    rng = random.Random(q.get("seed", "0"))
+    blocks = [rng.randbytes(n) for n in sizes]
+    pause = int(q.get("pause", "0")) / 1000.0
+    digest = hashlib.sha256(b"".join(blocks)).hexdigest()
+    headers = [("Content-Type", "application/octet-stream"), ("X-Sha256", digest)]
+    if q.get("cl", "1") != "0":
+        headers.append(("Content-Length", str(sum(sizes))))
+    start_response("200 OK", headers)
+
+    def body():
+        for i, block in enumerate(blocks):
+            if i == 1 and pause:
+                time.sleep(pause)
+            yield block
+
+    return body()
+
+
 def r_burst(environ, start_response):
     """n small lines at once, then a pause of `pause` ms, then the line "last"."""
     q = query(environ)
@@ -521,6 +547,7 @@ ROUTES = {
     "/stream": r_stream,
     "/lines": r_lines,
     "/burst": r_burst,
+    "/blocks": r_blocks,
     "/close": r_close,
     "/disconnect": r_disconnect,
     "/raise-before": r_raise_before,

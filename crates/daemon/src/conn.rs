@@ -26,6 +26,7 @@ pub use crate::request::{Head, Request};
 pub use now::SentNow;
 
 mod now;
+mod ring;
 
 /// Per-request progress of the response and the request body.
 #[derive(Debug, Default)]
@@ -53,6 +54,8 @@ pub struct Conn {
     reader: FrameReader<UnixStream>,
     wbuf: Vec<u8>,
     state: State,
+    /// The connection's response ring, made on its first large block.
+    ring: ring::RingState,
 }
 
 /// `header-buffer-size`: the largest encoded response head a daemon sends.
@@ -98,6 +101,7 @@ impl Conn {
             reader,
             wbuf: Vec::with_capacity(4096),
             state: State::default(),
+            ring: ring::RingState::default(),
         })
     }
 
@@ -197,7 +201,8 @@ impl Conn {
     }
 
     /// Puts `head` (unless one was sent), `data` and (if `end`) `ResponseEnd` in the write
-    /// buffer; a chunk over 16 KiB is written at once instead of being copied there.
+    /// buffer; a chunk over 16 KiB is written at once instead of being copied there, through
+    /// the response ring when it is large enough.
     fn queue(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<(), IoError> {
         self.check_writable()?;
         if let Some(head) = head {
@@ -207,6 +212,10 @@ impl Conn {
             return Err(IoError::Order("response body before the response head"));
         }
         for chunk in data.chunks(RESPONSE_BUFFER_SIZE.load(Ordering::Relaxed)) {
+            let chunk = self.put_in_ring(chunk)?;
+            if chunk.is_empty() {
+                continue;
+            }
             self.wbuf
                 .extend_from_slice(&proto::body_header(chunk.len())?);
             if chunk.len() <= COALESCE {

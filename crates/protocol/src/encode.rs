@@ -134,6 +134,21 @@ pub fn encode_body_file(out: &mut Vec<u8>, offset: u64, length: u64) {
     finish(out, start, FrameKind::BodyFile).expect("fixed size");
 }
 
+/// Appends a `RingSetup` frame (the caller sends the ring's descriptor with it).
+pub fn encode_ring_setup(out: &mut Vec<u8>, data_len: u32) {
+    let start = begin(out, FrameKind::RingSetup);
+    out.extend_from_slice(&data_len.to_le_bytes());
+    finish(out, start, FrameKind::RingSetup).expect("fixed size");
+}
+
+/// Appends a `BodyRing` frame: `len` bytes at `offset` of the ring's data area.
+pub fn encode_body_ring(out: &mut Vec<u8>, offset: u32, len: u32) {
+    let start = begin(out, FrameKind::BodyRing);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    finish(out, start, FrameKind::BodyRing).expect("fixed size");
+}
+
 /// Appends a `BodyEnd` frame.
 pub fn encode_body_end(out: &mut Vec<u8>) {
     out.extend_from_slice(&[FrameKind::BodyEnd as u8, 0, 0, 0, 0]);

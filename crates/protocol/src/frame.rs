@@ -52,6 +52,12 @@ pub enum FrameKind {
     /// request names (`script-user`/`script-group`); the payload says why. The module answers
     /// 403, as mod_wsgi does.
     Forbidden = 11,
+    /// Daemon → module, once per connection: the response ring ([`crate::ring`]) comes with
+    /// this frame (`SCM_RIGHTS`); the payload is the size of its data area (`u32`).
+    RingSetup = 12,
+    /// Daemon → module: a block of response body in the ring, `len` bytes at `offset` of its
+    /// data area (two `u32`s); the module releases it once passed on.
+    BodyRing = 13,
 }
 
 impl FrameKind {
@@ -68,6 +74,8 @@ impl FrameKind {
             9 => Self::Timeout,
             10 => Self::BodyFile,
             11 => Self::Forbidden,
+            12 => Self::RingSetup,
+            13 => Self::BodyRing,
             _ => return None,
         })
     }
@@ -82,6 +90,8 @@ impl FrameKind {
             Self::ResponseEnd | Self::Retry => SEQ_LEN,
             Self::Error | Self::Timeout | Self::Forbidden => SEQ_LEN + MAX_ERROR,
             Self::BodyFile => 16,
+            Self::RingSetup => 4,
+            Self::BodyRing => 8,
         }
     }
 }
@@ -286,6 +296,19 @@ pub enum Frame<'a> {
         /// How many bytes to send (at least 1).
         length: u64,
     },
+    /// See [`FrameKind::RingSetup`]: the ring came with this frame.
+    RingSetup {
+        /// The size of its data area.
+        data_len: u32,
+    },
+    /// See [`FrameKind::BodyRing`]: pass on `len` bytes at `offset` of the ring's data area
+    /// (checked to lie inside it), then release them.
+    BodyRing {
+        /// Where the block starts in the data area.
+        offset: u32,
+        /// Its length (at least 1).
+        len: u32,
+    },
 }
 
 impl Frame<'_> {
@@ -303,11 +326,14 @@ impl Frame<'_> {
             Frame::Timeout { .. } => FrameKind::Timeout,
             Frame::BodyFile { .. } => FrameKind::BodyFile,
             Frame::Forbidden { .. } => FrameKind::Forbidden,
+            Frame::RingSetup { .. } => FrameKind::RingSetup,
+            Frame::BodyRing { .. } => FrameKind::BodyRing,
         }
     }
 
     /// The request sequence number the frame carries; `None` for the kinds that carry none
-    /// (`Body`, `BodyEnd`, `BodyFile`: they only ever follow a frame that does).
+    /// (`Body`, `BodyEnd`, `BodyFile`, `BodyRing`: they only ever follow a frame that does;
+    /// `RingSetup` belongs to the connection).
     pub fn seq(&self) -> Option<u64> {
         match *self {
             Frame::RequestHead(RequestHead { seq, .. })
@@ -318,7 +344,11 @@ impl Frame<'_> {
             | Frame::Retry { seq }
             | Frame::Timeout { seq, .. }
             | Frame::Forbidden { seq, .. } => Some(seq),
-            Frame::Body(_) | Frame::BodyEnd | Frame::BodyFile { .. } => None,
+            Frame::Body(_)
+            | Frame::BodyEnd
+            | Frame::BodyFile { .. }
+            | Frame::RingSetup { .. }
+            | Frame::BodyRing { .. } => None,
         }
     }
 }
@@ -456,6 +486,19 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
                 ));
             }
             Frame::BodyFile { offset, length }
+        }
+        FrameKind::RingSetup => {
+            let data_len = read_u32(p, 0)?;
+            expect_consumed(p, 4)?;
+            Frame::RingSetup { data_len }
+        }
+        FrameKind::BodyRing => {
+            let (offset, len) = (read_u32(p, 0)?, read_u32(p, 4)?);
+            expect_consumed(p, 8)?;
+            if !crate::ring::slice_in_bounds(offset, len) {
+                return Err(DecodeError::BadField("ring slice", len));
+            }
+            Frame::BodyRing { offset, len }
         }
     };
     Ok(Some((frame, total)))

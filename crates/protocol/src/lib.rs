@@ -8,8 +8,9 @@
 //! module → daemon   RequestHead{seq, body kind, typed fields, environ pairs}
 //! daemon → module   ReadBody{max}            (only when the application reads its input)
 //! module → daemon   Body | BodyEnd | Error   (one answer per ReadBody)
-//! daemon → module   ResponseHead, (Body | BodyFile)*, ResponseEnd    or    Error
-//!                   (or, before the head: Timeout, or Forbidden for a refused script)
+//! daemon → module   ResponseHead, (Body | BodyFile | BodyRing)*, ResponseEnd    or    Error
+//!                   (or, before the head: Timeout, or Forbidden for a refused script;
+//!                   RingSetup, once per connection, before its first BodyRing)
 //! ```
 //!
 //! Requests on a connection are numbered 1, 2, 3…; `RequestHead` carries the number and every
@@ -26,6 +27,9 @@
 //! endian; every length is checked against what is left of the payload (itself at most
 //! [`MAX_HEAD`]) before anything is read. Version 2 carried the typed fields as environ
 //! strings.
+//!
+//! Large response blocks travel in shared memory, the response [`ring`]; protocol version 4
+//! added it.
 //!
 //! [`frame`] holds pure encode/decode functions; [`stream`] adds a buffered reader over any
 //! [`std::io::Read`] for the two peers.
@@ -52,15 +56,16 @@ pub mod frame;
 pub mod hook;
 pub mod http;
 pub mod meta;
+pub mod ring;
 pub mod startup;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};
 pub use daemon_spec::{DaemonSpec, ScriptOwner, SpecError};
 pub use encode::{
-    body_header, encode_body, encode_body_end, encode_body_file, encode_error, encode_forbidden,
-    encode_read_body, encode_request_head, encode_response_end, encode_response_head, encode_retry,
-    encode_timeout, set_request_seq,
+    body_header, encode_body, encode_body_end, encode_body_file, encode_body_ring, encode_error,
+    encode_forbidden, encode_read_body, encode_request_head, encode_response_end,
+    encode_response_head, encode_retry, encode_ring_setup, encode_timeout, set_request_seq,
 };
 pub use frame::{
     decode, peek_header, BodyKind, Frame, FrameKind, Pairs, RequestHead, ResponseHead, HEADER_LEN,
@@ -73,7 +78,7 @@ pub use startup::{ReportError, StartupReport};
 pub use stream::{FrameReader, ReadError};
 
 /// The protocol version this build speaks.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 
 /// The bytes that open every connection: `RSWSGI`, then [`VERSION`] (big endian).
 pub const PREAMBLE: [u8; 8] = {

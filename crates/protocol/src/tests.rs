@@ -135,6 +135,34 @@ fn unknown_kind_and_bad_fields() {
 }
 
 #[test]
+fn ring_frames_roundtrip_and_slices_outside_the_data_area_are_refused() {
+    use crate::ring::RING_DATA;
+    let mut out = Vec::new();
+    crate::encode_ring_setup(&mut out, RING_DATA as u32);
+    assert!(matches!(
+        roundtrip_one(&out),
+        Frame::RingSetup { data_len } if data_len as usize == RING_DATA
+    ));
+    let ring = |offset: u32, len: u32| {
+        let mut f = Vec::new();
+        crate::encode_body_ring(&mut f, offset, len);
+        f
+    };
+    let last = RING_DATA as u32 - 10;
+    assert!(matches!(
+        roundtrip_one(&ring(last, 10)),
+        Frame::BodyRing { offset, len: 10 } if offset == last
+    ));
+    for (offset, len) in [(0, 0), (last, 11), (RING_DATA as u32, 1), (u32::MAX, 2)] {
+        assert!(decode(&ring(offset, len)).is_err(), "{offset}+{len}");
+    }
+    let mut long = ring(0, 1);
+    long[1] = 9;
+    long.push(0);
+    assert!(decode(&long).is_err(), "BodyRing over 8 bytes");
+}
+
+#[test]
 fn preamble() {
     assert_eq!(check_preamble(&PREAMBLE), Ok(Some(8)));
     assert_eq!(check_preamble(&PREAMBLE[..3]), Ok(None));
