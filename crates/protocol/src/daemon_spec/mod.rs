@@ -7,6 +7,7 @@
 //! separate mode of the daemon, not part of the spec.
 
 pub mod flags;
+mod log_level;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use std::time::Duration;
 // also the descriptors').
 use flags::*;
 pub use flags::{Flag, FLAGS};
+pub use log_level::{LogLevel, UnknownLogLevel};
 pub use parse::SpecError;
 
 /// The descriptor the listening socket is inherited at.
@@ -106,8 +108,11 @@ pub struct DaemonSpec {
     pub python_path: Vec<PathBuf>,
     /// `--home`: the working directory.
     pub home: Option<PathBuf>,
-    /// `--verbose`: also log debug lines.
+    /// `--verbose`: also log debug lines, whatever `log_level` says.
     pub verbose: bool,
+    /// `--log-level`: the Apache log level that applies to the module; the daemon writes no
+    /// line less severe ([`LogLevel::DEFAULT`]: info).
+    pub log_level: LogLevel,
     /// Recycle when a loaded script changes on disk (`--no-script-reloading` turns it off).
     pub script_reloading: bool,
     /// `--maximum-requests`: recycle after this many requests.
@@ -180,6 +185,7 @@ impl DaemonSpec {
             python_path: Vec::new(),
             home: None,
             verbose: false,
+            log_level: LogLevel::DEFAULT,
             script_reloading: true,
             maximum_requests: None,
             maximum_requests_jitter: 0,
@@ -238,6 +244,9 @@ impl DaemonSpec {
         }
         a.path(HOME, self.home.as_ref());
         a.switch(VERBOSE, self.verbose);
+        if self.log_level != LogLevel::DEFAULT {
+            a.value(LOG_LEVEL, self.log_level);
+        }
         a.switch(NO_SCRIPT_RELOADING, !self.script_reloading);
         self.limit_args(&mut a);
         a.opt(SEND_BUFFER_SIZE, self.send_buffer_size);

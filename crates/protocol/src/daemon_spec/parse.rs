@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::flags::{self, *};
-use super::{DaemonSpec, ScriptOwner, LIMIT_FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
+use super::{DaemonSpec, LogLevel, ScriptOwner, LIMIT_FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
 
 /// Why a command line is not a daemon's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +110,7 @@ impl DaemonSpec {
                 .python_path
                 .extend(std::env::split_paths(&v.raw).filter(|p| !p.as_os_str().is_empty())),
             HOME => self.home = Some(v.path()),
+            LOG_LEVEL => self.log_level = v.log_level()?,
             SEND_BUFFER_SIZE => {
                 self.send_buffer_size = Some(v.in_range(MIN_SOCKET_BUFFER, MAX_SIZE)?)
             }
@@ -200,6 +201,13 @@ impl Value {
             Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
             _ => Err(self.invalid("expected a positive number of seconds")),
         }
+    }
+
+    /// One of Apache's log level names.
+    fn log_level(&self) -> Result<LogLevel, SpecError> {
+        self.text()?
+            .parse()
+            .map_err(|e: super::UnknownLogLevel| self.invalid(e.to_string()))
     }
 
     /// `X.Y.Z` as three numbers.

@@ -33,6 +33,7 @@ fn full() -> DaemonSpec {
         python_path: vec!["/a".into(), "/b".into()],
         home: Some("/srv".into()),
         verbose: true,
+        log_level: LogLevel::WARN,
         script_reloading: false,
         maximum_requests: Some(100),
         maximum_requests_jitter: 10,
@@ -127,6 +128,7 @@ fn the_defaults_in_the_help_are_the_specs() {
             flags::DEADLOCK_TIMEOUT,
             DEFAULT_DEADLOCK_TIMEOUT.as_secs().to_string(),
         ),
+        (flags::LOG_LEVEL, LogLevel::DEFAULT.to_string()),
     ];
     for (flag, default) in &defaults {
         let said = format!("[default: {default}]");
@@ -196,6 +198,7 @@ fn bad_command_lines_are_refused() {
         invalid(with(&["--switch-interval", "-1"])),
         "--switch-interval"
     );
+    assert_eq!(invalid(with(&["--log-level", "loud"])), "--log-level");
     assert_eq!(
         invalid(with(&["--switch-interval", "inf"])),
         "--switch-interval"
