@@ -58,7 +58,7 @@ fn main() {
         std::process::exit(code);
     }
     let spec = command_line();
-    log::init(spec.verbose);
+    log::init(spec.log_level, spec.verbose);
     // Before anything else: nothing running as this user may read this process's memory
     // (the connection secret) through ptrace or /proc/PID/mem.
     // SAFETY: prctl(PR_SET_DUMPABLE) only changes this process's dumpable flag.
