@@ -115,6 +115,11 @@ pub struct DaemonSpec {
     pub log_level: LogLevel,
     /// Recycle when a loaded script changes on disk (`--no-script-reloading` turns it off).
     pub script_reloading: bool,
+    /// `--reload-on-changes`: watch the file of every imported module, the scripts and
+    /// `reload_files`, and recycle gracefully when one changes.
+    pub reload_on_changes: bool,
+    /// `--reload-file` (repeatable): more files to watch (only with `reload_on_changes`).
+    pub reload_files: Vec<PathBuf>,
     /// `--maximum-requests`: recycle after this many requests.
     pub maximum_requests: Option<u64>,
     /// `--maximum-requests-jitter`: up to this many extra requests, per process (0: none).
@@ -187,6 +192,8 @@ impl DaemonSpec {
             verbose: false,
             log_level: LogLevel::DEFAULT,
             script_reloading: true,
+            reload_on_changes: false,
+            reload_files: Vec::new(),
             maximum_requests: None,
             maximum_requests_jitter: 0,
             restart_interval: None,
@@ -248,6 +255,8 @@ impl DaemonSpec {
             a.value(LOG_LEVEL, self.log_level);
         }
         a.switch(NO_SCRIPT_RELOADING, !self.script_reloading);
+        a.switch(RELOAD_ON_CHANGES, self.reload_on_changes);
+        a.paths(RELOAD_FILE, &self.reload_files);
         self.limit_args(&mut a);
         a.opt(SEND_BUFFER_SIZE, self.send_buffer_size);
         a.opt(RECEIVE_BUFFER_SIZE, self.receive_buffer_size);

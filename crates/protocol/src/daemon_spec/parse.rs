@@ -28,6 +28,9 @@ pub enum SpecError {
     /// Two flags that exclude each other.
     #[error("{0} cannot be used with {1}")]
     Conflict(&'static str, &'static str),
+    /// A flag given without another that it needs.
+    #[error("{0} needs {1}")]
+    Requires(&'static str, &'static str),
     /// A value that is not valid for its flag.
     #[error("invalid value {value:?} for {flag}: {why}")]
     Invalid {
@@ -80,6 +83,12 @@ impl DaemonSpec {
         if seen.contains(&SCRIPT_USER.name) && seen.contains(&SCRIPT_GROUP.name) {
             return Err(SpecError::Conflict(SCRIPT_USER.name, SCRIPT_GROUP.name));
         }
+        if !spec.reload_files.is_empty() && !spec.reload_on_changes {
+            return Err(SpecError::Requires(
+                RELOAD_FILE.name,
+                RELOAD_ON_CHANGES.name,
+            ));
+        }
         Ok(spec)
     }
 
@@ -104,6 +113,7 @@ impl DaemonSpec {
             SCRIPT => self.scripts.push(v.path()),
             ALLOW_SCRIPT => self.allow_scripts.push(v.path()),
             ALLOW_DIR => self.allow_dirs.push(v.path()),
+            RELOAD_FILE => self.reload_files.push(v.path()),
             CALLABLE => self.callable = v.text()?.to_string(),
             PYTHON_HOME => self.python_home = Some(v.path()),
             PYTHON_PATH => self
@@ -132,6 +142,7 @@ impl DaemonSpec {
         match flag {
             VERBOSE => self.verbose = true,
             NO_SCRIPT_RELOADING => self.script_reloading = false,
+            RELOAD_ON_CHANGES => self.reload_on_changes = true,
             RESTRICT_STDIN => self.restrict_stdin = true,
             RESTRICT_STDOUT => self.restrict_stdout = true,
             other => unreachable!("{} is a switch in FLAGS but not parsed", other.name),

@@ -35,6 +35,8 @@ fn full() -> DaemonSpec {
         verbose: true,
         log_level: LogLevel::WARN,
         script_reloading: false,
+        reload_on_changes: true,
+        reload_files: vec!["/srv/settings.ini".into(), "/srv/urls.txt".into()],
         maximum_requests: Some(100),
         maximum_requests_jitter: 10,
         restart_interval: secs(1),
@@ -199,6 +201,10 @@ fn bad_command_lines_are_refused() {
         "--switch-interval"
     );
     assert_eq!(invalid(with(&["--log-level", "loud"])), "--log-level");
+    assert_eq!(
+        with(&["--reload-file", "/srv/x"]),
+        Err(SpecError::Requires("--reload-file", "--reload-on-changes"))
+    );
     assert_eq!(
         invalid(with(&["--switch-interval", "inf"])),
         "--switch-interval"
