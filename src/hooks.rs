@@ -263,6 +263,12 @@ fn socket_prefix(pconf: *mut ffi::apr_pool_t, main: &ServerConfig) -> String {
 fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result<(), String> {
     let configs = server_configs(s);
     let main = configs[0];
+    // The daemons write to the main server's error log (httpd's parent's stderr), so its
+    // level is theirs.
+    // SAFETY: `s` is the main server httpd passed to post_config, its configuration read.
+    let apache_level = unsafe { log::module_level(s) };
+    let log_level = rswsgi_protocol::LogLevel::from_apache(apache_level)
+        .unwrap_or(rswsgi_protocol::LogLevel::DEFAULT);
     let mut plans = Vec::new();
     for c in &configs {
         for (g, _) in &c.groups {
@@ -293,6 +299,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                     main.restrict_stdout == Some(true),
                 ),
                 verbose: main.verbose_debugging == Some(true),
+                log_level,
                 python_env: main.python_flags.environment(),
             });
         }

@@ -329,7 +329,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         processes: opts.processes,
         threads: opts.threads,
         max_clients: opts.max_clients_or_default(),
-        daemon_options: opts.all_daemon_options(),
+        daemon_options: [opts.all_daemon_options(), opts.reload.daemon_options()?].concat(),
         timeouts: opts.timeouts,
         identity,
         python_home,

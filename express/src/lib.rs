@@ -23,6 +23,7 @@ pub mod options;
 pub mod out;
 pub mod proxy;
 pub mod pyhome;
+pub mod reload;
 pub mod render;
 pub mod root;
 pub mod run;

@@ -256,6 +256,9 @@ pub struct ServerOptions {
     /// MPM, pid file, process name, environment script.
     #[command(flatten)]
     pub process: ProcessOptions,
+    /// Reloading on code changes (`reload.rs`).
+    #[command(flatten)]
+    pub reload: crate::reload::ReloadOptions,
     /// Extra configuration lines appended verbatim (library only; the tests use it).
     #[arg(skip)]
     pub extra_directives: Vec<String>,

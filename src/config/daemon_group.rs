@@ -1,6 +1,7 @@
 //! `WSGIDaemonProcess NAME [option=value]...`: one group of daemon processes.
 
 use super::daemon_options::ConnOptions;
+use super::reload::ReloadOptions;
 use super::words::{split_option, split_words};
 // The options handed to the daemon as `--OPTION VALUE` (seconds, bytes or a count; 0 turns
 // one off) are the daemon contract's limits.
@@ -122,6 +123,8 @@ pub struct DaemonGroupConfig {
     pub cpu_priority: Option<i32>,
     /// Sockets, worker threads, script owners (`config/daemon_options.rs`).
     pub conn: ConnOptions,
+    /// The change monitor (`config/reload.rs`).
+    pub reload: ReloadOptions,
     /// Options accepted for mod_wsgi compatibility but not acted on yet.
     pub ignored: Vec<String>,
 }
@@ -215,6 +218,7 @@ impl DaemonGroupConfig {
             virtual_memory_limit: None,
             cpu_priority: None,
             conn: ConnOptions::default(),
+            reload: ReloadOptions::default(),
             ignored: Vec::new(),
         }
     }
@@ -235,7 +239,7 @@ impl DaemonGroupConfig {
         let mut g = DaemonGroupConfig::new(name);
         for word in options {
             let (option, value) = split_option(DIRECTIVE, word)?;
-            if g.conn.parse_option(option, value)? {
+            if g.conn.parse_option(option, value)? || g.reload.parse_option(option, value)? {
                 continue;
             }
             match option {
@@ -289,6 +293,7 @@ impl DaemonGroupConfig {
                 o => return Err(format!("{DIRECTIVE} {name}: unknown option '{o}'")),
             }
         }
+        g.reload.check()?;
         Ok(g)
     }
 }

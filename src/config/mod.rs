@@ -11,6 +11,7 @@ mod implicit;
 mod plan;
 pub(crate) mod proxy;
 mod python_flags;
+mod reload;
 mod script_alias;
 pub(crate) mod words;
 

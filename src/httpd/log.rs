@@ -77,6 +77,31 @@ fn server_at(level: i32, msg: &str) {
     }
 }
 
+/// The log level that applies to this module's lines in server `s` (Apache's `APLOG_*`
+/// number): its own `LogLevel rswsgi:LEVEL` when one is set, else the server's `LogLevel`.
+/// This is httpd's `ap_get_server_module_loglevel`, a macro in its headers.
+///
+/// # Safety
+/// `s` must be a live `server_rec` whose configuration has been read (post_config).
+pub unsafe fn module_level(s: *const ffi::server_rec) -> i32 {
+    let index = crate::module_index();
+    // SAFETY: the caller passes a live server_rec. `module_levels` is NULL or an array with one
+    // entry per module (httpd sizes it by `conf_vector_length`, which every module index is
+    // below); an entry below 0 means the module has no level of its own.
+    unsafe {
+        let log = &(*s).log;
+        let own = match usize::try_from(index) {
+            Ok(i) if !log.module_levels.is_null() => i32::from(*log.module_levels.add(i)),
+            _ => -1,
+        };
+        if own < 0 {
+            log.level
+        } else {
+            own
+        }
+    }
+}
+
 /// A `tracing` subscriber that writes every event to httpd's error log; httpd's `LogLevel`
 /// decides what is kept. Spans are not tracked.
 pub struct ApacheSubscriber;

@@ -69,6 +69,9 @@ pub struct GroupPlan {
     pub restrict_streams: (bool, bool),
     /// `WSGIVerboseDebugging On`: the daemons log their debug lines (`--verbose`).
     pub verbose: bool,
+    /// The Apache log level of the module's lines in the main server, whose error log the
+    /// daemons write to (`--log-level`).
+    pub log_level: rswsgi_protocol::LogLevel,
     /// `NAME=value` settings for the daemons' Python (`WSGIPythonOptimize` ...).
     pub python_env: Vec<String>,
 }

@@ -80,8 +80,11 @@ fn daemon_spec(plan: &GroupPlan, owner: i32) -> Result<DaemonSpec, String> {
         debug_assert!(known, "{option} is one of rswsgi_protocol's LIMITS");
     }
     spec.script_reloading = plan.script_reloading;
+    spec.reload_on_changes = g.reload.on_changes;
+    spec.reload_files = paths(&g.reload.files);
     (spec.restrict_stdin, spec.restrict_stdout) = plan.restrict_streams;
     spec.verbose = plan.verbose;
+    spec.log_level = plan.log_level;
     spec.apache_version = crate::httpd::server_version();
     spec.python_home = g.python_home.as_ref().map(PathBuf::from);
     if let Some(p) = &g.python_path {

@@ -7,12 +7,18 @@
 //! A multi-line message (a traceback) becomes one prefixed line per message line. The request
 //! id comes from an event's `request_id` field, or else from the request the current thread is
 //! serving ([`RequestScope`]).
+//!
+//! The daemon writes to the error log's descriptor directly, so httpd's `LogLevel` cannot drop
+//! its lines: [`init`] filters them by the level the module passed (`--log-level`), as httpd
+//! would. Apache's `notice` level, which httpd writes whatever the `LogLevel`, has no `tracing`
+//! counterpart: [`always`] writes such a line.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rswsgi_protocol::LogLevel;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
@@ -23,17 +29,37 @@ thread_local! {
     static REQUEST_ID: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Installs the stderr logger. `verbose` also shows debug lines.
-pub fn init(verbose: bool) {
-    let level = if verbose {
-        LevelFilter::DEBUG
-    } else {
-        LevelFilter::INFO
+/// Installs the stderr logger: it writes the lines Apache's `level` keeps, and with `verbose`
+/// (`WSGIVerboseDebugging On`) also every debug line.
+pub fn init(level: LogLevel, verbose: bool) {
+    let filter = match verbose {
+        true => filter_for(level).max(LevelFilter::DEBUG),
+        false => filter_for(level),
     };
     // A second call (there is none) would fail harmlessly.
     let _ = tracing_subscriber::registry()
-        .with(ApacheLog.with_filter(level))
+        .with(ApacheLog.with_filter(filter))
         .try_init();
+}
+
+/// The `tracing` levels Apache's `level` keeps: none below `error` (`crit` and above keep no
+/// line the daemon writes), `warn` at `notice` (no event is a notice), `trace` from `trace1`.
+fn filter_for(level: LogLevel) -> LevelFilter {
+    match level {
+        l if l < LogLevel::ERROR => LevelFilter::OFF,
+        LogLevel::ERROR => LevelFilter::ERROR,
+        LogLevel::WARN | LogLevel::NOTICE => LevelFilter::WARN,
+        LogLevel::INFO => LevelFilter::INFO,
+        LogLevel::DEBUG => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    }
+}
+
+/// Writes `msg` as a line of Apache level `label` (`notice`, `error`) whatever the log level:
+/// for the start-up report, which express reads from the log at any `--log-level`, as httpd
+/// writes its own `notice` lines at any `LogLevel`.
+pub fn always(label: &str, msg: &str) {
+    write_lines(label, None, msg);
 }
 
 /// Marks the current thread as serving the request with this id until dropped.
@@ -94,28 +120,32 @@ impl<S: Subscriber> Layer<S> for ApacheLog {
         let request_id = fields
             .request_id
             .or_else(|| REQUEST_ID.with(|r| r.borrow().clone()));
-        let mut prefix = String::with_capacity(96);
-        push_timestamp(&mut prefix);
-        let _ = write!(
-            prefix,
-            " [wsgi:{}] [pid {}:tid {}] ",
-            level_name(*event.metadata().level()),
-            std::process::id(),
-            nix::unistd::gettid()
-        );
-        if let Some(id) = request_id.filter(|id| !id.is_empty()) {
-            let _ = write!(prefix, "[request {id}] ");
-        }
         let text = fields.message + &fields.extra;
-        let mut out = String::with_capacity(text.len() + prefix.len() + 8);
-        for line in text.trim_end_matches('\n').split('\n') {
-            out.push_str(&prefix);
-            out.push_str(line.trim_end_matches('\r'));
-            out.push('\n');
-        }
-        // One write per event, so lines from several threads do not interleave mid-line.
-        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        write_lines(level_name(*event.metadata().level()), request_id, &text);
     }
+}
+
+/// Writes `text` to stderr, each of its lines with the Apache prefix of level `label`.
+fn write_lines(label: &str, request_id: Option<String>, text: &str) {
+    let mut prefix = String::with_capacity(96);
+    push_timestamp(&mut prefix);
+    let _ = write!(
+        prefix,
+        " [wsgi:{label}] [pid {}:tid {}] ",
+        std::process::id(),
+        nix::unistd::gettid()
+    );
+    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
+        let _ = write!(prefix, "[request {id}] ");
+    }
+    let mut out = String::with_capacity(text.len() + prefix.len() + 8);
+    for line in text.trim_end_matches('\n').split('\n') {
+        out.push_str(&prefix);
+        out.push_str(line.trim_end_matches('\r'));
+        out.push('\n');
+    }
+    // One write per event, so lines from several threads do not interleave mid-line.
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
 }
 
 fn level_name(level: Level) -> &'static str {
@@ -174,6 +204,18 @@ pub fn effective_user() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apache_levels_keep_what_httpd_would() {
+        let filter = |name: &str| filter_for(name.parse().unwrap());
+        assert_eq!(filter("crit"), LevelFilter::OFF);
+        assert_eq!(filter("error"), LevelFilter::ERROR);
+        assert_eq!(filter("warn"), LevelFilter::WARN);
+        assert_eq!(filter("notice"), LevelFilter::WARN);
+        assert_eq!(filter("info"), LevelFilter::INFO);
+        assert_eq!(filter("debug"), LevelFilter::DEBUG);
+        assert_eq!(filter("trace8"), LevelFilter::TRACE);
+    }
 
     #[test]
     fn timestamp_has_apache_shape() {

@@ -13,6 +13,7 @@ mod lifecycle;
 mod log;
 mod owner;
 mod pyhome;
+mod reload;
 mod request;
 mod server;
 mod sockopts;
@@ -58,7 +59,7 @@ fn main() {
         std::process::exit(code);
     }
     let spec = command_line();
-    log::init(spec.verbose);
+    log::init(spec.log_level, spec.verbose);
     // Before anything else: nothing running as this user may read this process's memory
     // (the connection secret) through ptrace or /proc/PID/mem.
     // SAFETY: prctl(PR_SET_DUMPABLE) only changes this process's dumpable flag.
@@ -145,16 +146,7 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
     life.on_exit(Box::new(move || for_exit.decline_idle()));
     started.store(true, std::sync::atomic::Ordering::SeqCst);
     life.probed();
-    if life.limits().deadlock_timeout.is_some() {
-        let (backend, life) = (Arc::clone(&server.backend), Arc::clone(&life));
-        std::thread::Builder::new()
-            .name("gil-probe".into())
-            .spawn(move || loop {
-                backend.probe();
-                life.probed();
-                std::thread::sleep(Duration::from_secs(1));
-            })?;
-    }
+    spawn_watchers(&spec, &server, &life)?;
     let stack = spec.stack_size.map(|n| n as usize);
     server::spawn_workers(Arc::clone(&server), spec.threads as usize, stack)
         .context("starting worker threads")?;
@@ -169,6 +161,35 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
         Arc::clone(&server.backend),
         Pid::from_raw(spec.parent_pid),
     )
+}
+
+/// Starts the threads that watch the process besides the main thread: the GIL probe of
+/// `--deadlock-timeout` and the change monitor of `--reload-on-changes`.
+fn spawn_watchers(
+    spec: &DaemonSpec,
+    server: &server::Server,
+    life: &Arc<lifecycle::Lifecycle>,
+) -> anyhow::Result<()> {
+    if life.limits().deadlock_timeout.is_some() {
+        let (backend, life) = (Arc::clone(&server.backend), Arc::clone(life));
+        std::thread::Builder::new()
+            .name("gil-probe".into())
+            .spawn(move || loop {
+                backend.probe();
+                life.probed();
+                std::thread::sleep(Duration::from_secs(1));
+            })?;
+    }
+    if spec.reload_on_changes {
+        let files = spec.scripts.iter().chain(&spec.reload_files).cloned();
+        reload::spawn(
+            Arc::clone(life),
+            Arc::clone(&server.backend),
+            files.collect(),
+        )
+        .context("starting the reload-on-changes monitor")?;
+    }
+    Ok(())
 }
 
 /// Loads the handler: handler libraries when every script is one (Python never starts), else

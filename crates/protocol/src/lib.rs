@@ -61,7 +61,7 @@ pub mod startup;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};
-pub use daemon_spec::{DaemonSpec, ScriptOwner, SpecError};
+pub use daemon_spec::{DaemonSpec, LogLevel, ScriptOwner, SpecError};
 pub use encode::{
     body_header, encode_body, encode_body_end, encode_body_file, encode_body_ring, encode_error,
     encode_forbidden, encode_read_body, encode_request_head, encode_response_end,

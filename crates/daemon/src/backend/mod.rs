@@ -25,6 +25,12 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// The files the code loaded so far came from (for Python, the file of every module in
+    /// `sys.modules`), which `--reload-on-changes` watches besides the scripts.
+    fn source_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+
     /// The process begins to stop or recycle, for `reason` (mod_wsgi's shutdown reason
     /// names; empty for a plain stop): the application's shutdown callbacks run.
     fn stopping(&self, _reason: &str) {}

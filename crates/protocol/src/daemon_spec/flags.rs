@@ -100,8 +100,11 @@ flags! {
     PYTHON_HOME = value("--python-home", "DIR", "A Python prefix or virtualenv to use");
     PYTHON_PATH = many("--python-path", "DIR[:DIR]", "Directories to put at the front of sys.path");
     HOME = value("--home", "DIR", "Working directory of the process");
-    VERBOSE = switch("--verbose", "Also log debug lines");
+    VERBOSE = switch("--verbose", "Also log debug lines, whatever --log-level says");
+    LOG_LEVEL = value("--log-level", "LEVEL", "Apache's LogLevel: write no line less severe [default: info]");
     NO_SCRIPT_RELOADING = switch("--no-script-reloading", "Do not recycle when a loaded script changes");
+    RELOAD_ON_CHANGES = switch("--reload-on-changes", "Recycle when a file of an imported module (or a --reload-file) changes");
+    RELOAD_FILE = many("--reload-file", "FILE", "Another file whose change recycles (needs --reload-on-changes)");
     MAXIMUM_REQUESTS = value("--maximum-requests", "N", "Recycle after this many requests (0: never)");
     MAXIMUM_REQUESTS_JITTER = value("--maximum-requests-jitter", "N", "Up to this many extra requests, per process");
     RESTART_INTERVAL = value("--restart-interval", "S", "Recycle after running this many seconds (0: never)");

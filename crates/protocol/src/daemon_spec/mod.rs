@@ -7,6 +7,7 @@
 //! separate mode of the daemon, not part of the spec.
 
 pub mod flags;
+mod log_level;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use std::time::Duration;
 // also the descriptors').
 use flags::*;
 pub use flags::{Flag, FLAGS};
+pub use log_level::{LogLevel, UnknownLogLevel};
 pub use parse::SpecError;
 
 /// The descriptor the listening socket is inherited at.
@@ -106,10 +108,18 @@ pub struct DaemonSpec {
     pub python_path: Vec<PathBuf>,
     /// `--home`: the working directory.
     pub home: Option<PathBuf>,
-    /// `--verbose`: also log debug lines.
+    /// `--verbose`: also log debug lines, whatever `log_level` says.
     pub verbose: bool,
+    /// `--log-level`: the Apache log level that applies to the module; the daemon writes no
+    /// line less severe ([`LogLevel::DEFAULT`]: info).
+    pub log_level: LogLevel,
     /// Recycle when a loaded script changes on disk (`--no-script-reloading` turns it off).
     pub script_reloading: bool,
+    /// `--reload-on-changes`: watch the file of every imported module, the scripts and
+    /// `reload_files`, and recycle gracefully when one changes.
+    pub reload_on_changes: bool,
+    /// `--reload-file` (repeatable): more files to watch (only with `reload_on_changes`).
+    pub reload_files: Vec<PathBuf>,
     /// `--maximum-requests`: recycle after this many requests.
     pub maximum_requests: Option<u64>,
     /// `--maximum-requests-jitter`: up to this many extra requests, per process (0: none).
@@ -180,7 +190,10 @@ impl DaemonSpec {
             python_path: Vec::new(),
             home: None,
             verbose: false,
+            log_level: LogLevel::DEFAULT,
             script_reloading: true,
+            reload_on_changes: false,
+            reload_files: Vec::new(),
             maximum_requests: None,
             maximum_requests_jitter: 0,
             restart_interval: None,
@@ -238,7 +251,12 @@ impl DaemonSpec {
         }
         a.path(HOME, self.home.as_ref());
         a.switch(VERBOSE, self.verbose);
+        if self.log_level != LogLevel::DEFAULT {
+            a.value(LOG_LEVEL, self.log_level);
+        }
         a.switch(NO_SCRIPT_RELOADING, !self.script_reloading);
+        a.switch(RELOAD_ON_CHANGES, self.reload_on_changes);
+        a.paths(RELOAD_FILE, &self.reload_files);
         self.limit_args(&mut a);
         a.opt(SEND_BUFFER_SIZE, self.send_buffer_size);
         a.opt(RECEIVE_BUFFER_SIZE, self.receive_buffer_size);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::flags::{self, *};
-use super::{DaemonSpec, ScriptOwner, LIMIT_FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
+use super::{DaemonSpec, LogLevel, ScriptOwner, LIMIT_FLAGS, MAX_SIZE, MIN_SOCKET_BUFFER};
 
 /// Why a command line is not a daemon's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum SpecError {
     /// Two flags that exclude each other.
     #[error("{0} cannot be used with {1}")]
     Conflict(&'static str, &'static str),
+    /// A flag given without another that it needs.
+    #[error("{0} needs {1}")]
+    Requires(&'static str, &'static str),
     /// A value that is not valid for its flag.
     #[error("invalid value {value:?} for {flag}: {why}")]
     Invalid {
@@ -80,6 +83,12 @@ impl DaemonSpec {
         if seen.contains(&SCRIPT_USER.name) && seen.contains(&SCRIPT_GROUP.name) {
             return Err(SpecError::Conflict(SCRIPT_USER.name, SCRIPT_GROUP.name));
         }
+        if !spec.reload_files.is_empty() && !spec.reload_on_changes {
+            return Err(SpecError::Requires(
+                RELOAD_FILE.name,
+                RELOAD_ON_CHANGES.name,
+            ));
+        }
         Ok(spec)
     }
 
@@ -104,12 +113,14 @@ impl DaemonSpec {
             SCRIPT => self.scripts.push(v.path()),
             ALLOW_SCRIPT => self.allow_scripts.push(v.path()),
             ALLOW_DIR => self.allow_dirs.push(v.path()),
+            RELOAD_FILE => self.reload_files.push(v.path()),
             CALLABLE => self.callable = v.text()?.to_string(),
             PYTHON_HOME => self.python_home = Some(v.path()),
             PYTHON_PATH => self
                 .python_path
                 .extend(std::env::split_paths(&v.raw).filter(|p| !p.as_os_str().is_empty())),
             HOME => self.home = Some(v.path()),
+            LOG_LEVEL => self.log_level = v.log_level()?,
             SEND_BUFFER_SIZE => {
                 self.send_buffer_size = Some(v.in_range(MIN_SOCKET_BUFFER, MAX_SIZE)?)
             }
@@ -131,6 +142,7 @@ impl DaemonSpec {
         match flag {
             VERBOSE => self.verbose = true,
             NO_SCRIPT_RELOADING => self.script_reloading = false,
+            RELOAD_ON_CHANGES => self.reload_on_changes = true,
             RESTRICT_STDIN => self.restrict_stdin = true,
             RESTRICT_STDOUT => self.restrict_stdout = true,
             other => unreachable!("{} is a switch in FLAGS but not parsed", other.name),
@@ -200,6 +212,13 @@ impl Value {
             Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
             _ => Err(self.invalid("expected a positive number of seconds")),
         }
+    }
+
+    /// One of Apache's log level names.
+    fn log_level(&self) -> Result<LogLevel, SpecError> {
+        self.text()?
+            .parse()
+            .map_err(|e: super::UnknownLogLevel| self.invalid(e.to_string()))
     }
 
     /// `X.Y.Z` as three numbers.

@@ -33,7 +33,10 @@ fn full() -> DaemonSpec {
         python_path: vec!["/a".into(), "/b".into()],
         home: Some("/srv".into()),
         verbose: true,
+        log_level: LogLevel::WARN,
         script_reloading: false,
+        reload_on_changes: true,
+        reload_files: vec!["/srv/settings.ini".into(), "/srv/urls.txt".into()],
         maximum_requests: Some(100),
         maximum_requests_jitter: 10,
         restart_interval: secs(1),
@@ -127,6 +130,7 @@ fn the_defaults_in_the_help_are_the_specs() {
             flags::DEADLOCK_TIMEOUT,
             DEFAULT_DEADLOCK_TIMEOUT.as_secs().to_string(),
         ),
+        (flags::LOG_LEVEL, LogLevel::DEFAULT.to_string()),
     ];
     for (flag, default) in &defaults {
         let said = format!("[default: {default}]");
@@ -195,6 +199,11 @@ fn bad_command_lines_are_refused() {
     assert_eq!(
         invalid(with(&["--switch-interval", "-1"])),
         "--switch-interval"
+    );
+    assert_eq!(invalid(with(&["--log-level", "loud"])), "--log-level");
+    assert_eq!(
+        with(&["--reload-file", "/srv/x"]),
+        Err(SpecError::Requires("--reload-file", "--reload-on-changes"))
     );
     assert_eq!(
         invalid(with(&["--switch-interval", "inf"])),

@@ -161,6 +161,21 @@ impl Backend for WsgiBackend {
         Python::attach(|_| {});
     }
 
+    fn source_files(&self) -> Vec<PathBuf> {
+        Python::attach(|py| {
+            let files = interp::support(py)
+                .and_then(|s| s.call_method0("module_files"))
+                .and_then(|f| f.extract::<Vec<std::ffi::OsString>>());
+            match files {
+                Ok(files) => files.into_iter().map(PathBuf::from).collect(),
+                Err(e) => {
+                    tracing::warn!("reload-on-changes: cannot list the modules' files: {e}");
+                    Vec::new()
+                }
+            }
+        })
+    }
+
     fn interrupt(&self, thread: u64) -> bool {
         Python::attach(|py| {
             let Ok(exc) = py

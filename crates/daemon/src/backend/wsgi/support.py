@@ -119,6 +119,23 @@ def load_script(name, path, source):
     return module
 
 
+def module_files():
+    """The source file of every module in sys.modules that has one, for reload-on-changes
+    (as mod_wsgi-express's monitor: a `.pyc`/`.pyo` stands for its `.py`)."""
+    files = []
+    for module in list(sys.modules.values()):
+        try:
+            path = getattr(module, "__file__", None)
+        except Exception:
+            continue
+        if not isinstance(path, str) or not path:
+            continue
+        if path.endswith((".pyc", ".pyo")):
+            path = path[:-1]
+        files.append(path)
+    return files
+
+
 def format_exception(exc, tb=None):
     """The full traceback of `exc` (raised with traceback `tb`) as text."""
     if tb is None:
