@@ -15,6 +15,7 @@ pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod daemon;
 pub mod handler;
 pub mod hosts;
 pub mod limits;
