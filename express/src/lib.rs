@@ -18,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod handler;
 pub mod hosts;
+pub mod install;
 pub mod limits;
 pub mod locate;
 pub mod options;

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use rswsgi_express::handler::install_library;
 use rswsgi_express::hosts::https_url;
+use rswsgi_express::install::{config_lines, install_module, ModuleOptions};
 use rswsgi_express::ServerRoot;
 use rswsgi_express::{build_handler, check_port, resolve, run_foreground};
 use rswsgi_express::{errln, outln};
@@ -31,6 +32,12 @@ enum Cmd {
     SetupServer(Args),
     /// Compile a native handler (wsgi.rs) into a library, cached by content hash.
     BuildHandler(BuildArgs),
+    /// Print the path of mod_rswsgi.so.
+    ModuleLocation(ModuleOptions),
+    /// Print the lines that load rswsgi into an existing Apache (LoadModule, and RSWSGIDaemonExecutable where needed).
+    ModuleConfig(ModuleOptions),
+    /// Copy mod_rswsgi.so and rswsgi-daemon into Apache's modules directory (--modules-directory) and print the lines that load them.
+    InstallModule(ModuleOptions),
 }
 
 #[derive(clap::Args)]
@@ -146,6 +153,24 @@ fn run(cli: Cli) -> Result<i32> {
                 None => built.library,
             };
             outln!("{}", library.display());
+            Ok(0)
+        }
+        Cmd::ModuleLocation(opts) => {
+            outln!("{}", opts.locate()?.module.display());
+            Ok(0)
+        }
+        Cmd::ModuleConfig(opts) => {
+            for line in config_lines(&opts.locate()?)? {
+                outln!("{line}");
+            }
+            Ok(0)
+        }
+        Cmd::InstallModule(opts) => {
+            let located = opts.locate()?;
+            let installed = install_module(&located, &located.modules_dir)?;
+            for line in config_lines(&installed)? {
+                outln!("{line}");
+            }
             Ok(0)
         }
         Cmd::SetupServer(args) => setup(args),
