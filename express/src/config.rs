@@ -17,6 +17,7 @@ use crate::handler::{
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
+use crate::logs::Logs;
 use crate::options::{ApplicationType, ServerOptions, Timeouts};
 use crate::proxy::ProxyOptions;
 use crate::pyhome::check_python_home;
@@ -95,6 +96,8 @@ pub struct ServerConfig {
     pub app: AppOptions,
     /// The daemons' behaviour (`locale` and `lang` always set).
     pub daemon: DaemonOptions,
+    /// Where the logs go and their formats.
+    pub logs: Logs,
     /// The site: document root (always set), aliases, MIME types (when the system has them), ...
     pub site: SiteOptions,
     /// Host names, TLS (files absolute and present) and HTTP/2.
@@ -332,6 +335,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         .map(|p| absolute(p))
         .collect::<Result<Vec<_>>>()?;
     let site = opts.site.resolve(&server_root.join("htdocs"))?;
+    let logs = opts.logs.resolve(&server_root, &daemon_path)?;
     let process = opts.process.resolve(&modules_dir)?;
     let config = ServerConfig {
         httpd,
@@ -356,7 +360,8 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         python_home,
         python_path,
         working_directory,
-        log_to_terminal: opts.log_to_terminal,
+        // As in mod_wsgi-express, a --log-directory wins over --log-to-terminal.
+        log_to_terminal: opts.log_to_terminal && opts.logs.log_directory.is_none(),
         access_log: opts.access_log,
         log_level: opts.log_level.clone(),
         include_files,
@@ -366,6 +371,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         load_wait: opts.load_wait,
         app: opts.app.resolve()?,
         daemon: opts.daemon.resolve()?,
+        logs,
         site,
         hosts: opts.hosts.resolve()?,
         proxy: opts.proxy.resolve()?,

@@ -38,6 +38,13 @@ enum Cmd {
     ModuleConfig(ModuleOptions),
     /// Copy mod_rswsgi.so and rswsgi-daemon into Apache's modules directory (--modules-directory) and print the lines that load them.
     InstallModule(ModuleOptions),
+    /// Rewrite Apache's json access log lines from standard input as valid JSON on standard output (the generated configuration pipes the log through it).
+    #[command(hide = true)]
+    LogFilter {
+        /// The format: json.
+        #[arg(value_parser = ["json"])]
+        format: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -153,6 +160,10 @@ fn run(cli: Cli) -> Result<i32> {
                 None => built.library,
             };
             outln!("{}", library.display());
+            Ok(0)
+        }
+        Cmd::LogFilter { format: _ } => {
+            rswsgi_express::jsonlog::filter(std::io::stdin().lock(), std::io::stdout().lock())?;
             Ok(0)
         }
         Cmd::ModuleLocation(opts) => {

@@ -8,6 +8,7 @@ use crate::app::AppOptions;
 use crate::daemon::DaemonOptions;
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
+use crate::logs::LogOptions;
 use crate::proxy::ProxyOptions;
 use crate::site::SiteOptions;
 
@@ -245,6 +246,9 @@ pub struct ServerOptions {
     /// The daemons' timeouts, buffers, locale, Python options and reloading.
     #[command(flatten)]
     pub daemon: DaemonOptions,
+    /// Log directory and names, formats, rotation.
+    #[command(flatten)]
+    pub logs: LogOptions,
     /// Static files, aliases, error documents, compression, rewrite rules, CGI.
     #[command(flatten)]
     pub site: SiteOptions,

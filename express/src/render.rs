@@ -165,23 +165,6 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
         writeln!(user_directives, "User {}", conf_word(&id.user)?)?;
         writeln!(user_directives, "Group {}", conf_word(&id.group)?)?;
     }
-    let error_log = if c.log_to_terminal {
-        "/dev/stderr".to_owned()
-    } else {
-        conf_path(&root.join("error_log"))?
-    };
-    let mut access_log = String::new();
-    if c.access_log {
-        let target = if c.log_to_terminal {
-            "/dev/stdout".to_owned()
-        } else {
-            conf_path(&root.join("access_log"))?
-        };
-        access_log.push_str(
-            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\" %D\" rswsgi\n",
-        );
-        writeln!(access_log, "CustomLog {target} rswsgi")?;
-    }
     let mut extra = String::new();
     for file in &c.include_files {
         writeln!(extra, "Include {}", conf_path(file)?)?;
@@ -221,11 +204,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
         "max_clients",
         (server_limit * threads_per_child).to_string(),
     );
-    v.insert("error_log", error_log);
+    v.insert("error_log_directives", crate::logs::render_error_log(c)?);
     v.insert("log_level", conf_word(&c.log_level)?);
     v.insert("socket_timeout", c.timeouts.socket_timeout.to_string());
     v.insert("request_read_timeout", c.timeouts.request_read_timeout());
-    v.insert("access_log_directives", access_log);
+    v.insert("access_log_directives", crate::logs::render_access_log(c)?);
     v.insert("request_directives", crate::limits::render_requests(c)?);
     v.insert("host_server_directives", crate::hosts::render_server(c)?);
     v.insert("site_directives", crate::site::render(c)?);
@@ -324,6 +307,12 @@ mod tests {
             load_wait: 60,
             app: Default::default(),
             daemon: Default::default(),
+            logs: crate::logs::Logs {
+                options: Default::default(),
+                directory: "/tmp/rswsgi-express-127.0.0.1:8000:0".into(),
+                rotatelogs: None,
+                express: None,
+            },
             site: crate::site::SiteOptions {
                 document_root: Some("/tmp/rswsgi-express-127.0.0.1:8000:0/htdocs".into()),
                 ..Default::default()

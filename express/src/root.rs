@@ -113,10 +113,19 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
     let apachectl = dir.join("apachectl");
     write_file(&httpd_conf, &conf, 0o644)?;
     write_file(&apachectl, &ctl, 0o755)?;
-    let error_log = (!config.log_to_terminal).then(|| dir.join("error_log"));
-    let access_log = (config.access_log && !config.log_to_terminal).then(|| dir.join("access_log"));
+    let error_log = (!config.log_to_terminal).then(|| config.logs.error_log());
+    let access_log =
+        (config.access_log && !config.log_to_terminal).then(|| config.logs.access_log());
     let startup_log = startup_log_path(config);
-    let startup_file = startup_log.as_ref().filter(|p| p.starts_with(dir));
+    let startup_file = startup_log.as_ref().filter(|_| !config.log_to_terminal);
+    if !config.log_to_terminal && config.logs.directory != *dir {
+        fs::create_dir_all(&config.logs.directory).with_context(|| {
+            format!(
+                "creating the log directory {}",
+                config.logs.directory.display()
+            )
+        })?;
+    }
     for log in error_log.iter().chain(&access_log).chain(startup_file) {
         prepare_log(log)?;
     }
@@ -135,12 +144,12 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
 }
 
 /// Where `--startup-log` sends httpd's start-up messages, as mod_wsgi-express does:
-/// `<root>/startup_log`, or standard error with `--log-to-terminal`.
+/// `<log directory>/<--startup-log-name>`, or standard error with `--log-to-terminal`.
 pub fn startup_log_path(config: &ServerConfig) -> Option<PathBuf> {
     match (config.startup_log, config.log_to_terminal) {
         (false, _) => None,
         (true, true) => Some(PathBuf::from("/dev/stderr")),
-        (true, false) => Some(config.server_root.join("startup_log")),
+        (true, false) => Some(config.logs.startup_log()),
     }
 }
 
