@@ -14,6 +14,7 @@
 pub mod access;
 pub mod app;
 pub mod auth;
+pub mod banner;
 pub mod config;
 pub mod daemon;
 pub mod handler;
