@@ -80,6 +80,8 @@ pub struct DaemonOptions {
     pub display_name: Option<String>,
     /// A Python warnings filter, ACTION[:MESSAGE[:CATEGORY[:MODULE[:LINENO]]]] as python -W takes (WSGIPythonWarnings; repeatable).
     #[arg(long, value_name = "SPEC")]
+    // The doc comment is the --help text, shown as written (not markdown).
+    #[allow(rustdoc::broken_intra_doc_links)]
     pub python_warnings: Vec<String>,
     /// The daemons' Python optimization level, as python -O (1) or -OO (2) (WSGIPythonOptimize).
     #[arg(long, value_name = "LEVEL", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
