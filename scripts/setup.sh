@@ -15,7 +15,7 @@ fi
 TEST_USER=rswsgi-test
 # debhelper, dpkg-dev and lintian build and check the Debian package (make deb, tests/debian_package.rs);
 # strace shows which system calls Apache sends a file with (tests/mod_wsgi_directives.rs).
-PACKAGES=(apache2 apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl openssl iproute2 wrk
+PACKAGES=(apache2 apache2-utils apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl openssl iproute2 wrk
   debhelper dpkg-dev lintian strace)
 
 installed() {

@@ -23,7 +23,7 @@ pub struct AppOptions {
     // The doc comment is the --help text, shown as written (not markdown).
     #[allow(rustdoc::invalid_html_tags)]
     pub socket_prefix: Option<PathBuf>,
-    /// Put KEY=VALUE in every request's environ (SetEnv; repeatable).
+    /// Put KEY=VALUE in every request's environ (SetEnv) and in httpd's and the daemons' process environment (os.environ) (repeatable).
     #[arg(long, num_args = 2, value_names = ["KEY", "VALUE"])]
     pub setenv: Vec<String>,
     /// Put this variable of httpd's environment in every request's environ (PassEnv; repeatable).

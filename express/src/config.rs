@@ -10,12 +10,14 @@ use nix::unistd::geteuid;
 
 use crate::access::{check_access, Identity, Need};
 use crate::app::AppOptions;
+use crate::daemon::DaemonOptions;
 use crate::handler::{
     default_cache_dir, find_sdk, is_native_library, is_native_source, BuildOptions, HANDLER_FILE,
 };
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
 use crate::locate::{find_daemon, find_httpd, find_module, find_modules_dir};
+use crate::logs::Logs;
 use crate::options::{ApplicationType, ServerOptions, Timeouts};
 use crate::proxy::ProxyOptions;
 use crate::pyhome::check_python_home;
@@ -92,6 +94,10 @@ pub struct ServerConfig {
     pub load_wait: u64,
     /// Group names, socket prefix, environ additions.
     pub app: AppOptions,
+    /// The daemons' behaviour (`locale` and `lang` always set).
+    pub daemon: DaemonOptions,
+    /// Where the logs go and their formats.
+    pub logs: Logs,
     /// The site: document root (always set), aliases, MIME types (when the system has them), ...
     pub site: SiteOptions,
     /// Host names, TLS (files absolute and present) and HTTP/2.
@@ -159,6 +165,24 @@ impl ServerConfig {
             .unwrap_or_else(|| self.url_host());
         let mount = self.mount_point.trim_end_matches('/');
         format!("http://{host}:{}{mount}/", self.port)
+    }
+
+    /// The variables httpd (and so every daemon) gets in its environment on top of the
+    /// inherited ones, after the `--envvars-script`: each `--setenv` pair whose name is a
+    /// shell identifier (every pair also goes into every request's environ, see
+    /// [`crate::app::render_environ`]), then `PYTHON_EGG_CACHE` for `--python-eggs`.
+    pub fn process_environment(&self) -> Vec<(String, String)> {
+        let identifier = |name: &str| {
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        };
+        self.app
+            .setenv
+            .chunks_exact(2)
+            .filter(|p| identifier(&p[0]))
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .chain(self.daemon.environment())
+            .collect()
     }
 
     /// The pid file httpd writes (`--pid-file`, else `<root>/httpd.pid`).
@@ -311,6 +335,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         .map(|p| absolute(p))
         .collect::<Result<Vec<_>>>()?;
     let site = opts.site.resolve(&server_root.join("htdocs"))?;
+    let logs = opts.logs.resolve(&server_root, &daemon_path)?;
     let process = opts.process.resolve(&modules_dir)?;
     let config = ServerConfig {
         httpd,
@@ -335,7 +360,8 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         python_home,
         python_path,
         working_directory,
-        log_to_terminal: opts.log_to_terminal,
+        // As in mod_wsgi-express, a --log-directory wins over --log-to-terminal.
+        log_to_terminal: opts.log_to_terminal && opts.logs.log_directory.is_none(),
         access_log: opts.access_log,
         log_level: opts.log_level.clone(),
         include_files,
@@ -344,6 +370,8 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         keep_serving_on_load_error: opts.keep_serving_on_load_error,
         load_wait: opts.load_wait,
         app: opts.app.resolve()?,
+        daemon: opts.daemon.resolve()?,
+        logs,
         site,
         hosts: opts.hosts.resolve()?,
         proxy: opts.proxy.resolve()?,

@@ -14,11 +14,16 @@
 pub mod access;
 pub mod app;
 pub mod auth;
+pub mod banner;
 pub mod config;
+pub mod daemon;
 pub mod handler;
 pub mod hosts;
+pub mod install;
+pub mod jsonlog;
 pub mod limits;
 pub mod locate;
+pub mod logs;
 pub mod options;
 pub mod out;
 pub mod proxy;

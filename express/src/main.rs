@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use rswsgi_express::banner;
 use rswsgi_express::handler::install_library;
-use rswsgi_express::hosts::https_url;
+use rswsgi_express::install::{config_lines, install_module, ModuleOptions};
 use rswsgi_express::ServerRoot;
 use rswsgi_express::{build_handler, check_port, resolve, run_foreground};
 use rswsgi_express::{errln, outln};
@@ -31,6 +32,19 @@ enum Cmd {
     SetupServer(Args),
     /// Compile a native handler (wsgi.rs) into a library, cached by content hash.
     BuildHandler(BuildArgs),
+    /// Print the path of mod_rswsgi.so.
+    ModuleLocation(ModuleOptions),
+    /// Print the lines that load rswsgi into an existing Apache (LoadModule, and RSWSGIDaemonExecutable where needed).
+    ModuleConfig(ModuleOptions),
+    /// Copy mod_rswsgi.so and rswsgi-daemon into Apache's modules directory (--modules-directory) and print the lines that load them.
+    InstallModule(ModuleOptions),
+    /// Rewrite Apache's json access log lines from standard input as valid JSON on standard output (the generated configuration pipes the log through it).
+    #[command(hide = true)]
+    LogFilter {
+        /// The format: json.
+        #[arg(value_parser = ["json"])]
+        format: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -63,6 +77,12 @@ struct Args {
     /// Accepted for mod_wsgi-express compatibility: express always enables sendfile.
     #[arg(long)]
     enable_sendfile: bool,
+    /// Write the server root, check it with httpd -t, and exit 0 if it is good or 1 if not (starts nothing).
+    #[arg(long)]
+    check_config: bool,
+    /// Print the options as resolved (paths found, defaults filled in) and exit (writes nothing).
+    #[arg(long)]
+    print_config: bool,
 }
 
 impl Args {
@@ -84,48 +104,8 @@ impl Args {
 }
 
 fn describe(root: &ServerRoot) {
-    let c = &root.config;
-    outln!("Server URL         : {}", root.url);
-    if let Some(url) = https_url(c) {
-        outln!("Server URL (HTTPS) : {url}");
-    }
-    outln!("Server Root        : {}", root.dir.display());
-    outln!("Server Conf        : {}", root.httpd_conf.display());
-    match &root.error_log {
-        Some(log) => outln!("Error Log File     : {} ({})", log.display(), c.log_level),
-        None => outln!("Error Log File     : /dev/stderr ({})", c.log_level),
-    }
-    if let Some(log) = &root.startup_log {
-        outln!("Startup Log File   : {}", log.display());
-    }
-    match &c.native_source {
-        _ if c.module_entry.is_some() => {
-            outln!(
-                "WSGI Module        : {}",
-                c.module_entry.as_deref().unwrap_or_default()
-            );
-        }
-        Some(source) => {
-            outln!("Native Handler     : {}", source.display());
-            outln!("Handler Library    : {}", c.script.display());
-        }
-        None => outln!("WSGI Script        : {}", c.script.display()),
-    }
-    if c.site.serves_document_root {
-        outln!("Document Root      : {}", c.site.document_root().display());
-    }
-    outln!("Daemon Processes   : {}", c.processes);
-    outln!("Threads Per Process: {}", c.threads);
-    outln!(
-        "Request Timeout    : {} (seconds)",
-        c.timeouts.request_timeout
-    );
-    outln!("Read Timeouts      : {}", c.timeouts.request_read_timeout());
-    if let Some(id) = &c.identity {
-        outln!("User / Group       : {} / {}", id.user, id.group);
-    }
-    if let Some(home) = &c.python_home {
-        outln!("Python Home        : {}", home.display());
+    for (label, value) in banner::banner(root) {
+        outln!("{label:<19}: {value}");
     }
 }
 
@@ -148,6 +128,34 @@ fn run(cli: Cli) -> Result<i32> {
             outln!("{}", library.display());
             Ok(0)
         }
+        Cmd::LogFilter { format: _ } => {
+            rswsgi_express::jsonlog::filter(std::io::stdin().lock(), std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Cmd::ModuleLocation(opts) => {
+            outln!("{}", opts.locate()?.module.display());
+            Ok(0)
+        }
+        Cmd::ModuleConfig(opts) => {
+            for line in config_lines(&opts.locate()?)? {
+                outln!("{line}");
+            }
+            Ok(0)
+        }
+        Cmd::InstallModule(opts) => {
+            let located = opts.locate()?;
+            let installed = install_module(&located, &located.modules_dir)?;
+            for line in config_lines(&installed)? {
+                outln!("{line}");
+            }
+            Ok(0)
+        }
+        Cmd::SetupServer(args) | Cmd::StartServer(args) if args.print_config => {
+            let config = resolve(&args.into_options()?)?;
+            outln!("{config:#?}");
+            Ok(0)
+        }
+        Cmd::SetupServer(args) | Cmd::StartServer(args) if args.check_config => check_config(args),
         Cmd::SetupServer(args) => setup(args),
         Cmd::StartServer(args) if args.setup_only => setup(args),
         Cmd::StartServer(args) => {
@@ -160,10 +168,37 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `setup-server`, and `start-server --setup-only`.
+/// `--check-config`: writes the server root, runs `httpd -t` on it and passes on its
+/// verdict (its output to standard error).
+fn check_config(args: Args) -> Result<i32> {
+    let root = write_server_root(&resolve(&args.into_options()?)?)?;
+    let out = root.config_test()?;
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    for line in said.lines() {
+        errln!("{line}");
+    }
+    if out.status.success() {
+        outln!("Configuration OK: {}", root.httpd_conf.display());
+        Ok(0)
+    } else {
+        errln!(
+            "express: {} -t found errors in {}",
+            root.httpd.display(),
+            root.httpd_conf.display()
+        );
+        Ok(1)
+    }
+}
+
+/// `setup-server`, and `start-server --setup-only`: writes the server root and lists what
+/// it wrote.
 fn setup(args: Args) -> Result<i32> {
     let root = write_server_root(&resolve(&args.into_options()?)?)?;
     describe(&root);
+    for file in &root.written {
+        outln!("Wrote              : {}", file.display());
+    }
     outln!(
         "Server root written to {}; run `{} start` (or `foreground`) to start it.",
         root.dir.display(),

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use rswsgi_protocol::daemon_spec::{flags, DEFAULT_GRACEFUL_TIMEOUT};
 
 use crate::app::AppOptions;
+use crate::daemon::DaemonOptions;
 use crate::hosts::HostOptions;
 use crate::limits::{ProcessOptions, RequestOptions};
+use crate::logs::LogOptions;
 use crate::proxy::ProxyOptions;
 use crate::site::SiteOptions;
 
@@ -241,6 +243,12 @@ pub struct ServerOptions {
     /// Process and application group names, socket prefix, environ additions.
     #[command(flatten)]
     pub app: AppOptions,
+    /// The daemons' timeouts, buffers, locale, Python options and reloading.
+    #[command(flatten)]
+    pub daemon: DaemonOptions,
+    /// Log directory and names, formats, rotation.
+    #[command(flatten)]
+    pub logs: LogOptions,
     /// Static files, aliases, error documents, compression, rewrite rules, CGI.
     #[command(flatten)]
     pub site: SiteOptions,

@@ -82,7 +82,7 @@ pub fn daemon_process_args(c: &ServerConfig) -> Result<String> {
         conf_word(&c.process_group())?,
         format!("processes={}", c.processes),
         format!("threads={}", c.threads),
-        "display-name=%{GROUP}".to_owned(),
+        conf_word(&format!("display-name={}", c.daemon.display_name()))?,
         conf_word(&format!("home={}", path_str(&c.working_directory)?))?,
     ];
     if let Some(home) = &c.python_home {
@@ -104,6 +104,7 @@ pub fn daemon_process_args(c: &ServerConfig) -> Result<String> {
     let request_timeout = flags::REQUEST_TIMEOUT.option();
     args.push(format!("{request_timeout}={}", c.timeouts.request_timeout));
     args.push(format!("socket-timeout={}", c.timeouts.socket_timeout));
+    args.extend(c.daemon.wsgi_options()?);
     for option in &c.daemon_options {
         args.push(conf_word(option)?);
     }
@@ -164,23 +165,6 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
         writeln!(user_directives, "User {}", conf_word(&id.user)?)?;
         writeln!(user_directives, "Group {}", conf_word(&id.group)?)?;
     }
-    let error_log = if c.log_to_terminal {
-        "/dev/stderr".to_owned()
-    } else {
-        conf_path(&root.join("error_log"))?
-    };
-    let mut access_log = String::new();
-    if c.access_log {
-        let target = if c.log_to_terminal {
-            "/dev/stdout".to_owned()
-        } else {
-            conf_path(&root.join("access_log"))?
-        };
-        access_log.push_str(
-            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\" %D\" rswsgi\n",
-        );
-        writeln!(access_log, "CustomLog {target} rswsgi")?;
-    }
     let mut extra = String::new();
     for file in &c.include_files {
         writeln!(extra, "Include {}", conf_path(file)?)?;
@@ -220,11 +204,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
         "max_clients",
         (server_limit * threads_per_child).to_string(),
     );
-    v.insert("error_log", error_log);
+    v.insert("error_log_directives", crate::logs::render_error_log(c)?);
     v.insert("log_level", conf_word(&c.log_level)?);
     v.insert("socket_timeout", c.timeouts.socket_timeout.to_string());
     v.insert("request_read_timeout", c.timeouts.request_read_timeout());
-    v.insert("access_log_directives", access_log);
+    v.insert("access_log_directives", crate::logs::render_access_log(c)?);
     v.insert("request_directives", crate::limits::render_requests(c)?);
     v.insert("host_server_directives", crate::hosts::render_server(c)?);
     v.insert("site_directives", crate::site::render(c)?);
@@ -245,6 +229,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     );
     v.insert("application_group", app_group);
     v.insert("environ_directives", crate::app::render_environ(c)?);
+    v.insert("python_directives", crate::daemon::render_directives(c)?);
     v.insert("callable_object", conf_word(&c.callable_object)?);
     v.insert("extra_directives", extra);
     substitute(HTTPD_CONF_TEMPLATE, &v)
@@ -268,6 +253,11 @@ pub fn render_apachectl(c: &ServerConfig) -> Result<String> {
         None => "''".to_owned(),
     };
     v.insert("envvars", envvars);
+    let mut exports = String::new();
+    for (name, value) in c.process_environment() {
+        writeln!(exports, "{name}={}\nexport {name}", shell_word(&value))?;
+    }
+    v.insert("exports", exports);
     substitute(APACHECTL_TEMPLATE, &v)
 }
 
@@ -316,6 +306,13 @@ mod tests {
             keep_serving_on_load_error: false,
             load_wait: 60,
             app: Default::default(),
+            daemon: Default::default(),
+            logs: crate::logs::Logs {
+                options: Default::default(),
+                directory: "/tmp/rswsgi-express-127.0.0.1:8000:0".into(),
+                rotatelogs: None,
+                express: None,
+            },
             site: crate::site::SiteOptions {
                 document_root: Some("/tmp/rswsgi-express-127.0.0.1:8000:0/htdocs".into()),
                 ..Default::default()
@@ -336,7 +333,8 @@ mod tests {
         assert!(conf.contains(
             "WSGIDaemonProcess localhost:8000 processes=2 threads=3 display-name=%{GROUP} \
              \"home=/srv/my app\" python-home=/opt/venv python-path=/a:/b user=www-data group=www-data \
-             request-timeout=60 socket-timeout=60 request-timeout=30\n"
+             request-timeout=60 socket-timeout=60 startup-timeout=15 queue-timeout=45 \
+             deadlock-timeout=60 listen-backlog=100 request-timeout=30\n"
         ));
         assert!(conf
             .contains("WSGIScriptAlias / \"/srv/my app/wsgi.py\" process-group=localhost:8000 application-group=%{GLOBAL}\n"));

@@ -37,6 +37,9 @@ pub struct ServerRoot {
     pub config: ServerConfig,
     /// The native handler built (or found in the cache) for it, when the script was a `.rs`.
     pub handler: Option<BuiltHandler>,
+    /// Every file [`write_server_root`] wrote or created, in that order (what
+    /// `setup-server` lists).
+    pub written: Vec<PathBuf>,
 }
 
 impl ServerRoot {
@@ -98,27 +101,42 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
         None => None,
     };
     make_private_dir(dir)?;
+    let mut written = Vec::new();
     if let Some(built) = &handler {
         install_library(&built.library, &config.script, 0o644)?;
+        written.push(config.script.clone());
     }
     for h in crate::site::resource_handlers(config) {
         write_file(&h.wrapper, &h.wrapper_source(), 0o644)?;
+        written.push(h.wrapper.clone());
     }
     if let Some(entry) = &config.module_entry {
         let source = crate::script::module_handler(entry, &config.callable_object);
         write_file(&config.script, &source, 0o644)?;
+        written.push(config.script.clone());
     }
     make_private_dir(&dir.join("htdocs"))?;
     let httpd_conf = dir.join("httpd.conf");
     let apachectl = dir.join("apachectl");
     write_file(&httpd_conf, &conf, 0o644)?;
     write_file(&apachectl, &ctl, 0o755)?;
-    let error_log = (!config.log_to_terminal).then(|| dir.join("error_log"));
-    let access_log = (config.access_log && !config.log_to_terminal).then(|| dir.join("access_log"));
+    written.extend([httpd_conf.clone(), apachectl.clone()]);
+    let error_log = (!config.log_to_terminal).then(|| config.logs.error_log());
+    let access_log =
+        (config.access_log && !config.log_to_terminal).then(|| config.logs.access_log());
     let startup_log = startup_log_path(config);
-    let startup_file = startup_log.as_ref().filter(|p| p.starts_with(dir));
+    let startup_file = startup_log.as_ref().filter(|_| !config.log_to_terminal);
+    if !config.log_to_terminal && config.logs.directory != *dir {
+        fs::create_dir_all(&config.logs.directory).with_context(|| {
+            format!(
+                "creating the log directory {}",
+                config.logs.directory.display()
+            )
+        })?;
+    }
     for log in error_log.iter().chain(&access_log).chain(startup_file) {
         prepare_log(log)?;
+        written.push(log.clone());
     }
     Ok(ServerRoot {
         httpd_conf,
@@ -131,16 +149,17 @@ pub fn write_server_root(config: &ServerConfig) -> Result<ServerRoot> {
         dir: dir.clone(),
         config: config.clone(),
         handler,
+        written,
     })
 }
 
 /// Where `--startup-log` sends httpd's start-up messages, as mod_wsgi-express does:
-/// `<root>/startup_log`, or standard error with `--log-to-terminal`.
+/// `<log directory>/<--startup-log-name>`, or standard error with `--log-to-terminal`.
 pub fn startup_log_path(config: &ServerConfig) -> Option<PathBuf> {
     match (config.startup_log, config.log_to_terminal) {
         (false, _) => None,
         (true, true) => Some(PathBuf::from("/dev/stderr")),
-        (true, false) => Some(config.server_root.join("startup_log")),
+        (true, false) => Some(config.logs.startup_log()),
     }
 }
 

@@ -56,7 +56,8 @@ pub const MALLOC_ARENA_MAX: (&str, &str) = ("MALLOC_ARENA_MAX", "2");
 /// `/dev/null`; the caller may redirect the other streams. `MALLOC_ARENA_MAX` is set (see
 /// [`MALLOC_ARENA_MAX`]). With a start-up log, httpd gets `-E <startup log>`. With
 /// `--process-name`, httpd runs under that `argv[0]`; with `--envvars-script`, it gets the
-/// environment the script leaves (see [`envvars_environment`]).
+/// environment the script leaves (see [`envvars_environment`]), and then the variables of
+/// [`crate::ServerConfig::process_environment`] (`--setenv`, `--python-eggs`).
 pub fn httpd_command(root: &ServerRoot) -> Result<Command> {
     let parent = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     let mut cmd = Command::new(&root.httpd);
@@ -67,6 +68,7 @@ pub fn httpd_command(root: &ServerRoot) -> Result<Command> {
     if let Some(script) = &process.envvars_script {
         cmd.env_clear().envs(envvars_environment(script)?);
     }
+    cmd.envs(root.config.process_environment());
     cmd.arg("-f").arg(&root.httpd_conf);
     if let Some(log) = &root.startup_log {
         cmd.arg("-E").arg(log);

@@ -44,6 +44,9 @@ pub enum LogSource {
         file: File,
         /// The start of a line not complete yet.
         partial: Vec<u8>,
+        /// Its path: with `--rotate-logs`, `rotatelogs -L` makes it a link to a new file
+        /// once httpd starts writing, which is then read from its start.
+        path: std::path::PathBuf,
     },
     /// httpd's standard error, which a thread copies to express's (see [`LogSource::relay`]).
     Relay(Receiver<StartupReport>),
@@ -58,6 +61,7 @@ impl LogSource {
         Ok(LogSource::File {
             file,
             partial: Vec::new(),
+            path: path.to_path_buf(),
         })
     }
 
@@ -78,7 +82,18 @@ impl LogSource {
     fn new_reports(&mut self) -> Vec<StartupReport> {
         match self {
             LogSource::Relay(rx) => rx.try_iter().collect(),
-            LogSource::File { file, partial } => {
+            LogSource::File {
+                file,
+                partial,
+                path,
+            } => {
+                if replaced(file, path) {
+                    // Finish the old file, then read the new one from its start.
+                    let _ = file.read_to_end(partial);
+                    if let Ok(new) = File::open(&*path) {
+                        *file = new;
+                    }
+                }
                 if file.read_to_end(partial).is_err() {
                     return Vec::new();
                 }
@@ -93,6 +108,15 @@ impl LogSource {
                     .collect()
             }
         }
+    }
+}
+
+/// Whether `path` now names another file than `file` (a rotated log's new file).
+fn replaced(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(old), Ok(new)) => (old.dev(), old.ino()) != (new.dev(), new.ino()),
+        _ => false,
     }
 }
 

@@ -58,6 +58,17 @@ impl Express {
     /// Starts `express start-server` in directory `cwd` with `args` (which name the
     /// application), on a free port, with the staged module and daemon.
     pub fn launch(stage: Stage, cwd: &Path, args: &[&str]) -> Express {
+        Express::launch_with(stage, cwd, args, |_| {})
+    }
+
+    /// [`Express::launch`], with `adjust` applied to the command last (to change its
+    /// environment, say).
+    pub fn launch_with(
+        stage: Stage,
+        cwd: &Path,
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Express {
         let bins = stage.binaries();
         let port = free_port();
         let root = stage.dir.join("root");
@@ -71,6 +82,7 @@ impl Express {
             .stdout(File::create(&stdout).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .process_group(0);
+        adjust(&mut cmd);
         let child = cmd.spawn().expect("spawn express");
         Express {
             child,
