@@ -86,7 +86,33 @@ fn bodies_around_the_ring_and_frame_boundaries_arrive_byte_exact() {
     for t in threads {
         t.join().unwrap();
     }
+    // Rings of idle connections give their pages back: the daemon's shared memory, which
+    // the rings just used hold, goes down to (nearly) none.
+    let shmem = || rss_shmem_kib(daemon);
+    let busy = shmem();
+    assert!(
+        busy >= 1024,
+        "{busy} KiB of shared memory after 8 connections used rings"
+    );
+    assert!(
+        procs::wait_until(Duration::from_secs(10), || shmem() < 512),
+        "{} KiB of ring memory still held by idle connections",
+        shmem()
+    );
+    fetch_exact(
+        srv.addr,
+        &blocks(&[RING_DATA * 2 + 1], ""),
+        RING_DATA * 2 + 1,
+    );
     srv.stop();
+}
+
+/// `RssShmem` of process `pid`, in KiB.
+fn rss_shmem_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("RssShmem:"));
+    let kib = line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    kib.unwrap_or(0)
 }
 
 #[test]

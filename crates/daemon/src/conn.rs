@@ -27,6 +27,7 @@ pub use now::SentNow;
 
 mod now;
 mod ring;
+pub use ring::IDLE_TRIM;
 
 /// Per-request progress of the response and the request body.
 #[derive(Debug, Default)]
@@ -445,6 +446,16 @@ impl Shared {
     /// True once the connection has answered its challenge (and so comes from Apache).
     pub fn answered(&self) -> bool {
         self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Gives the pages of this idle connection's response ring back once it has been unused
+    /// for `idle` (see `conn/ring.rs`); skipped while a thread holds the connection.
+    pub fn trim_ring(&self, idle: std::time::Duration) {
+        if let Some(mut conn) = self.conn.try_lock() {
+            if let ring::RingState::Ready(ring) = &mut conn.ring {
+                ring.trim_if_idle(idle);
+            }
+        }
     }
 
     /// Tells the module this idle connection will not be served (`Retry`), so it neither

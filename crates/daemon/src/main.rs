@@ -147,6 +147,14 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
     started.store(true, std::sync::atomic::Ordering::SeqCst);
     life.probed();
     spawn_watchers(&spec, &server, &life)?;
+    let trimmer = Arc::clone(&server);
+    std::thread::Builder::new()
+        .name("ring-trim".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1));
+            trimmer.trim_idle_rings();
+        })
+        .context("starting the ring trimmer")?;
     let stack = spec.stack_size.map(|n| n as usize);
     server::spawn_workers(Arc::clone(&server), spec.threads as usize, stack)
         .context("starting worker threads")?;

@@ -162,6 +162,14 @@ impl Server {
         }
     }
 
+    /// Gives back the response-ring pages of connections idle for [`crate::conn::IDLE_TRIM`].
+    pub fn trim_idle_rings(&self) {
+        let idle: Vec<Arc<Shared>> = self.idle.lock().values().cloned().collect();
+        for shared in idle {
+            shared.trim_ring(crate::conn::IDLE_TRIM);
+        }
+    }
+
     /// Declines every idle connection (`Retry`), as the process stops: a request the module
     /// sends on one meanwhile is sent again elsewhere.
     pub fn decline_idle(&self) {

@@ -6,6 +6,10 @@
 //! the memfd). A block goes in where the module has released room; when there is none for
 //! [`ROOM_WAIT`] (a slow client holds the module's writes up), the rest of the block goes
 //! through the socket as before, so the ring never makes a response wait longer than that.
+//!
+//! A ring whose connection has been idle for [`IDLE_TRIM`], with every slice released, gives
+//! its pages back (`MADV_REMOVE`, which punches them out of the memfd for both processes), so
+//! idle connections hold no ring memory; the next large block faults fresh pages in.
 
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,6 +29,8 @@ use crate::fork;
 
 /// How long a block waits for the module to release room before it goes through the socket.
 pub const ROOM_WAIT: Duration = Duration::from_millis(200);
+/// How long a ring is unused before its pages are given back.
+pub const IDLE_TRIM: Duration = Duration::from_secs(2);
 
 const RING_FILE: usize = RING_HEADER + RING_DATA;
 // Positions are a wrapping u32 count modulo the data size: that needs a power of two.
@@ -98,6 +104,10 @@ pub struct Ring {
     map: NonNull<u8>,
     /// Bytes put in so far (wrapping).
     written: u32,
+    /// When a block last went in.
+    last_used: Instant,
+    /// The pages were given back since then.
+    trimmed: bool,
 }
 
 // SAFETY: the mapping belongs to this value alone in this process; the connection (and its
@@ -120,6 +130,8 @@ impl Ring {
         let ring = Ring {
             map: map.cast(),
             written: 0,
+            last_used: Instant::now(),
+            trimmed: false,
         };
         Ok((ring, fd))
     }
@@ -140,7 +152,26 @@ impl Ring {
             std::ptr::copy_nonoverlapping(data.as_ptr(), dst, n);
         }
         self.written = self.written.wrapping_add(n as u32);
+        (self.last_used, self.trimmed) = (Instant::now(), false);
         Some((at as u32, n as u32))
+    }
+
+    /// Gives the data area's pages back when no block went in for `idle` and the module has
+    /// released every slice (so it reads none of them); true when it did.
+    pub fn trim_if_idle(&mut self, idle: Duration) -> bool {
+        let released = self.word(RELEASED_AT).load(Ordering::SeqCst);
+        if self.trimmed || self.last_used.elapsed() < idle || released != self.written {
+            return false;
+        }
+        // SAFETY: the data area of our own mapping; nothing reads or writes it now (the
+        // caller holds the connection, and the module has released every slice), and a
+        // removed page reads back as zeros, never faults.
+        let removed = unsafe {
+            let data = self.map.add(RING_HEADER).cast();
+            nix::sys::mman::madvise(data, RING_DATA, nix::sys::mman::MmapAdvise::MADV_REMOVE)
+        };
+        self.trimmed = removed.is_ok();
+        self.trimmed
     }
 
     /// Waits until `n` bytes are free; false after [`ROOM_WAIT`], or when the module's count
@@ -224,12 +255,13 @@ mod tests {
         let mut offsets = Vec::new();
         while let Some(put) = ring.put(&block[..slice as usize]) {
             offsets.push(put);
-            assert!(offsets.len() <= 5, "{offsets:?}");
+            assert!(offsets.len() <= 8, "{offsets:?}");
         }
-        // Four slices one byte short of RING_SLICE, then the 4 bytes left up to the end of
-        // the area; the next one, from its start, finds no room within ROOM_WAIT.
-        let mut expected: Vec<_> = (0..4).map(|i| (i * slice, slice)).collect();
-        expected.push((4 * slice, 4));
+        // k slices one byte short of RING_SLICE, then the k bytes left up to the end of the
+        // area; the next one, from its start, finds no room within ROOM_WAIT.
+        let k = (RING_DATA / RING_SLICE) as u32;
+        let mut expected: Vec<_> = (0..k).map(|i| (i * slice, slice)).collect();
+        expected.push((k * slice, k));
         assert_eq!(offsets, expected);
         release(&ring, 10);
         assert_eq!(
@@ -238,6 +270,33 @@ mod tests {
             "a slice waits for room for all of it"
         );
         assert_eq!(ring.put(&block[..10]), Some((0, 10)));
+    }
+
+    #[test]
+    fn an_idle_ring_gives_its_pages_back_once_every_slice_is_released() {
+        let (mut ring, fd) = Ring::create().unwrap();
+        let blocks = || nix::sys::stat::fstat(&fd).unwrap().st_blocks * 512;
+        let block = vec![3u8; RING_SLICE];
+        ring.put(&block).unwrap();
+        assert!(blocks() >= RING_SLICE as i64);
+        assert!(
+            !ring.trim_if_idle(Duration::ZERO),
+            "a slice is not released yet"
+        );
+        release(&ring, RING_SLICE as u32);
+        assert!(!ring.trim_if_idle(Duration::from_secs(60)), "used just now");
+        assert!(ring.trim_if_idle(Duration::ZERO));
+        assert!(
+            blocks() < RING_SLICE as i64,
+            "{} bytes still held",
+            blocks()
+        );
+        assert!(!ring.trim_if_idle(Duration::ZERO), "once is enough");
+        // It works as before afterwards.
+        assert_eq!(
+            ring.put(&block),
+            Some((RING_SLICE as u32, RING_SLICE as u32))
+        );
     }
 
     #[test]
