@@ -138,6 +138,21 @@ def cmd_record_sse(args):
           f"median {rec.get('median_ms')} ms, max {rec.get('max_ms')} ms", file=sys.stderr)
 
 
+def cmd_record_download(args):
+    """Records the stream row's timed downloads (curl's "status bytes seconds" lines)."""
+    times = []
+    for line in sys.stdin.read().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "200" and int(parts[1]) == 27 * args.lines:
+            times.append(float(parts[2]))
+    rec = {"kind": "download", "server": args.server, "app": "stream", "lines": args.lines,
+           "best_s": min(times) if times else None, "runs": len(times)}
+    with open(args.results, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(f"    {args.server:17} download {args.lines} lines: best {rec['best_s']} s of "
+          f"{len(times)} complete", file=sys.stderr)
+
+
 # ---------------------------------------------------------------- table
 
 
@@ -149,6 +164,8 @@ def load(path):
             key = (rec["server"], rec["app"])
             if rec["kind"] == "sse":
                 sse[(rec["server"], rec["conns"])] = rec
+            elif rec["kind"] == "download":
+                sse[(rec["server"], "download")] = rec
             elif rec["kind"] == "run":
                 runs.setdefault(key + (rec["conns"],), []).append(rec)
             elif rec["kind"] == "idle":
@@ -170,10 +187,30 @@ def sse_table(sse):
            "Time from each yield to its arrival at the client: no block may be held back.\n",
            "| server | conns | events | median ms | max ms |", "|---|--:|--:|--:|--:|"]
     for server, label in SERVERS:
-        for conns in sorted(c for s, c in sse if s == server):
+        for conns in sorted(c for s, c in sse if s == server and c != "download"):
             r = sse[(server, conns)]
             out.append(f"| {label} | {conns} | {r['events']} | {ms(r.get('median_ms'))} | "
                        f"{ms(r.get('max_ms'))} |")
+    out.append("")
+    return out + download_table(sse)
+
+
+def download_table(sse):
+    """The stream row's timed single download of 300,000 yields."""
+    downloads = {s: r for (s, c), r in sse.items() if c == "download"}
+    if not downloads:
+        return []
+    base = (downloads.get("modwsgi-daemon") or {}).get("best_s")
+    lines = next(iter(downloads.values()))["lines"]
+    out = [f"### download: one response of {lines:,} yields of 27 bytes, alone, best of 3\n",
+           "| server | seconds | ÷ mod_wsgi daemon (its time over this one) |", "|---|--:|--:|"]
+    for server, label in SERVERS:
+        r = downloads.get(server)
+        if r is None:
+            continue
+        t = r.get("best_s")
+        shown = "—" if t is None else f"{t:.3f}"
+        out.append(f"| {label} | {shown} | {ratio(base, t) if t else '—'} |")
     out.append("")
     return out
 
@@ -300,6 +337,11 @@ def main():
         p.add_argument("--" + name, required=True)
     p.add_argument("--conns", required=True, type=int)
     p.set_defaults(func=cmd_record_sse)
+    p = sub.add_parser("record-download")
+    for name in ("results", "server"):
+        p.add_argument("--" + name, required=True)
+    p.add_argument("--lines", required=True, type=int)
+    p.set_defaults(func=cmd_record_download)
     p = sub.add_parser("table")
     for name in ("results", "meta", "out"):
         p.add_argument("--" + name, required=True)

@@ -26,6 +26,7 @@ QUICK_APPS=(hello flask)
 PROCESSES=2
 THREADS=4
 POST_BYTES=$((256 * 1024))
+DOWNLOAD_LINES=300000   # the timed download of the stream row: 300,000 yields of 27 bytes
 
 DURATION="" WARMUP="" QUICK=0 BUILD=1 INSTALL=1 CHECK_ONLY=0
 SERVERS_ARG="" APPS_ARG="" CONNS_ARG="16,64"
@@ -389,6 +390,15 @@ bench_start() { # SERVER NATIVE_START APP...
     printf '{"kind": "idle", "server": "%s", "app": "%s", "rss_kib": %s}\n' "$server" "$app" "$rss" >>"$RESULTS"
   done
   for app in "${apps[@]}"; do
+    # One download of 300,000 yields (8.1 MB) at a time, timed: best of three.
+    if [ "$app" = stream ]; then
+      for rep in 1 2 3; do
+        curl -s -o /dev/null --max-time 60 -w '%{http_code} %{size_download} %{time_total}\n' \
+          "$(url_of stream "$native")?lines=$DOWNLOAD_LINES" || true
+      done >"$LOGS/$server-download.txt"
+      "$PY" "$REPORT" record-download --results "$RESULTS" --server "$server" \
+        --lines "$DOWNLOAD_LINES" <"$LOGS/$server-download.txt"
+    fi
     for conns in "${CONNS[@]}"; do
       for rep in 1 2; do
         local out=$LOGS/$server-$app-c$conns-$rep.txt sse_pid=""

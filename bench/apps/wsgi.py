@@ -8,7 +8,8 @@ server is started once for all the Python rows. Dispatching on PATH_INFO is one 
     /big     raw WSGI, a 1 MiB body (one bytes object)
     /file    a 1 MiB file sent through wsgi.file_wrapper
     /post    reads the whole request body (64 KiB reads) and answers its length
-    /stream  a generator yielding 10,000 lines of 27 bytes (a CSV export, say)
+    /stream  a generator yielding 10,000 lines of 27 bytes (a CSV export, say); ?lines=N for
+             another count (bench/run.sh times one download of 300,000)
     /sse     20 server-sent events 50 ms apart, each carrying the time it was yielded
              (bench/sse.py measures how late each arrives)
 
@@ -82,8 +83,12 @@ STREAM_LINES = 10_000
 
 
 def stream(environ, start_response):
+    query = environ.get("QUERY_STRING", "")
+    lines = STREAM_LINES
+    if query.startswith("lines="):
+        lines = min(int(query[len("lines="):]), 1_000_000)
     start_response("200 OK", [("Content-Type", "text/csv")])
-    for _ in range(STREAM_LINES):
+    for _ in range(lines):
         yield STREAM_LINE
 
 
