@@ -11,20 +11,50 @@
 //! characters `\xHH` (as Apache's own logs show it). Bare words between the strings (the
 //! numbers) are copied when they are JSON numbers and quoted otherwise. A line that is not
 //! such an object becomes `{"unparsed":"…"}`, so every output line parses.
+//!
+//! Every line written is shorter than [`MAX_LINE`] (`PIPE_BUF`), so it reaches the log (or
+//! `rotatelogs`, which writes whatever one read gives it) in one piece and a rotation never
+//! splits it: when a line would be longer, its strings are cut, each ending in
+//! [`TRUNCATED`].
 
 use std::io::{self, BufRead, Write};
 
-/// Rewrites one line Apache wrote (without its newline) as a JSON object.
+/// Bytes a written line (with its newline) stays under: `PIPE_BUF`, the most a pipe takes in
+/// one piece.
+pub const MAX_LINE: usize = 4096;
+/// What a string cut to keep its line under [`MAX_LINE`] ends with.
+pub const TRUNCATED: &str = "[truncated]";
+
+/// Rewrites one line Apache wrote (without its newline) as a JSON object, shorter than
+/// [`MAX_LINE`] with its newline.
 pub fn convert_line(line: &[u8]) -> String {
-    convert(line).unwrap_or_else(|| {
-        let mut out = String::from("{\"unparsed\":");
-        push_json_string(&mut out, line);
-        out.push('}');
-        out
-    })
+    for cap in [usize::MAX, 1024, 256, 32] {
+        let out = convert(line, cap).unwrap_or_else(|| unparsed(line, cap));
+        if out.len() < MAX_LINE {
+            return out;
+        }
+    }
+    unparsed(line, 32)
 }
 
-fn convert(line: &[u8]) -> Option<String> {
+fn unparsed(line: &[u8], cap: usize) -> String {
+    let mut out = String::from("{\"unparsed\":");
+    push_capped(&mut out, line, cap);
+    out.push('}');
+    out
+}
+
+/// A JSON string of `bytes`, cut to `cap` of them (then ending in [`TRUNCATED`]).
+fn push_capped(out: &mut String, bytes: &[u8], cap: usize) {
+    if bytes.len() <= cap {
+        return push_json_string(out, bytes);
+    }
+    let mut cut = bytes[..cap].to_vec();
+    cut.extend_from_slice(TRUNCATED.as_bytes());
+    push_json_string(out, &cut);
+}
+
+fn convert(line: &[u8], cap: usize) -> Option<String> {
     let mut out = String::with_capacity(line.len() + 16);
     let mut i = 0;
     let mut word = Vec::new();
@@ -38,7 +68,7 @@ fn convert(line: &[u8]) -> Option<String> {
                     return None;
                 }
                 let (bytes, end) = unescape_apache(line, i + 1)?;
-                push_json_string(&mut out, &bytes);
+                push_capped(&mut out, &bytes, cap);
                 i = end + 1;
             }
             c @ (b'{' | b'}' | b':' | b',' | b'[' | b']') => {
@@ -145,7 +175,10 @@ pub fn filter(input: impl BufRead, mut output: impl Write) -> io::Result<()> {
     for line in input.split(b'\n') {
         let line = line?;
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        writeln!(output, "{}", convert_line(line))?;
+        // One write of the line and its newline: under PIPE_BUF, the pipe takes it whole.
+        let mut text = convert_line(line);
+        text.push('\n');
+        output.write_all(text.as_bytes())?;
         output.flush()?;
     }
     Ok(())
@@ -174,6 +207,25 @@ mod tests {
             r#"{"unparsed":"{\"a\":\"unterminated}"}"#
         );
         assert_eq!(convert_line(b"{\"a\":01}"), r#"{"a":"01"}"#);
+    }
+
+    #[test]
+    fn every_line_stays_under_pipe_buf_however_long_its_fields() {
+        let long = "a".repeat(8000);
+        let line = format!("{{\"path\":\"/{long}\",\"ua\":\"{long}\",\"status\":200}}");
+        let out = convert_line(line.as_bytes());
+        assert!(out.len() < MAX_LINE, "{} bytes", out.len());
+        let cut = format!("\"/{}{TRUNCATED}\"", "a".repeat(1023));
+        assert!(out.contains(&cut), "{out}");
+        assert!(out.ends_with(",\"status\":200}"), "{out}");
+        // Control bytes grow sixfold in JSON: the cap shrinks until the line fits.
+        let controls = "\\x01".repeat(3000);
+        let line = format!("{{\"a\":\"{controls}\",\"b\":\"{controls}\"}}");
+        assert!(convert_line(line.as_bytes()).len() < MAX_LINE);
+        let garbage = vec![b'x'; 10_000];
+        assert!(convert_line(&garbage).len() < MAX_LINE);
+        let short = br#"{"path":"/ok","status":200}"#;
+        assert_eq!(convert_line(short), r#"{"path":"/ok","status":200}"#);
     }
 
     #[test]

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use rswsgi_protocol::auth::{self, SECRET_LEN};
 use rswsgi_protocol::{self as proto, BodyKind, Frame, FrameReader, Secret};
 
+pub mod ring;
+use ring::FdStream;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A temporary directory removed on drop.
@@ -165,7 +168,8 @@ impl Daemon {
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         Client {
-            reader: FrameReader::new(stream),
+            reader: FrameReader::new(FdStream::new(stream)),
+            ring: None,
             proof: None,
             seq: 0,
         }
@@ -240,7 +244,9 @@ pub fn test_secret() -> Secret {
 }
 
 pub struct Client {
-    pub reader: FrameReader<UnixStream>,
+    pub reader: FrameReader<FdStream>,
+    /// The connection's response ring, once the daemon sent one.
+    ring: Option<ring::Ring>,
     /// The answer to the challenge, sent with the first request.
     proof: Option<Vec<u8>>,
     /// The number of the last request sent.
@@ -369,6 +375,16 @@ impl Client {
                 Frame::Body(b) => {
                     assert!(resp.head, "body before head");
                     resp.body.extend_from_slice(b);
+                }
+                Frame::RingSetup { .. } => {
+                    assert!(self.ring.is_none(), "a second ring on one connection");
+                    let fd = self.reader.get_mut().take_fd().expect("the ring's memfd");
+                    self.ring = Some(ring::Ring::new(fd));
+                }
+                Frame::BodyRing { offset, len } => {
+                    assert!(resp.head, "body before head");
+                    let ring = self.ring.as_mut().expect("BodyRing before RingSetup");
+                    resp.body.extend_from_slice(&ring.take(offset, len));
                 }
                 Frame::ResponseEnd { seq } => {
                     assert_eq!(seq, self.seq, "a response end for another request");
