@@ -308,6 +308,14 @@ fn sigusr1_recycles_a_daemon_and_touching_the_script_reloads_it() {
         "{}",
         server.logs()
     );
+    // The old process's shutdown callbacks hear mod_wsgi's reason for it.
+    assert!(
+        procs::wait_until(Duration::from_secs(10), || server
+            .logs()
+            .contains("SHUTDOWN process_stopping reason='script_reload'")),
+        "{}",
+        server.logs()
+    );
 }
 
 #[test]

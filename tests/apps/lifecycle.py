@@ -2,9 +2,19 @@
 (in `slow_route`, whose name the request-timeout test looks for in the logged stack)."""
 
 import os
+import sys
 import time
 
+import mod_wsgi
+
 VERSION = "1"
+
+
+def on_shutdown(name, **event):
+    print("SHUTDOWN %s reason=%r" % (name, event.get("shutdown_reason")), file=sys.stderr, flush=True)
+
+
+mod_wsgi.subscribe_shutdown(on_shutdown)
 
 
 def slow_route(seconds):

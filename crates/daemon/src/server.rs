@@ -289,7 +289,7 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
         if server.backend.needs_reload(&req) {
             // Not processed: the module sends it again, to a process with the new code.
             server.life.recycle(
-                "script_reloading",
+                "script_reload",
                 &format!(
                     "{} changed on disk",
                     crate::backend::requested_script(&req)
