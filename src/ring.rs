@@ -11,12 +11,11 @@ use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::fcntl::SealFlag;
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
-use nix::sys::stat::{fstat, SFlag};
 use rswsgi_protocol::ring::{slice_in_bounds, RELEASED_AT, RING_DATA, RING_HEADER, WAITING_AT};
 
-use crate::relay::io::SharedBytes;
+use crate::relay::io::{regular_file, SharedBytes};
 
 /// A mapped response ring.
 pub struct Ring {
@@ -41,19 +40,13 @@ impl Ring {
                 "a data area of {data_len} bytes announced (the ring holds {RING_DATA})"
             ));
         }
-        let st = fstat(&fd).map_err(|e| format!("fstat failed: {e}"))?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err("not a regular file".into());
+        let (size, seals) = regular_file(&fd)?;
+        let expected = RING_HEADER + RING_DATA;
+        if size != expected as u64 {
+            return Err(format!("{size} bytes, not {expected}"));
         }
-        let size = RING_HEADER + RING_DATA;
-        if st.st_size != size as i64 {
-            return Err(format!("{} bytes, not {size}", st.st_size));
-        }
-        let seals =
-            fcntl(&fd, FcntlArg::F_GET_SEALS).map_err(|e| format!("not a sealed memfd ({e})"))?;
-        let needed = SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
-        if !SealFlag::from_bits_truncate(seals).contains(needed) {
-            return Err("not sealed against shrinking and growing".into());
+        if !seals.contains(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW) {
+            return Err("not sealed against shrinking and growing (a sealed memfd)".into());
         }
         let header = map(
             &fd,
@@ -146,6 +139,7 @@ fn wake(word: &AtomicU32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::{fcntl, FcntlArg};
     use nix::sys::memfd::{memfd_create, MFdFlags};
     use std::io::Write;
 

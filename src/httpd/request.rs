@@ -372,18 +372,7 @@ impl Request {
     /// Sends `data` to the client through the output filters and flushes it, without copying
     /// it aside (see `rswsgi_write_flush`); `out` is this request's output brigade.
     pub fn write_flush(&mut self, out: &mut OutBrigade, data: &[u8]) -> Result<(), ()> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let bb = self.out_brigade(out);
-        // SAFETY: live request; bb belongs to it; data stays valid for the call, and the
-        // FLUSH makes the filters write it out (or fail) before returning.
-        let rv = unsafe { ffi::rswsgi_write_flush(self.0, bb, data.as_ptr().cast(), data.len()) };
-        if rv == 0 {
-            Ok(())
-        } else {
-            Err(())
-        }
+        self.write_flush_shared(out, data.into())
     }
 
     /// Like [`write_flush`](Self::write_flush), for bytes in shared memory: the brigade's

@@ -426,21 +426,12 @@ fn protocol(detail: &str) -> Step {
 /// Returns whether it is sealed against shrinking (a memfd the daemon filled), which makes it
 /// safe to map it into memory.
 fn check_file(fd: &OwnedFd, offset: u64, length: u64) -> Result<bool, String> {
-    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-    use nix::sys::stat::{fstat, SFlag};
-    let st = fstat(fd).map_err(|e| format!("fstat failed: {e}"))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err("not a regular file".into());
-    }
+    let (size, seals) = super::io::regular_file(fd)?;
     let end = offset.saturating_add(length);
-    if end > st.st_size as u64 {
+    if end > size {
         return Err(format!(
-            "bytes {offset}..{end} asked for, but the file holds {}",
-            st.st_size
+            "bytes {offset}..{end} asked for, but the file holds {size}"
         ));
     }
-    let sealed = fcntl(fd, FcntlArg::F_GET_SEALS)
-        .map(|bits| SealFlag::from_bits_truncate(bits).contains(SealFlag::F_SEAL_SHRINK))
-        .unwrap_or(false);
-    Ok(sealed)
+    Ok(seals.contains(nix::fcntl::SealFlag::F_SEAL_SHRINK))
 }

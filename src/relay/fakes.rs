@@ -230,10 +230,8 @@ impl DaemonLink for FakeLink {
             .ring_blocks
             .get(ring.released.len())
             .ok_or("no block")?;
-        let ptr = std::ptr::NonNull::new(block.as_ptr().cast_mut()).ok_or("empty block")?;
         let len = (len as usize).min(block.len());
-        // SAFETY: `block` is borrowed from `self` for the value's lifetime and holds `len`.
-        Ok(unsafe { SharedBytes::new(ptr, len) })
+        Ok(SharedBytes::from(&block[..len]))
     }
 
     fn release_ring(&mut self, len: u32) {

@@ -61,6 +61,15 @@ pub struct SharedBytes<'a> {
     _mapping: PhantomData<&'a [u8]>,
 }
 
+impl<'a> From<&'a [u8]> for SharedBytes<'a> {
+    /// Bytes of our own: a borrowed slice stays mapped while it is borrowed.
+    fn from(data: &'a [u8]) -> Self {
+        let ptr = NonNull::from(data).cast::<u8>();
+        // SAFETY: `data` is readable for `'a`, the value's lifetime.
+        unsafe { SharedBytes::new(ptr, data.len()) }
+    }
+}
+
 impl SharedBytes<'_> {
     /// The `len` bytes at `ptr`.
     ///
@@ -160,6 +169,20 @@ pub trait Downstream {
     fn drop_client(&mut self);
     /// Writes a line about this request to the log.
     fn log(&mut self, level: Level, message: &str);
+}
+
+/// What a descriptor from the daemon is, as the module checks it before using it: its size
+/// when it is a regular file, and its seals (none when it is not a memfd).
+pub fn regular_file(fd: &OwnedFd) -> Result<(u64, nix::fcntl::SealFlag), String> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::stat::{fstat, SFlag};
+    let st = fstat(fd).map_err(|e| format!("fstat failed: {e}"))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return Err("not a regular file".into());
+    }
+    let seals =
+        fcntl(fd, FcntlArg::F_GET_SEALS).map_or(SealFlag::empty(), SealFlag::from_bits_truncate);
+    Ok((st.st_size as u64, seals))
 }
 
 /// Writes `parts` in order, in one `writev` when the socket takes them whole.

@@ -255,8 +255,7 @@ impl Conn {
     }
 
     /// Writes out what is pending (the response head, say) and a `BodyFile` frame in one
-    /// `sendmsg` with `fd` attached: the module queues descriptors as they arrive, so the
-    /// frame's descriptor is there when the frame is decoded.
+    /// `sendmsg` with `fd` attached.
     fn push_fd_frame(
         &mut self,
         fd: BorrowedFd<'_>,
@@ -264,6 +263,13 @@ impl Conn {
         length: u64,
     ) -> Result<(), IoError> {
         proto::encode_body_file(&mut self.wbuf, offset, length);
+        self.flush_with_fd(fd)
+    }
+
+    /// Writes out what is pending, ending in the frame `fd` belongs to, in one `sendmsg` with
+    /// `fd` attached: the module queues descriptors as they arrive, so the frame's descriptor
+    /// is there when the frame is decoded.
+    fn flush_with_fd(&mut self, fd: BorrowedFd<'_>) -> Result<(), IoError> {
         fork::exit_if_forked();
         let res = send_with_fd(self.reader.get_mut(), &self.wbuf, fd);
         self.wbuf.clear();

@@ -24,8 +24,7 @@ use rswsgi_protocol as proto;
 use rswsgi_protocol::ring::WAITING_AT;
 use rswsgi_protocol::ring::{RELEASED_AT, RING_DATA, RING_HEADER, RING_MIN_BLOCK, RING_SLICE};
 
-use super::{send_with_fd, Conn, IoError};
-use crate::fork;
+use super::{Conn, IoError};
 
 /// How long a block waits for the module to release room before it goes through the socket.
 pub const ROOM_WAIT: Duration = Duration::from_millis(200);
@@ -78,13 +77,7 @@ impl Conn {
             self.ring = match Ring::create() {
                 Ok((ring, fd)) => {
                     proto::encode_ring_setup(&mut self.wbuf, RING_DATA as u32);
-                    fork::exit_if_forked();
-                    let sent = send_with_fd(self.reader.get_mut(), &self.wbuf, fd.as_fd());
-                    self.wbuf.clear();
-                    if let Err(e) = sent {
-                        self.state.broken = true;
-                        return Err(IoError::Write(e));
-                    }
+                    self.flush_with_fd(fd.as_fd())?;
                     RingState::Ready(ring)
                 }
                 Err(e) => {
