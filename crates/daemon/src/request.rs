@@ -44,7 +44,13 @@ impl Request {
         let m = &head.meta;
         let mut start_text = String::new();
         let typed = m.environ(&mut start_text);
-        let mut data = Vec::new();
+        // The typed fields' own keys and the start's digits come to well under 192 bytes.
+        let typed_len = m.script.len()
+            + m.callable.len()
+            + m.request_id.len()
+            + m.application_group.len()
+            + 192;
+        let mut data = Vec::with_capacity(head.environ.encoded_len() + typed_len);
         let mut spans = Vec::with_capacity(head.environ.len() + typed.len());
         let module = head
             .environ
@@ -79,6 +85,11 @@ impl Request {
         self.spans
             .iter()
             .map(|&(a, b, c)| (&self.data[a..b], &self.data[b..c]))
+    }
+
+    /// How many environ pairs there are.
+    pub fn environ_len(&self) -> usize {
+        self.spans.len()
     }
 
     /// The first value of environ entry `name`.

@@ -121,6 +121,11 @@ impl<'a> Pairs<'a> {
         self.count as usize
     }
 
+    /// The pairs' encoded size: at least the bytes of all their names and values.
+    pub fn encoded_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// True when there are no pairs.
     pub fn is_empty(&self) -> bool {
         self.count == 0

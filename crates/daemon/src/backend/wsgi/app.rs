@@ -234,13 +234,11 @@ fn send_file_wrapper(
     result: &Bound<'_, PyAny>,
     state: &SharedState,
 ) -> Result<Option<bool>, Failure> {
-    let support = support(py).map_err(Failure::App)?;
-    let class = support
-        .getattr(intern!(py, "FileWrapper"))
-        .map_err(Failure::App)?;
-    if !result.get_type().is(&class) {
+    let class = super::environ::file_wrapper(py).map_err(Failure::App)?;
+    if !result.get_type().is(class) {
         return Ok(None);
     }
+    let support = support(py).map_err(Failure::App)?;
     let (file_len, plain_fd, offset): (Option<u64>, Option<i32>, u64) = support
         .call_method1(intern!(py, "file_wrapper_source"), (result,))
         .and_then(|n| n.extract())
@@ -336,13 +334,23 @@ fn declared_length(state: &SharedState) -> Option<u64> {
     })
 }
 
+/// True for an exact `list` or `tuple`, which has no `close()`: looking the name up would
+/// make (and drop) an `AttributeError` for every such response.
+fn is_plain_sequence(result: &Bound<'_, PyAny>) -> bool {
+    result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>()
+}
+
 fn has_close(result: &Bound<'_, PyAny>) -> bool {
-    result
-        .hasattr(intern!(result.py(), "close"))
-        .unwrap_or(false)
+    !is_plain_sequence(result)
+        && result
+            .hasattr(intern!(result.py(), "close"))
+            .unwrap_or(false)
 }
 
 fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if is_plain_sequence(result) {
+        return Ok(());
+    }
     match result.getattr_opt(intern!(result.py(), "close"))? {
         Some(close) => close.call0().map(drop),
         None => Ok(()),

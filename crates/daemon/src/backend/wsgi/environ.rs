@@ -4,24 +4,19 @@ use std::time::SystemTime;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use super::errors::ErrorLog;
 use super::input::Input;
 use super::interp::support;
 use super::modwsgi::{self, epoch_secs};
+use super::strings;
 use super::WsgiConfig;
 use crate::conn::Request;
 use rswsgi_protocol::carriers;
 
-/// Decodes bytes as latin-1 (each byte is the code point of the same value), as PEP 3333 asks
-/// for environ strings.
-pub fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(b) {
-        Ok(s) if b.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(py, &b.iter().map(|&c| char::from(c)).collect::<String>()),
-    }
-}
+pub use super::strings::latin1;
 
 /// Decodes a file name as Python does (`os.fsdecode`: UTF-8, undecodable bytes as
 /// surrogates), as mod_wsgi gives `DOCUMENT_ROOT` and `SCRIPT_FILENAME`.
@@ -51,9 +46,10 @@ pub fn build<'py>(
     input: Bound<'py, Input>,
     errors: Bound<'py, ErrorLog>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let env = PyDict::new(py);
+    // The module's pairs, the typed keys and the dozen `wsgi.*` and mod_wsgi entries.
+    let env = strings::dict_for(py, req.environ_len() + 16)?;
     let mut has_scheme = false;
-    for (name, value) in req.environ() {
+    for (index, (name, value)) in req.environ().enumerate() {
         if name.starts_with(b"wsgi.") {
             if name != b"wsgi.url_scheme" {
                 continue;
@@ -63,30 +59,43 @@ pub fn build<'py>(
         match name {
             b"PATH" | b"HTTPS" => continue,
             b"DOCUMENT_ROOT" | b"SCRIPT_FILENAME" => {
-                env.set_item(latin1(py, name), fs_name(py, value)?)?;
+                env.set_item(strings::key(py, index, name)?, fs_name(py, value)?)?;
                 continue;
             }
             _ if name.starts_with(carriers::PREFIX.as_bytes()) => continue,
             _ => {}
         }
-        env.set_item(latin1(py, name), latin1(py, value))?;
+        let (name, value) = strings::pair(py, index, name, value)?;
+        env.set_item(name, value)?;
     }
     if !has_scheme {
         env.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
     }
-    env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
+    static WSGI_VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+    let wsgi_version =
+        WSGI_VERSION.get_or_try_init(py, || (1, 0).into_pyobject(py).map(Bound::unbind))?;
+    env.set_item(intern!(py, "wsgi.version"), wsgi_version.bind(py))?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     env.set_item(intern!(py, "wsgi.errors"), errors)?;
     env.set_item(intern!(py, "wsgi.multithread"), config.multithread)?;
     env.set_item(intern!(py, "wsgi.multiprocess"), config.multiprocess)?;
     env.set_item(intern!(py, "wsgi.run_once"), config.run_once)?;
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-    env.set_item(
-        intern!(py, "wsgi.file_wrapper"),
-        support(py)?.getattr(intern!(py, "FileWrapper"))?,
-    )?;
+    env.set_item(intern!(py, "wsgi.file_wrapper"), file_wrapper(py)?)?;
     add_mod_wsgi_keys(py, &env, req, config)?;
     Ok(env)
+}
+
+/// `wsgi.file_wrapper`: the support module's `FileWrapper` class, looked up once.
+pub fn file_wrapper(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CLASS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    CLASS
+        .get_or_try_init(py, || {
+            support(py)?
+                .getattr(intern!(py, "FileWrapper"))
+                .map(Bound::unbind)
+        })
+        .map(|c| c.bind(py))
 }
 
 /// mod_wsgi 6's typed keys: version tuples, start times as float seconds, the thread id.
@@ -96,9 +105,20 @@ fn add_mod_wsgi_keys(
     req: &Request,
     config: &WsgiConfig,
 ) -> PyResult<()> {
-    env.set_item(intern!(py, "mod_wsgi.version"), modwsgi::API_VERSION)?;
-    if let Some(v) = config.apache_version {
-        env.set_item(intern!(py, "apache.version"), v)?;
+    static VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+    static APACHE_VERSION: PyOnceLock<Option<Py<PyTuple>>> = PyOnceLock::new();
+    let version = VERSION.get_or_try_init(py, || {
+        modwsgi::API_VERSION.into_pyobject(py).map(Bound::unbind)
+    })?;
+    env.set_item(intern!(py, "mod_wsgi.version"), version.bind(py))?;
+    let apache = APACHE_VERSION.get_or_try_init(py, || {
+        config
+            .apache_version
+            .map(|v| v.into_pyobject(py).map(Bound::unbind))
+            .transpose()
+    })?;
+    if let Some(v) = apache {
+        env.set_item(intern!(py, "apache.version"), v.bind(py))?;
     }
     let times = [
         (

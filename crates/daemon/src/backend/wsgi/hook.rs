@@ -119,7 +119,9 @@ impl<'py> Context<'_, 'py> {
             Err(e) => return Err(self.raised(name, &e)),
         };
         let mut all = vec![self.env.clone()];
-        all.extend(args.iter().map(|a| latin1(self.py, a).into_any()));
+        for a in args {
+            all.push(latin1(self.py, a).map_err(|e| e.to_string())?.into_any());
+        }
         let args = pyo3::types::PyTuple::new(self.py, all).map_err(|e| e.to_string())?;
         let result = func.call1(args);
         crate::fork::exit_if_forked();

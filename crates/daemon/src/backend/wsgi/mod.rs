@@ -2,7 +2,8 @@
 //!
 //! - [`interp`]: interpreter start-up (Python home, virtualenv, `sys.path`).
 //! - [`script`]: loading WSGI script files as modules, cached per process.
-//! - [`environ`]: the per-request environ dict.
+//! - [`environ`]: the per-request environ dict; [`strings`]: its strings, reused from the
+//!   thread's previous request.
 //! - [`input`]: `wsgi.input`, pulling the request body from the module.
 //! - [`response`]: `start_response`, the `write()` callable; [`head_check`]: the pure
 //!   status and header checks it applies.
@@ -23,6 +24,7 @@ mod interp;
 mod modwsgi;
 mod response;
 mod script;
+mod strings;
 
 use std::path::PathBuf;
 
