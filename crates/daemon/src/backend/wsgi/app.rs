@@ -81,7 +81,12 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
     } else {
         &req.meta.callable
     };
-    let app = match module.getattr_opt(callable.as_str()) {
+    let name = if req.meta.callable.is_empty() {
+        backend.callable_name.bind(py).clone()
+    } else {
+        pyo3::types::PyString::new(py, callable)
+    };
+    let app = match module.getattr_opt(name) {
         Ok(Some(app)) => app,
         Ok(None) => {
             let msg = format!("no callable '{callable}' in {}", script.display());

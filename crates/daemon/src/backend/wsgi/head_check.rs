@@ -3,11 +3,17 @@
 //! their own (`fuzz/fuzz_targets/response_head.rs`). `response.rs` turns their `Err`
 //! message into a `ValueError`.
 
-fn latin1_bytes(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| format!("{what} {s:?} is not latin-1 encodable"))
+/// `s` as latin-1 bytes; `None` when it has a character past U+00FF. The message for that
+/// case is made only then, by the caller.
+fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
+    if s.is_ascii() {
+        return Some(s.as_bytes().to_vec());
+    }
+    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+}
+
+fn not_latin1(what: &str, s: &str) -> String {
+    format!("{what} {s:?} is not latin-1 encodable")
 }
 
 /// Parses `"NNN reason"`: three digits, a space, then a reason phrase (possibly empty) of
@@ -26,7 +32,9 @@ pub fn parse_status(status: &str) -> Result<(u16, Vec<u8>), String> {
     if reason.chars().any(char::is_control) {
         return Err(bad("the reason phrase contains a control character"));
     }
-    latin1_bytes(reason, "status").map(|r| (code, r))
+    latin1_bytes(reason)
+        .map(|r| (code, r))
+        .ok_or_else(|| not_latin1("status", reason))
 }
 
 /// Hop-by-hop headers (RFC 9110) and `Proxy-*`: they describe a connection, which is the
@@ -52,18 +60,20 @@ pub fn check_header(name: &str, value: &str) -> Result<(Vec<u8>, Vec<u8>), Strin
              argument of start_response(), not a header (value: {value:?})"
         ));
     }
-    if let Some(c) = value
-        .chars()
-        .find(|&c| c != '\t' && (c < ' ' || c == '\x7f'))
+    // A control character is ASCII, and UTF-8 puts no ASCII byte inside another character.
+    if let Some(&c) = value
+        .as_bytes()
+        .iter()
+        .find(|&&c| c != b'\t' && (c < b' ' || c == 0x7f))
     {
         return Err(format!(
-            "header {name} has a value with the control character {c:?}"
+            "header {name} has a value with the control character {:?}",
+            char::from(c)
         ));
     }
-    Ok((
-        name.as_bytes().to_vec(),
-        latin1_bytes(value, &format!("value of header {name}"))?,
-    ))
+    let value =
+        latin1_bytes(value).ok_or_else(|| not_latin1(&format!("value of header {name}"), value))?;
+    Ok((name.as_bytes().to_vec(), value))
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub struct WsgiConfig {
 /// Serves requests with a WSGI application.
 pub struct WsgiBackend {
     config: WsgiConfig,
+    /// `config.callable` as a Python string, made once (it keeps its hash).
+    callable_name: Py<pyo3::types::PyString>,
     scripts: script::Scripts,
     preload_failure: Option<PreloadFailure>,
 }
@@ -121,7 +123,10 @@ impl WsgiBackend {
             }
             first
         });
+        let callable_name =
+            Python::attach(|py| pyo3::types::PyString::intern(py, &config.callable).unbind());
         Ok(WsgiBackend {
+            callable_name,
             config,
             scripts,
             preload_failure,
