@@ -108,7 +108,8 @@ pub fn encode_head(
     for (key, value) in extra {
         env.set(key, *value);
     }
-    let mut head = Vec::new();
+    // A typical head is 1-2 KiB: start with room for it rather than grow through 64, 128…
+    let mut head = Vec::with_capacity(4096);
     if let Err(e) = rswsgi_protocol::encode_request_head(&mut head, 0, body, &meta, env.pairs()) {
         log::request(
             r,
