@@ -316,6 +316,7 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
 
 unsafe extern "C" fn child_init(_: *mut ffi::apr_pool_t, _: *mut ffi::server_rec) {
     let _ = catch_unwind(supervisor::child_init);
+    let _ = catch_unwind(crate::metrics::child_init);
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {
@@ -331,10 +332,17 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> i32 {
     let Some(mut req) = (unsafe { Request::from_ptr(r) }) else {
         return ffi::DECLINED;
     };
-    if !crate::dispatch::is_ours(&req) {
+    let metrics = crate::metrics::handler::is_ours(&req);
+    if !metrics && !crate::dispatch::is_ours(&req) {
         return ffi::DECLINED;
     }
-    match catch_unwind(AssertUnwindSafe(|| crate::dispatch::serve(&mut req))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        if metrics {
+            crate::metrics::handler::serve(&mut req)
+        } else {
+            crate::dispatch::serve(&mut req)
+        }
+    })) {
         Ok(status) => status,
         Err(_) => {
             log::request(
