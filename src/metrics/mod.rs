@@ -12,8 +12,9 @@ pub mod area;
 #[cfg(not(test))]
 pub mod handler;
 mod procfs;
-mod render;
+pub mod render;
 mod sockdiag;
+pub mod status;
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicPtr, Ordering};
