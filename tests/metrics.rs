@@ -165,6 +165,14 @@ fn restarts_by_reason(express: &Express, venv: &std::path::Path) {
     };
     let crashed = restarts("crashed");
     let s = scrape(express, venv);
+    let closed = "cause=connection-closed,code=502";
+    let (closed_before, failed_before) = (
+        value(&s, "rswsgi_responses_total", closed),
+        value(&s, "rswsgi_requests_total", "class=5xx"),
+    );
+    // Killed in the middle of a request: that request is a 502.
+    let in_flight = slow(express, 1, 5);
+    thread::sleep(Duration::from_millis(700));
     let pid: i32 = s
         .keys()
         .find(|(n, _)| n == "rswsgi_process_resident_memory_bytes")
@@ -181,6 +189,25 @@ fn restarts_by_reason(express: &Express, venv: &std::path::Path) {
         restarts("crashed") == crashed + 1.0
     });
     assert!(counted, "kill -9 not counted as crashed");
+    assert_eq!(
+        in_flight.into_iter().next().unwrap().join().unwrap(),
+        Some(502)
+    );
+    let s = settled(
+        express,
+        venv,
+        "rswsgi_requests_total",
+        "class=5xx",
+        failed_before + 1.0,
+    );
+    assert_eq!(
+        value(&s, "rswsgi_responses_total", closed),
+        closed_before + 1.0
+    );
+    assert_eq!(
+        value(&s, "rswsgi_requests_total", "class=5xx"),
+        failed_before + 1.0
+    );
     assert!(procs::wait_until(Duration::from_secs(20), || {
         express.get("/").is_some_and(|r| r.status == 200)
     }));

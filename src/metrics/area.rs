@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+#[cfg(test)]
+use rswsgi_protocol::stats::GroupArea;
 use rswsgi_protocol::stats::{ExitReason, Histogram};
 
 /// Most daemon group names counted (the rest are served but not counted).
@@ -304,5 +306,54 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly what `map` mapped; no reference from `get` outlives `self`.
         let _ = unsafe { munmap(self.ptr, self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names_keep_their_entry_and_children_their_slot() {
+        let m = Mapping::create("area-test", ModuleArea::SIZE).unwrap();
+        let area: &ModuleArea = m.get();
+        let a = area.group_index("a").unwrap();
+        let b = area.group_index("b").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(area.group_index("a"), Some(a));
+        // A new generation maps the same memfd and finds the same entries.
+        let again = Mapping::map(m.fd.try_clone().unwrap(), ModuleArea::SIZE).unwrap();
+        assert_eq!(again.get::<ModuleArea>().group_index("b"), Some(b));
+        area.groups[a].count_status(204);
+        area.groups[a].count_status(99);
+        assert_eq!(
+            again.get::<ModuleArea>().groups[a].status[2].load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(area.groups[a].status[0].load(Ordering::Relaxed), 1);
+
+        let one = area.claim_child(10, |_| true).unwrap();
+        one.idle[a].store(3, Ordering::Relaxed);
+        // The same pid again (a recycled pid): its old slot, zeroed.
+        let same = area.claim_child(10, |_| true).unwrap();
+        assert!(std::ptr::eq(one, same));
+        assert_eq!(same.idle[a].load(Ordering::Relaxed), 0);
+        for pid in 11..(MAX_CHILDREN as i32 + 10) {
+            area.claim_child(pid, |_| true).unwrap();
+        }
+        assert!(area.claim_child(5000, |_| true).is_none());
+        // A dead child's slot is taken over.
+        let taken = area.claim_child(5000, |pid| pid != 11).unwrap();
+        assert_eq!(taken.pid.load(Ordering::Relaxed), 5000);
+    }
+
+    #[test]
+    fn only_a_sealed_area_of_the_right_size_is_mapped() {
+        let m = Mapping::create("area-test", GroupArea::SIZE).unwrap();
+        let fd = m.fd.try_clone().unwrap();
+        assert!(Mapping::map(fd, ModuleArea::SIZE).is_err());
+        let plain = memfd_create(c"plain", MFdFlags::MFD_CLOEXEC).unwrap();
+        nix::unistd::ftruncate(&plain, GroupArea::SIZE as i64).unwrap();
+        assert!(Mapping::map(plain, GroupArea::SIZE).is_err());
     }
 }
