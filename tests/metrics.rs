@@ -359,5 +359,38 @@ fn counters_survive_a_graceful_restart() {
         let labels = format!("reason={reason}");
         assert_eq!(value(&after, "rswsgi_daemon_restarts_total", &labels), 0.0);
     }
+    dead_childrens_pools_are_not_counted(&express, &venv, httpd);
     express.stop();
+}
+
+/// Every Apache child killed: the pooled connections they held leave the gauges.
+fn dead_childrens_pools_are_not_counted(express: &Express, venv: &std::path::Path, httpd: i32) {
+    let s = scrape(express, venv);
+    assert!(value(&s, "rswsgi_pool_connections", "state=idle") > 0.0);
+    let children: Vec<i32> = procs::children(httpd)
+        .into_iter()
+        .filter(|p| p.comm == "apache2" || p.comm == "httpd")
+        .map(|p| p.pid)
+        .collect();
+    assert!(!children.is_empty());
+    for pid in &children {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(procs::wait_until(Duration::from_secs(10), || {
+        children.iter().all(|p| !procs::alive(*p))
+    }));
+    let cleared = procs::wait_until(Duration::from_secs(20), || {
+        express
+            .get("/server-metrics")
+            .is_some_and(|r| r.status == 200)
+            && {
+                let s = scrape(express, venv);
+                value(&s, "rswsgi_pool_connections", "state=idle") == 0.0
+                    && value(&s, "rswsgi_pool_connections", "state=in_use") == 0.0
+            }
+    });
+    assert!(cleared, "{:#?}", scrape(express, venv));
 }
