@@ -17,13 +17,21 @@ use common::express::Express;
 use common::{procs, Stage};
 
 const APP: &str = r#"
-import time
+import os, time
 
 def application(environ, start_response):
     path = environ['PATH_INFO']
     if path.startswith('/sleep/'):
         time.sleep(float(path.rsplit('/', 1)[1]))
     start_response('200 OK', [('Content-Type', 'text/plain')])
+    if path == '/fds':
+        links = []
+        for fd in os.listdir('/proc/self/fd'):
+            try:
+                links.append(os.readlink('/proc/self/fd/' + fd))
+            except OSError:
+                pass
+        return [('\n'.join(links) + '\n').encode()]
     return [b'hello\n']
 "#;
 
@@ -251,6 +259,14 @@ fn health_and_drain(express: &Express) {
     assert_eq!(post.status, 405);
 }
 
+/// The daemon maps its group's area and closes the descriptor, so the application (and what
+/// it runs) holds no statistics memfd.
+fn the_application_holds_no_statistics_descriptor(express: &Express) {
+    let fds = express.get("/fds").unwrap().text();
+    assert!(fds.contains("socket:"), "{fds}");
+    assert!(!fds.contains("memfd:rswsgi"), "{fds}");
+}
+
 fn only_localhost(express: &Express) {
     let dir = express.stage.subdir("far");
     let from = |path: &str| curl(&dir, &express.url(path), &["--interface", "127.0.0.2"]).status;
@@ -298,6 +314,7 @@ fn metrics_endpoint_counts_what_happens() {
     express.wait_serving();
     let venv = venv.as_path();
     counters_move_by_the_requests_sent(&express, venv);
+    the_application_holds_no_statistics_descriptor(&express);
     only_localhost(&express);
     busy_threads_and_the_listen_queue(&express, venv);
     health_and_drain(&express);

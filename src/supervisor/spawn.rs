@@ -60,8 +60,9 @@ impl LaunchSpec {
 }
 
 /// Forks a daemon. The child moves `listen_fd` to fd 3 ([`LISTEN_FD`]), puts a pipe holding
-/// `secret` at fd 4 ([`SECRET_FD`]), drops privileges, arranges to die with `parent_pid`,
-/// waits `delay`, and execs. Returns the child's pid.
+/// `secret` at fd 4 ([`SECRET_FD`]), the group's statistics memfd `stats_fd` (if any) at fd 5
+/// ([`STATS_FD`]), drops privileges, arranges to die with `parent_pid`, waits `delay`, and
+/// execs. Returns the child's pid.
 pub fn spawn(
     spec: &LaunchSpec,
     (listen_fd, stats_fd): (RawFd, Option<RawFd>),
@@ -185,15 +186,20 @@ unsafe fn child(
             }
         }
         pass_secret(secret);
-        // Everything else httpd had open closes at exec.
+        // Everything else httpd had open closes at exec (fd 5 too, when it is not the area).
+        let first = if stats_fd.is_some() {
+            STATS_FD
+        } else {
+            SECRET_FD
+        } + 1;
         if libc::syscall(
             libc::SYS_close_range,
-            STATS_FD as u32 + 1,
+            first as u32,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         ) != 0
         {
-            for fd in STATS_FD + 1..4096 {
+            for fd in first..4096 {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }
