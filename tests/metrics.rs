@@ -23,6 +23,15 @@ def application(environ, start_response):
     path = environ['PATH_INFO']
     if path.startswith('/sleep/'):
         time.sleep(float(path.rsplit('/', 1)[1]))
+    if path == '/file':
+        f = open(__file__, 'rb')
+        size = os.fstat(f.fileno()).st_size
+        start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(size))])
+        return environ['wsgi.file_wrapper'](f, 65536)
+    if path == '/echo':
+        body = environ['wsgi.input'].read()
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [body]
     start_response('200 OK', [('Content-Type', 'text/plain')])
     if path == '/fds':
         links = []
@@ -137,7 +146,26 @@ fn counters_move_by_the_requests_sent(express: &Express, venv: &std::path::Path)
         assert_eq!(moved, 5.0, "{name}{{{labels}}}");
     }
     assert_eq!(value(&after, "rswsgi_processes", ""), 1.0);
-    assert!(value(&after, "rswsgi_response_bytes_total", "") >= 30.0);
+    let out = value(&after, "rswsgi_response_bytes_total", "");
+    assert_eq!(
+        out - value(&before, "rswsgi_response_bytes_total", ""),
+        30.0
+    );
+    // A request body in, a file out (BodyFile, zero-copy).
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], express.port));
+    let echo = common::http::request(addr, "POST", "/echo", &[], Some(&[b'x'; 1000])).unwrap();
+    assert_eq!(echo.body.len(), 1000);
+    let file = express.get("/file").unwrap();
+    assert_eq!(file.status, 200);
+    let files = value(&after, "rswsgi_bodyfile_responses_total", "") + 1.0;
+    let s = settled(express, venv, "rswsgi_bodyfile_responses_total", "", files);
+    assert_eq!(value(&s, "rswsgi_bodyfile_responses_total", ""), files);
+    assert_eq!(
+        value(&s, "rswsgi_request_bytes_total", ""),
+        value(&after, "rswsgi_request_bytes_total", "") + 1000.0
+    );
+    let sent = (1000 + file.body.len()) as f64;
+    assert_eq!(value(&s, "rswsgi_response_bytes_total", ""), out + sent);
 }
 
 fn busy_threads_and_the_listen_queue(express: &Express, venv: &std::path::Path) {
@@ -219,9 +247,9 @@ fn restarts_by_reason(express: &Express, venv: &std::path::Path) {
     assert!(procs::wait_until(Duration::from_secs(20), || {
         express.get("/").is_some_and(|r| r.status == 200)
     }));
-    // --maximum-requests 20: the fresh process recycles after 20 requests.
+    // --maximum-requests 30: the fresh process recycles after 30 requests.
     let recycled = restarts("maximum-requests");
-    get_ok(express, "/", 20);
+    get_ok(express, "/", 30);
     let counted = procs::wait_until(Duration::from_secs(10), || {
         restarts("maximum-requests") == recycled + 1.0
     });
@@ -306,7 +334,7 @@ fn metrics_endpoint_counts_what_happens() {
         "--threads",
         "2",
         "--maximum-requests",
-        "20",
+        "30",
         "--server-metrics",
         "--server-status",
     ];
