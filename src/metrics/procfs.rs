@@ -2,7 +2,7 @@
 //! here comes from shared memory a daemon can write, so it is only looked at when it is a
 //! child of httpd's parent (the daemons and Apache's children are).
 
-/// The parent pid in `/proc/PID/stat`.
+/// The fields of `/proc/PID/stat` after the command name.
 fn stat_fields(pid: i32) -> Option<Vec<String>> {
     if pid <= 0 {
         return None;
@@ -31,7 +31,7 @@ pub fn usage(pid: i32, parent: i32) -> Option<(u64, f64)> {
     // SAFETY: as above.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
     // Fields after the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21).
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let ticks = (f.get(11)?.parse::<u64>().ok()?).saturating_add(f.get(12)?.parse::<u64>().ok()?);
     let rss = f.get(21)?.parse::<u64>().ok()?.saturating_mul(page);
     Some((rss, ticks as f64 / tick))
 }

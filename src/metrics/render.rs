@@ -407,6 +407,37 @@ fn counters(o: &mut Out, groups: &[Snapshot]) {
 mod tests {
     use super::*;
 
+    /// A group area a daemon filled with garbage: every pid, count and reason word is some
+    /// byte pattern. Reading it neither panics nor believes more threads than configured.
+    #[test]
+    fn a_garbage_group_area_only_makes_numbers_wrong() {
+        use rswsgi_protocol::stats::GroupArea;
+        use std::io::Write;
+        for byte in [0xffu8, 0x7f, 0x01] {
+            let area = super::super::area::Mapping::create("garbage", GroupArea::SIZE).unwrap();
+            let mut file = std::fs::File::from(area.fd.try_clone().unwrap());
+            file.write_all(&vec![byte; GroupArea::SIZE]).unwrap();
+            // Some slots name this very process, a live process but not a daemon.
+            area.get::<GroupArea>().slots[3]
+                .pid
+                .store(std::process::id() as i32, Ordering::Relaxed);
+            let g = GroupStats {
+                name: "g\"x".into(),
+                area,
+                index: None,
+                socket_inode: u64::MAX,
+                processes: 2,
+                threads: 4,
+            };
+            let parent = nix::unistd::getppid().as_raw();
+            let s = snapshot(&g, parent, true);
+            assert!(s.threads <= 4 * s.processes.len() as u64);
+            assert!(s.busy <= s.threads);
+            let text = prometheus(&[s]);
+            assert!(text.contains("rswsgi_threads{group=\"g\\\"x\",state=\"busy\"}"));
+        }
+    }
+
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
