@@ -75,24 +75,31 @@ pub fn group(index: Option<usize>) -> Option<&'static GroupCounters> {
 }
 
 /// The module-wide area carried from the previous generation, or a new one (parent, at the
-/// start of a generation). `carried` is the handoff's descriptor.
-pub fn begin_generation(carried: Option<OwnedFd>) -> Result<(), String> {
+/// start of a generation). `carried` is the handoff's descriptor. Without an area (no memfd)
+/// nothing is counted and the groups serve as before.
+pub fn begin_generation(carried: Option<OwnedFd>) {
     let module = match carried.map(|fd| Mapping::map(fd, ModuleArea::SIZE)) {
-        Some(Ok(m)) => m,
+        Some(Ok(m)) => Ok(m),
         Some(Err(e)) => {
             tracing::warn!(
                 "the statistics carried over the restart are unusable ({e}); starting from zero"
             );
-            Mapping::create("rswsgi-stats", ModuleArea::SIZE)?
+            Mapping::create("rswsgi-stats", ModuleArea::SIZE)
         }
-        None => Mapping::create("rswsgi-stats", ModuleArea::SIZE)?,
+        None => Mapping::create("rswsgi-stats", ModuleArea::SIZE),
+    };
+    let module = match module {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("no statistics area ({e}): the metrics endpoint counts nothing");
+            return;
+        }
     };
     MODULE.store(module.as_ptr(), Ordering::Relaxed);
     *REGISTRY.write() = Some(Arc::new(Registry {
         module,
         groups: Vec::new(),
     }));
-    Ok(())
 }
 
 /// Sets up group `name`'s statistics (parent): its area carried from the previous

@@ -188,7 +188,7 @@ pub fn start(
     // SAFETY: these descriptors were left open for us by the previous generation of this
     // same process (see `retire`), and nothing else owns them.
     let own = |fd: i32| unsafe { OwnedFd::from_raw_fd(fd) };
-    crate::metrics::begin_generation(previous.stats_module.map(own))?;
+    crate::metrics::begin_generation(previous.stats_module.map(own));
     let carried_stats = previous
         .stats_groups
         .into_iter()
