@@ -391,13 +391,7 @@ pub fn serve(r: &mut Request) -> i32 {
         exchange::run(r, link, wire, &group, policy)
     })
     .unwrap_or_else(|status| status);
-    if let Some(g) = crate::metrics::group(endpoint.stats) {
-        g.count_status(if status == ffi::OK as i32 {
-            r.status()
-        } else {
-            status
-        });
-    }
+    crate::metrics::count_response(endpoint.stats, status, r.status());
     status
 }
 

@@ -278,6 +278,14 @@ impl Drop for InUse {
     }
 }
 
+/// Counts a response for group entry `index`: the handler's `returned` status, or when that
+/// is `OK` (0: the response went out) the request's `sent` status.
+pub fn count_response(index: Option<usize>, returned: i32, sent: i32) {
+    if let Some(g) = group(index) {
+        g.count_status(if returned == 0 { sent } else { returned });
+    }
+}
+
 /// Counts an answer of `cause` for group entry `index`.
 pub fn count_cause(index: Option<usize>, cause: Cause) {
     if let Some(g) = group(index) {
