@@ -201,6 +201,7 @@ fn restarts_by_reason(express: &Express, venv: &std::path::Path) {
     };
     let crashed = restarts("crashed");
     let s = scrape(express, venv);
+    let pid = daemon_pid(&s);
     let closed = "cause=connection-closed,code=502";
     let (closed_before, failed_before) = (
         value(&s, "rswsgi_responses_total", closed),
@@ -209,13 +210,6 @@ fn restarts_by_reason(express: &Express, venv: &std::path::Path) {
     // Killed in the middle of a request: that request is a 502.
     let in_flight = slow(express, 1, 5);
     thread::sleep(Duration::from_millis(700));
-    let pid: i32 = s
-        .keys()
-        .find(|(n, _)| n == "rswsgi_process_resident_memory_bytes")
-        .and_then(|(_, l)| l.strip_prefix("pid="))
-        .expect("a daemon pid")
-        .parse()
-        .unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
@@ -249,12 +243,42 @@ fn restarts_by_reason(express: &Express, venv: &std::path::Path) {
     }));
     // --maximum-requests 30: the fresh process recycles after 30 requests.
     let recycled = restarts("maximum-requests");
+    let fresh = daemon_pid(&scrape(express, venv));
     get_ok(express, "/", 30);
     let counted = procs::wait_until(Duration::from_secs(10), || {
         restarts("maximum-requests") == recycled + 1.0
     });
     assert!(counted, "the maximum-requests recycle was not counted");
+    // SIGUSR1 (eviction) is a recycle by signal.
+    let signalled = restarts("signal");
+    // Once the recycled process is gone and its replacement listens.
+    assert!(procs::wait_until(Duration::from_secs(20), || {
+        let s = scrape(express, venv);
+        value(&s, "rswsgi_processes", "") == 1.0
+            && value(&s, "rswsgi_processes_listening", "") == 1.0
+            && daemon_pid(&s) != fresh
+    }));
+    let pid = daemon_pid(&scrape(express, venv));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let counted = procs::wait_until(Duration::from_secs(20), || {
+        restarts("signal") == signalled + 1.0
+    });
+    assert!(counted, "the SIGUSR1 recycle was not counted under signal");
     assert_eq!(restarts("crashed"), crashed + 1.0);
+}
+
+/// The pid of a live daemon process, from the per-process series.
+fn daemon_pid(s: &Scrape) -> i32 {
+    s.keys()
+        .find(|(n, _)| n == "rswsgi_process_resident_memory_bytes")
+        .and_then(|(_, l)| l.strip_prefix("pid="))
+        .expect("a daemon pid")
+        .parse()
+        .unwrap()
 }
 
 fn health_and_drain(express: &Express) {
