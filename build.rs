@@ -52,6 +52,7 @@ const FUNCTIONS: &[&str] = &[
     "apr_proc_other_child_register",
     "apr_proc_other_child_unregister",
     "rswsgi_abort_response",
+    "rswsgi_register_status_hook",
     "rswsgi_write_flush",
     "rswsgi_out_brigade",
     "rswsgi_body_brigade",

@@ -1,6 +1,7 @@
 /* The few Apache/APR operations that exist only as C macros (the bucket brigade ring). */
 #include "wrapper.h"
 #include <apr_portable.h>
+#include <mod_status.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -152,4 +153,9 @@ apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, ap
         rv = APR_ECONNABORTED;
     }
     return rv;
+}
+
+void rswsgi_register_status_hook(rswsgi_status_fn f)
+{
+    APR_OPTIONAL_HOOK(ap, status_hook, f, NULL, NULL, APR_HOOK_MIDDLE);
 }

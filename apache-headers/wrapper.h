@@ -67,3 +67,11 @@ apr_status_t rswsgi_send_file(request_rec *r, apr_bucket_brigade *bb, int fd, ap
 
 /* 1 when Apache's EnableSendfile is On where the request is. */
 int rswsgi_core_sendfile(request_rec *r);
+
+/* The callback of mod_status's optional `status_hook` (`flags`: AP_STATUS_SHORT for
+ * `?auto`). */
+typedef int (*rswsgi_status_fn)(request_rec *r, int flags);
+
+/* Registers `f` on mod_status's optional hook `status_hook` (APR_OPTIONAL_HOOK is a macro);
+ * harmless when mod_status is not loaded. */
+void rswsgi_register_status_hook(rswsgi_status_fn f);

@@ -46,11 +46,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 fi
 
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django, mercurial, trac' >/dev/null 2>&1; then
-  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask, Django, Mercurial and Trac)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import flask, django, mercurial, trac, prometheus_client' >/dev/null 2>&1; then
+  echo "setup: creating the virtualenv $VENV (Debian's python3 + Flask, Django, Mercurial, Trac and prometheus_client)"
   mkdir -p "$(dirname "$VENV")"
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django mercurial trac
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check flask django mercurial trac prometheus_client
 fi
 
 if [ "$(id -u)" -eq 0 ] && ! getent passwd "$TEST_USER" >/dev/null; then

@@ -37,6 +37,7 @@ pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
         );
         ffi::ap_hook_handler(Some(handler), none, none, middle);
         ffi::ap_hook_child_init(Some(child_init), none, none, middle);
+        ffi::rswsgi_register_status_hook(Some(status_hook));
         crate::auth::register(p);
     }
 }
@@ -316,6 +317,21 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
 
 unsafe extern "C" fn child_init(_: *mut ffi::apr_pool_t, _: *mut ffi::server_rec) {
     let _ = catch_unwind(supervisor::child_init);
+    let _ = catch_unwind(crate::metrics::child_init);
+}
+
+/// mod_status's `status_hook`: the daemon groups' section of `/server-status`.
+unsafe extern "C" fn status_hook(r: *mut ffi::request_rec, flags: i32) -> i32 {
+    let text = catch_unwind(|| {
+        let groups = crate::metrics::handler::snapshots(false);
+        crate::metrics::status::section(&groups, flags)
+    });
+    if let (Ok(text), false) = (text, r.is_null()) {
+        // SAFETY: mod_status passes the live request it is answering; the buffer is valid
+        // for its length.
+        unsafe { ffi::ap_rwrite(text.as_ptr().cast(), text.len() as i32, r) };
+    }
+    ffi::OK as i32
 }
 
 unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> i32 {
@@ -331,10 +347,17 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> i32 {
     let Some(mut req) = (unsafe { Request::from_ptr(r) }) else {
         return ffi::DECLINED;
     };
-    if !crate::dispatch::is_ours(&req) {
+    let metrics = crate::metrics::handler::is_ours(&req);
+    if !metrics && !crate::dispatch::is_ours(&req) {
         return ffi::DECLINED;
     }
-    match catch_unwind(AssertUnwindSafe(|| crate::dispatch::serve(&mut req))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        if metrics {
+            crate::metrics::handler::serve(&mut req)
+        } else {
+            crate::dispatch::serve(&mut req)
+        }
+    })) {
         Ok(status) => status,
         Err(_) => {
             log::request(

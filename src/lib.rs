@@ -26,6 +26,8 @@ mod fuzz_props;
 mod hooks;
 #[cfg(not(test))]
 mod httpd;
+#[cfg_attr(test, allow(dead_code))]
+mod metrics;
 #[cfg(not(test))]
 mod pyhome;
 #[cfg_attr(test, allow(dead_code))]
@@ -60,7 +62,7 @@ mod module {
     /// Also in `.htaccess` under `AllowOverride AuthConfig` (mod_wsgi's `OR_AUTHCFG`).
     const AUTHCFG: u32 = ffi::OR_AUTHCFG;
 
-    static COMMANDS: Commands<53> = Commands([
+    static COMMANDS: Commands<54> = Commands([
         d::raw(
             c"WSGIDaemonProcess",
             &Directive::DaemonProcess,
@@ -96,6 +98,12 @@ mod module {
             &Directive::SocketPrefix,
             SERVER,
             c"PATH : prefix of the daemon sockets' paths",
+        ),
+        d::take1(
+            c"RSWSGIHealthDrainFile",
+            &Directive::HealthDrainFile,
+            SERVER,
+            c"PATH : while this file exists, the metrics endpoint's ?health answers 503",
         ),
         d::take1(
             c"RSWSGIDaemonExecutable",

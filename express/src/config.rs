@@ -104,6 +104,8 @@ pub struct ServerConfig {
     pub hosts: HostOptions,
     /// Proxied mount points and host names.
     pub proxy: ProxyOptions,
+    /// The metrics endpoint, server-status and the health drain file (checked).
+    pub status: crate::status::StatusOptions,
     /// Request handling.
     pub requests: RequestOptions,
     /// The httpd process (`server_mpm` holds the one MPM chosen).
@@ -375,6 +377,7 @@ pub fn resolve(opts: &ServerOptions) -> Result<ServerConfig> {
         site,
         hosts: opts.hosts.resolve()?,
         proxy: opts.proxy.resolve()?,
+        status: opts.status.resolve()?,
         requests: opts.requests.resolve()?,
         process,
     };

@@ -35,6 +35,7 @@ pub mod run;
 pub mod script;
 pub mod site;
 pub mod startup;
+pub mod status;
 
 pub use access::{check_access, Identity, Need};
 pub use config::{resolve, ServerConfig};

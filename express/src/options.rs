@@ -267,6 +267,9 @@ pub struct ServerOptions {
     /// Reloading on code changes (`reload.rs`).
     #[command(flatten)]
     pub reload: crate::reload::ReloadOptions,
+    /// The metrics endpoint, server-status and the health drain file (`status.rs`).
+    #[command(flatten)]
+    pub status: crate::status::StatusOptions,
     /// Extra configuration lines appended verbatim (library only; the tests use it).
     #[arg(skip)]
     pub extra_directives: Vec<String>,

@@ -232,6 +232,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> Result<String> {
     v.insert("python_directives", crate::daemon::render_directives(c)?);
     v.insert("callable_object", conf_word(&c.callable_object)?);
     v.insert("extra_directives", extra);
+    v.insert("status_directives", c.status.render(root)?);
     substitute(HTTPD_CONF_TEMPLATE, &v)
 }
 
@@ -319,6 +320,7 @@ mod tests {
             },
             hosts: Default::default(),
             proxy: Default::default(),
+            status: Default::default(),
             requests: Default::default(),
             process: Default::default(),
         }

@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub socket_prefix: Option<String>,
     /// `RSWSGIDaemonExecutable`: where `rswsgi-daemon` lives.
     pub daemon_executable: Option<String>,
+    /// `RSWSGIHealthDrainFile`: while this file exists, `?health` answers 503.
+    pub health_drain_file: Option<String>,
     /// `WSGIPythonHome`: the python-home of groups that set none.
     pub python_home: Option<String>,
     /// `WSGIScriptReloading` (default On).
@@ -150,6 +152,10 @@ impl ServerConfig {
                 .daemon_executable
                 .clone()
                 .or_else(|| base.daemon_executable.clone()),
+            health_drain_file: vhost
+                .health_drain_file
+                .clone()
+                .or_else(|| base.health_drain_file.clone()),
             python_home: vhost
                 .python_home
                 .clone()

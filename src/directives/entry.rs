@@ -131,6 +131,8 @@ pub enum Directive {
     SocketPrefix,
     /// `RSWSGIDaemonExecutable`.
     DaemonExecutable,
+    /// `RSWSGIHealthDrainFile`.
+    HealthDrainFile,
     /// `WSGIRestrictEmbedded`.
     RestrictEmbedded,
     /// `WSGIPythonHome`.
@@ -198,6 +200,7 @@ impl Directive {
             self,
             Directive::SocketPrefix
                 | Directive::DaemonExecutable
+                | Directive::HealthDrainFile
                 | Directive::RestrictStdin
                 | Directive::RestrictStdout
                 | Directive::VerboseDebugging

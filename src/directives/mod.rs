@@ -94,6 +94,7 @@ fn apply(
         | Directive::PythonWarnings
         | Directive::SocketPrefix
         | Directive::DaemonExecutable
+        | Directive::HealthDrainFile
         | Directive::PythonHome
         | Directive::PythonPath
         | Directive::ImplicitDaemonProcess => apply_server(cmd, server, d, arg),
@@ -229,6 +230,9 @@ fn apply_server(
         Directive::SocketPrefix => server.socket_prefix = Some(server_root_relative(cmd, arg)),
         Directive::DaemonExecutable => {
             server.daemon_executable = Some(server_root_relative(cmd, arg))
+        }
+        Directive::HealthDrainFile => {
+            server.health_drain_file = Some(server_root_relative(cmd, arg))
         }
         Directive::PythonHome => server.python_home = Some(arg.to_string()),
         Directive::PythonPath => server.python_path = Some(arg.to_string()),

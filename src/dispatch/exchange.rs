@@ -10,7 +10,11 @@ use tracing::Level;
 
 use crate::relay::io::{BodyReadError, ClientGone, Downstream, Header, SharedBytes};
 pub use crate::relay::Outcome;
-use crate::relay::{self, Answer};
+use crate::relay::{self, Answer, Disposition, Kind, RelayError};
+use std::sync::atomic::Ordering;
+
+use crate::metrics::area::GroupCounters;
+use crate::metrics::Cause;
 
 use super::link::SocketLink;
 use super::pool::Link;
@@ -31,6 +35,8 @@ pub struct ResponsePolicy {
     /// `response-socket-timeout` (else `socket-timeout`): how long each write of the response
     /// to the client may take; `None` leaves Apache's `Timeout`.
     pub response_timeout: Option<Duration>,
+    /// The group's statistics entry (`crate::metrics::group`).
+    pub stats: Option<usize>,
 }
 
 /// Runs the exchange of `head` (the encoded request) on `link`; the value is the handler
@@ -42,6 +48,7 @@ pub fn run(
     group: &str,
     policy: ResponsePolicy,
 ) -> Outcome<i32> {
+    let started = std::time::Instant::now();
     let buf = std::mem::take(&mut link.buf);
     let client = r.client_fd();
     let mut wire = SocketLink::new(&link.stream, buf, &mut link.ring, client, link.timeout);
@@ -51,6 +58,8 @@ pub fn run(
         body: None,
         policy,
         client_timeout: None,
+        counters: crate::metrics::group(policy.stats),
+        sent_file: false,
     };
     let outcome = relay::run(
         &mut wire,
@@ -63,6 +72,13 @@ pub fn run(
     link.buf = wire.into_buffer();
     if let Some(old) = down.client_timeout.take() {
         down.r.swap_client_timeout(old);
+    }
+    if let (Some(g), false) = (down.counters, matches!(outcome, Outcome::Retry)) {
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        g.duration.observe(us);
+        if down.sent_file {
+            g.body_files.fetch_add(1, Ordering::Relaxed);
+        }
     }
     match outcome {
         Outcome::Retry => Outcome::Retry,
@@ -86,6 +102,18 @@ struct ApacheDownstream<'r> {
     policy: ResponsePolicy,
     /// The client socket's timeout before `response-socket-timeout` replaced it.
     client_timeout: Option<i64>,
+    /// The group's counters.
+    counters: Option<&'static GroupCounters>,
+    /// A `BodyFile` block went out.
+    sent_file: bool,
+}
+
+impl ApacheDownstream<'_> {
+    fn count_out(&self, n: usize) {
+        if let Some(g) = self.counters {
+            g.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Downstream for ApacheDownstream<'_> {
@@ -123,12 +151,14 @@ impl Downstream for ApacheDownstream<'_> {
     }
 
     fn write(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        self.count_out(data.len());
         self.r
             .write_flush(&mut self.out, data)
             .map_err(|()| ClientGone)
     }
 
     fn write_shared(&mut self, data: SharedBytes<'_>) -> Result<(), ClientGone> {
+        self.count_out(data.len());
         self.r
             .write_flush_shared(&mut self.out, data)
             .map_err(|()| ClientGone)
@@ -142,6 +172,8 @@ impl Downstream for ApacheDownstream<'_> {
         sealed: bool,
     ) -> Result<(), ClientGone> {
         let sendfile = self.policy.sendfile;
+        self.count_out(usize::try_from(len).unwrap_or(usize::MAX));
+        self.sent_file = true;
         self.r
             .send_file(&mut self.out, fd, offset, len, sealed, sendfile)
             .map_err(|()| ClientGone)
@@ -150,7 +182,11 @@ impl Downstream for ApacheDownstream<'_> {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BodyReadError> {
         let r = &mut *self.r;
         let reader = self.body.get_or_insert_with(|| BodyReader::new(r));
-        reader.read(r, buf).map_err(|e| BodyReadError {
+        let read = reader.read(r, buf);
+        if let (Some(g), Ok(Some(n))) = (self.counters, &read) {
+            g.bytes_in.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        read.map_err(|e| BodyReadError {
             // AP_FILTER_ERROR (a filter has answered) is negative: a plain 400 then.
             status: u16::try_from(e.status).unwrap_or(400),
             reason: e.reason,
@@ -168,5 +204,19 @@ impl Downstream for ApacheDownstream<'_> {
 
     fn log(&mut self, level: Level, message: &str) {
         log::request(self.r, level, message);
+    }
+
+    fn failed(&mut self, e: &RelayError, disposition: Disposition) {
+        let cause = match e.kind {
+            Kind::Timeout => Cause::Timeout,
+            Kind::GivenUp => Cause::GivenUp,
+            Kind::Closed => Cause::Closed,
+            Kind::Protocol => Cause::Protocol,
+            Kind::Unavailable => Cause::Unavailable,
+            _ => return,
+        };
+        if let (Some(g), Disposition::Status(502..=504)) = (self.counters, disposition) {
+            g.count_cause(cause);
+        }
     }
 }

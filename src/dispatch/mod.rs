@@ -282,6 +282,8 @@ fn group_endpoint(r: &Request, group: &str) -> Result<supervisor::Endpoint, i32>
     supervisor::endpoints()
         .and_then(|e| e.get(group).cloned())
         .ok_or_else(|| {
+            let index = crate::metrics::index_of(group);
+            crate::metrics::count_cause(index, crate::metrics::Cause::NotRunning);
             log::request(
                 r,
                 Level::ERROR,
@@ -383,11 +385,14 @@ pub fn serve(r: &mut Request) -> i32 {
         error_override: dir.error_override == Some(true),
         sendfile: dir.enable_sendfile.unwrap_or_else(|| r.core_sendfile()),
         response_timeout: endpoint.response_socket_timeout,
+        stats: endpoint.stats,
     };
-    forward(r, &endpoint, &group, &mut head, |r, link, wire| {
+    let status = forward(r, &endpoint, &group, &mut head, |r, link, wire| {
         exchange::run(r, link, wire, &group, policy)
     })
-    .unwrap_or_else(|status| status)
+    .unwrap_or_else(|status| status);
+    crate::metrics::count_response(endpoint.stats, status, r.status());
+    status
 }
 
 /// Sends the encoded request `head` to the group, on a pooled connection or a new one, until a
@@ -414,19 +419,43 @@ fn forward<T>(
         .socket_timeout
         .unwrap_or_else(|| Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64));
     let deadline = Instant::now() + endpoint.connect_timeout;
+    let counters = crate::metrics::group(endpoint.stats);
+    let count = |f: fn(&crate::metrics::area::GroupCounters) -> &std::sync::atomic::AtomicU64| {
+        if let Some(g) = counters {
+            f(g).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) {
+            count(|g| &g.retries);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         let (mut link, proof) = match pool::take(&endpoint.socket) {
-            Some(link) => (link, None),
+            Some(link) => {
+                crate::metrics::pool_idle(endpoint.stats, -1);
+                (link, None)
+            }
             None => match handshake::open(endpoint, &secret, left, timeout) {
-                Ok((link, proof)) => (link, Some(proof)),
+                Ok((link, proof)) => {
+                    count(|g| &g.connects);
+                    (link, Some(proof))
+                }
                 Err(e) if e.retryable() && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 }
-                Err(e) => return Err(not_connected(r, endpoint, group, &e)),
+                Err(e) => {
+                    count(|g| &g.connect_failures);
+                    crate::metrics::count_cause(
+                        endpoint.stats,
+                        crate::metrics::Cause::ConnectFailed,
+                    );
+                    return Err(not_connected(r, endpoint, group, &e));
+                }
             },
         };
+        let in_use = crate::metrics::InUse::new(endpoint.stats);
         let fresh = proof.is_some();
         link.seq = link.seq.wrapping_add(1);
         rswsgi_protocol::set_request_seq(head, link.seq);
@@ -435,10 +464,12 @@ fn forward<T>(
             Some(proof) => std::borrow::Cow::Owned([&proof[..], head].concat()),
             None => std::borrow::Cow::Borrowed(&head[..]),
         };
-        match exchange(r, &mut link, &wire) {
+        let outcome = exchange(r, &mut link, &wire);
+        drop(in_use);
+        match outcome {
             exchange::Outcome::Done { value, reusable } => {
-                if reusable {
-                    pool::give_back(&endpoint.socket, link);
+                if reusable && pool::give_back(&endpoint.socket, link) {
+                    crate::metrics::pool_idle(endpoint.stats, 1);
                 }
                 return Ok(value);
             }
@@ -456,6 +487,7 @@ fn forward<T>(
                         endpoint.connect_timeout.as_secs()
                     ),
                 );
+                crate::metrics::count_cause(endpoint.stats, crate::metrics::Cause::ShuttingDown);
                 return Err(ffi::HTTP_SERVICE_UNAVAILABLE as i32);
             }
         }

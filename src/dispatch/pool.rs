@@ -41,14 +41,17 @@ pub fn take(path: &str) -> Option<Link> {
 /// Largest read buffer an idle connection keeps; one grown for a large body is let go.
 const IDLE_BUFFER: usize = 64 << 10;
 
-/// Keeps a connection whose last response ended cleanly, for the next request.
-pub fn give_back(path: &str, mut link: Link) {
+/// Keeps a connection whose last response ended cleanly, for the next request; whether it
+/// was kept (the pool of the group was not full).
+pub fn give_back(path: &str, mut link: Link) -> bool {
     if link.buf.len() > IDLE_BUFFER {
         link.buf = Vec::new();
     }
     let mut idle = IDLE.lock();
     let list = idle.entry(path.to_string()).or_default();
-    if list.len() < MAX_IDLE {
+    let kept = list.len() < MAX_IDLE;
+    if kept {
         list.push(link);
     }
+    kept
 }

@@ -331,6 +331,11 @@ impl Request {
         (self.rec().read_chunked != 0, self.rec().remaining)
     }
 
+    /// The response status (`r->status`).
+    pub fn status(&self) -> i32 {
+        self.rec().status
+    }
+
     /// Sets the response status and, if `reason` is not empty, the status line.
     pub fn set_status(&mut self, status: u16, reason: &[u8]) {
         self.rec_mut().status = i32::from(status);

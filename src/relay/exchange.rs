@@ -285,7 +285,9 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
             ),
         };
         self.down.log(e.level(), &e.log_text(group));
-        let value = match e.disposition(self.core.head_sent()) {
+        let disposition = e.disposition(self.core.head_sent());
+        self.down.failed(&e, disposition);
+        let value = match disposition {
             Disposition::Status(status) => Answer::Status(status),
             Disposition::Abort => {
                 self.down.abort();

@@ -169,6 +169,10 @@ pub trait Downstream {
     fn drop_client(&mut self);
     /// Writes a line about this request to the log.
     fn log(&mut self, level: Level, message: &str);
+    /// The exchange failed with `error`, answered as `disposition` (for the statistics).
+    fn failed(&mut self, error: &super::RelayError, disposition: super::Disposition) {
+        let _ = (error, disposition);
+    }
 }
 
 /// What a descriptor from the daemon is, as the module checks it before using it: its size

@@ -6,7 +6,9 @@
 //! requests are therefore passed as plain text in httpd's process pool, which does survive:
 //! one `socket <fd> <path>` or `retiring <pid> <group>` line each, an `inode <fd> <dev> <ino>`
 //! line naming the socket file a listening socket was bound to, and the connection secret as
-//! `secret <hex>` (it lives for the whole life of httpd's parent, so that Apache children and
+//! `secret <hex>`, and the statistics memfds (`modstats <fd> area` for the module-wide area,
+//! `stats <fd> <group>` for each group's, so counters survive the restart; `crate::metrics`)
+//! (the secret lives for the whole life of httpd's parent, so that Apache children and
 //! daemons of either generation keep recognising each other across a graceful restart; the
 //! pool is in this process's memory only, like the secret itself).
 
@@ -26,6 +28,10 @@ pub struct Handoff {
     pub retiring: Vec<(i32, String)>,
     /// The connection secret drawn when httpd started.
     pub secret: Option<[u8; rswsgi_protocol::auth::SECRET_LEN]>,
+    /// The module-wide statistics memfd (`modstats <fd> area`).
+    pub stats_module: Option<i32>,
+    /// Each group's statistics memfd: (fd, group) (`stats <fd> <group>`).
+    pub stats_groups: Vec<(i32, String)>,
 }
 
 impl Handoff {
@@ -40,6 +46,12 @@ impl Handoff {
         }
         for (pid, group) in &self.retiring {
             out.push_str(&format!("retiring {pid} {group}\n"));
+        }
+        if let Some(fd) = self.stats_module {
+            out.push_str(&format!("modstats {fd} area\n"));
+        }
+        for (fd, group) in &self.stats_groups {
+            out.push_str(&format!("stats {fd} {group}\n"));
         }
         if let Some(secret) = &self.secret {
             let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
@@ -73,6 +85,8 @@ impl Handoff {
                     }
                 }
                 "retiring" => h.retiring.push((n, rest.to_string())),
+                "modstats" => h.stats_module = Some(n),
+                "stats" => h.stats_groups.push((n, rest.to_string())),
                 _ => {}
             }
         }

@@ -50,6 +50,8 @@ pub struct Endpoint {
     pub response_socket_timeout: Option<Duration>,
     /// The uid the group's daemons run as: whatever listens on the socket must be it.
     pub daemon_uid: u32,
+    /// The group's entry in the statistics area (`crate::metrics::group`).
+    pub stats: Option<usize>,
 }
 
 /// What the supervisor needs to start one group.
@@ -120,6 +122,8 @@ struct Group {
     /// The socket file bound at `socket`.
     id: socket::FileId,
     spec: LaunchSpec,
+    /// Its statistics areas (`crate::metrics`).
+    stats: Option<Arc<crate::metrics::GroupStats>>,
 }
 
 struct Supervisor {
@@ -137,6 +141,8 @@ struct Supervisor {
     carried: HashMap<String, (OwnedFd, Option<socket::FileId>)>,
     /// The connection secret, handed on to the next generation.
     secret: Secret,
+    /// The statistics areas of the previous configuration's groups, by name.
+    carried_stats: HashMap<String, OwnedFd>,
 }
 
 // SAFETY: the supervisor lives in httpd's parent and is only touched from its main thread
@@ -179,6 +185,15 @@ pub fn start(
     let previous = Handoff::take(ppool);
     let secret = previous.secret_or_new()?;
     *SECRET.write() = Some(secret.clone());
+    // SAFETY: these descriptors were left open for us by the previous generation of this
+    // same process (see `retire`), and nothing else owns them.
+    let own = |fd: i32| unsafe { OwnedFd::from_raw_fd(fd) };
+    crate::metrics::begin_generation(previous.stats_module.map(own));
+    let carried_stats = previous
+        .stats_groups
+        .into_iter()
+        .map(|(fd, name)| (name, own(fd)))
+        .collect();
     let mut sup = Supervisor {
         owner: this_process(),
         pconf,
@@ -193,6 +208,7 @@ pub fn start(
             .map(|(fd, path, id)| (path, (unsafe { OwnedFd::from_raw_fd(fd) }, id)))
             .collect(),
         secret,
+        carried_stats,
     };
     for (pid, group) in previous.retiring {
         sup.adopt_retiring(pid, group);
@@ -254,6 +270,12 @@ impl Supervisor {
                 }
             };
             let g = &plan.config;
+            let stats = crate::metrics::add_group(
+                &g.name,
+                self.carried_stats.remove(&g.name),
+                &listener,
+                (g.processes, g.threads),
+            );
             endpoints.insert(
                 g.name.clone(),
                 Endpoint {
@@ -269,6 +291,7 @@ impl Supervisor {
                         .creds
                         .as_ref()
                         .map_or_else(|| nix::unistd::geteuid().as_raw(), |c| c.uid.as_raw()),
+                    stats: stats.as_ref().and_then(|s| s.index),
                 },
             );
             let gi = self.groups.len();
@@ -278,6 +301,7 @@ impl Supervisor {
                 socket: path,
                 id,
                 spec,
+                stats,
             });
             for index in 0..g.processes as usize {
                 self.slots.push(Box::new(Slot {
@@ -294,6 +318,8 @@ impl Supervisor {
             }
         }
         *ENDPOINTS.write() = Some(Arc::new(endpoints));
+        // Areas of groups no longer configured: their retiring daemons keep their mappings.
+        self.carried_stats.clear();
         Ok(())
     }
 
@@ -303,7 +329,10 @@ impl Supervisor {
         let held = exits::Hold::new();
         match spawn::spawn(
             &g.spec,
-            g.listener.as_raw_fd(),
+            (
+                g.listener.as_raw_fd(),
+                g.stats.as_ref().map(|s| s.area.fd.as_raw_fd()),
+            ),
             &self.secret,
             self.owner,
             delay,
@@ -332,6 +361,7 @@ impl Supervisor {
         unsafe { ffi::apr_proc_other_child_unregister(data.cast()) };
         if self.slots[i].retiring {
             let s = self.slots.remove(i);
+            crate::metrics::retired_exit(&s.group_name, s.proc_.pid);
             info!(
                 "daemon process {} of group '{}' from the previous configuration has exited",
                 s.proc_.pid, s.group_name
@@ -341,6 +371,13 @@ impl Supervisor {
         let s = &mut self.slots[i];
         let uptime = s.started.elapsed();
         let exit = exits::take(s.proc_.pid, status);
+        if let Some(stats) = &self.groups[s.group].stats {
+            let (killed, code) = match exit {
+                exits::Exit::Signal(..) => (true, 0),
+                exits::Exit::Code(c) | exits::Exit::Unknown(c) => (false, c),
+            };
+            crate::metrics::daemon_died(stats, s.proc_.pid, killed, code);
+        }
         let how = exit.describe();
         if exit.is_clean() {
             // A planned recycle (maximum-requests, restart-interval, SIGUSR1, ...): the daemon
@@ -421,12 +458,14 @@ impl Supervisor {
             handoff.sockets.push((fd.into_raw_fd(), path, id));
         }
         handoff.secret = Some(*self.secret.as_bytes());
+        (handoff.stats_module, handoff.stats_groups) = crate::metrics::end_generation(true);
         handoff.store(self.ppool);
         info!("daemon processes told to finish their requests; the new configuration's daemons are starting");
     }
 
     /// Stop: every daemon gets SIGTERM and the shutdown timeout to finish, then SIGKILL.
     fn stop_all(self) {
+        let _ = crate::metrics::end_generation(false);
         let pids: Vec<i32> = self
             .slots
             .iter()

@@ -65,6 +65,7 @@ fn daemon_spec(plan: &GroupPlan, owner: i32) -> Result<DaemonSpec, String> {
     let g = &plan.config;
     let mut spec = DaemonSpec::new(&g.name, g.processes, g.threads, owner);
     spec.peer_uid = Some(peer_uid(g)?);
+    spec.stats_fd = Some(rswsgi_protocol::daemon_spec::STATS_FD);
     spec.listen_backlog = i32::try_from(g.listen_backlog).map_err(|_| {
         format!(
             "WSGIDaemonProcess {}: listen-backlog={} is too large",

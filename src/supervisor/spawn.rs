@@ -7,7 +7,7 @@ use std::os::raw::c_char;
 use std::time::Duration;
 
 use nix::unistd::{Gid, Uid};
-use rswsgi_protocol::daemon_spec::{LISTEN_FD, SECRET_FD};
+use rswsgi_protocol::daemon_spec::{LISTEN_FD, SECRET_FD, STATS_FD};
 
 /// The identity a daemon switches to before exec.
 #[derive(Debug, Clone)]
@@ -60,11 +60,12 @@ impl LaunchSpec {
 }
 
 /// Forks a daemon. The child moves `listen_fd` to fd 3 ([`LISTEN_FD`]), puts a pipe holding
-/// `secret` at fd 4 ([`SECRET_FD`]), drops privileges, arranges to die with `parent_pid`,
-/// waits `delay`, and execs. Returns the child's pid.
+/// `secret` at fd 4 ([`SECRET_FD`]), the group's statistics memfd `stats_fd` (if any) at fd 5
+/// ([`STATS_FD`]), drops privileges, arranges to die with `parent_pid`, waits `delay`, and
+/// execs. Returns the child's pid.
 pub fn spawn(
     spec: &LaunchSpec,
-    listen_fd: RawFd,
+    (listen_fd, stats_fd): (RawFd, Option<RawFd>),
     secret: &rswsgi_protocol::Secret,
     parent_pid: i32,
     delay: Duration,
@@ -99,7 +100,7 @@ pub fn spawn(
                     &argv,
                     &envp,
                     &groups,
-                    (listen_fd, secret.as_bytes()),
+                    (listen_fd, stats_fd, secret.as_bytes()),
                     parent_pid,
                     delay,
                 )
@@ -145,7 +146,11 @@ unsafe fn child(
     argv: &[*const c_char],
     envp: &[*const c_char],
     groups: &[libc::gid_t],
-    (listen_fd, secret): (RawFd, &[u8; rswsgi_protocol::auth::SECRET_LEN]),
+    (listen_fd, stats_fd, secret): (
+        RawFd,
+        Option<RawFd>,
+        &[u8; rswsgi_protocol::auth::SECRET_LEN],
+    ),
     parent_pid: i32,
     delay: Duration,
 ) -> ! {
@@ -173,16 +178,28 @@ unsafe fn child(
         } else if libc::dup2(listen_fd, LISTEN_FD) != LISTEN_FD {
             fail(b"dup2 of the listening socket failed");
         }
+        // The statistics memfd (created above fd 10, so the moves here never overwrite it)
+        // goes to fd 5 before the secret's pipe is made, which then cannot land there.
+        if let Some(fd) = stats_fd {
+            if libc::dup2(fd, STATS_FD) != STATS_FD {
+                fail(b"dup2 of the statistics area failed");
+            }
+        }
         pass_secret(secret);
-        // Everything else httpd had open closes at exec.
+        // Everything else httpd had open closes at exec (fd 5 too, when it is not the area).
+        let first = if stats_fd.is_some() {
+            STATS_FD
+        } else {
+            SECRET_FD
+        } + 1;
         if libc::syscall(
             libc::SYS_close_range,
-            SECRET_FD as u32 + 1,
+            first as u32,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         ) != 0
         {
-            for fd in 5..4096 {
+            for fd in first..4096 {
                 libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
             }
         }

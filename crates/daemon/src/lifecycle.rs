@@ -158,6 +158,7 @@ impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
         self.life.in_flight.lock().remove(&self.worker);
         self.life.busy.fetch_sub(1, Ordering::SeqCst);
+        crate::stats::finished();
         if self.activity {
             let ms = self.life.started.elapsed().as_millis() as u64;
             self.life.last_active_ms.store(ms, Ordering::SeqCst);
@@ -230,6 +231,7 @@ impl Lifecycle {
                 "Python's GIL could not be obtained for {}s (deadlock-timeout); exiting so the process is restarted",
                 since.as_secs()
             );
+            crate::stats::exiting("deadlock_timeout");
             std::process::exit(3);
         }
     }
@@ -258,6 +260,7 @@ impl Lifecycle {
     pub fn recycle(&self, reason: &'static str, message: &str) {
         if !self.stopping() {
             let _ = self.reason.set(reason);
+            crate::stats::exiting(reason);
             tracing::info!("recycling this process: {message}");
         }
         self.begin_stop();
@@ -271,6 +274,7 @@ impl Lifecycle {
     /// Marks a request as in progress on `worker` until the guard drops.
     pub fn request(&self, worker: usize, req: &Request, io: &RequestIo) -> RequestGuard<'_> {
         self.busy.fetch_add(1, Ordering::SeqCst);
+        crate::stats::picked_up(req.meta.request_start);
         if self.limits.request_timeout.is_some() {
             self.in_flight.lock().insert(
                 worker,
@@ -456,6 +460,7 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
         } else if sig != 0 {
             let name = Signal::try_from(sig).map_or("a signal", |s| s.as_str());
             tracing::info!("received {name}, stopping");
+            crate::stats::stopped_by_signal();
             life.begin_stop();
         }
         life.check_request_timeouts(&*backend);

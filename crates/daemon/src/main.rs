@@ -18,6 +18,7 @@ mod request;
 mod server;
 mod sockopts;
 mod startup;
+mod stats;
 
 use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -108,6 +109,9 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
         })?;
     }
     let listener = inherited_listener(spec.listen_fd)?;
+    if let Some(fd) = spec.stats_fd {
+        stats::init(fd, spec.threads);
+    }
     lifecycle::install_signal_handlers().context("installing signal handlers")?;
 
     let python_path = spec.python_path.clone();
@@ -132,6 +136,7 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
         Backlog::new(spec.listen_backlog).context("--listen-backlog")?,
     )
     .context("listening on the inherited socket")?;
+    stats::listening();
     startup::report(report);
     let buffers = sockopts::SocketBuffers {
         send: spec.send_buffer_size.map(|n| n as usize),

@@ -58,6 +58,7 @@ pub mod http;
 pub mod meta;
 pub mod ring;
 pub mod startup;
+pub mod stats;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};

@@ -87,6 +87,7 @@ macro_rules! flags {
 flags! {
     LISTEN_FD = need("--listen-fd", "FD", "The inherited listening UNIX socket");
     SECRET_FD = need("--secret-fd", "FD", "The inherited pipe holding the connection secret");
+    STATS_FD = value("--stats-fd", "FD", "The inherited memfd of the group's statistics area (rswsgi_protocol::stats)");
     PEER_UID = value("--peer-uid", "UID", "The uid connections must come from (default: this process's)");
     LISTEN_BACKLOG = value("--listen-backlog", "N", "Backlog of the listening socket [default: 100]");
     GROUP = need("--group", "NAME", "The daemon process group's name");

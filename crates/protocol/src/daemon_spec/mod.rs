@@ -17,7 +17,7 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-// The flags by name (`flags::LISTEN_FD` and `flags::SECRET_FD` by path: the names are
+// The flags by name (`flags::LISTEN_FD`, `flags::SECRET_FD` and `flags::STATS_FD` by path: the names are
 // also the descriptors').
 use flags::*;
 pub use flags::{Flag, FLAGS};
@@ -28,6 +28,8 @@ pub use parse::SpecError;
 pub const LISTEN_FD: RawFd = 3;
 /// The descriptor the pipe holding the connection secret is inherited at.
 pub const SECRET_FD: RawFd = 4;
+/// The descriptor the group's statistics memfd is inherited at (`--stats-fd`).
+pub const STATS_FD: RawFd = 5;
 /// `--listen-backlog` (mod_wsgi's `listen-backlog`) when none is given.
 pub const DEFAULT_LISTEN_BACKLOG: i32 = 100;
 /// The smallest `--send-buffer-size`/`--receive-buffer-size` (mod_wsgi's).
@@ -82,6 +84,9 @@ pub struct DaemonSpec {
     pub listen_fd: RawFd,
     /// `--secret-fd`: the inherited pipe holding the connection secret.
     pub secret_fd: RawFd,
+    /// `--stats-fd`: the inherited memfd of the group's statistics area
+    /// ([`crate::stats::GroupArea`]); none: the daemon counts nothing.
+    pub stats_fd: Option<RawFd>,
     /// `--peer-uid`: the uid connections must come from (default: the daemon's own).
     pub peer_uid: Option<u32>,
     /// `--listen-backlog`: backlog of the listening socket.
@@ -176,6 +181,7 @@ impl DaemonSpec {
         DaemonSpec {
             listen_fd: LISTEN_FD,
             secret_fd: SECRET_FD,
+            stats_fd: None,
             peer_uid: None,
             listen_backlog: DEFAULT_LISTEN_BACKLOG,
             group: group.into(),
@@ -226,6 +232,7 @@ impl DaemonSpec {
         let mut a = Args(Vec::new());
         a.value(flags::LISTEN_FD, self.listen_fd);
         a.value(flags::SECRET_FD, self.secret_fd);
+        a.opt(flags::STATS_FD, self.stats_fd);
         a.opt(PEER_UID, self.peer_uid);
         if self.listen_backlog != DEFAULT_LISTEN_BACKLOG {
             a.value(LISTEN_BACKLOG, self.listen_backlog);

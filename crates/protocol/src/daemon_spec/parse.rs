@@ -104,6 +104,7 @@ impl DaemonSpec {
         match *flag {
             flags::LISTEN_FD => self.listen_fd = v.number()?,
             flags::SECRET_FD => self.secret_fd = v.number()?,
+            flags::STATS_FD => self.stats_fd = Some(v.number()?),
             PEER_UID => self.peer_uid = Some(v.number()?),
             LISTEN_BACKLOG => self.listen_backlog = v.number()?,
             GROUP => self.group = v.text()?.to_string(),

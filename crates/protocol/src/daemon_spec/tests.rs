@@ -19,6 +19,7 @@ fn full() -> DaemonSpec {
     DaemonSpec {
         listen_fd: 7,
         secret_fd: 8,
+        stats_fd: Some(9),
         peer_uid: Some(33),
         listen_backlog: 7,
         group: "app".into(),
