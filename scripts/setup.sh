@@ -14,9 +14,10 @@ else
 fi
 TEST_USER=rswsgi-test
 # debhelper, dpkg-dev and lintian build and check the Debian package (make deb, tests/debian_package.rs);
-# strace shows which system calls Apache sends a file with (tests/mod_wsgi_directives.rs).
+# strace shows which system calls Apache sends a file with (tests/mod_wsgi_directives.rs);
+# haproxy, logrotate and systemd (systemd-analyze) run what docs/deployment.md documents (tests/deployment.rs).
 PACKAGES=(apache2 apache2-utils apache2-dev libclang-dev python3-dev python3-venv build-essential pkg-config curl openssl iproute2 wrk
-  debhelper dpkg-dev lintian strace)
+  debhelper dpkg-dev lintian strace haproxy logrotate systemd)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -38,6 +39,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
   # Debian starts the distribution's Apache on :80 when it installs it; rswsgi runs its own.
   for pkg in "${missing[@]}"; do
+    if [ "$pkg" = haproxy ]; then
+      # Debian starts haproxy when it installs it; the tests run their own.
+      service haproxy stop >/dev/null 2>&1 || true
+      if command -v systemctl >/dev/null 2>&1; then systemctl disable haproxy >/dev/null 2>&1 || true; fi
+      update-rc.d haproxy disable >/dev/null 2>&1 || true
+    fi
     if [ "$pkg" = apache2 ]; then
       service apache2 stop >/dev/null 2>&1 || true
       if command -v systemctl >/dev/null 2>&1; then systemctl disable apache2 >/dev/null 2>&1 || true; fi

@@ -113,6 +113,13 @@ fn missing<T>(needs: &str) -> Option<T> {
     None
 }
 
+/// True when `needs` (a tool `scripts/setup.sh` installs) is `present`; otherwise the skip
+/// line (or, under [`REQUIRE_VAR`], a failure) and false.
+#[allow(dead_code)]
+pub fn require(needs: &str, present: bool) -> bool {
+    present || missing::<()>(needs).is_some()
+}
+
 /// The Flask virtualenv given by `RSWSGI_TEST_VENV`, checked, if the variable is set.
 fn venv_if_set() -> Option<PathBuf> {
     let venv = PathBuf::from(std::env::var_os("RSWSGI_TEST_VENV").filter(|v| !v.is_empty())?);
