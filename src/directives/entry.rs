@@ -185,6 +185,8 @@ pub enum Directive {
     IgnoreActivity,
     /// `WSGISwitchInterval`.
     SwitchInterval,
+    /// `WSGISlowRequests`.
+    SlowRequests,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
     Catalogued,
 }
@@ -210,6 +212,7 @@ impl Directive {
                 | Directive::PythonHashSeed
                 | Directive::PythonWarnings
                 | Directive::SwitchInterval
+                | Directive::SlowRequests
         )
     }
 

@@ -83,6 +83,13 @@ impl DaemonLink for SocketLink<'_> {
         self.reader.has_buffered()
     }
 
+    fn peer_pid(&self) -> Option<i32> {
+        // One getsockopt, only when a failure is logged.
+        nix::sys::socket::getsockopt(self.stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|c| c.pid())
+    }
+
     fn attach_ring(&mut self, fd: OwnedFd, data_len: u32) -> Result<(), String> {
         if self.ring.is_some() {
             return Err("the connection already has one".into());

@@ -24,6 +24,7 @@ mod modwsgi;
 mod response;
 mod script;
 
+use rswsgi_protocol::Code;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
@@ -169,7 +170,10 @@ impl Backend for WsgiBackend {
             match files {
                 Ok(files) => files.into_iter().map(PathBuf::from).collect(),
                 Err(e) => {
-                    tracing::warn!("reload-on-changes: cannot list the modules' files: {e}");
+                    tracing::warn!(
+                        "{}: reload-on-changes: cannot list the modules' files: {e}",
+                        Code::ReloadListFailed
+                    );
                     Vec::new()
                 }
             }
