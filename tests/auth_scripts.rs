@@ -155,6 +155,13 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
         curl(dir, &url(&srv, "/staff/"), &["-u", "bob:builder"]).status,
         403
     );
+    assert!(
+        srv.logs()
+            .lines()
+            .any(|l| l.contains("RSWSGI0122:") && l.contains("\"bob\"")),
+        "{}",
+        srv.logs()
+    );
     // A script that raises never lets the request through: 500, and its traceback is logged.
     assert_eq!(
         curl(dir, &url(&srv, "/staff/"), &["-u", "raise:x"]).status,
@@ -165,6 +172,8 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
         "{}",
         srv.logs()
     );
+    // The module's line about the failed check.
+    assert!(srv.logs().contains("RSWSGI0120:"), "{}", srv.logs());
 
     let file = url(&srv, "/files/report.txt");
     assert_eq!(curl(dir, &file, &[]).status, 401);
@@ -246,11 +255,7 @@ fn an_access_script_decides_who_may_enter() {
     let u = url(&srv, "/inside/");
     assert_eq!(curl(dir, &u, &[]).status, 200, "{}", srv.logs());
     assert_eq!(curl(dir, &u, &["-H", "X-Verdict: deny"]).status, 403);
-    assert!(
-        srv.logs().contains("denied by WSGIAccessScript"),
-        "{}",
-        srv.logs()
-    );
+    assert!(srv.logs().contains("RSWSGI0123:"), "{}", srv.logs());
     // None: no opinion, Apache's own rules decide (here: granted).
     assert_eq!(curl(dir, &u, &["-H", "X-Verdict: none"]).status, 200);
     // A wrong answer is an error, never an open door.
@@ -308,7 +313,9 @@ fn a_dispatch_script_routes_requests_to_daemon_groups() {
     );
     assert_eq!(curl(dir, &url(&srv, "/limited/two"), &[]).status, 500);
     assert!(
-        srv.logs().contains("'two' may not be used here"),
+        srv.logs()
+            .lines()
+            .any(|l| l.contains("RSWSGI0112:") && l.contains("'two'")),
         "{}",
         srv.logs()
     );

@@ -96,7 +96,7 @@ fn queue_timeout_answers_504_without_running_the_app() {
     let express = start("queue", &["--threads", "1", "--queue-timeout", "1"]);
     assert_eq!(slow_then_queued(&express), (200, 504), "{}", express.logs());
     assert!(
-        express.error_log().contains("queue-timeout exceeded"),
+        express.error_log().contains("RSWSGI0408:"),
         "{}",
         express.logs()
     );

@@ -127,6 +127,11 @@ fn a_request_timeout_is_logged_with_its_id_and_stack_before_the_504() {
     );
     // The module's line about the 504.
     wait_line(&server, &[&tagged(&id, "RSWSGI0107"), "[client "]);
+    // The process recycles; the request still sleeping outlasts graceful-timeout.
+    wait_line(
+        &server,
+        &["RSWSGI0419: exiting with 1 request(s) still in progress"],
+    );
 }
 
 #[test]
