@@ -127,6 +127,17 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
         .directive(&format!("  WSGIAuthUserScript {}", auth.display()))
         .directive("  Require valid-user")
         .directive("</Location>")
+        // The provider without its script; an access script without allow_access.
+        .directive("<Location /app/noscript>")
+        .directive("  AuthType Basic")
+        .directive("  AuthName \"No script\"")
+        .directive("  AuthBasicProvider wsgi")
+        .directive("  Require valid-user")
+        .directive("</Location>")
+        .directive(&format!("Alias /orphan {}", files.display()))
+        .directive("<Location /orphan>")
+        .directive(&format!("  WSGIAccessScript {}", auth.display()))
+        .directive("</Location>")
         .start();
     let dir = &stage.dir;
     let anonymous = curl(dir, &url(&srv, "/staff/"), &[]);
@@ -174,6 +185,22 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
     );
     // The module's line about the failed check.
     assert!(srv.logs().contains("RSWSGI0120:"), "{}", srv.logs());
+    let noscript = url(&srv, "/app/noscript");
+    assert_ne!(
+        curl(dir, &noscript, &["-u", "alice:wonderland"]).status,
+        200
+    );
+    assert!(srv.logs().contains("RSWSGI0121:"), "{}", srv.logs());
+    let orphan = url(&srv, "/orphan/report.txt");
+    assert_eq!(curl(dir, &orphan, &[]).status, 500, "{}", srv.logs());
+    // It runs in the server's implicit group, where the daemon finds no allow_access.
+    assert!(
+        srv.logs().lines().any(|l| l.contains("RSWSGI0507:")
+            && l.contains("allow_access")
+            && l.contains("/orphan/report.txt")),
+        "{}",
+        srv.logs()
+    );
 
     let file = url(&srv, "/files/report.txt");
     assert_eq!(curl(dir, &file, &[]).status, 401);

@@ -477,6 +477,8 @@ fn a_daemon_that_cannot_start_in_time_is_restarted_and_requests_get_503() {
         server.logs().contains("RSWSGI0414:")
     });
     assert!(logs, "{}", server.logs());
+    // The module's line about the 503: no daemon of the group took the request.
+    assert!(server.logs().contains("RSWSGI0116:"), "{}", server.logs());
     assert_eq!(
         server.get("/main/").status,
         200,

@@ -134,10 +134,8 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0113", "no test provokes it yet"),
     ("RSWSGI0114", "no test provokes it yet"),
     ("RSWSGI0115", "no test provokes it yet"),
-    ("RSWSGI0116", "no test provokes it yet"),
     ("RSWSGI0117", "no test provokes it yet"),
     ("RSWSGI0119", "no test provokes it yet"),
-    ("RSWSGI0121", "no test provokes it yet"),
     ("RSWSGI0124", "a panic in the module is a bug: nothing a test sends provokes one"),
     ("RSWSGI0201", "needs httpd not running as root; the e2e tests run as root here"),
     ("RSWSGI0203", "needs httpd not running as root; the e2e tests run as root here"),
@@ -160,8 +158,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0423", "no test provokes it yet"),
     ("RSWSGI0502", "no test provokes it yet"),
     ("RSWSGI0506", "the module never sends a malformed hook call; no fake client sends one yet"),
-    ("RSWSGI0507", "no test provokes it yet"),
-    ("RSWSGI0508", "no test provokes it yet"),
     ("RSWSGI0509", "CPython reports a raising atexit handler itself; the line needs running the handlers to fail"),
 ];
 
