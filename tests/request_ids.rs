@@ -248,3 +248,18 @@ fn wsgislowrequests_applies_to_groups_without_their_own() {
         &[&tagged(&id, "RSWSGI0421"), "took ", "(slow-requests 0.3s)"],
     );
 }
+
+#[test]
+fn in_a_group_of_several_processes_the_502_claims_no_daemon_pid() {
+    require!(venv);
+    // The socket's peer credentials are the last listen() caller's: possibly another daemon.
+    let server = with_access_log(2).processes(2).start();
+    assert_eq!(server.get("/die?m=dd-2").status, 502, "{}", server.logs());
+    let id = access_id(&server, "m=dd-2");
+    let line = wait_line(&server, &[&tagged(&id, "RSWSGI0102")]);
+    assert!(!line.contains("(daemon pid"), "{line}");
+    wait_line(
+        &server,
+        &["RSWSGI0207: daemon process", "killed by signal SIGKILL"],
+    );
+}

@@ -31,6 +31,9 @@ pub struct ResponsePolicy {
     /// `response-socket-timeout` (else `socket-timeout`): how long each write of the response
     /// to the client may take; `None` leaves Apache's `Timeout`.
     pub response_timeout: Option<Duration>,
+    /// Failure lines may name the daemon's pid from the socket's peer credentials
+    /// (`Endpoint::single_process`).
+    pub peer_pid_known: bool,
 }
 
 /// Runs the exchange of `head` (the encoded request) on `link`; the value is the handler
@@ -44,7 +47,8 @@ pub fn run(
 ) -> Outcome<i32> {
     let buf = std::mem::take(&mut link.buf);
     let client = r.client_fd();
-    let mut wire = SocketLink::new(&link.stream, buf, &mut link.ring, client, link.timeout);
+    let mut wire = SocketLink::new(&link.stream, buf, &mut link.ring, client, link.timeout)
+        .peer_pid_known(policy.peer_pid_known);
     let mut down = ApacheDownstream {
         r,
         out: OutBrigade::default(),

@@ -394,6 +394,7 @@ pub fn serve(r: &mut Request) -> i32 {
         error_override: dir.error_override == Some(true),
         sendfile: dir.enable_sendfile.unwrap_or_else(|| r.core_sendfile()),
         response_timeout: endpoint.response_socket_timeout,
+        peer_pid_known: endpoint.single_process,
     };
     forward(r, &endpoint, &group, &mut head, |r, link, wire| {
         exchange::run(r, link, wire, &group, policy)

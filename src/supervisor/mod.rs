@@ -51,6 +51,10 @@ pub struct Endpoint {
     pub response_socket_timeout: Option<Duration>,
     /// The uid the group's daemons run as: whatever listens on the socket must be it.
     pub daemon_uid: u32,
+    /// The group runs one daemon process, so a connection's peer credentials (those of the
+    /// last process that called `listen()` on the shared socket) name the daemon serving it;
+    /// with several, they may name another of the group's daemons.
+    pub single_process: bool,
 }
 
 /// What the supervisor needs to start one group.
@@ -275,6 +279,7 @@ impl Supervisor {
                         .creds
                         .as_ref()
                         .map_or_else(|| nix::unistd::geteuid().as_raw(), |c| c.uid.as_raw()),
+                    single_process: g.processes == 1,
                 },
             );
             let gi = self.groups.len();
