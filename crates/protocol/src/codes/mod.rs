@@ -232,5 +232,23 @@ pub fn request_tag(id: &[u8]) -> String {
     tag
 }
 
+/// `msg` with its control characters but tab written as `\xNN`: a line of the module's about a
+/// request may hold bytes a daemon or a client sent, and must stay one line.
+pub fn one_line(msg: &str) -> std::borrow::Cow<'_, str> {
+    if !msg.chars().any(|c| c.is_control() && c != '\t') {
+        return msg.into();
+    }
+    let mut out = String::with_capacity(msg.len() + 8);
+    for c in msg.chars() {
+        match c {
+            c if c.is_control() && c != '\t' => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 #[cfg(test)]
 mod tests;

@@ -202,3 +202,12 @@ fn request_tags_escape_what_could_forge_a_line() {
         "[request a\\x5d\\x0a\\x20b\\x1b] "
     );
 }
+
+#[test]
+fn module_lines_stay_one_line() {
+    assert_eq!(super::one_line("plain\ttab"), "plain\ttab");
+    assert_eq!(
+        super::one_line("boom\n[Wed] [rswsgi:error] forged\r\u{1b}"),
+        "boom\\x0a[Wed] [rswsgi:error] forged\\x0d\\x1b"
+    );
+}
