@@ -243,11 +243,18 @@ fn settings_for_every_daemon_are_refused_in_a_virtual_host() {
         "WSGIRestrictEmbedded On",
         "RSWSGIImplicitDaemonProcess threads=4",
         "WSGISwitchInterval 0.002",
+        "WSGISlowRequests 2",
     ] {
         let block = format!("<VirtualHost 127.0.0.1:80>\n  {directive}\n</VirtualHost>");
         let name = directive.split_whitespace().next().unwrap();
         assert_rejected(&[&block], &[name, "cannot occur within"]);
     }
+    // mod_wsgi's rule for its threshold: a number of seconds of at least 0.
+    assert_rejected(&["WSGISlowRequests -1"], &["WSGISlowRequests -1"]);
+    assert_rejected(
+        &["WSGIDaemonProcess g slow-requests=soon"],
+        &["slow-requests=soon is not valid"],
+    );
 }
 
 #[test]
