@@ -11,6 +11,7 @@
 //! fails (the script raised, the daemon is down) is a general error: Apache answers 500, and
 //! never lets the request through.
 
+use rswsgi_protocol::Code;
 use std::ffi::{c_char, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -92,7 +93,10 @@ fn guarded<T: Copy>(
             log::request(
                 &req,
                 Level::ERROR,
-                "internal error (panic) in mod_rswsgi's auth check",
+                &format!(
+                    "{}: internal error (panic) in mod_rswsgi's auth check",
+                    Code::ModulePanic
+                ),
             );
             on_panic
         }
@@ -110,7 +114,10 @@ fn script_for(
         log::request(
             r,
             Level::ERROR,
-            &format!("{what} is used here, but no script is configured for it"),
+            &format!(
+                "{}: {what} is used here, but no script is configured for it",
+                Code::AuthNoScript
+            ),
         );
     }
     s
@@ -213,7 +220,7 @@ unsafe extern "C" fn check_authorization(
         log::request(
             r,
             Level::ERROR,
-            &format!("authorization of user {user:?} failed: not a member of any of the groups {wanted:?}"),
+            &format!("{}: authorization of user {user:?} failed: not a member of any of the groups {wanted:?}", Code::AuthzGroupDenied),
         );
         ffi::AUTHZ_DENIED
     })
@@ -235,7 +242,11 @@ unsafe extern "C" fn access_checker(r: *mut ffi::request_rec) -> i32 {
                 log::request(
                     r,
                     Level::ERROR,
-                    &format!("client {host} denied by WSGIAccessScript {}", script.script),
+                    &format!(
+                        "{}: client {host} denied by WSGIAccessScript {}",
+                        Code::AccessDenied,
+                        script.script
+                    ),
                 );
                 ffi::HTTP_FORBIDDEN as i32
             }

@@ -1,6 +1,7 @@
 //! Hook registration and the `extern "C"` trampolines: each catches panics, so httpd never
 //! unwinds through Rust frames; a panic in a request becomes a 500 and a log line.
 
+use rswsgi_protocol::Code;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -81,7 +82,10 @@ unsafe extern "C" fn check_config(
 ) -> i32 {
     let result = catch_unwind(|| {
         for warning in crate::directives::take_warnings() {
-            log::server(Level::WARN, &format!("mod_rswsgi: {warning}"));
+            log::server(
+                Level::WARN,
+                &format!("{}: mod_rswsgi: {warning}", Code::DirectiveWarning),
+            );
         }
         check_alone()?;
         assign_implicit_groups(s)?;
@@ -102,7 +106,10 @@ unsafe extern "C" fn check_config(
         Ok(Err(msg)) => {
             log::server(
                 Level::ERROR,
-                &format!("mod_rswsgi configuration error: {msg}"),
+                &format!(
+                    "{}: mod_rswsgi configuration error: {msg}",
+                    Code::ConfigError
+                ),
             );
             ffi::HTTP_INTERNAL_SERVER_ERROR as i32
         }
@@ -142,7 +149,10 @@ fn warn_shared_interpreters(configs: &[&ServerConfig]) {
             if let Some(w) =
                 config::app_group::shared_interpreter_warning(&g.name, mounts, configured)
             {
-                log::server(Level::WARN, &format!("mod_rswsgi: {w}"));
+                log::server(
+                    Level::WARN,
+                    &format!("{}: mod_rswsgi: {w}", Code::SharedInterpreter),
+                );
             }
         }
     }
@@ -240,11 +250,17 @@ unsafe extern "C" fn post_config(
     match catch_unwind(AssertUnwindSafe(|| start_daemons(pconf, s))) {
         Ok(Ok(())) => ffi::OK as i32,
         Ok(Err(msg)) => {
-            log::server(Level::ERROR, &format!("mod_rswsgi: {msg}"));
+            log::server(
+                Level::ERROR,
+                &format!("{}: mod_rswsgi: {msg}", Code::StartFailed),
+            );
             ffi::HTTP_INTERNAL_SERVER_ERROR as i32
         }
         Err(_) => {
-            error!("internal error while starting daemon processes");
+            error!(
+                "{}: internal error while starting daemon processes",
+                Code::StartFailed
+            );
             ffi::HTTP_INTERNAL_SERVER_ERROR as i32
         }
     }
@@ -283,6 +299,10 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
                 .any(|c| c.implicit_group.as_deref() == Some(g.name.as_str()));
             if implicit && config.conn.switch_interval.is_none() {
                 config.conn.switch_interval = main.python_flags.switch_interval.clone();
+            }
+            // WSGISlowRequests is every group's, unless it has its own slow-requests=.
+            if config.conn.slow_requests.is_none() {
+                config.conn.slow_requests = main.slow_requests.clone();
             }
             let config::GroupScripts {
                 scripts,
@@ -363,7 +383,10 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> i32 {
             log::request(
                 &req,
                 Level::ERROR,
-                "internal error (panic) in mod_rswsgi while serving this request",
+                &format!(
+                    "{}: internal error (panic) in mod_rswsgi while serving this request",
+                    Code::ModulePanic
+                ),
             );
             ffi::HTTP_INTERNAL_SERVER_ERROR as i32
         }

@@ -311,11 +311,11 @@ mod module {
             SERVER,
             c"mod_wsgi's WSGITelemetryOptions: see docs/directives.md for what rswsgi does with it",
         ),
-        d::raw(
+        d::take1(
             c"WSGISlowRequests",
-            &Directive::Catalogued,
+            &Directive::SlowRequests,
             SERVER,
-            c"mod_wsgi's WSGISlowRequests: see docs/directives.md for what rswsgi does with it",
+            c"SECS : log requests slower than this (every daemon group without slow-requests=)",
         ),
         d::raw(
             c"WSGIScriptAliasMatch",

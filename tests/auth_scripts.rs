@@ -127,6 +127,17 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
         .directive(&format!("  WSGIAuthUserScript {}", auth.display()))
         .directive("  Require valid-user")
         .directive("</Location>")
+        // The provider without its script; an access script without allow_access.
+        .directive("<Location /app/noscript>")
+        .directive("  AuthType Basic")
+        .directive("  AuthName \"No script\"")
+        .directive("  AuthBasicProvider wsgi")
+        .directive("  Require valid-user")
+        .directive("</Location>")
+        .directive(&format!("Alias /orphan {}", files.display()))
+        .directive("<Location /orphan>")
+        .directive(&format!("  WSGIAccessScript {}", auth.display()))
+        .directive("</Location>")
         .start();
     let dir = &stage.dir;
     let anonymous = curl(dir, &url(&srv, "/staff/"), &[]);
@@ -155,6 +166,13 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
         curl(dir, &url(&srv, "/staff/"), &["-u", "bob:builder"]).status,
         403
     );
+    assert!(
+        srv.logs()
+            .lines()
+            .any(|l| l.contains("RSWSGI0122:") && l.contains("\"bob\"")),
+        "{}",
+        srv.logs()
+    );
     // A script that raises never lets the request through: 500, and its traceback is logged.
     assert_eq!(
         curl(dir, &url(&srv, "/staff/"), &["-u", "raise:x"]).status,
@@ -162,6 +180,24 @@ fn basic_auth_and_groups_are_checked_by_the_scripts_in_a_daemon() {
     );
     assert!(
         srv.logs().contains("the user database is down"),
+        "{}",
+        srv.logs()
+    );
+    // The module's line about the failed check.
+    assert!(srv.logs().contains("RSWSGI0120:"), "{}", srv.logs());
+    let noscript = url(&srv, "/app/noscript");
+    assert_ne!(
+        curl(dir, &noscript, &["-u", "alice:wonderland"]).status,
+        200
+    );
+    assert!(srv.logs().contains("RSWSGI0121:"), "{}", srv.logs());
+    let orphan = url(&srv, "/orphan/report.txt");
+    assert_eq!(curl(dir, &orphan, &[]).status, 500, "{}", srv.logs());
+    // It runs in the server's implicit group, where the daemon finds no allow_access.
+    assert!(
+        srv.logs().lines().any(|l| l.contains("RSWSGI0507:")
+            && l.contains("allow_access")
+            && l.contains("/orphan/report.txt")),
         "{}",
         srv.logs()
     );
@@ -246,11 +282,7 @@ fn an_access_script_decides_who_may_enter() {
     let u = url(&srv, "/inside/");
     assert_eq!(curl(dir, &u, &[]).status, 200, "{}", srv.logs());
     assert_eq!(curl(dir, &u, &["-H", "X-Verdict: deny"]).status, 403);
-    assert!(
-        srv.logs().contains("denied by WSGIAccessScript"),
-        "{}",
-        srv.logs()
-    );
+    assert!(srv.logs().contains("RSWSGI0123:"), "{}", srv.logs());
     // None: no opinion, Apache's own rules decide (here: granted).
     assert_eq!(curl(dir, &u, &["-H", "X-Verdict: none"]).status, 200);
     // A wrong answer is an error, never an open door.
@@ -308,7 +340,9 @@ fn a_dispatch_script_routes_requests_to_daemon_groups() {
     );
     assert_eq!(curl(dir, &url(&srv, "/limited/two"), &[]).status, 500);
     assert!(
-        srv.logs().contains("'two' may not be used here"),
+        srv.logs()
+            .lines()
+            .any(|l| l.contains("RSWSGI0112:") && l.contains("'two'")),
         "{}",
         srv.logs()
     );

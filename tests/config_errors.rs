@@ -194,7 +194,7 @@ fn every_mod_wsgi_directive_is_read() {
         "WSGITelemetryService",
     ] {
         assert!(
-            text.contains(&format!("{warned} is accepted and does nothing")),
+            text.contains(&format!("RSWSGI0302: mod_rswsgi: {warned} is accepted")),
             "no warning for {warned}:\n{text}"
         );
     }
@@ -225,6 +225,11 @@ fn every_mod_wsgi_directive_is_read() {
     ] {
         assert_rejected(&[line], &[needle]);
     }
+    // A cross-check of the whole configuration fails with its code.
+    assert_rejected(
+        &["<Location /private>\nWSGIAuthUserScript /srv/auth.py process-group=nowhere\n</Location>"],
+        &["RSWSGI0301:", "'nowhere'"],
+    );
 }
 
 #[test]
@@ -238,11 +243,18 @@ fn settings_for_every_daemon_are_refused_in_a_virtual_host() {
         "WSGIRestrictEmbedded On",
         "RSWSGIImplicitDaemonProcess threads=4",
         "WSGISwitchInterval 0.002",
+        "WSGISlowRequests 2",
     ] {
         let block = format!("<VirtualHost 127.0.0.1:80>\n  {directive}\n</VirtualHost>");
         let name = directive.split_whitespace().next().unwrap();
         assert_rejected(&[&block], &[name, "cannot occur within"]);
     }
+    // mod_wsgi's rule for its threshold: a number of seconds of at least 0.
+    assert_rejected(&["WSGISlowRequests -1"], &["WSGISlowRequests -1"]);
+    assert_rejected(
+        &["WSGIDaemonProcess g slow-requests=soon"],
+        &["slow-requests=soon is not valid"],
+    );
 }
 
 #[test]
@@ -258,15 +270,15 @@ fn two_applications_sharing_an_interpreter_are_warned_about() {
     let lines: Vec<&str> = mounts.iter().map(String::as_str).collect();
     let (ok, text) = config_test(&lines);
     assert!(ok, "{text}");
+    assert!(text.contains("RSWSGI0303:"), "{text}");
     assert!(text.contains("daemon group 'shared' serves"), "{text}");
-    assert!(text.contains("share sys.modules"), "{text}");
     // WSGIApplicationGroup %{GLOBAL} for the server (Django's documentation's advice) says
     // they may share: no warning.
     let mut global = lines.clone();
     global.push("WSGIApplicationGroup %{GLOBAL}");
     let (ok, text) = config_test(&global);
     assert!(ok, "{text}");
-    assert!(!text.contains("daemon group 'shared' serves"), "{text}");
+    assert!(!text.contains("RSWSGI0303:"), "{text}");
 }
 
 #[test]

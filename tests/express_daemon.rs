@@ -2,8 +2,8 @@
 //! `--queue-timeout` 504, a `--startup-timeout` that fails a slow start, a
 //! `--deadlock-timeout` restart, `--interrupt-timeout` keeping the process, a
 //! `--header-buffer-size` 500, the locale, umask, process title and Python options the
-//! application sees, `--daemon-backlog` on the socket, `--setenv` in `os.environ` and
-//! `--disable-reloading`.
+//! application sees, `--daemon-backlog` on the socket, `--setenv` in `os.environ`,
+//! `--disable-reloading` and `--slow-requests`.
 
 mod common;
 
@@ -92,11 +92,33 @@ fn slow_then_queued(express: &Express) -> (u16, u16) {
 }
 
 #[test]
+fn slow_requests_logs_a_slow_request_with_its_duration() {
+    let express = start("slowreq", &["--slow-requests", "1.5"]);
+    let slow = curl(&express.stage.dir, &express.url("/slow"), &[]);
+    assert_eq!(slow.status, 200, "{}", express.logs());
+    assert_eq!(curl(&express.stage.dir, &express.url("/"), &[]).status, 200);
+    let logged = procs::wait_until(Duration::from_secs(10), || {
+        express
+            .error_log()
+            .lines()
+            .any(|l| l.contains("RSWSGI0421:") && l.contains("GET /slow took "))
+    });
+    assert!(logged, "{}", express.logs());
+    // The quick request is not slow.
+    assert!(
+        !express.error_log().contains("GET / took"),
+        "{}",
+        express.logs()
+    );
+    express.stop();
+}
+
+#[test]
 fn queue_timeout_answers_504_without_running_the_app() {
     let express = start("queue", &["--threads", "1", "--queue-timeout", "1"]);
     assert_eq!(slow_then_queued(&express), (200, 504), "{}", express.logs());
     assert!(
-        express.error_log().contains("queue-timeout exceeded"),
+        express.error_log().contains("RSWSGI0408:"),
         "{}",
         express.logs()
     );

@@ -83,7 +83,7 @@ fn a_deleted_daemon_socket_is_bound_anew_on_graceful_restart() {
         sock.display()
     );
     assert!(
-        server.logs().contains("was deleted or replaced"),
+        server.logs().contains("RSWSGI0204:"),
         "the new socket is logged:\n{}",
         server.logs()
     );

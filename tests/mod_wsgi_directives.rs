@@ -161,9 +161,7 @@ fn add_handler_wsgi_script_needs_exec_cgi_and_works_from_htaccess() {
     // Without Options ExecCGI mod_wsgi refuses to run the file, and so does rswsgi.
     let plain = srv.get("/plain/app.wsgi");
     assert_eq!(plain.status, 403, "{}", srv.logs());
-    assert!(srv
-        .logs()
-        .contains("Options ExecCGI is off in this directory"));
+    assert!(srv.logs().contains("RSWSGI0118: Options ExecCGI is off"));
     let ok = srv.get("/execcgi/app.wsgi/more");
     assert_eq!(ok.status, 200, "{}", srv.logs());
     assert_eq!(

@@ -89,18 +89,22 @@ fn a_client_without_the_secret_is_refused_and_its_script_never_runs() {
     // closed unserved once its guessed proof fails.
     let (out, pid) = attack(&client, &socks[0], &evil, uid, gid);
     assert_eq!(out, "CHALLENGE 24 GOT 0", "as {user}");
-    let line = format!("refused a connection from pid {pid} (uid {uid})");
-    let log = wait_log(&srv, |l| l.contains(&line));
-    assert!(log.contains(&line), "{log}");
+    let refused = |log: &str, who: &str| {
+        log.lines()
+            .any(|l| l.contains("RSWSGI0411:") && l.contains(who))
+    };
+    let who = format!("pid {pid} (uid {uid})");
+    let log = wait_log(&srv, |l| refused(l, &who));
+    assert!(refused(&log, &who), "{log}");
     assert!(log.contains("wrong secret"), "{log}");
 
     // As another user who can reach the socket (root here): refused on its uid alone, before
     // any challenge is sent.
     let (out, pid) = attack(&client, &socks[0], &evil, 0, 0);
     assert_eq!(out, "CHALLENGE 0 GOT 0", "as root");
-    let line = format!("refused a connection from pid {pid} (uid 0): it runs as uid 0, not as Apache's User (uid {uid})");
-    let log = wait_log(&srv, |l| l.contains(&line));
-    assert!(log.contains(&line), "{log}");
+    let who = format!("pid {pid} (uid 0): it runs as uid 0, not as Apache's User (uid {uid})");
+    let log = wait_log(&srv, |l| refused(l, &who));
+    assert!(refused(&log, &who), "{log}");
 
     let ran = mark.exists();
     let _ = std::fs::remove_file(&mark);
@@ -164,7 +168,7 @@ fn core_dump_directory_makes_the_children_readable_and_is_warned_about() {
         .directive("CoreDumpDirectory /tmp")
         .start();
     assert_eq!(srv.get("/").status, 200);
-    const WARNING: &str = "Apache's children are dumpable (CoreDumpDirectory is set)";
+    const WARNING: &str = "RSWSGI0209: Apache's children are dumpable";
     let log = wait_log(&srv, |l| l.contains(WARNING));
     assert!(log.contains(WARNING), "{log}");
 }

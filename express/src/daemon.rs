@@ -92,6 +92,9 @@ pub struct DaemonOptions {
     /// The daemons' sys.setswitchinterval() in seconds (switch-interval) [default: Python's, 0.005].
     #[arg(long, value_name = "SECS")]
     pub switch_interval: Option<String>,
+    /// Log each request slower than this many seconds, with its id and duration, and once while it still runs (the group's slow-requests=, mod_wsgi-express's WSGISlowRequests) [default: off].
+    #[arg(long, value_name = "SECS")]
+    pub slow_requests: Option<String>,
     /// The Python egg cache directory: PYTHON_EGG_CACHE in httpd's environment and so the daemons' [default: none].
     #[arg(long, value_name = "DIR")]
     pub python_eggs: Option<PathBuf>,
@@ -127,6 +130,12 @@ impl DaemonOptions {
             match interval.parse::<f64>() {
                 Ok(s) if s > 0.0 && s <= 1e9 => {}
                 _ => bail!("--switch-interval {interval:?}: a positive number of seconds"),
+            }
+        }
+        if let Some(secs) = &self.slow_requests {
+            match secs.parse::<f64>() {
+                Ok(s) if (0.0..=1e9).contains(&s) => {}
+                _ => bail!("--slow-requests {secs:?}: a number of seconds of at least 0"),
             }
         }
         for spec in &self.python_warnings {
@@ -208,6 +217,7 @@ impl DaemonOptions {
             ("locale", &self.locale),
             ("umask", &self.umask),
             (flags::SWITCH_INTERVAL.option(), &self.switch_interval),
+            (flags::SLOW_REQUESTS.option(), &self.slow_requests),
         ];
         for (name, value) in words {
             if let Some(v) = value {
@@ -320,6 +330,7 @@ mod tests {
             |d| d.switch_interval = Some("-1".into()),
             "--switch-interval",
         );
+        bad(|d| d.slow_requests = Some("-1".into()), "--slow-requests");
         bad(
             |d| d.python_warnings = vec!["loud".into()],
             "--python-warnings",

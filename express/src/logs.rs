@@ -19,21 +19,23 @@ use crate::render::{conf_path, conf_word, shell_word};
 
 /// The access log formats known by name: mod_wsgi-express's `common` and `combined`, the
 /// `referer` and `agent` of Apache's stock configuration (and of older mod_wsgi-express
-/// releases), and express's `json`, as (name, Apache format).
+/// releases), and express's `json`, as (name, Apache format). `common` and `combined` end with
+/// the request's log id (`%L`, its `[request ID]` in the error log), so the two logs join; a
+/// parser of Apache's formats still reads the fields before it. `json` has it as `request_id`.
 pub const NAMED_FORMATS: [(&str, &str); 5] = [
-    ("common", r#"%h %l %u %t "%r" %>s %b"#),
+    ("common", r#"%h %l %u %t "%r" %>s %b %L"#),
     (
         "combined",
-        r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i""#,
+        r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i" %L"#,
     ),
     ("referer", "%{Referer}i -> %U"),
     ("agent", "%{User-agent}i"),
     ("json", JSON_FORMAT),
 ];
 
-/// The access log format without `--access-log-format`: `combined` and the request's
-/// duration in microseconds (`%D`).
-pub const DEFAULT_FORMAT: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i" %D"#;
+/// The access log format without `--access-log-format`: Apache's `combined`, the request's
+/// duration in microseconds (`%D`) and its log id (`%L`).
+pub const DEFAULT_FORMAT: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i" %D %L"#;
 
 /// The `json` format as Apache writes it: a JSON object whose strings hold Apache's escaped
 /// fields (`\"`, `\\`, `\xhh`, ...), which `express log-filter json` rewrites as JSON
@@ -63,7 +65,7 @@ pub struct LogOptions {
     /// File name of the start-up log in the log directory.
     #[arg(long, value_name = "FILE-NAME", default_value = "startup_log")]
     pub startup_log_name: String,
-    /// Access log format (with --access-log): common, combined, referer, agent, json, or an Apache LogFormat string [default: combined and %D].
+    /// Access log format (with --access-log): common, combined, referer, agent, json, or an Apache LogFormat string [default: combined, %D and %L].
     #[arg(long, value_name = "FORMAT")]
     pub access_log_format: Option<String>,
     /// Apache's ErrorLogFormat for the error log [default: Apache's].
@@ -294,5 +296,22 @@ pub fn find_express(daemon: &Path) -> Result<PathBuf> {
              (run express itself, or put it beside {})",
             daemon.display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_joinable_formats_end_with_the_request_id() {
+        for (name, format) in NAMED_FORMATS {
+            match name {
+                "common" | "combined" => assert!(format.ends_with(" %L"), "{name}: {format}"),
+                "json" => assert!(format.contains(r#""request_id":"%L""#)),
+                _ => assert!(!format.contains("%L"), "{name} stays Apache's stock format"),
+            }
+        }
+        assert!(DEFAULT_FORMAT.ends_with(" %D %L"), "{DEFAULT_FORMAT}");
     }
 }

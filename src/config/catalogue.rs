@@ -53,7 +53,6 @@ pub const CATALOGUE: &[Catalogued] = &[
     warned("WSGIServerMetrics", "server metrics are not available yet; mod_wsgi.server_metrics() returns None"),
     warned("WSGITelemetryService", "telemetry is not available yet"),
     warned("WSGITelemetryOptions", "telemetry is not available yet"),
-    warned("WSGISlowRequests", "slow-request reporting is not available yet"),
 ];
 
 /// The catalogue entry for `name` (case-insensitive, as httpd matches directive names).

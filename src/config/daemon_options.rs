@@ -1,6 +1,6 @@
 //! The `WSGIDaemonProcess` options about the group's connections, its worker threads and
 //! whose scripts it may load: `script-user`/`script-group`, `socket-user`,
-//! `send-buffer-size`/`receive-buffer-size`, `stack-size`, `switch-interval` and
+//! `send-buffer-size`/`receive-buffer-size`, `stack-size`, `switch-interval`, `slow-requests` and
 //! `response-socket-timeout` (the module's, `dispatch/exchange.rs`). Parsed here
 //! with mod_wsgi's rules (`wsgi_daemon.c`); names are looked up (`crate::daemon_ids`) at
 //! `check_config` and again when the group starts, and the daemon gets the numeric ids.
@@ -44,6 +44,9 @@ pub struct ConnOptions {
     pub stack_size: Option<u64>,
     /// `switch-interval=`: seconds, as written (checked to be a positive number).
     pub switch_interval: Option<String>,
+    /// `slow-requests=` (else `WSGISlowRequests`): log requests slower than this many
+    /// seconds, as written (checked to be a positive number).
+    pub slow_requests: Option<String>,
     /// `response-socket-timeout=`: seconds a write of the response to the client may take
     /// (absent or 0: `socket-timeout`, else Apache's `Timeout`).
     pub response_socket_timeout: Option<u64>,
@@ -73,6 +76,18 @@ fn buffer_size(option: &str, value: &str) -> Result<Option<u32>, String> {
 fn switch_interval(option: &str, value: &str) -> Result<String, String> {
     check_switch_interval(value)
         .map_err(|why| format!("{DIRECTIVE}: {option}={value} is not valid: {why}"))
+}
+
+/// Checks a slow-request threshold (`slow-requests=`, `WSGISlowRequests`): a number of seconds
+/// of at least 0 (mod_wsgi's rule; 0 logs every request), as written.
+pub fn check_slow_requests(value: &str) -> Result<String, String> {
+    match value.trim().parse::<f64>() {
+        Ok(s) if (0.0..=MAX_SWITCH_INTERVAL).contains(&s) => Ok(value.trim().to_string()),
+        _ => Err(format!(
+            "expected a number of seconds of at least 0 (such as 2.5), at most \
+             {MAX_SWITCH_INTERVAL:e}"
+        )),
+    }
 }
 
 /// Checks a switch interval (`switch-interval=`, `WSGISwitchInterval`): a positive number of
@@ -122,6 +137,12 @@ impl ConnOptions {
             "receive-buffer-size" => self.receive_buffer_size = buffer_size(option, value)?,
             "stack-size" => self.stack_size = Some(size(option, value, 1)?),
             "switch-interval" => self.switch_interval = Some(switch_interval(option, value)?),
+            "slow-requests" => {
+                self.slow_requests =
+                    Some(check_slow_requests(value).map_err(|why| {
+                        format!("{DIRECTIVE}: {option}={value} is not valid: {why}")
+                    })?)
+            }
             "response-socket-timeout" => {
                 let secs = value.parse::<u64>().map_err(|_| {
                     format!(
@@ -156,6 +177,7 @@ mod tests {
             ("receive-buffer-size", "0"),
             ("stack-size", "524288"),
             ("switch-interval", "0.002"),
+            ("slow-requests", "2.5"),
             ("response-socket-timeout", "7"),
             ("script-user", "#1000"),
             ("socket-user", "www-data"),
@@ -167,6 +189,14 @@ mod tests {
         );
         assert_eq!(o.stack_size, Some(524_288));
         assert_eq!(o.switch_interval.as_deref(), Some("0.002"));
+        assert_eq!(o.slow_requests.as_deref(), Some("2.5"));
+        assert_eq!(
+            parse(&[("slow-requests", "0")])
+                .unwrap()
+                .slow_requests
+                .as_deref(),
+            Some("0")
+        );
         assert_eq!(o.response_socket_timeout, Some(7));
         assert_eq!(o.script_owner, Some(ScriptOwner::User(Principal::Id(1000))));
         assert_eq!(o.socket_user, Some(Principal::Name("www-data".into())));
@@ -183,6 +213,8 @@ mod tests {
             ("switch-interval", "nan"),
             ("switch-interval", "inf"),
             ("switch-interval", "1e20"),
+            ("slow-requests", "-1"),
+            ("slow-requests", "soon"),
             ("response-socket-timeout", "soon"),
             ("response-socket-timeout", "-1"),
             ("script-user", ""),

@@ -77,6 +77,8 @@ pub struct ServerConfig {
     pub python_path: Option<String>,
     /// `RSWSGIImplicitDaemonProcess` (main server): the implicit groups' options.
     pub implicit_options: Option<String>,
+    /// `WSGISlowRequests SECS` (main server): the `slow-requests=` of groups that set none.
+    pub slow_requests: Option<String>,
     /// `WSGIPythonOptimize`, `WSGIDontWriteBytecode`, `WSGIPythonHashSeed`,
     /// `WSGIPythonWarnings` (main server): every daemon's interpreter settings.
     pub python_flags: PythonFlags,
@@ -171,6 +173,7 @@ impl ServerConfig {
                 .clone()
                 .or_else(|| base.implicit_options.clone()),
             python_flags: base.python_flags.clone(),
+            slow_requests: base.slow_requests.clone(),
             import_scripts: vhost
                 .import_scripts
                 .iter()

@@ -187,6 +187,8 @@ pub enum Directive {
     IgnoreActivity,
     /// `WSGISwitchInterval`.
     SwitchInterval,
+    /// `WSGISlowRequests`.
+    SlowRequests,
     /// A directive of [`crate::config::catalogue`]: warned about, or refused.
     Catalogued,
 }
@@ -213,6 +215,7 @@ impl Directive {
                 | Directive::PythonHashSeed
                 | Directive::PythonWarnings
                 | Directive::SwitchInterval
+                | Directive::SlowRequests
         )
     }
 

@@ -4,6 +4,7 @@ mod entry;
 
 pub use entry::{end, flag, raw, skipped_section, take1, Directive};
 
+use rswsgi_protocol::Code;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
@@ -91,6 +92,7 @@ fn apply(
         | Directive::DontWriteBytecode
         | Directive::PythonHashSeed
         | Directive::SwitchInterval
+        | Directive::SlowRequests
         | Directive::PythonWarnings
         | Directive::SocketPrefix
         | Directive::DaemonExecutable
@@ -222,6 +224,12 @@ fn apply_server(
         }
         Directive::SwitchInterval => {
             server.python_flags.switch_interval = Some(PythonFlags::parse_switch_interval(arg)?)
+        }
+        Directive::SlowRequests => {
+            server.slow_requests = Some(
+                crate::config::daemon_options::check_slow_requests(arg)
+                    .map_err(|why| format!("WSGISlowRequests {arg}: {why}"))?,
+            )
         }
         Directive::PythonWarnings => server
             .python_flags
@@ -438,7 +446,10 @@ unsafe extern "C" fn on_text(
         Err(_) => {
             log::server(
                 tracing::Level::ERROR,
-                "internal error while reading a directive",
+                &format!(
+                    "{}: internal error while reading a directive",
+                    Code::DirectiveInternal
+                ),
             );
             error_string(
                 cmd,

@@ -37,6 +37,9 @@ pub struct ResponsePolicy {
     pub response_timeout: Option<Duration>,
     /// The group's statistics entry (`crate::metrics::group`).
     pub stats: Option<usize>,
+    /// Failure lines may name the daemon's pid from the socket's peer credentials
+    /// (`Endpoint::single_process`).
+    pub peer_pid_known: bool,
 }
 
 /// Runs the exchange of `head` (the encoded request) on `link`; the value is the handler
@@ -51,7 +54,8 @@ pub fn run(
     let started = std::time::Instant::now();
     let buf = std::mem::take(&mut link.buf);
     let client = r.client_fd();
-    let mut wire = SocketLink::new(&link.stream, buf, &mut link.ring, client, link.timeout);
+    let mut wire = SocketLink::new(&link.stream, buf, &mut link.ring, client, link.timeout)
+        .peer_pid_known(policy.peer_pid_known);
     let mut down = ApacheDownstream {
         r,
         out: OutBrigade::default(),

@@ -2,6 +2,7 @@
 //! group and bring back its answer ([`rswsgi_protocol::hook`]). Nothing is cached: each check
 //! Apache asks for is one call.
 
+use rswsgi_protocol::Code;
 use rswsgi_protocol::{BodyKind, HookCall, HookReply};
 use tracing::Level;
 
@@ -28,8 +29,9 @@ fn hook_group(r: &Request, h: &HookScript, fallback: Option<&str>) -> Result<Str
             r,
             Level::ERROR,
             &format!(
-                "{} {}: no daemon process group to run it in here (rswsgi runs it in a daemon, \
-                 never inside Apache); add process-group=NAME or a WSGIProcessGroup",
+                "{}: {} {}: no daemon process group to run it in here (rswsgi runs it in a \
+                 daemon, never inside Apache); add process-group=NAME or a WSGIProcessGroup",
+                Code::HookNoGroup,
                 h.kind.directive(),
                 h.script
             ),
@@ -79,7 +81,8 @@ pub fn call(
             r,
             Level::ERROR,
             &format!(
-                "{} {} ({} in daemon group '{group}'): {e}",
+                "{}: {} {} ({} in daemon group '{group}'): {e}",
+                Code::HookFailed,
                 h.kind.directive(),
                 h.script,
                 call.name()

@@ -24,6 +24,8 @@ pub struct SocketLink<'a> {
     timeout: Duration,
     /// The connection's response ring (kept with the pooled connection).
     ring: &'a mut Option<Ring>,
+    /// Whether the socket's peer credentials name the daemon serving this connection.
+    peer_pid_known: bool,
 }
 
 impl<'a> SocketLink<'a> {
@@ -43,7 +45,15 @@ impl<'a> SocketLink<'a> {
             client,
             timeout,
             ring,
+            peer_pid_known: false,
         }
+    }
+
+    /// Lets failure lines name the daemon's pid from the peer credentials: true only when
+    /// they are the serving daemon's (a group of one process, see `Endpoint::single_process`).
+    pub fn peer_pid_known(mut self, known: bool) -> Self {
+        self.peer_pid_known = known;
+        self
     }
 
     /// The read buffer, to keep with the connection.
@@ -81,6 +91,16 @@ impl DaemonLink for SocketLink<'_> {
 
     fn has_buffered(&self) -> bool {
         self.reader.has_buffered()
+    }
+
+    fn peer_pid(&self) -> Option<i32> {
+        if !self.peer_pid_known {
+            return None;
+        }
+        // One getsockopt, only when a failure is logged.
+        nix::sys::socket::getsockopt(self.stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|c| c.pid())
     }
 
     fn attach_ring(&mut self, fd: OwnedFd, data_len: u32) -> Result<(), String> {

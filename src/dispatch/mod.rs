@@ -11,6 +11,7 @@ mod pool;
 mod target;
 mod wait;
 
+use rswsgi_protocol::Code;
 use target::Target;
 
 use std::time::{Duration, Instant};
@@ -122,7 +123,11 @@ pub fn translate(r: &mut Request) -> i32 {
 /// is (else 403), and it must be a file (404 when missing, 403 for a directory).
 fn check_handled_file(r: &Request) -> Result<(), i32> {
     let refuse = |r: &Request, status: u32, why: &str| {
-        log::request(r, Level::ERROR, why);
+        log::request(
+            r,
+            Level::ERROR,
+            &format!("{}: {why}", Code::HandledFileRefused),
+        );
         Err(status as i32)
     };
     if !r.allows_exec_cgi() {
@@ -272,7 +277,10 @@ fn restricted(r: &Request, cfg: &ServerConfig, dir: &DirConfig, group: &str) -> 
     log::request(
         r,
         Level::ERROR,
-        &format!("daemon process group '{group}' may not be used here (WSGIRestrictProcess)"),
+        &format!(
+            "{}: daemon process group '{group}' may not be used here (WSGIRestrictProcess)",
+            Code::GroupRestricted
+        ),
     );
     Err(ffi::HTTP_INTERNAL_SERVER_ERROR as i32)
 }
@@ -287,7 +295,10 @@ fn group_endpoint(r: &Request, group: &str) -> Result<supervisor::Endpoint, i32>
             log::request(
                 r,
                 Level::ERROR,
-                &format!("daemon group '{group}' is not running (see earlier errors at start-up)"),
+                &format!(
+                    "{}: daemon group '{group}' is not running (see earlier errors at start-up)",
+                    Code::GroupNotRunning
+                ),
             );
             ffi::HTTP_SERVICE_UNAVAILABLE as i32
         })
@@ -324,7 +335,7 @@ pub fn serve(r: &mut Request) -> i32 {
         }
     }
     let Some(mut group) = request_group(r, cfg, dir) else {
-        log::request(r, Level::ERROR, "no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=");
+        log::request(r, Level::ERROR, &format!("{}: no daemon process group for this request: rswsgi has no embedded mode; set WSGIProcessGroup or process-group=", Code::NoProcessGroup));
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
     };
     let mut chosen = hook::Dispatched::default();
@@ -386,6 +397,7 @@ pub fn serve(r: &mut Request) -> i32 {
         sendfile: dir.enable_sendfile.unwrap_or_else(|| r.core_sendfile()),
         response_timeout: endpoint.response_socket_timeout,
         stats: endpoint.stats,
+        peer_pid_known: endpoint.single_process,
     };
     let status = forward(r, &endpoint, &group, &mut head, |r, link, wire| {
         exchange::run(r, link, wire, &group, policy)
@@ -411,7 +423,7 @@ fn forward<T>(
         log::request(
             r,
             Level::ERROR,
-            "no connection secret: the daemon groups were not started (see earlier errors at start-up)",
+            &format!("{}: no connection secret: the daemon groups were not started (see earlier errors at start-up)", Code::NoSecret),
         );
         return Err(ffi::HTTP_SERVICE_UNAVAILABLE as i32);
     };
@@ -483,7 +495,9 @@ fn forward<T>(
                     r,
                     Level::ERROR,
                     &format!(
-                        "daemon processes of group '{group}' kept shutting down for {}s; giving up",
+                        "{}: daemon processes of group '{group}' kept shutting down for {}s; \
+                         giving up",
+                        Code::GroupShuttingDown,
                         endpoint.connect_timeout.as_secs()
                     ),
                 );
@@ -514,6 +528,6 @@ fn not_connected(
         ),
         other => format!("daemon group '{group}' at {socket}: {other}"),
     };
-    log::request(r, Level::ERROR, &msg);
+    log::request(r, Level::ERROR, &format!("{}: {msg}", Code::ConnectFailed));
     ffi::HTTP_SERVICE_UNAVAILABLE as i32
 }

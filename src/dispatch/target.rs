@@ -3,6 +3,7 @@
 //! callable, request id and start, application group) into one `RequestHead`. Shared by
 //! relayed requests and hook calls.
 
+use rswsgi_protocol::Code;
 use rswsgi_protocol::{BodyKind, RequestMeta};
 use tracing::Level;
 
@@ -114,7 +115,10 @@ pub fn encode_head(
         log::request(
             r,
             Level::ERROR,
-            &format!("request too large to forward to the daemon: {e}"),
+            &format!(
+                "{}: request too large to forward to the daemon: {e}",
+                Code::HeadTooLarge
+            ),
         );
         return Err(ffi::HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE as i32);
     }

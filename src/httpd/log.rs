@@ -30,9 +30,18 @@ fn c_text(msg: &str) -> CString {
 const FMT: &std::ffi::CStr = c"%s";
 const FILE: &std::ffi::CStr = c"mod_rswsgi.c";
 
-/// Logs `msg` about request `r` at `level`.
+/// Logs `msg` about request `r` at `level`, through `ap_log_rerror` (so an `ErrorLogFormat`
+/// with `%L` shows the log id) and with `[request ID] ` in front of the text once the request
+/// has a log id (the default `ErrorLogFormat` has no `%L`): the form the daemons write too.
+///
+/// Control characters in `msg` (which may hold bytes a daemon or a client sent: an
+/// application's error message, a URL) are written as `\xNN`, so the line stays one line.
 pub fn request(r: &Request, level: Level, msg: &str) {
-    let text = c_text(msg);
+    let msg = rswsgi_protocol::codes::one_line(msg);
+    let text = match r.logged_id() {
+        Some(id) => c_text(&format!("{}{msg}", rswsgi_protocol::codes::request_tag(id))),
+        None => c_text(&msg),
+    };
     // SAFETY: r is a live request; the format is a fixed "%s" consuming exactly one C string.
     unsafe {
         ffi::ap_log_rerror_(

@@ -261,6 +261,13 @@ impl Request {
         self.rec().request_time
     }
 
+    /// The request's log id (`%L`) if something has generated it already (rswsgi does as it
+    /// builds the request for the daemon): never generates one.
+    pub fn logged_id(&self) -> Option<&[u8]> {
+        // SAFETY: NULL or a pool string.
+        unsafe { cbytes(self.rec().log_id) }.filter(|id| !id.is_empty())
+    }
+
     /// The request's log id (`%L`), generated if nothing has asked for it yet.
     pub fn log_id(&mut self) -> &[u8] {
         if self.rec().log_id.is_null() {

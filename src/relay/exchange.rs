@@ -284,7 +284,8 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
                 format!("{other:?} out of place"),
             ),
         };
-        self.down.log(e.level(), &e.log_text(group));
+        self.down
+            .log(e.level(), &e.operator_line(group, self.link.peer_pid()));
         let disposition = e.disposition(self.core.head_sent());
         self.down.failed(&e, disposition);
         let value = match disposition {

@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 
 use proptest::prelude::*;
 use rswsgi_protocol as proto;
+use rswsgi_protocol::Code;
 
 use super::fakes::{Cut, Event, FakeClient, FakeLink, Mark, Timeline};
 use super::io::{BodyReadError, DaemonLink};
@@ -77,6 +78,15 @@ pub(super) fn logged(client: &FakeClient, text: &str) -> bool {
     client.logs.iter().any(|(_, line)| line.contains(text))
 }
 
+/// A line logged with `code` in its place (first, before the text).
+pub(super) fn coded(client: &FakeClient, code: rswsgi_protocol::Code) -> bool {
+    let prefix = format!("{code}: ");
+    client
+        .logs
+        .iter()
+        .any(|(_, line)| line.starts_with(&prefix))
+}
+
 #[test]
 fn a_complete_response_reaches_the_client_and_the_connection_is_reusable() {
     let headers = [
@@ -142,6 +152,7 @@ fn a_bad_body_file_is_a_protocol_error_that_aborts_the_response() {
         assert_eq!(outcome, done(Answer::Sent, false), "{why}");
         assert!(client.saw(&Event::Abort), "{why}: {:?}", client.events);
         assert!(logged(&client, why), "{why}: {:?}", client.logs);
+        assert!(coded(&client, Code::RelayProtocol), "{:?}", client.logs);
         assert_eq!(client.body_sent(), b"a");
     }
 }
@@ -227,7 +238,9 @@ fn a_daemon_that_dies_is_retried_only_while_the_request_is_unread() {
     let reset = |parts: &[Vec<u8>]| exchange(parts, vec![], Cut::Reset, |_, _| {}).0;
     let close = |parts: &[Vec<u8>]| exchange(parts, vec![], Cut::Close, |_, _| {}).0;
     assert_eq!(reset(&[]), Outcome::Retry);
-    assert_eq!(close(&[]), done(Answer::Status(502), false));
+    let (outcome, _, client) = exchange(&[], vec![], Cut::Close, |_, _| {});
+    assert_eq!(outcome, done(Answer::Status(502), false));
+    assert!(coded(&client, Code::RelayClosed), "{:?}", client.logs);
     assert_eq!(close(&[encode(&F::Retry, SEQ)]), Outcome::Retry);
     let mut read = Vec::new();
     proto::encode_read_body(&mut read, SEQ, 10);
@@ -247,11 +260,14 @@ fn a_daemon_that_dies_is_retried_only_while_the_request_is_unread() {
             done(Answer::Status(503), false),
         ),
     ] {
-        let (outcome, _, _) = exchange(&[], vec![], Cut::Close, |link, _| {
+        let (outcome, _, client) = exchange(&[], vec![], Cut::Close, |link, _| {
             link.sends_ok = Some(0);
             link.send_error = kind;
         });
         assert_eq!(outcome, want, "{kind:?}");
+        if kind == ErrorKind::PermissionDenied {
+            assert!(coded(&client, Code::RelayUnavailable), "{:?}", client.logs);
+        }
     }
 }
 
@@ -286,10 +302,12 @@ fn a_client_that_goes_away_is_dropped_in_every_phase() {
 
 #[test]
 fn a_quiet_daemon_times_out_and_daemon_timeouts_are_504() {
-    let (outcome, _, _) = exchange(&[], vec![], Cut::Quiet, |_, _| {});
+    let (outcome, _, client) = exchange(&[], vec![], Cut::Quiet, |_, _| {});
     assert_eq!(outcome, done(Answer::Status(504), false));
-    let (outcome, _, _) = exchange(&[encode(&F::Timeout, SEQ)], vec![], Cut::Close, |_, _| {});
+    assert!(coded(&client, Code::RelayTimeout), "{:?}", client.logs);
+    let (outcome, _, client) = exchange(&[encode(&F::Timeout, SEQ)], vec![], Cut::Close, |_, _| {});
     assert_eq!(outcome, done(Answer::Status(504), false));
+    assert!(coded(&client, Code::RelayGivenUp), "{:?}", client.logs);
     let (_, _, client) = exchange(&[head(200, &[])], vec![], Cut::Quiet, |_, _| {});
     assert_eq!(client.events.last(), Some(&Event::Abort));
 }
@@ -326,6 +344,32 @@ fn the_content_length_budget_cuts_excess_and_aborts_short_bodies() {
 }
 
 #[test]
+fn an_application_error_and_a_refused_script_are_logged_with_their_codes() {
+    let mut error = Vec::new();
+    proto::encode_error(&mut error, SEQ, b"boom");
+    let (outcome, _, client) = exchange(&[error], vec![], Cut::Close, |_, _| {});
+    assert!(matches!(
+        outcome,
+        Outcome::Done {
+            value: Answer::Status(500),
+            ..
+        }
+    ));
+    assert!(coded(&client, Code::RelayAppFailed), "{:?}", client.logs);
+    let mut forbidden = Vec::new();
+    proto::encode_forbidden(&mut forbidden, SEQ, b"not owned by www-data");
+    let (outcome, _, client) = exchange(&[forbidden], vec![], Cut::Close, |_, _| {});
+    assert!(matches!(
+        outcome,
+        Outcome::Done {
+            value: Answer::Status(403),
+            ..
+        }
+    ));
+    assert!(coded(&client, Code::RelayRefused), "{:?}", client.logs);
+}
+
+#[test]
 fn a_head_that_cannot_be_sent_is_a_500_with_its_headers_discarded() {
     let cases = [
         ("Connection", "close", "hop-by-hop header 'Connection'"),
@@ -346,6 +390,7 @@ fn a_head_that_cannot_be_sent_is_a_500_with_its_headers_discarded() {
             "{why}"
         );
         assert!(logged(&client, why), "{why}: {:?}", client.logs);
+        assert!(coded(&client, Code::RelayBadHead), "{:?}", client.logs);
     }
 }
 

@@ -50,6 +50,10 @@ pub trait DaemonLink {
     /// Gives the next `len` bytes of the ring back to the daemon (slices are released in the
     /// order they came). Nothing happens without a ring.
     fn release_ring(&mut self, len: u32);
+    /// The pid of the daemon process on the other end, for log lines; `None` when unknown.
+    fn peer_pid(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// Bytes in memory another process may write at any time (a daemon connection's response

@@ -6,6 +6,7 @@
 //! and Apache's request.
 
 mod error;
+mod error_code;
 mod exchange;
 #[cfg(test)]
 mod exchange_tests;

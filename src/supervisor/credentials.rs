@@ -1,6 +1,7 @@
 //! Who a daemon group runs as, resolved in httpd's parent before any fork.
 
 use nix::unistd::{getgrouplist, Gid, Group, Uid, User};
+use rswsgi_protocol::Code;
 use tracing::warn;
 
 use super::spawn::Credentials;
@@ -126,7 +127,8 @@ pub fn resolve(g: &DaemonGroupConfig) -> Result<Option<Credentials>, String> {
                 .map(|u| u.name);
             if me.as_deref() != Some(&u.to_string()) {
                 warn!(
-                    "WSGIDaemonProcess {}: user={u} ignored: httpd is not running as root",
+                    "{}: WSGIDaemonProcess {}: user={u} ignored: httpd is not running as root",
+                    Code::UserIgnored,
                     g.name
                 );
             }

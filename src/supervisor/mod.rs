@@ -19,6 +19,7 @@ mod socket;
 mod socket_dir;
 mod spawn;
 
+use rswsgi_protocol::Code;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub struct Endpoint {
     pub daemon_uid: u32,
     /// The group's entry in the statistics area (`crate::metrics::group`).
     pub stats: Option<usize>,
+    /// The group runs one daemon process, so a connection's peer credentials (those of the
+    /// last process that called `listen()` on the shared socket) name the daemon serving it;
+    /// with several, they may name another of the group's daemons.
+    pub single_process: bool,
 }
 
 /// What the supervisor needs to start one group.
@@ -243,8 +248,9 @@ impl Supervisor {
                 // Our old socket stays open in the retiring daemons only; they finish.
                 Some(_) => {
                     warn!(
-                        "daemon group '{}': its socket {path} was deleted or replaced since the \
-                         last start (requests could not reach the group); binding a new one",
+                        "{}: daemon group '{}': its socket {path} was deleted or replaced since \
+                         the last start (requests could not reach the group); binding a new one",
+                        Code::SocketReplaced,
                         plan.config.name
                     );
                     socket::bind_socket(&path, &owner)
@@ -264,7 +270,11 @@ impl Supervisor {
             let spec = match prepare::prepare_group(&plan, daemon_exe, self.owner) {
                 Ok(spec) => spec,
                 Err(e) => {
-                    error!("daemon group '{}' not started: {e}", plan.config.name);
+                    error!(
+                        "{}: daemon group '{}' not started: {e}",
+                        Code::GroupNotStarted,
+                        plan.config.name
+                    );
                     remove_if_ours(&path, Some(id));
                     continue;
                 }
@@ -292,6 +302,7 @@ impl Supervisor {
                         .as_ref()
                         .map_or_else(|| nix::unistd::geteuid().as_raw(), |c| c.uid.as_raw()),
                     stats: stats.as_ref().and_then(|s| s.index),
+                    single_process: g.processes == 1,
                 },
             );
             let gi = self.groups.len();
@@ -349,7 +360,7 @@ impl Supervisor {
                     g.name
                 );
             }
-            Err(e) => error!("group '{}': {e}", g.name),
+            Err(e) => error!("{}: group '{}': {e}", Code::DaemonSpawnFailed, g.name),
         }
     }
 
@@ -400,7 +411,8 @@ impl Supervisor {
         };
         let delay = backoff(s.quick_failures);
         warn!(
-            "daemon process {} of group '{}' {how} after {:.1}s; restarting{}",
+            "{}: daemon process {} of group '{}' {how} after {:.1}s; restarting{}",
+            Code::DaemonDied,
             s.proc_.pid,
             s.group_name,
             uptime.as_secs_f64(),
@@ -499,7 +511,9 @@ impl Supervisor {
             if Instant::now() >= deadline {
                 for &pid in &left {
                     warn!(
-                        "daemon process {pid} did not exit within shutdown-timeout ({}s); killing it",
+                        "{}: daemon process {pid} did not exit within shutdown-timeout ({}s); \
+                         killing it",
+                        Code::ShutdownKill,
                         timeout.as_secs()
                     );
                     let _ = nix::sys::signal::kill(
@@ -609,9 +623,10 @@ fn warn_if_dumpable() {
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } == 1;
     if dumpable && !nix::unistd::geteuid().is_root() && !WARNED.swap(true, Ordering::Relaxed) {
         warn!(
-            "Apache's children are dumpable (CoreDumpDirectory is set): any process running as \
-             Apache's User can read the rswsgi connection secret from their memory and talk to \
-             the daemons; see docs/security.md"
+            "{}: Apache's children are dumpable (CoreDumpDirectory is set): any process \
+             running as Apache's User can read the rswsgi connection secret from their memory \
+             and talk to the daemons; see docs/security.md",
+            Code::DumpableChildren
         );
     }
 }

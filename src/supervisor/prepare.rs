@@ -1,6 +1,7 @@
 //! A group's daemon command line and environment, built once per group in httpd's parent
 //! (the contract is ARCHITECTURE.md's "Daemon command line").
 
+use rswsgi_protocol::Code;
 use std::path::PathBuf;
 
 use rswsgi_protocol::{DaemonSpec, ScriptOwner};
@@ -29,8 +30,9 @@ fn peer_uid(g: &DaemonGroupConfig) -> Result<u32, String> {
         Some(uid) if nix::unistd::geteuid().is_root() => Ok(uid),
         Some(_) => {
             warn!(
-                "WSGIDaemonProcess {}: socket-user ignored: httpd is not running as root, so \
-                 the socket stays httpd's own",
+                "{}: WSGIDaemonProcess {}: socket-user ignored: httpd is not running as root, \
+                 so the socket stays httpd's own",
+                Code::SocketUserIgnored,
                 g.name
             );
             Ok(apache_children_uid())
@@ -56,6 +58,13 @@ fn conn_options(g: &DaemonGroupConfig, spec: &mut DaemonSpec) -> Result<(), Stri
             .parse()
             .map_err(|_| format!("switch-interval={s} is not a number"))?;
         spec.switch_interval = Some(secs);
+    }
+    if let Some(s) = &g.conn.slow_requests {
+        // Checked when the configuration was read, as switch-interval.
+        let secs = s
+            .parse()
+            .map_err(|_| format!("slow-requests={s} is not a number"))?;
+        spec.slow_requests = Some(secs);
     }
     Ok(())
 }
@@ -124,7 +133,8 @@ pub(super) fn prepare_group(
     }
     for word in &g.ignored {
         warn!(
-            "WSGIDaemonProcess {}: {word} ignored: {}",
+            "{}: WSGIDaemonProcess {}: {word} ignored: {}",
+            Code::OptionIgnored,
             g.name,
             crate::config::ignored_reason(word)
         );

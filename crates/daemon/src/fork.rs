@@ -12,6 +12,7 @@
 //! Between `fork` and the child handler's end only async-signal-safe calls are made: atomics,
 //! `socketpair`, `dup3`, `close`.
 
+use rswsgi_protocol::Code;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -71,7 +72,7 @@ impl Registration {
     /// Registers `fd` until the returned value is dropped.
     pub fn new(fd: RawFd) -> Self {
         if !register(fd) {
-            tracing::warn!("descriptor {fd} is past the fork-safety registry; a process the application forks keeps it");
+            tracing::warn!("{}: descriptor {fd} is past the fork-safety registry; a process the application forks keeps it", Code::ForkRegistryFull);
         }
         Registration(fd)
     }

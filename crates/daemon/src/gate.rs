@@ -9,6 +9,7 @@
 //! A connection that fails either check is closed unserved, with one log line naming the
 //! peer's pid and uid.
 
+use rswsgi_protocol::Code;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -140,9 +141,13 @@ impl Gate {
 pub fn log_refusal(stream: &UnixStream, why: &Refusal) {
     match peer_of(stream) {
         Some((pid, uid)) => tracing::error!(
-            "refused a connection from pid {pid} (uid {uid}): {why}; only this Apache's children may connect"
+            "{}: refused a connection from pid {pid} (uid {uid}): {why}; only this Apache's children may connect",
+            Code::PeerRefused
         ),
-        None => tracing::error!("refused a connection from an unknown peer: {why}"),
+        None => tracing::error!(
+            "{}: refused a connection from an unknown peer: {why}",
+            Code::PeerRefused
+        ),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Process lifecycle: graceful stops (SIGTERM/SIGINT), graceful recycling (SIGUSR1 and the
+//! Process lifecycle: graceful stops (SIGTERM/SIGINT), the stuck-request report (SIGUSR2: see
+//! [`crate::inflight`]), graceful recycling (SIGUSR1 and the
 //! `WSGIDaemonProcess` limits: maximum-requests, restart-interval, inactivity-timeout,
 //! memory-limit, cpu-time-limit, request-timeout), and exiting when the process that started
 //! it (httpd's parent) goes away.
@@ -12,7 +13,7 @@
 //! them for `sigwait` instead would leak the blocked mask into every subprocess the application
 //! starts.)
 
-use std::collections::HashMap;
+use rswsgi_protocol::Code;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,21 +22,27 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
-use parking_lot::Mutex;
 use rswsgi_protocol::DaemonSpec;
 
 use crate::backend::Backend;
 use crate::conn::{Request, RequestIo};
+use crate::inflight::Registry;
 
 const POLL: Duration = Duration::from_millis(100);
 /// Checks that read /proc or call getrusage run every this many polls.
 const SLOW_EVERY: u32 = 10;
 
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
+/// Set by SIGUSR2: log the stuck-request report.
+static REPORT: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     // Only an atomic store: async-signal-safe.
-    CAUGHT.store(sig, Ordering::SeqCst);
+    if sig == libc::SIGUSR2 {
+        REPORT.store(true, Ordering::SeqCst);
+    } else {
+        CAUGHT.store(sig, Ordering::SeqCst);
+    }
 }
 
 /// The `WSGIDaemonProcess` limits that make a process recycle itself.
@@ -64,6 +71,8 @@ pub struct Limits {
     pub queue_timeout: Option<Duration>,
     /// The process exits when Python's GIL cannot be obtained for this long.
     pub deadlock_timeout: Option<Duration>,
+    /// A request that ran longer than this is logged when it ends (`slow-requests`).
+    pub slow_requests: Option<Duration>,
 }
 
 impl Limits {
@@ -94,20 +103,11 @@ impl Limits {
             eviction_timeout: spec.eviction_timeout,
             queue_timeout: spec.queue_timeout,
             deadlock_timeout: spec.deadlock_timeout,
+            slow_requests: spec
+                .slow_requests
+                .and_then(|s| Duration::try_from_secs_f64(s).ok()),
         }
     }
-}
-
-/// A request in progress, as the monitor sees it.
-struct InFlight {
-    started: Instant,
-    url: String,
-    id: String,
-    thread: u64,
-    io: RequestIo,
-    given_up: bool,
-    /// When `mod_wsgi.RequestTimeout` was raised in its thread (`interrupt-timeout`).
-    interrupted: Option<Instant>,
 }
 
 /// Shared state of the process: is it stopping, how many requests are in progress, how many
@@ -124,7 +124,8 @@ pub struct Lifecycle {
     requests: AtomicU64,
     /// Milliseconds since `started` when the last request ended.
     last_active_ms: AtomicU64,
-    in_flight: Mutex<HashMap<usize, InFlight>>,
+    /// The requests in progress, a slot per worker.
+    in_flight: Registry,
     /// Runs once the workers are done, just before the process exits.
     on_exit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Why the process recycles (unset for a plain stop).
@@ -156,7 +157,8 @@ pub struct RequestGuard<'a> {
 
 impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
-        self.life.in_flight.lock().remove(&self.worker);
+        let slow = self.life.limits.slow_requests;
+        self.life.in_flight.leave(self.worker, slow);
         self.life.busy.fetch_sub(1, Ordering::SeqCst);
         crate::stats::finished();
         if self.activity {
@@ -176,8 +178,8 @@ impl Drop for RequestGuard<'_> {
 }
 
 impl Lifecycle {
-    /// A running process's state.
-    pub fn new(limits: Limits) -> nix::Result<Self> {
+    /// A running process's state, for `workers` worker threads.
+    pub fn new(limits: Limits, workers: usize) -> nix::Result<Self> {
         let (stop_read, stop_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         // Kept for the life of the process: a process the application forks loses them.
         for fd in [&stop_read, &stop_write] {
@@ -193,7 +195,7 @@ impl Lifecycle {
             started: Instant::now(),
             requests: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(0),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Registry::new(workers),
             on_exit: std::sync::OnceLock::new(),
             reason: std::sync::OnceLock::new(),
             evicting: AtomicBool::new(false),
@@ -228,7 +230,8 @@ impl Lifecycle {
         ));
         if since >= limit {
             tracing::error!(
-                "Python's GIL could not be obtained for {}s (deadlock-timeout); exiting so the process is restarted",
+                "{}: Python's GIL could not be obtained for {}s (deadlock-timeout); exiting so the process is restarted",
+                Code::Deadlock,
                 since.as_secs()
             );
             crate::stats::exiting("deadlock_timeout");
@@ -275,21 +278,8 @@ impl Lifecycle {
     pub fn request(&self, worker: usize, req: &Request, io: &RequestIo) -> RequestGuard<'_> {
         self.busy.fetch_add(1, Ordering::SeqCst);
         crate::stats::picked_up(req.meta.request_start);
-        if self.limits.request_timeout.is_some() {
-            self.in_flight.lock().insert(
-                worker,
-                InFlight {
-                    started: Instant::now(),
-                    url: req.url(),
-                    id: req.meta.request_id.clone(),
-                    // SAFETY: pthread_self has no preconditions.
-                    thread: unsafe { libc::pthread_self() } as u64,
-                    io: io.clone(),
-                    given_up: false,
-                    interrupted: None,
-                },
-            );
-        }
+        let keep_io = self.limits.request_timeout.is_some().then_some(io);
+        self.in_flight.enter(worker, req, keep_io);
         let activity = req
             .get(rswsgi_protocol::carriers::IGNORE_ACTIVITY)
             .is_none();
@@ -355,14 +345,20 @@ impl Lifecycle {
         };
         let mut late = Vec::new();
         let mut stuck = false;
-        for f in self.in_flight.lock().values_mut() {
+        self.in_flight.for_each_active(|_, f| {
             if !f.given_up && f.started.elapsed() >= limit {
                 f.given_up = true;
-                late.push((f.url.clone(), f.id.clone(), f.thread, f.io.clone()));
+                let url = crate::inflight::escape(&f.url);
+                late.push((url, f.id.clone(), f.thread, f.io.clone()));
             }
             if let (Some(at), Some(grace)) = (f.interrupted, self.limits.interrupt_timeout) {
                 stuck |= at.elapsed() >= grace;
             }
+        });
+        if !late.is_empty() {
+            // Before the recycle or interrupt that follows: what every request was doing.
+            self.in_flight
+                .report(backend, &format!("request-timeout of {}s", limit.as_secs()));
         }
         if stuck {
             self.recycle(
@@ -371,17 +367,18 @@ impl Lifecycle {
             );
         }
         for (url, id, thread, io) in late {
-            let stack = backend
-                .stack_of(thread)
-                .unwrap_or_else(|| "(no stack available)".into());
             tracing::error!(
-                "[{id}] request-timeout of {}s exceeded by {url}; giving it up (504). Its stack:\n{stack}",
+                request_id = id.as_str(),
+                "{}: request-timeout of {}s exceeded by {url}; giving it up (504); its stack is \
+                 in the in-flight report above",
+                Code::RequestTimeout,
                 limit.as_secs()
             );
             let message = format!("request-timeout of {}s exceeded", limit.as_secs());
-            if !io.give_up(&message) {
+            if !io.is_some_and(|io| io.give_up(&message)) {
                 tracing::info!(
-                    "[{id}] {url} was doing I/O when it timed out; it ends with its connection"
+                    request_id = id.as_str(),
+                    "{url} was doing I/O when it timed out; it ends with its connection"
                 );
             }
             if self.interrupt(backend, &url, &id, thread) {
@@ -401,15 +398,17 @@ impl Lifecycle {
             return false;
         }
         tracing::error!(
-            "[{id}] raised mod_wsgi.RequestTimeout in the thread of {url}; the process recycles \
+            request_id = id,
+            "{}: raised mod_wsgi.RequestTimeout in the thread of {url}; the process recycles \
              if the request has not ended within interrupt-timeout ({}s)",
+            Code::RequestInterrupted,
             grace.as_secs()
         );
-        for f in self.in_flight.lock().values_mut() {
+        self.in_flight.for_each_active(|_, f| {
             if f.thread == thread && f.interrupted.is_none() {
                 f.interrupted = Some(Instant::now());
             }
-        }
+        });
         true
     }
 }
@@ -431,14 +430,20 @@ fn cpu_time() -> Option<Duration> {
     Some(tv(u.user_time()) + tv(u.system_time()))
 }
 
-/// Installs the SIGTERM/SIGINT (stop) and SIGUSR1 (recycle) handler.
+/// Installs the SIGTERM/SIGINT (stop), SIGUSR1 (recycle) and SIGUSR2 (stuck-request report)
+/// handler.
 pub fn install_signal_handlers() -> nix::Result<()> {
     let action = SigAction::new(
         SigHandler::Handler(on_signal),
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1] {
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
         // SAFETY: the handler only stores into an atomic, which is async-signal-safe, and it
         // replaces the default disposition (there is no previous handler to chain to).
         unsafe { signal::sigaction(sig, &action) }?;
@@ -463,7 +468,13 @@ pub fn supervise(life: &Lifecycle, backend: Arc<dyn Backend>, parent: Pid) -> ! 
             crate::stats::stopped_by_signal();
             life.begin_stop();
         }
+        if REPORT.swap(false, Ordering::SeqCst) {
+            life.in_flight.report(&*backend, "SIGUSR2");
+        }
         life.check_request_timeouts(&*backend);
+        if let Some(limit) = life.limits.slow_requests {
+            life.in_flight.check_slow(limit);
+        }
         ticks += 1;
         if ticks.is_multiple_of(SLOW_EVERY) {
             if nix::unistd::getppid() != parent {
@@ -499,8 +510,9 @@ fn finish(life: &Lifecycle, backend: &dyn Backend) -> ! {
     if left > 0 {
         // A request still running may hold Python's GIL: exit handlers could wait for ever.
         tracing::warn!(
-            "exiting with {left} request(s) still in progress after the graceful timeout ({}s); \
-             atexit handlers not run",
+            "{}: exiting with {left} request(s) still in progress after the graceful timeout \
+             ({}s); atexit handlers not run",
+            Code::ExitWithRequests,
             grace.as_secs()
         );
     } else {

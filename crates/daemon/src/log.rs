@@ -136,7 +136,7 @@ fn write_lines(label: &str, request_id: Option<String>, text: &str) {
         nix::unistd::gettid()
     );
     if let Some(id) = request_id.filter(|id| !id.is_empty()) {
-        let _ = write!(prefix, "[request {id}] ");
+        prefix.push_str(&rswsgi_protocol::codes::request_tag(id.as_bytes()));
     }
     let mut out = String::with_capacity(text.len() + prefix.len() + 8);
     for line in text.trim_end_matches('\n').split('\n') {

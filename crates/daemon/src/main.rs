@@ -8,6 +8,7 @@ mod backend;
 mod conn;
 mod fork;
 mod gate;
+mod inflight;
 mod io_error;
 mod lifecycle;
 mod log;
@@ -20,6 +21,7 @@ mod sockopts;
 mod startup;
 mod stats;
 
+use rswsgi_protocol::Code;
 use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
@@ -66,13 +68,14 @@ fn main() {
     // SAFETY: prctl(PR_SET_DUMPABLE) only changes this process's dumpable flag.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
         tracing::error!(
-            "cannot make the process non-dumpable: {}",
+            "{}: cannot make the process non-dumpable: {}",
+            Code::NotDumpable,
             std::io::Error::last_os_error()
         );
         std::process::exit(1);
     }
     if let Err(e) = run(spec) {
-        tracing::error!("{e:#}");
+        tracing::error!("{}: {e:#}", Code::StartupFailed);
         // A no-op when start-up was over (reported) before the error.
         startup::report_start_failed(&format!("{e:#}"));
         std::process::exit(1);
@@ -121,7 +124,7 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
         std::thread::Builder::new().name("startup-timeout".into()).spawn(move || {
             std::thread::sleep(timeout);
             if !started.load(std::sync::atomic::Ordering::SeqCst) {
-                tracing::error!("start-up took longer than startup-timeout ({limit}s); exiting so the process is restarted");
+                tracing::error!("{}: start-up took longer than startup-timeout ({limit}s); exiting so the process is restarted", Code::StartupTimeout);
                 startup::report_start_failed(&format!("start-up took longer than startup-timeout ({limit}s)"));
                 std::process::exit(1);
             }
@@ -129,7 +132,10 @@ fn run(spec: DaemonSpec) -> anyhow::Result<()> {
     }
     let (backend, report) = start_backend(&spec, policy, python_path)?;
 
-    let life = Arc::new(lifecycle::Lifecycle::new(limits).context("creating the stop pipe")?);
+    let life = Arc::new(
+        lifecycle::Lifecycle::new(limits, spec.threads as usize)
+            .context("creating the stop pipe")?,
+    );
     // Ready to serve: open the group's socket for connections (see `inherited_listener`).
     nix::sys::socket::listen(
         &listener,

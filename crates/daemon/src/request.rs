@@ -121,6 +121,19 @@ impl Request {
             s
         })
     }
+
+    /// Appends what [`Request::url`] returns to `out`, allocating only when `out` must grow
+    /// or the URL is not UTF-8.
+    pub fn push_url(&self, out: &mut String) {
+        let lossy = |v: &[u8], out: &mut String| out.push_str(&String::from_utf8_lossy(v));
+        match self.get("REQUEST_URI") {
+            Some(uri) => lossy(uri, out),
+            None => {
+                lossy(self.get("SCRIPT_NAME").unwrap_or_default(), out);
+                lossy(self.get("PATH_INFO").unwrap_or_default(), out);
+            }
+        }
+    }
 }
 
 /// An owned response head: status code, reason phrase and headers.

@@ -4,6 +4,7 @@
 //! no thread. A worker takes whichever is ready — a new connection to accept, or the next
 //! request on an idle one —, serves it, and parks the connection again.
 
+use rswsgi_protocol::Code;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -122,7 +123,7 @@ impl Server {
                 .as_ref()
                 .and_then(|s| crate::gate::peer_of_fd(s.fd()))
             {
-                tracing::warn!("closed a connection from pid {pid} (uid {uid}) that had not answered its challenge: more than {MAX_UNANSWERED} are waiting");
+                tracing::warn!("{}: closed a connection from pid {pid} (uid {uid}) that had not answered its challenge: more than {MAX_UNANSWERED} are waiting", Code::UnansweredChallenges);
             }
         }
     }
@@ -158,7 +159,10 @@ impl Server {
             }
         };
         if let Err(e) = result {
-            tracing::error!("cannot wait on an idle connection: {e}; closing it");
+            tracing::error!(
+                "{}: cannot wait on an idle connection: {e}; closing it",
+                Code::IdleWaitFailed
+            );
         }
     }
 
@@ -212,7 +216,7 @@ fn worker_loop(server: &Server, worker: usize) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
-                tracing::error!("waiting for connections failed: {e}");
+                tracing::error!("{}: waiting for connections failed: {e}", Code::PollFailed);
                 thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -260,15 +264,18 @@ fn accept_failed(e: &io::Error) {
     match e.raw_os_error() {
         Some(libc::ECONNABORTED) | Some(libc::EINTR) => {}
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
-            tracing::error!("accept failed: {e}; retrying");
+            tracing::error!("{}: accept failed: {e}; retrying", Code::AcceptFailed);
             thread::sleep(Duration::from_millis(100));
         }
         Some(libc::EBADF) | Some(libc::ENOTSOCK) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => {
-            tracing::error!("accept on the listening socket failed: {e}; exiting");
+            tracing::error!(
+                "{}: accept on the listening socket failed: {e}; exiting",
+                Code::ListenerBroken
+            );
             std::process::exit(1);
         }
         _ => {
-            tracing::error!("accept failed: {e}");
+            tracing::error!("{}: accept failed: {e}", Code::AcceptFailed);
             thread::sleep(Duration::from_millis(100));
         }
     }
@@ -307,8 +314,9 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
                 waited.as_secs_f64()
             );
             tracing::error!(
-                "[{}] {} {message}; answered 504 without running the application",
-                req.meta.request_id,
+                request_id = req.meta.request_id.as_str(),
+                "{}: {} {message}; answered 504 without running the application",
+                Code::QueueTimeout,
                 req.url()
             );
             io.give_up(&message);
@@ -334,7 +342,11 @@ fn serve_connection(server: &Server, worker: usize, shared: Arc<Shared>, id: Opt
         // A process the application forked never goes on from here.
         fork::exit_if_forked();
         if handled.is_err() {
-            tracing::error!("the handler panicked serving {}", req.url());
+            tracing::error!(
+                "{}: the handler panicked serving {}",
+                Code::HandlerPanicked,
+                req.url()
+            );
         }
         drop(scope);
         drop(request);
@@ -366,6 +378,9 @@ fn log_read_error(e: &IoError) {
         IoError::Read(ReadError::Io(io)) => {
             tracing::info!("connection from the module failed: {io}")
         }
-        _ => tracing::error!("bad frame from the module, closing the connection: {e}"),
+        _ => tracing::error!(
+            "{}: bad frame from the module, closing the connection: {e}",
+            Code::BadFrame
+        ),
     }
 }

@@ -3,6 +3,7 @@
 //! it, but on Linux a UNIX socket that `accept` returns starts with the system's defaults
 //! whatever the listener has, so they are set here, on each accepted connection.)
 
+use rswsgi_protocol::Code;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,8 +37,9 @@ impl SocketBuffers {
         if let Err(e) = self.apply(sock) {
             if !WARNED.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
-                    "cannot set the socket buffer sizes (send-buffer-size/receive-buffer-size) \
-                     of a connection: {e}; the system's defaults are used"
+                    "{}: cannot set the socket buffer sizes (send-buffer-size/receive-buffer-size) \
+                     of a connection: {e}; the system's defaults are used",
+                    Code::SocketBuffers
                 );
             }
         }

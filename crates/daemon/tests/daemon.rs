@@ -152,7 +152,7 @@ fn app_exception_gives_error_frame_and_daemon_keeps_serving() {
     assert!(log.contains("Traceback (most recent call last)"), "{log}");
     assert!(log.contains("app.py"), "{log}");
     assert!(
-        log.contains("for /boom") && log.contains("[request REQ-42]"),
+        log.contains("[request REQ-42] RSWSGI0501:") && log.contains("for /boom"),
         "{log}"
     );
 
@@ -219,11 +219,9 @@ fn connections_without_the_secret_are_refused_and_bad_frames_close_the_connectio
     let mut c = d.connect_raw();
     c.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(c.closed());
-    d.wait_log(&format!(
-        "refused a connection from pid {} (uid {})",
-        std::process::id(),
-        nix::unistd::getuid()
-    ));
+    let log = d.wait_log("RSWSGI0411:");
+    let who = format!("pid {} (uid {})", std::process::id(), nix::unistd::getuid());
+    assert!(log.contains(&who), "{log}");
     // A well-formed client that does not know the secret: nothing reaches the app.
     let mut c = d.connect_with(&common::test_secret());
     c.send_request(&env(&d, "/", &[]), BodyKind::None);
@@ -249,7 +247,7 @@ fn connections_without_the_secret_are_refused_and_bad_frames_close_the_connectio
     proto::encode_body(&mut out, b"x").expect("encode");
     c.write(&out);
     assert!(c.closed());
-    d.wait_log("bad frame from the module");
+    d.wait_log("RSWSGI0410:");
     // A request out of sequence: the first request must be number 1.
     let mut c = d.connect();
     c.send_request_numbered(2, &env(&d, "/", &[]), BodyKind::None);
@@ -280,7 +278,8 @@ fn connections_that_never_answer_cannot_exhaust_the_daemon() {
     });
     // Far more silent connections than are let wait; each gets its challenge and says nothing.
     let silent: Vec<_> = (0..200).map(|_| d.connect_raw()).collect();
-    d.wait_log("that had not answered its challenge: more than 64 are waiting");
+    let log = d.wait_log("RSWSGI0403:");
+    assert!(log.contains("more than 64 are waiting"), "{log}");
     let r = d.connect().request(&env(&d, "/", &[]), None);
     assert!(r.ended && r.text() == "Hello, world!", "{r:?}");
     // The oldest were closed by the daemon; the newest still wait.
@@ -343,7 +342,8 @@ fn missing_callable_and_broken_script() {
     let d = Daemon::start(HELLO, &["--callable", "nope"]);
     let r = d.connect().request(&env(&d, "/", &[]), None);
     assert!(r.error.is_some() && !r.head, "{r:?}");
-    d.wait_log("no callable 'nope' in");
+    let log = d.wait_log("RSWSGI0505:");
+    assert!(log.contains("'nope'"), "{log}");
     // The request may name its callable.
     let e = env(&d, "/", &[("mod_wsgi.callable_object", b"application")]);
     let r = d.connect().request(&e, None);
@@ -368,7 +368,7 @@ fn missing_callable_and_broken_script() {
     }
     let r = d.connect().request(&e, None);
     assert!(r.error.is_some(), "{r:?}");
-    d.wait_log("cannot read WSGI script");
+    d.wait_log("RSWSGI0504:");
 }
 
 const SLOW: &str = include_str!("apps/slow.py");

@@ -60,4 +60,5 @@ fn a_daemon_that_cannot_start_reports_it_once() {
         "{got:?}\n{}",
         d.log()
     );
+    assert!(d.log().contains("RSWSGI0413:"), "{}", d.log());
 }

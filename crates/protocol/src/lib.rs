@@ -43,6 +43,8 @@
 //! [`daemon_spec`] is the daemon's command line, which the supervisor writes and the daemon
 //! reads.
 //!
+//! [`codes`] are the stable error codes every operator-facing log line carries.
+//!
 //! [`startup`] is the other contract a daemon keeps: the one line it logs when its start-up is
 //! over, which `express` reads.
 
@@ -50,6 +52,7 @@
 
 pub mod auth;
 pub mod carriers;
+pub mod codes;
 pub mod daemon_spec;
 pub mod encode;
 pub mod frame;
@@ -62,6 +65,7 @@ pub mod stats;
 pub mod stream;
 
 pub use auth::{AuthError, Secret};
+pub use codes::Code;
 pub use daemon_spec::{DaemonSpec, LogLevel, ScriptOwner, SpecError};
 pub use encode::{
     body_header, encode_body, encode_body_end, encode_body_file, encode_body_ring, encode_error,

@@ -11,6 +11,7 @@
 //! its pages back (`MADV_REMOVE`, which punches them out of the memfd for both processes), so
 //! idle connections hold no ring memory; the next large block faults fresh pages in.
 
+use rswsgi_protocol::Code;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
@@ -82,7 +83,10 @@ impl Conn {
                 }
                 Err(e) => {
                     let why = "large response blocks go through the socket";
-                    tracing::warn!("no response ring for a connection ({e}): {why}");
+                    tracing::warn!(
+                        "{}: no response ring for a connection ({e}): {why}",
+                        Code::NoResponseRing
+                    );
                     RingState::Unavailable
                 }
             };

@@ -125,6 +125,7 @@ flags! {
     RECEIVE_BUFFER_SIZE = value("--receive-buffer-size", "BYTES", "SO_RCVBUF of each accepted connection");
     STACK_SIZE = value("--stack-size", "BYTES", "Stack size of the worker threads");
     SWITCH_INTERVAL = value("--switch-interval", "S", "sys.setswitchinterval() at start-up");
+    SLOW_REQUESTS = value("--slow-requests", "S", "Log requests that run longer than this many seconds (0: every one)");
     SCRIPT_USER = value("--script-user", "UID", "Only load scripts owned by this uid");
     SCRIPT_GROUP = value("--script-group", "GID", "Only load scripts of this gid");
     RESTRICT_STDIN = switch("--restrict-stdin", "sys.stdin raises OSError on any use");

@@ -164,6 +164,8 @@ pub struct DaemonSpec {
     pub stack_size: Option<u64>,
     /// `--switch-interval`: `sys.setswitchinterval()`, positive seconds.
     pub switch_interval: Option<f64>,
+    /// `--slow-requests`: log a request that runs longer than this many seconds (at least 0).
+    pub slow_requests: Option<f64>,
     /// `--script-user` / `--script-group`: the owner rule for loaded scripts.
     pub script_owner: Option<ScriptOwner>,
     /// `--restrict-stdin`: `sys.stdin` raises OSError on any use.
@@ -219,6 +221,7 @@ impl DaemonSpec {
             receive_buffer_size: None,
             stack_size: None,
             switch_interval: None,
+            slow_requests: None,
             script_owner: None,
             restrict_stdin: false,
             restrict_stdout: false,
@@ -269,6 +272,7 @@ impl DaemonSpec {
         a.opt(RECEIVE_BUFFER_SIZE, self.receive_buffer_size);
         a.opt(STACK_SIZE, self.stack_size);
         a.opt(SWITCH_INTERVAL, self.switch_interval);
+        a.opt(SLOW_REQUESTS, self.slow_requests);
         match self.script_owner {
             Some(ScriptOwner::User(uid)) => a.value(SCRIPT_USER, uid),
             Some(ScriptOwner::Group(gid)) => a.value(SCRIPT_GROUP, gid),

@@ -130,6 +130,7 @@ impl DaemonSpec {
             }
             STACK_SIZE => self.stack_size = Some(v.in_range(1, u64::from(MAX_SIZE))?),
             SWITCH_INTERVAL => self.switch_interval = Some(v.switch_interval()?),
+            SLOW_REQUESTS => self.slow_requests = Some(v.seconds_at_least_0()?),
             SCRIPT_USER => self.script_owner = Some(ScriptOwner::User(v.number()?)),
             SCRIPT_GROUP => self.script_owner = Some(ScriptOwner::Group(v.number()?)),
             APACHE_VERSION => self.apache_version = Some(v.version()?),
@@ -205,6 +206,14 @@ impl Value {
             return Err(self.invalid(format!("{n} is not in {min}..={max}")));
         }
         Ok(n)
+    }
+
+    /// A number of seconds of at least 0 (`--slow-requests`).
+    fn seconds_at_least_0(&self) -> Result<f64, SpecError> {
+        match self.text()?.parse::<f64>() {
+            Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+            _ => Err(self.invalid("expected a number of seconds of at least 0")),
+        }
     }
 
     /// A positive number of seconds.

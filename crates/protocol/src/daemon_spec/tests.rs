@@ -57,6 +57,7 @@ fn full() -> DaemonSpec {
         receive_buffer_size: Some(65536),
         stack_size: Some(524_288),
         switch_interval: Some(0.005),
+        slow_requests: Some(2.5),
         script_owner: Some(ScriptOwner::Group(100)),
         restrict_stdin: true,
         restrict_stdout: true,
@@ -210,6 +211,7 @@ fn bad_command_lines_are_refused() {
         invalid(with(&["--switch-interval", "inf"])),
         "--switch-interval"
     );
+    assert_eq!(invalid(with(&["--slow-requests", "-1"])), "--slow-requests");
     assert_eq!(
         invalid(with(&["--apache-version", "2.4"])),
         "--apache-version"

@@ -1,5 +1,6 @@
 //! The callbacks a native handler uses for one request, backed by the module connection.
 
+use rswsgi_protocol::Code;
 use std::ffi::c_void;
 
 use rswsgi::abi::{status, Bytes, HostRequest, Pair};
@@ -74,7 +75,11 @@ pub fn serve(h: &Handler, req: &Request, io: &RequestIo) {
             }
         }
         (_, Some(msg)) => {
-            tracing::error!("native handler error for {}: {msg}", req.url());
+            tracing::error!(
+                "{}: native handler error for {}: {msg}",
+                Code::NativeHandlerError,
+                req.url()
+            );
             let _ = io.fail(&msg);
         }
         (status::PANICKED, None) => {

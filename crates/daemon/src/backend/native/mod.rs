@@ -7,6 +7,7 @@
 mod host;
 mod load;
 
+use rswsgi_protocol::Code;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,18 +76,22 @@ impl Backend for NativeBackend {
                  give the auth or dispatch script a Python group with process-group=",
                 String::from_utf8_lossy(kind)
             );
-            tracing::error!("{msg}");
+            tracing::error!("{}: {msg}", Code::NativeHandlerError);
             let _ = io.fail(&msg);
             return;
         }
         match self.handler_for(req) {
             Ok(h) => host::serve(&h, req, io),
             Err(e @ LoadError::Refused(_)) => {
-                tracing::error!("{e} (request for {}; answered 403)", req.url());
+                tracing::error!(
+                    "{}: {e} (request for {}; answered 403)",
+                    Code::ScriptRefused,
+                    req.url()
+                );
                 let _ = io.forbid(&e.to_string());
             }
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!("{}: {e}", Code::NativeHandlerError);
                 let _ = io.fail(&e.to_string());
             }
         }

@@ -1,6 +1,7 @@
 //! Running the application for one request: find it, build the environ, call it, send what it
 //! returns, always `close()` the result, and turn failures into log lines and `Error` frames.
 
+use rswsgi_protocol::Code;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,28 +46,41 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
         Ok(Some(call)) => return super::hook::serve(py, backend, req, call, io),
         Ok(None) => {}
         Err(e) => {
-            tracing::error!("bad hook call for {}: {e}", req.url());
+            tracing::error!(
+                "{}: bad hook call for {}: {e}",
+                Code::BadHookCall,
+                req.url()
+            );
             fail(py, io, &e.to_string());
             return;
         }
     }
     let Some(script) = script_path(backend, req) else {
         tracing::error!(
-            "request for {} names no WSGI script (SCRIPT_FILENAME)",
+            "{}: request for {} names no WSGI script (SCRIPT_FILENAME)",
+            Code::NoScript,
             req.url()
         );
         fail(py, io, "no WSGI script for this request");
         return;
     };
     if let Err(refused) = backend.config.policy.check(&script) {
-        tracing::error!("{refused} (request for {})", req.url());
+        tracing::error!(
+            "{}: {refused} (request for {})",
+            Code::ScriptRefused,
+            req.url()
+        );
         fail(py, io, &refused.to_string());
         return;
     }
     let module = match backend.scripts.get(py, &script) {
         Ok(m) => m,
         Err(e @ LoadError::Refused(_)) => {
-            tracing::error!("{e} (request for {}; answered 403)", req.url());
+            tracing::error!(
+                "{}: {e} (request for {}; answered 403)",
+                Code::ScriptRefused,
+                req.url()
+            );
             let _ = py.detach(|| io.forbid(&e.to_string()));
             return;
         }
@@ -90,7 +104,7 @@ pub fn serve(py: Python<'_>, backend: &WsgiBackend, req: &Request, io: &RequestI
         Ok(Some(app)) => app,
         Ok(None) => {
             let msg = format!("no callable '{callable}' in {}", script.display());
-            tracing::error!("{msg}");
+            tracing::error!("{}: {msg}", Code::CallableMissing);
             fail(py, io, &msg);
             return;
         }

@@ -5,6 +5,7 @@ use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use rswsgi_protocol::Code;
 
 use super::interp::support;
 
@@ -151,5 +152,5 @@ pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
 /// Logs `context` followed by the traceback of `err`.
 pub fn log_exception(py: Python<'_>, err: &PyErr, context: &str) {
     let text = format_exception(py, err);
-    tracing::error!("{context}\n{}", text.trim_end());
+    tracing::error!("{}: {context}\n{}", Code::AppException, text.trim_end());
 }

@@ -4,6 +4,7 @@
 //! goes back as the headers of a 200 response, or a failure as an `Error` frame (the module
 //! answers 500).
 
+use rswsgi_protocol::Code;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
@@ -36,7 +37,11 @@ pub fn serve(
             py.detach(|| io.finish(Some(&head), b""))
         }
         Err(message) => {
-            tracing::error!("{message} (request for {})", req.url());
+            tracing::error!(
+                "{}: {message} (request for {})",
+                Code::DaemonHookFailed,
+                req.url()
+            );
             py.detach(|| io.fail(&message))
         }
     };

@@ -1,5 +1,6 @@
 //! Starting the interpreter: Python home or virtualenv, `sys.path`, the support module.
 
+use rswsgi_protocol::Code;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -122,7 +123,8 @@ fn setup(
             .extract()?;
         if !site_packages.is_dir() {
             tracing::warn!(
-                "virtualenv {} has no {}",
+                "{}: virtualenv {} has no {}",
+                Code::VirtualenvIncomplete,
                 home.display(),
                 site_packages.display()
             );
@@ -165,7 +167,10 @@ pub fn run_atexit() {
             .import("atexit")
             .and_then(|m| m.call_method0("_run_exitfuncs"))
         {
-            tracing::error!("running atexit handlers failed: {e}");
+            tracing::error!(
+                "{}: running atexit handlers failed: {e}",
+                Code::AtexitFailed
+            );
         }
     });
 }

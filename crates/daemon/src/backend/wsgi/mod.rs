@@ -26,6 +26,7 @@ mod response;
 mod script;
 mod strings;
 
+use rswsgi_protocol::Code;
 use std::path::PathBuf;
 
 use pyo3::prelude::*;
@@ -176,7 +177,10 @@ impl Backend for WsgiBackend {
             match files {
                 Ok(files) => files.into_iter().map(PathBuf::from).collect(),
                 Err(e) => {
-                    tracing::warn!("reload-on-changes: cannot list the modules' files: {e}");
+                    tracing::warn!(
+                        "{}: reload-on-changes: cannot list the modules' files: {e}",
+                        Code::ReloadListFailed
+                    );
                     Vec::new()
                 }
             }

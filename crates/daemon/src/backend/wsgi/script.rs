@@ -1,6 +1,7 @@
 //! WSGI script files, loaded as modules once per process (like mod_wsgi: the module name is
 //! derived from the file's path, its code is compiled with the real file name).
 
+use rswsgi_protocol::Code;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -44,7 +45,9 @@ impl LoadError {
     /// Logs the error: one line for an unreadable file, the traceback for a Python error.
     pub fn log(&self, py: Python<'_>) {
         match self {
-            LoadError::Read { .. } | LoadError::Refused(_) => tracing::error!("{self}"),
+            LoadError::Read { .. } | LoadError::Refused(_) => {
+                tracing::error!("{}: {self}", Code::ScriptLoadFailed)
+            }
             LoadError::Python { err, .. } => log_exception(py, err, &self.to_string()),
         }
     }
