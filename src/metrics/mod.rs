@@ -16,6 +16,7 @@ pub mod render;
 mod sockdiag;
 pub mod status;
 
+use rswsgi_protocol::Code;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
@@ -82,7 +83,8 @@ pub fn begin_generation(carried: Option<OwnedFd>) {
         Some(Ok(m)) => Ok(m),
         Some(Err(e)) => {
             tracing::warn!(
-                "the statistics carried over the restart are unusable ({e}); starting from zero"
+                "{}: the statistics carried over the restart are unusable ({e}); starting from zero",
+                Code::StatsCarriedUnusable
             );
             Mapping::create("rswsgi-stats", ModuleArea::SIZE)
         }
@@ -91,7 +93,10 @@ pub fn begin_generation(carried: Option<OwnedFd>) {
     let module = match module {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!("no statistics area ({e}): the metrics endpoint counts nothing");
+            tracing::error!(
+                "{}: no statistics area ({e}): the metrics endpoint counts nothing",
+                Code::StatsAreaMissing
+            );
             return;
         }
     };
@@ -119,7 +124,10 @@ pub fn add_group(
     let area = match area {
         Ok(a) => a,
         Err(e) => {
-            tracing::warn!("daemon group '{name}': no statistics area ({e})");
+            tracing::warn!(
+                "{}: daemon group '{name}': no statistics area ({e})",
+                Code::GroupStatsMissing
+            );
             return None;
         }
     };

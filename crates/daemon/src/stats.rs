@@ -3,6 +3,7 @@
 //! listens, and why it exits. Every update is a relaxed atomic store or add; without
 //! `--stats-fd` (or with every slot taken) nothing is counted.
 
+use rswsgi_protocol::Code;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -22,7 +23,10 @@ pub fn init(fd: RawFd, threads: u32) {
     let len = std::num::NonZeroUsize::new(GroupArea::SIZE).expect("area size");
     let size_ok = nix::sys::stat::fstat(&fd).is_ok_and(|st| st.st_size as usize >= GroupArea::SIZE);
     if !size_ok {
-        tracing::warn!("--stats-fd is not a statistics area of the expected size; not counting");
+        tracing::warn!(
+            "{}: --stats-fd is not a statistics area of the expected size; not counting",
+            Code::StatsFdInvalid
+        );
         return;
     }
     // SAFETY: a shared mapping of a file at least `len` bytes long (checked above, and the
@@ -41,7 +45,10 @@ pub fn init(fd: RawFd, threads: u32) {
     let ptr = match mapped {
         Ok(p) => p,
         Err(e) => {
-            tracing::warn!("cannot map the statistics area: {e}; not counting");
+            tracing::warn!(
+                "{}: cannot map the statistics area: {e}; not counting",
+                Code::StatsMapFailed
+            );
             return;
         }
     };
@@ -51,7 +58,10 @@ pub fn init(fd: RawFd, threads: u32) {
         Some(slot) => {
             let _ = SLOT.set(slot);
         }
-        None => tracing::warn!("every slot of the group's statistics area is taken; not counting"),
+        None => tracing::warn!(
+            "{}: every slot of the group's statistics area is taken; not counting",
+            Code::StatsSlotsFull
+        ),
     }
 }
 

@@ -116,6 +116,13 @@ codes! {
     DumpableChildren = 209,
     /// Starting the daemon processes failed.
     StartFailed = 210,
+    /// The statistics area carried over a graceful restart cannot be used; counting restarts
+    /// from zero.
+    StatsCarriedUnusable = 211,
+    /// The module's statistics area could not be created: the metrics endpoint counts nothing.
+    StatsAreaMissing = 212,
+    /// A daemon group's statistics area could not be created: its daemons are not counted.
+    GroupStatsMissing = 213,
 
     // 03xx: configuration checks.
     /// The configuration cannot be carried out.
@@ -174,6 +181,12 @@ codes! {
     VirtualenvIncomplete = 422,
     /// `reload-on-changes` cannot list the modules' files.
     ReloadListFailed = 423,
+    /// `--stats-fd` is not a statistics area of the expected size.
+    StatsFdInvalid = 424,
+    /// The daemon cannot map its group's statistics area.
+    StatsMapFailed = 425,
+    /// Every process slot of the group's statistics area is taken.
+    StatsSlotsFull = 426,
 
     // 05xx: the application, as the daemon sees it.
     /// The application raised (the traceback follows, uncoded).
