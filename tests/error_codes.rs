@@ -1,0 +1,95 @@
+//! Operator lines that only unusual conditions produce, each provoked for real through express
+//! and matched by its code (`docs/errors.md`):
+//! - `RSWSGI0208`: a stop kills a daemon that is still serving past `--shutdown-timeout`;
+//! - `RSWSGI0117`: a request whose head is larger than the protocol carries gets 431.
+
+mod common;
+
+use std::thread;
+use std::time::Duration;
+
+use common::express::Express;
+use common::{http, procs};
+
+const APP: &str = r#"
+import time
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/hang':
+        open(environ['HANG_MARK'], 'w').close()
+        time.sleep(60)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok\n']
+"#;
+
+#[test]
+fn a_stop_kills_a_daemon_still_serving_past_shutdown_timeout() {
+    let stage = common::Stage::new("code-0208");
+    // A directory the daemon's user may write its mark into (not above the socket
+    // directory, which must stay unwritable to others).
+    let marks = stage.subdir("marks");
+    std::fs::set_permissions(&marks, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mark = marks.join("hanging");
+    let script = stage.write("app/wsgi.py", APP);
+    // The harness passes --shutdown-timeout 3; the daemon's own graceful timeout (15 s by
+    // default) is longer, so it is httpd's parent that gives up on it.
+    let mut e = Express::start_script(
+        stage,
+        script,
+        &[
+            "--setenv",
+            "HANG_MARK",
+            mark.to_str().unwrap(),
+            "--processes",
+            "1",
+        ],
+    );
+    e.wait_serving();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], e.port));
+    let hung = thread::spawn(move || http::get(addr, "/hang"));
+    assert!(
+        procs::wait_until(Duration::from_secs(20), || mark.exists()),
+        "the request never reached the application:\n{}",
+        e.logs()
+    );
+    // SAFETY: kill has no memory-safety preconditions; express is this test's child.
+    unsafe { libc::kill(e.child.id() as i32, libc::SIGTERM) };
+    let status = e.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", e.logs());
+    let text = e.error_log();
+    assert!(
+        text.contains("RSWSGI0208"),
+        "no RSWSGI0208 after stopping with a request in flight:\n{text}"
+    );
+    // The client's request was cut off, never answered as if it had succeeded.
+    assert!(!matches!(hung.join().unwrap(), Ok(r) if r.status == 200 && r.complete));
+}
+
+#[test]
+fn a_request_head_past_the_protocol_limit_gets_431() {
+    let stage = common::Stage::new("code-0117");
+    // Apache itself would refuse such headers first; raise its limits so the module sees them.
+    let conf = stage.write(
+        "limits.conf",
+        "LimitRequestFieldSize 200000\nLimitRequestFields 200\n",
+    );
+    let script = stage.write("app/wsgi.py", APP);
+    let mut e = Express::start_script(stage, script, &["--include-file", conf.to_str().unwrap()]);
+    e.wait_serving();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], e.port));
+    // 12 headers of 100 KB: 1.2 MB of environ, over the 1 MiB a request head may carry.
+    let value = "v".repeat(100_000);
+    let names: Vec<String> = (0..12).map(|i| format!("X-Big-{i}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+    let r = http::request(addr, "GET", "/", &headers, None).expect("request");
+    assert_eq!(r.status, 431, "{}", e.logs());
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || e
+            .error_log()
+            .contains("RSWSGI0117")),
+        "{}",
+        e.logs()
+    );
+    // A normal request still works.
+    assert_eq!(e.get("/").map(|r| r.status), Some(200));
+}
