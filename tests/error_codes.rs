@@ -1,7 +1,8 @@
 //! Operator lines that only unusual conditions produce, each provoked for real through express
 //! and matched by its code (`docs/errors.md`):
 //! - `RSWSGI0208`: a stop kills a daemon that is still serving past `--shutdown-timeout`;
-//! - `RSWSGI0117`: a request whose head is larger than the protocol carries gets 431.
+//! - `RSWSGI0117`: a request whose head is larger than the protocol carries gets 431;
+//! - `RSWSGI0111`: a script handled through `.htaccess` that names no daemon group is a 500.
 
 mod common;
 
@@ -92,4 +93,34 @@ fn a_request_head_past_the_protocol_limit_gets_431() {
     );
     // A normal request still works.
     assert_eq!(e.get("/").map(|r| r.status), Some(200));
+}
+
+/// `RSWSGI0111`: with `WSGIRestrictEmbedded On` there is no implicit group, so a file handled
+/// by `wsgi-script` through an `.htaccess` (which the start-up checks do not read) names no
+/// daemon group: a 500 and the line, never Python inside Apache.
+#[test]
+fn a_script_that_names_no_daemon_group_is_a_500() {
+    let stage = common::Stage::new("code-0111");
+    let site = stage.subdir("site");
+    stage.write("site/hello.wsgi", APP);
+    stage.write(
+        "site/.htaccess",
+        "Options +ExecCGI\nAddHandler wsgi-script .wsgi\n",
+    );
+    let srv = common::TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIRestrictEmbedded On")
+        .directive(&format!("Alias /site {}", site.display()))
+        .directive(&format!("<Directory {}>", site.display()))
+        .directive("  AllowOverride FileInfo Options")
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    let r = srv.get("/site/hello.wsgi");
+    assert_eq!(r.status, 500, "{}", srv.logs());
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || srv.logs().contains("RSWSGI0111")),
+        "{}",
+        srv.logs()
+    );
 }
