@@ -2,7 +2,8 @@
 //! and matched by its code (`docs/errors.md`):
 //! - `RSWSGI0208`: a stop kills a daemon that is still serving past `--shutdown-timeout`;
 //! - `RSWSGI0117`: a request whose head is larger than the protocol carries gets 431;
-//! - `RSWSGI0111`: a script handled through `.htaccess` that names no daemon group is a 500.
+//! - `RSWSGI0111`: a script handled through `.htaccess` that names no daemon group is a 500;
+//! - `RSWSGI0119`: an access script with no daemon group to run in is a 500, never a grant.
 
 mod common;
 
@@ -120,6 +121,40 @@ fn a_script_that_names_no_daemon_group_is_a_500() {
     assert_eq!(r.status, 500, "{}", srv.logs());
     assert!(
         procs::wait_until(Duration::from_secs(5), || srv.logs().contains("RSWSGI0111")),
+        "{}",
+        srv.logs()
+    );
+}
+
+/// `RSWSGI0119`: an access script set in an `.htaccess` where no daemon group applies (and
+/// `WSGIRestrictEmbedded On`, so no implicit one) has nowhere to run: a 500 and the line,
+/// never a grant.
+#[test]
+fn an_access_script_with_no_daemon_group_is_a_500() {
+    let stage = common::Stage::new("code-0119");
+    let site = stage.subdir("site");
+    stage.write("site/page.txt", "static page\n");
+    let access = stage.write(
+        "access.py",
+        "def allow_access(environ, host):\n    return True\n",
+    );
+    stage.write(
+        "site/.htaccess",
+        &format!("WSGIAccessScript {}\n", access.display()),
+    );
+    let srv = common::TestServer::builder("tests/apps/site_probe.py")
+        .mount_point("/app")
+        .directive("WSGIRestrictEmbedded On")
+        .directive(&format!("Alias /site {}", site.display()))
+        .directive(&format!("<Directory {}>", site.display()))
+        .directive("  AllowOverride AuthConfig")
+        .directive("  Require all granted")
+        .directive("</Directory>")
+        .start();
+    let r = srv.get("/site/page.txt");
+    assert_eq!(r.status, 500, "{}", srv.logs());
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || srv.logs().contains("RSWSGI0119")),
         "{}",
         srv.logs()
     );

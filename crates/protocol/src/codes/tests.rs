@@ -133,7 +133,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0113", "no test provokes it yet"),
     ("RSWSGI0114", "no test provokes it yet"),
     ("RSWSGI0115", "no test provokes it yet"),
-    ("RSWSGI0119", "no test provokes it yet"),
     ("RSWSGI0124", "a panic in the module is a bug: nothing a test sends provokes one"),
     ("RSWSGI0201", "needs httpd not running as root; the e2e tests run as root here"),
     ("RSWSGI0203", "needs httpd not running as root; the e2e tests run as root here"),
