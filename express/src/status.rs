@@ -28,7 +28,7 @@ pub struct StatusOptions {
     /// Serve Apache's /server-status (ExtendedStatus On, with a section per daemon group) to localhost only.
     #[arg(long)]
     pub server_status: bool,
-    /// While PATH exists, the metrics endpoint's ?health answers 503 (draining) [default: <server-root>/drain].
+    /// While PATH exists, the metrics endpoint's ?health answers 503 (draining) [default: the file drain in the server root].
     #[arg(long, value_name = "PATH")]
     pub health_drain_file: Option<PathBuf>,
 }
