@@ -3,7 +3,8 @@
 //! - `RSWSGI0208`: a stop kills a daemon that is still serving past `--shutdown-timeout`;
 //! - `RSWSGI0117`: a request whose head is larger than the protocol carries gets 431;
 //! - `RSWSGI0111`: a script handled through `.htaccess` that names no daemon group is a 500;
-//! - `RSWSGI0119`: an access script with no daemon group to run in is a 500, never a grant.
+//! - `RSWSGI0119`: an access script with no daemon group to run in is a 500, never a grant;
+//! - `RSWSGI0422`: a virtualenv whose `site-packages` is gone is reported at start-up.
 
 mod common;
 
@@ -157,5 +158,38 @@ fn an_access_script_with_no_daemon_group_is_a_500() {
         procs::wait_until(Duration::from_secs(5), || srv.logs().contains("RSWSGI0119")),
         "{}",
         srv.logs()
+    );
+}
+
+/// `RSWSGI0422`: a virtualenv of the daemon's Python whose `site-packages` is gone still
+/// serves (a script needing none of its packages), and the start-up says why its packages
+/// will not be found.
+#[test]
+fn a_virtualenv_without_site_packages_is_reported() {
+    let stage = common::Stage::new("code-0422");
+    let venv = stage.dir.join("venv");
+    let made = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("python3 -m venv (Debian's python3-venv)");
+    assert!(made.success());
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_dir_all(lib.join("site-packages")).unwrap();
+    let script = stage.write("app/wsgi.py", APP);
+    let mut e = Express::start_script(stage, script, &["--python-home", venv.to_str().unwrap()]);
+    e.wait_serving();
+    assert_eq!(e.get("/").map(|r| r.status), Some(200), "{}", e.logs());
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || e
+            .error_log()
+            .contains("RSWSGI0422")),
+        "{}",
+        e.logs()
     );
 }

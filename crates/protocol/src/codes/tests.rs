@@ -153,7 +153,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0412", "prctl(PR_SET_DUMPABLE, 0) on itself does not fail on Linux: not provokable here"),
     ("RSWSGI0415", "setsockopt of the buffer sizes the option accepts does not fail: not provoked"),
     ("RSWSGI0416", "needs an extension holding the GIL for deadlock-timeout: no test extension does yet"),
-    ("RSWSGI0422", "no test provokes it yet"),
     ("RSWSGI0423", "no test provokes it yet"),
     ("RSWSGI0424", "needs a daemon started by hand with a wrong --stats-fd: no test does yet"),
     ("RSWSGI0425", "needs mmap to fail: not provoked"),

@@ -43,6 +43,7 @@ pub fn init(
     process: &super::ProcessFacts,
 ) -> Result<(), InitError> {
     let mut venv = None;
+    let mut virtualenv = None;
     if let Some(home) = home {
         // Checked before Python starts: a home of another version, or no Python home at all,
         // is one line here instead of CPython's fatal error or a venv whose packages are
@@ -52,9 +53,12 @@ pub fn init(
             // pyvenv.cfg and `site` sets it up as `python -m site` would: sys.prefix,
             // sys.base_prefix, sys.executable, .pth files, and system site-packages only when
             // pyvenv.cfg includes them.
-            Home::Virtualenv if set_program_name(home) => {}
+            Home::Virtualenv if set_program_name(home) => virtualenv = Some(home),
             // A venv without its bin/python: its site-packages are added by hand.
-            Home::Virtualenv => venv = Some(home),
+            Home::Virtualenv => {
+                venv = Some(home);
+                virtualenv = Some(home);
+            }
             // A real Python prefix: the interpreter finds its stdlib there. This runs before
             // any other thread exists, so changing the environment races with nothing.
             Home::Prefix => std::env::set_var("PYTHONHOME", home),
@@ -63,9 +67,26 @@ pub fn init(
     Python::initialize();
     Python::attach(|py| {
         setup(py, venv, python_path, working_dir)
+            .map(|()| warn_if_no_site_packages(py, virtualenv))
             .and_then(|()| super::modwsgi::install(py, process))
             .map_err(|e| InitError::Python(format_exception(py, &e)))
     })
+}
+
+/// Warns when the virtualenv `home` (however it was activated) has no `site-packages` for
+/// this Python: its packages would not be found.
+fn warn_if_no_site_packages(py: Python<'_>, home: Option<&Path>) {
+    let Some(home) = home else { return };
+    let v = py.version_info();
+    let site_packages = home.join(format!("lib/python{}.{}/site-packages", v.major, v.minor));
+    if !site_packages.is_dir() {
+        tracing::warn!(
+            "{}: virtualenv {} has no {}",
+            Code::VirtualenvIncomplete,
+            home.display(),
+            site_packages.display()
+        );
+    }
 }
 
 /// Makes `home`'s `bin/python3` (or `bin/python`) the interpreter's program name, before
@@ -118,17 +139,7 @@ fn setup(
     }
 
     if let Some(home) = venv {
-        let site_packages: PathBuf = module
-            .call_method1("activate_virtualenv", (home.as_os_str(),))?
-            .extract()?;
-        if !site_packages.is_dir() {
-            tracing::warn!(
-                "{}: virtualenv {} has no {}",
-                Code::VirtualenvIncomplete,
-                home.display(),
-                site_packages.display()
-            );
-        }
+        module.call_method1("activate_virtualenv", (home.as_os_str(),))?;
     }
     if !python_path.is_empty() {
         let dirs: Vec<&std::ffi::OsStr> = python_path.iter().map(|p| p.as_os_str()).collect();
