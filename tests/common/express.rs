@@ -203,8 +203,12 @@ impl Drop for Express {
     fn drop(&mut self) {
         if self.running() {
             for pid in self.started_pids() {
-                // Apache's children first (httpd's parent leads their process group, so
-                // killing only it would leave them running), then the process itself.
+                // Stopped first, so httpd's parent cannot fork a replacement for a child
+                // killed below (one forked after the listing would outlive it); then Apache's
+                // children (httpd's parent leads their process group, so killing only it
+                // would leave them running), then the process itself.
+                // SAFETY: kill has no memory-safety preconditions; our processes, by pid.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
                 for child in procs::children(pid) {
                     // SAFETY: kill has no memory-safety preconditions; our processes, by pid.
                     unsafe { libc::kill(child.pid, libc::SIGKILL) };
