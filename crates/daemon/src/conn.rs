@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rswsgi_protocol as proto;
-use rswsgi_protocol::{BodyKind, Frame, FrameReader, MAX_BODY_CHUNK};
+use rswsgi_protocol::{BodyKind, Frame, FrameOrBody, FrameReader, MAX_BODY_CHUNK};
 
 use crate::fork;
 use crate::gate::{self, Gate};
@@ -338,23 +338,11 @@ impl Conn {
         loop {
             proto::encode_read_body(&mut self.wbuf, self.seq, max as u32);
             self.flush(&[])?;
-            let frame = self.reader.read_frame();
-            let frame = match frame {
-                Ok(Some(f)) => f,
-                Ok(None) => {
-                    self.state.broken = true;
-                    return Err(IoError::Closed);
-                }
-                Err(e) => {
-                    self.state.broken = true;
-                    return Err(IoError::Read(e));
-                }
-            };
-            match frame {
-                Frame::Body([]) => continue,
-                Frame::Body(data) => {
-                    out.extend_from_slice(data);
-                    let n = data.len();
+            let before = out.len();
+            let frame = match self.reader.read_frame_or_body_into(out) {
+                Ok(Some(FrameOrBody::Body(0))) => continue,
+                Ok(Some(FrameOrBody::Body(n))) => {
+                    debug_assert_eq!(out.len(), before + n);
                     self.state.remaining = self.state.remaining.saturating_sub(n as u64);
                     if matches!(self.state.body, Some(BodyKind::Length(_)))
                         && self.state.remaining == 0
@@ -363,6 +351,19 @@ impl Conn {
                     }
                     return Ok(n);
                 }
+                Ok(Some(FrameOrBody::Frame(f))) => f,
+                Ok(None) => {
+                    out.truncate(before);
+                    self.state.broken = true;
+                    return Err(IoError::Closed);
+                }
+                Err(e) => {
+                    out.truncate(before);
+                    self.state.broken = true;
+                    return Err(IoError::Read(e));
+                }
+            };
+            match frame {
                 Frame::BodyEnd => {
                     self.state.body_eof = true;
                     return Ok(0);

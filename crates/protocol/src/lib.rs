@@ -80,7 +80,7 @@ pub use hook::{HookCall, HookError, HookReply};
 pub use http::{is_hop_by_hop, is_status_header};
 pub use meta::RequestMeta;
 pub use startup::{ReportError, StartupReport};
-pub use stream::{FrameReader, ReadError};
+pub use stream::{FrameOrBody, FrameReader, ReadError};
 
 /// The protocol version this build speaks.
 pub const VERSION: u16 = 4;

@@ -18,6 +18,15 @@ pub enum ReadError {
     Truncated,
 }
 
+/// What [`FrameReader::read_frame_or_body_into`] read.
+#[derive(Debug)]
+pub enum FrameOrBody<'a> {
+    /// A `Body` frame whose payload, of this many bytes, was appended to the caller's buffer.
+    Body(usize),
+    /// Any other frame.
+    Frame(Frame<'a>),
+}
+
 /// Reads whole frames from a stream, holding at most one frame plus one read's worth of bytes.
 pub struct FrameReader<R> {
     inner: R,
@@ -236,6 +245,38 @@ impl<R: Read> FrameReader<R> {
         Ok(Some(Frame::Body(&self.buf[at..at + n])))
     }
 
+    /// Like [`read_frame`](Self::read_frame), except that a `Body` frame's payload is
+    /// appended to `out`, the part not buffered yet read from the stream straight into `out`'s
+    /// spare capacity: a large body costs no copy through this reader's buffer, and the
+    /// buffer does not grow to the frame's size.
+    pub fn read_frame_or_body_into(
+        &mut self,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<FrameOrBody<'_>>, ReadError> {
+        if !self.fill(HEADER_LEN)? {
+            return Ok(None);
+        }
+        let (kind, total) = peek_header(&self.buf[self.start..self.end])?.expect("filled");
+        if kind != FrameKind::Body {
+            return Ok(self.read_frame()?.map(FrameOrBody::Frame));
+        }
+        self.start += HEADER_LEN;
+        let payload = total - HEADER_LEN;
+        let buffered = (self.end - self.start).min(payload);
+        out.reserve(payload);
+        out.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.start += buffered;
+        let left = payload - buffered;
+        if left > 0 {
+            // Nothing is buffered now: the rest comes straight from the stream.
+            let got = (&mut self.inner).take(left as u64).read_to_end(out)?;
+            if got < left {
+                return Err(ReadError::Truncated);
+            }
+        }
+        Ok(Some(FrameOrBody::Body(payload)))
+    }
+
     /// Reads the next frame. `Ok(None)` means the peer closed the stream between frames.
     pub fn read_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         if !self.fill(HEADER_LEN)? {
@@ -256,6 +297,67 @@ impl<R: Read> FrameReader<R> {
 mod tests {
     use super::*;
     use crate::{encode_body, encode_response_end};
+
+    /// Hands out `wire` a few bytes per `read`, as a socket might.
+    struct Trickle<'a> {
+        wire: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.wire.len());
+            buf[..n].copy_from_slice(&self.wire[..n]);
+            self.wire = &self.wire[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn body_payloads_go_into_the_callers_buffer_whole_and_other_frames_come_back() {
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = Vec::new();
+        encode_body(&mut wire, &big).unwrap();
+        encode_body(&mut wire, b"").unwrap();
+        encode_body(&mut wire, b"tail").unwrap();
+        encode_response_end(&mut wire, 7);
+        for step in [1, 5, 4096, 1 << 20] {
+            let mut r = FrameReader::with_buffer(Trickle { wire: &wire, step }, Vec::new());
+            let mut out = b"kept".to_vec();
+            for want in [big.len(), 0, 4] {
+                match r.read_frame_or_body_into(&mut out).unwrap() {
+                    Some(FrameOrBody::Body(n)) => assert_eq!(n, want, "step {step}"),
+                    other => panic!("step {step}: {other:?}"),
+                }
+            }
+            assert_eq!(&out[..4], b"kept");
+            assert_eq!(&out[4..4 + big.len()], &big[..], "step {step}");
+            assert_eq!(&out[4 + big.len()..], b"tail");
+            assert!(
+                r.buf.len() <= READ_CHUNK,
+                "the reader's buffer stayed small"
+            );
+            assert!(matches!(
+                r.read_frame_or_body_into(&mut out),
+                Ok(Some(FrameOrBody::Frame(Frame::ResponseEnd { seq: 7 })))
+            ));
+            assert!(matches!(r.read_frame_or_body_into(&mut out), Ok(None)));
+        }
+        // A body cut short by the peer is an error, not a short body.
+        let cut = &wire[..HEADER_LEN + 1000];
+        let mut r = FrameReader::with_buffer(
+            Trickle {
+                wire: cut,
+                step: 64,
+            },
+            Vec::new(),
+        );
+        let mut out = Vec::new();
+        assert!(matches!(
+            r.read_frame_or_body_into(&mut out),
+            Err(ReadError::Truncated)
+        ));
+    }
 
     #[test]
     fn frame_ready_tells_whether_a_read_needs_the_stream() {
