@@ -183,10 +183,10 @@ impl Downstream for ApacheDownstream<'_> {
             .map_err(|()| ClientGone)
     }
 
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BodyReadError> {
+    fn read_body(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<Option<usize>, BodyReadError> {
         let r = &mut *self.r;
         let reader = self.body.get_or_insert_with(|| BodyReader::new(r));
-        let read = reader.read(r, buf);
+        let read = reader.read(r, buf, max);
         if let (Some(g), Ok(Some(n))) = (self.counters, &read) {
             g.bytes_in.fetch_add(*n as u64, Ordering::Relaxed);
         }

@@ -31,19 +31,29 @@ impl BodyReader {
         BodyReader { bb, done: false }
     }
 
-    /// Reads up to `buf.len()` bytes: `Ok(Some(n))` with `n > 0`, `Ok(None)` at the end of the
-    /// body, or the failure. `Expect: 100-continue` is answered by the first read.
-    pub fn read(&mut self, r: &mut Request, buf: &mut [u8]) -> Result<Option<usize>, BodyError> {
+    /// Appends up to `max` bytes to `buf`, written straight into its spare capacity (no
+    /// zeroing first): `Ok(Some(n))` with `n > 0`, `Ok(None)` at the end of the body, or the
+    /// failure. `Expect: 100-continue` is answered by the first read.
+    pub fn read(
+        &mut self,
+        r: &mut Request,
+        buf: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<Option<usize>, BodyError> {
+        let max = max.max(1);
+        buf.reserve(max);
         while !self.done {
-            let mut len = buf.len();
+            let mut len = max;
             let mut eos = 0;
-            // SAFETY: live request on its serving thread; `bb` belongs to it; `buf` is valid
-            // for `len` bytes and the shim writes at most that many.
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: live request on its serving thread; `bb` belongs to it; `spare` is
+            // valid for at least `max` bytes (reserved above) and the shim writes at most
+            // `len` = `max` of them, setting `len` to how many.
             let rv = unsafe {
                 ffi::rswsgi_read_body(
                     r.as_ptr(),
                     self.bb,
-                    buf.as_mut_ptr().cast::<c_char>(),
+                    spare.as_mut_ptr().cast::<c_char>(),
                     &mut len,
                     &mut eos,
                 )
@@ -61,6 +71,10 @@ impl BodyReader {
             }
             self.done = eos != 0;
             if len > 0 {
+                let len = len.min(max);
+                // SAFETY: the shim succeeded and initialised the first `len` (at most `max`)
+                // bytes of the spare capacity, which `reserve` made at least `max` long.
+                unsafe { buf.set_len(buf.len() + len) };
                 return Ok(Some(len));
             }
         }

@@ -78,7 +78,8 @@ struct Exchange<'a, L, D> {
     down: &'a mut D,
     core: Relay,
     seq: u64,
-    /// Where request body pieces are read; grown on the first `ReadBody`.
+    /// Where request body pieces are read (never zeroed: Apache writes into its spare
+    /// capacity); it keeps its capacity from one `ReadBody` to the next.
     body: Vec<u8>,
     /// Small response blocks not passed on yet: they go out together, and always before
     /// the exchange waits for the daemon, so no block is held back.
@@ -155,14 +156,13 @@ impl<L: DaemonLink, D: Downstream> Exchange<'_, L, D> {
     /// its end (`BodyEnd`) or its failure (`Error`, and the exchange ends).
     fn answer_body(&mut self, max: u32) -> Option<Step> {
         let want = (max as usize).clamp(1, BODY_READ);
-        if self.body.len() < want {
-            self.body.resize(want, 0);
-        }
+        self.body.clear();
         let mut frame = Vec::new();
-        let sent = match self.down.read_body(&mut self.body[..want]) {
-            Ok(Some(n)) => {
-                let header = body_header(n).expect("BODY_READ is under the frame cap");
-                self.link.send(&[&header, &self.body[..n]])
+        let sent = match self.down.read_body(&mut self.body, want) {
+            Ok(Some(_)) => {
+                let header =
+                    body_header(self.body.len()).expect("BODY_READ is under the frame cap");
+                self.link.send(&[&header, &self.body])
             }
             Ok(None) => {
                 encode_body_end(&mut frame);

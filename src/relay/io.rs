@@ -164,8 +164,9 @@ pub trait Downstream {
         len: u64,
         sealed: bool,
     ) -> Result<(), ClientGone>;
-    /// Reads up to `buf.len()` bytes of the request body; `Ok(None)` at its end.
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BodyReadError>;
+    /// Appends up to `max` bytes (at least 1) of the request body to `buf`, and returns how
+    /// many; `Ok(None)` at its end.
+    fn read_body(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<Option<usize>, BodyReadError>;
     /// Ends a response whose body began: the client sees an aborted connection, never a
     /// clean end.
     fn abort(&mut self);
