@@ -6,10 +6,11 @@
 #
 # BINDIR holds `express`, `rswsgi-daemon` and the module (`libmod_rswsgi.so` or
 # `mod_rswsgi.so`), e.g. a copy of target/release of each build. PATH is one of the bench
-# app's routes (/hello, /flask, /big ...). Uses the app and virtualenv that bench/run.sh staged
-# (run `bench/run.sh --check-only` first). Starts express (2 processes x 4 threads, as run.sh),
-# warms up, then for each run drives PATH with wrk and prints, from /proc, the CPU seconds
-# (user + system) the daemons and Apache's processes spent, divided by the requests served.
+# app's routes (/hello, /flask, /big, /post with a 256 KiB body ...). Uses the app and
+# virtualenv that bench/run.sh staged (run `bench/run.sh --check-only` first). Starts express
+# (2 processes x 4 threads, as run.sh), warms up, then for each run drives PATH with wrk and
+# prints, from /proc, the CPU seconds (user + system) the daemons and Apache's processes
+# spent, divided by the requests served.
 # Interleave two builds' runs (A B A B ...) and compare the medians. Stops what it started, by
 # process group.
 set -euo pipefail
@@ -66,11 +67,17 @@ ticks() {
   echo "$t"
 }
 
-wrk -t2 -c"$CONNS" -d2s "$url" >/dev/null
+# /post sends a 256 KiB body, as run.sh's post row does (its wrk script reads BENCH_POST_BYTES).
+wrk_args=()
+if [ "$URL_PATH" = /post ]; then
+  export BENCH_POST_BYTES=${BENCH_POST_BYTES:-262144}
+  wrk_args=(-s "$(dirname "$0")/wrk/bench.lua")
+fi
+wrk -t2 -c"$CONNS" -d2s "${wrk_args[@]}" "$url" >/dev/null
 hz=$(getconf CLK_TCK)
 for i in $(seq "$RUNS"); do
   d0=$(ticks '^(rswsgi|worker|reload|ring|\(wsgi)'); a0=$(ticks '^(apache2|httpd)')
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "$url")
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "${wrk_args[@]}" "$url")
   d1=$(ticks '^(rswsgi|worker|reload|ring|\(wsgi)'); a1=$(ticks '^(apache2|httpd)')
   n=$(echo "$out" | awk '/requests in/{print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
