@@ -10,9 +10,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{http, procs, repo_root, Builder, Stage, TestServer};
+use rswsgi_express::Timeouts;
 
 /// The compiled fault library and a directory every process may create its marks in.
 struct Fault {
@@ -140,6 +141,34 @@ fn a_daemon_that_cannot_map_its_statistics_serves() {
         .start();
     served_pid(&srv);
     assert!(logged(&srv, "RSWSGI0425"), "{}", srv.logs());
+}
+
+/// `RSWSGI0404`: re-arming an idle connection in the daemon's epoll fails (`EPOLL_CTL_MOD`,
+/// op 3, the first time): that connection is closed and the module reconnects, so every
+/// request is still answered.
+#[test]
+fn a_connection_that_cannot_be_parked_is_closed_and_replaced() {
+    require!(venv);
+    let Some(f) = Fault::build("0404") else {
+        return;
+    };
+    let srv = f
+        .builder("epoll_ctl:ENOMEM,exe=rswsgi-daemon,arg=3,times=1")
+        .processes(1)
+        .threads(2)
+        .timeouts(Timeouts {
+            socket_timeout: 10,
+            ..Timeouts::default()
+        })
+        .start();
+    // Each within a few seconds: a request sent on a connection the daemon no longer watches
+    // would wait out socket-timeout instead.
+    for _ in 0..4 {
+        let began = Instant::now();
+        served_pid(&srv);
+        assert!(began.elapsed() < Duration::from_secs(5), "{}", srv.logs());
+    }
+    assert!(logged(&srv, "RSWSGI0404"), "{}", srv.logs());
 }
 
 /// `RSWSGI0405`: the daemon's epoll_wait fails (three times); it retries and serves.

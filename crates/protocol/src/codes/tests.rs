@@ -140,7 +140,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0210", "needs the supervisor's whole start to fail: not provoked"),
     ("RSWSGI0304", "a panic while reading a directive is a bug: not provokable"),
     ("RSWSGI0401", "no test provokes it yet"),
-    ("RSWSGI0404", "needs epoll_ctl on an idle connection to fail: not provoked"),
     ("RSWSGI0409", "a panic in the daemon's request handler is a bug: not provokable"),
     ("RSWSGI0416", "needs an extension holding the GIL for deadlock-timeout: no test extension does yet"),
     ("RSWSGI0423", "no test provokes it yet"),
