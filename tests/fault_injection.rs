@@ -3,6 +3,7 @@
 //! environment the daemons inherit), makes one named libc call fail with a chosen errno under
 //! the conditions of `RSWSGI_FAULT` (see the library's header). Each test asserts the code and
 //! what `docs/errors.md` says follows (the request's status, serving on, a restarted daemon).
+//! `RSWSGI0201`/`RSWSGI0203` need no fault: express run as the test user, so httpd is not root.
 
 mod common;
 
@@ -12,8 +13,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::express::Express;
 use common::{http, procs, repo_root, Builder, Stage, TestServer};
 use rswsgi_express::Timeouts;
+use std::os::unix::process::CommandExt;
 
 /// The compiled fault library and a directory every process may create its marks in.
 struct Fault {
@@ -322,4 +325,54 @@ fn unusable_carried_statistics_start_from_zero() {
     assert!(renewed, "no new daemon after the restart:\n{}", srv.logs());
     assert!(logged(&srv, "RSWSGI0211"), "{}", srv.logs());
     assert!(!srv.logs().contains("RSWSGI0212"), "{}", srv.logs());
+}
+
+/// `RSWSGI0203` and `RSWSGI0201`: httpd not running as root (express started as the test
+/// user) cannot give a group another user or its socket another owner; both are ignored with
+/// the lines, and every daemon runs as httpd's own user.
+#[test]
+fn httpd_not_root_ignores_user_and_socket_user() {
+    let venv = require!(venv);
+    require!(root);
+    let user = common::test_user().expect("root has a test user");
+    let id = rswsgi_express::Identity::lookup(&user, None).unwrap();
+    let stage = Stage::new("not-root");
+    // express (as the test user) creates its server root in here.
+    std::os::unix::fs::chown(&stage.dir, Some(id.uid), Some(id.gid)).unwrap();
+    let script = stage.copy(&repo_root().join("tests/fault/app.py"), "app/app.py", 0o644);
+    let conf = stage.write(
+        "other.conf",
+        "WSGIDaemonProcess other user=nobody socket-user=nobody threads=1\n",
+    );
+    let home = stage.dir.clone();
+    let mut e = Express::launch_with(
+        stage,
+        &home.clone(),
+        &[
+            script.to_str().unwrap(),
+            "--python-home",
+            venv.to_str().unwrap(),
+            "--include-file",
+            conf.to_str().unwrap(),
+        ],
+        |cmd| {
+            cmd.uid(id.uid).gid(id.gid).env("HOME", &home);
+        },
+    );
+    e.wait_serving();
+    assert_eq!(e.get("/").map(|r| r.status), Some(200), "{}", e.logs());
+    let log = e.error_log();
+    assert!(log.contains("RSWSGI0203"), "{}", e.logs());
+    assert!(log.contains("RSWSGI0201"), "{}", e.logs());
+    // Both groups' daemons (the application's and `other`) run as httpd's user.
+    let mut daemons = Vec::new();
+    procs::wait_until(Duration::from_secs(10), || {
+        daemons = procs::running(&e.bins.daemon);
+        daemons.len() == 2
+    });
+    assert_eq!(daemons.len(), 2, "{daemons:?}\n{}", e.logs());
+    for d in &daemons {
+        let uids = procs::status_ids(d.pid, "Uid").unwrap_or_default();
+        assert!(uids.iter().all(|&u| u == id.uid), "daemon {d:?}: {uids:?}");
+    }
 }

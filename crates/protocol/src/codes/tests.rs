@@ -134,8 +134,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0114", "no test provokes it yet"),
     ("RSWSGI0115", "no test provokes it yet"),
     ("RSWSGI0124", "a panic in the module is a bug: nothing a test sends provokes one"),
-    ("RSWSGI0201", "needs httpd not running as root; the e2e tests run as root here"),
-    ("RSWSGI0203", "needs httpd not running as root; the e2e tests run as root here"),
     ("RSWSGI0205", "no test provokes it yet"),
     ("RSWSGI0210", "needs the supervisor's whole start to fail: not provoked"),
     ("RSWSGI0304", "a panic while reading a directive is a bug: not provokable"),
