@@ -296,9 +296,11 @@ fn a_daemon_that_cannot_be_forked_is_reported() {
 
 /// `RSWSGI0211`: after a graceful restart the statistics area the previous generation kept
 /// cannot be mapped (`mmap` of the carried `rswsgi-stats` memfd fails, once, armed just
-/// before the restart): the new generation starts from zero with a new area and serves.
+/// before the restart): the new generation serves with a new area, its counters from zero
+/// (where `tests/metrics.rs` shows they otherwise carry on).
 #[test]
 fn unusable_carried_statistics_start_from_zero() {
+    const BEFORE: u64 = 40;
     require!(venv);
     let Some(f) = Fault::build("0211") else {
         return;
@@ -312,8 +314,19 @@ fn unusable_carried_statistics_start_from_zero() {
             once.display()
         ))
         .processes(1)
+        .directive("<Location /server-metrics>")
+        .directive("  SetHandler rswsgi-metrics")
+        .directive("</Location>")
         .start();
     let old = served_pid(&srv);
+    for _ in 0..BEFORE {
+        served_pid(&srv);
+    }
+    assert!(
+        procs::wait_until(Duration::from_secs(5), || served_2xx(&srv) >= BEFORE),
+        "{}",
+        srv.logs()
+    );
     assert!(!srv.logs().contains("RSWSGI0211"));
     fs::write(&armed, "").unwrap();
     // SAFETY: kill has no memory-safety preconditions; httpd is this test's child.
@@ -323,8 +336,27 @@ fn unusable_carried_statistics_start_from_zero() {
             && r.kv("pid").and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| p != old))
     });
     assert!(renewed, "no new daemon after the restart:\n{}", srv.logs());
+    assert!(once.exists(), "the fault never fired:\n{}", srv.logs());
     assert!(logged(&srv, "RSWSGI0211"), "{}", srv.logs());
     assert!(!srv.logs().contains("RSWSGI0212"), "{}", srv.logs());
+    // Counted again, from zero: the few requests since the restart, not the ones before.
+    let counted = served_2xx(&srv);
+    assert!(
+        (1..BEFORE).contains(&counted),
+        "{counted} 2xx counted after the restart"
+    );
+}
+
+/// `rswsgi_requests_total{class="2xx"}` from the metrics endpoint (0 when absent).
+fn served_2xx(srv: &TestServer) -> u64 {
+    let r = srv.get("/server-metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+        .lines()
+        .filter(|l| l.starts_with("rswsgi_requests_total{") && l.contains("class=\"2xx\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
 }
 
 /// `RSWSGI0203` and `RSWSGI0201`: httpd not running as root (express started as the test
