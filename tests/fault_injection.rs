@@ -81,6 +81,27 @@ fn served_pid(srv: &TestServer) -> i32 {
     r.kv("pid").and_then(|p| p.parse().ok()).expect("pid=")
 }
 
+/// The metrics endpoint has no sample (only `# HELP`/`# TYPE` lines) and `?health` reports
+/// no group: nothing counted, as docs/errors.md says for RSWSGI0212 and RSWSGI0213.
+fn assert_metrics_count_nothing(srv: &TestServer) {
+    let text = srv.get("/server-metrics").text();
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        samples.is_empty(),
+        "samples without a statistics area: {samples:?}"
+    );
+    let health = srv.get("/server-metrics?health");
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert!(
+        health.text().contains("0 daemon group(s)"),
+        "{}",
+        health.text()
+    );
+}
+
 /// `RSWSGI0212`: httpd's parent cannot create the module-wide statistics area; requests are
 /// served as usual (and no group area is made without it).
 #[test]
@@ -91,8 +112,13 @@ fn no_module_statistics_area_still_serves() {
     };
     let srv = f
         .builder("memfd_create:ENOMEM,exe=apache2,name=rswsgi-stats")
+        .directive("<Location /server-metrics>")
+        .directive("  SetHandler rswsgi-metrics")
+        .directive("</Location>")
         .start();
     served_pid(&srv);
+    served_pid(&srv);
+    assert_metrics_count_nothing(&srv);
     assert!(logged(&srv, "RSWSGI0212"), "{}", srv.logs());
     assert!(!srv.logs().contains("RSWSGI0213"), "{}", srv.logs());
 }
@@ -106,8 +132,13 @@ fn no_group_statistics_area_still_serves() {
     };
     let srv = f
         .builder("memfd_create:ENOMEM,exe=apache2,name=rswsgi-group-stats")
+        .directive("<Location /server-metrics>")
+        .directive("  SetHandler rswsgi-metrics")
+        .directive("</Location>")
         .start();
     served_pid(&srv);
+    served_pid(&srv);
+    assert_metrics_count_nothing(&srv);
     assert!(logged(&srv, "RSWSGI0213"), "{}", srv.logs());
     assert!(!srv.logs().contains("RSWSGI0212"), "{}", srv.logs());
 }
