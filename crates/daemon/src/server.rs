@@ -135,30 +135,22 @@ impl Server {
         // SAFETY: the descriptor belongs to `shared`, which the idle map keeps alive while it
         // is registered; closing it (dropping the last Arc) removes it from the set.
         let fd = unsafe { BorrowedFd::borrow_raw(shared.fd()) };
-        let result = match id {
-            Some(id) if fresh => {
-                self.idle.lock().insert(id, Arc::clone(&shared));
-                self.epoll
-                    .add(fd, EpollEvent::new(flags, id))
-                    .inspect_err(|_| {
-                        self.idle.lock().remove(&id);
-                    })
-            }
-            Some(id) => {
-                self.idle.lock().insert(id, shared);
-                self.epoll.modify(fd, &mut EpollEvent::new(flags, id))
-            }
-            None => {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                self.idle.lock().insert(id, Arc::clone(&shared));
-                self.epoll
-                    .add(fd, EpollEvent::new(flags, id))
-                    .inspect_err(|_| {
-                        self.idle.lock().remove(&id);
-                    })
-            }
+        let (id, fresh) = match id {
+            Some(id) => (id, fresh),
+            None => (self.next_id.fetch_add(1, Ordering::Relaxed), true),
+        };
+        let mut event = EpollEvent::new(flags, id);
+        self.idle.lock().insert(id, Arc::clone(&shared));
+        let result = if fresh {
+            self.epoll.add(fd, event)
+        } else {
+            self.epoll.modify(fd, &mut event)
         };
         if let Err(e) = result {
+            // Not watched, it would never be served again (and a request the module sends on
+            // it would wait out the socket timeout): out of the map, so that dropping `shared`
+            // closes it and the module reconnects.
+            self.idle.lock().remove(&id);
             tracing::error!(
                 "{}: cannot wait on an idle connection: {e}; closing it",
                 Code::IdleWaitFailed
