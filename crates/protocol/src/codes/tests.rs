@@ -154,11 +154,8 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0415", "setsockopt of the buffer sizes the option accepts does not fail: not provoked"),
     ("RSWSGI0416", "needs an extension holding the GIL for deadlock-timeout: no test extension does yet"),
     ("RSWSGI0423", "no test provokes it yet"),
-    ("RSWSGI0424", "needs a daemon started by hand with a wrong --stats-fd: no test does yet"),
     ("RSWSGI0425", "needs mmap to fail: not provoked"),
     ("RSWSGI0426", "needs 256 live processes in one group: not provoked"),
-    ("RSWSGI0502", "no test provokes it yet"),
-    ("RSWSGI0506", "the module never sends a malformed hook call; no fake client sends one yet"),
     ("RSWSGI0509", "CPython reports a raising atexit handler itself; the line needs running the handlers to fail"),
 ];
 
