@@ -231,6 +231,17 @@ def application(environ, start_response):
 /// the daemon accepts next have numbers past the registry: the line, and they are served.
 #[test]
 fn a_descriptor_past_the_fork_safety_registry_is_reported() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into `lim`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    assert!(
+        lim.rlim_max >= 4096,
+        "the hard descriptor limit ({}) leaves the application no room to raise its own",
+        lim.rlim_max
+    );
     let stage = Stage::new("code-0401");
     let script = stage.write("app/wsgi.py", FILLER);
     let cwd = stage.dir.clone();
