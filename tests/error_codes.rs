@@ -97,27 +97,43 @@ fn a_request_head_past_the_protocol_limit_gets_431() {
     assert_eq!(e.get("/").map(|r| r.status), Some(200));
 }
 
-/// `RSWSGI0111`: with `WSGIRestrictEmbedded On` there is no implicit group, so a file handled
-/// by `wsgi-script` through an `.htaccess` (which the start-up checks do not read) names no
-/// daemon group: a 500 and the line, never Python inside Apache.
-#[test]
-fn a_script_that_names_no_daemon_group_is_a_500() {
-    let stage = common::Stage::new("code-0111");
+/// A server with `WSGIRestrictEmbedded On` (so no implicit daemon group) and a directory
+/// `/site` whose `.htaccess` (which the start-up checks do not read) holds `htaccess`, with
+/// `AllowOverride allow`, and the `files` (name, contents) in it, staged in `stage`.
+fn htaccess_site(
+    stage: &common::Stage,
+    files: &[(&str, &str)],
+    htaccess: &str,
+    allow: &str,
+) -> common::TestServer {
     let site = stage.subdir("site");
-    stage.write("site/hello.wsgi", APP);
-    stage.write(
-        "site/.htaccess",
-        "Options +ExecCGI\nAddHandler wsgi-script .wsgi\n",
-    );
-    let srv = common::TestServer::builder("tests/apps/site_probe.py")
+    for (name, contents) in files {
+        stage.write(&format!("site/{name}"), contents);
+    }
+    stage.write("site/.htaccess", htaccess);
+    common::TestServer::builder("tests/apps/site_probe.py")
         .mount_point("/app")
         .directive("WSGIRestrictEmbedded On")
         .directive(&format!("Alias /site {}", site.display()))
         .directive(&format!("<Directory {}>", site.display()))
-        .directive("  AllowOverride FileInfo Options")
+        .directive(&format!("  AllowOverride {allow}"))
         .directive("  Require all granted")
         .directive("</Directory>")
-        .start();
+        .start()
+}
+
+/// `RSWSGI0111`: with `WSGIRestrictEmbedded On` there is no implicit group, so a file handled
+/// by `wsgi-script` through an `.htaccess` names no daemon group: a 500 and the line, never
+/// Python inside Apache.
+#[test]
+fn a_script_that_names_no_daemon_group_is_a_500() {
+    let stage = common::Stage::new("code-0111");
+    let srv = htaccess_site(
+        &stage,
+        &[("hello.wsgi", APP)],
+        "Options +ExecCGI\nAddHandler wsgi-script .wsgi\n",
+        "FileInfo Options",
+    );
     let r = srv.get("/site/hello.wsgi");
     assert_eq!(r.status, 500, "{}", srv.logs());
     assert!(
@@ -133,25 +149,16 @@ fn a_script_that_names_no_daemon_group_is_a_500() {
 #[test]
 fn an_access_script_with_no_daemon_group_is_a_500() {
     let stage = common::Stage::new("code-0119");
-    let site = stage.subdir("site");
-    stage.write("site/page.txt", "static page\n");
     let access = stage.write(
         "access.py",
         "def allow_access(environ, host):\n    return True\n",
     );
-    stage.write(
-        "site/.htaccess",
+    let srv = htaccess_site(
+        &stage,
+        &[("page.txt", "static page\n")],
         &format!("WSGIAccessScript {}\n", access.display()),
+        "AuthConfig",
     );
-    let srv = common::TestServer::builder("tests/apps/site_probe.py")
-        .mount_point("/app")
-        .directive("WSGIRestrictEmbedded On")
-        .directive(&format!("Alias /site {}", site.display()))
-        .directive(&format!("<Directory {}>", site.display()))
-        .directive("  AllowOverride AuthConfig")
-        .directive("  Require all granted")
-        .directive("</Directory>")
-        .start();
     let r = srv.get("/site/page.txt");
     assert_eq!(r.status, 500, "{}", srv.logs());
     assert!(

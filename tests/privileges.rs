@@ -315,12 +315,23 @@ fn a_daemon_user_that_does_not_exist_never_serves_and_gets_503() {
         .start();
     let r = server.get("/ghost/");
     assert_eq!(r.status, 503, "{}", server.logs());
+    // The supervisor's line at start-up (RSWSGI0205) says why; the request's (RSWSGI0113,
+    // with its client) points back to it.
+    let logs = server.logs();
+    let has = |needles: &[&str]| logs.lines().any(|l| needles.iter().all(|n| l.contains(n)));
     assert!(
-        server
-            .logs()
-            .contains("user 'rswsgi-no-such-user' does not exist"),
-        "the error log says why:\n{}",
-        server.logs()
+        has(&[
+            "RSWSGI0205: daemon group 'ghost' not started",
+            "user 'rswsgi-no-such-user' does not exist"
+        ]),
+        "the error log says why:\n{logs}"
+    );
+    assert!(
+        has(&[
+            "RSWSGI0113: daemon group 'ghost' is not running",
+            "[client 127.0.0.1:"
+        ]),
+        "the request's line:\n{logs}"
     );
     assert_eq!(
         server.get("/main/").status,

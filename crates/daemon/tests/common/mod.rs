@@ -61,6 +61,16 @@ impl Daemon {
 
     /// Like [`start`](Self::start), with a hook to adjust the command.
     pub fn start_with(script: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
+        Self::spawn(script, true, args, adjust)
+    }
+
+    /// Writes `script` as `app.py` but starts the daemon without `--script` (a group that
+    /// loads nothing at start-up; requests must name their script).
+    pub fn start_unloaded(script: &str, args: &[&str]) -> Self {
+        Self::spawn(script, false, args, |_| {})
+    }
+
+    fn spawn(script: &str, load: bool, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
         let dir = TempDir::new();
         let script_path = dir.0.join("app.py");
         fs::write(&script_path, script).expect("write script");
@@ -76,10 +86,11 @@ impl Daemon {
         let secret_fd = secret_read.as_raw_fd();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rswsgi-daemon"));
         cmd.args(["--listen-fd", "3", "--group", "test", "--processes", "1"])
-            .args(["--secret-fd", "4"])
-            .arg("--script")
-            .arg(&script_path)
-            .args(args)
+            .args(["--secret-fd", "4"]);
+        if load {
+            cmd.arg("--script").arg(&script_path);
+        }
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"));

@@ -1,0 +1,369 @@
+//! Operator lines about a daemon group's processes that only unusual conditions produce, each
+//! provoked for real through Apache or express and matched by its code (`docs/errors.md`):
+//! - `RSWSGI0210`: the daemon binary is missing, so the supervisor cannot start at all and
+//!   httpd refuses to start;
+//! - `RSWSGI0416`: an extension holds Python's GIL past `deadlock-timeout`: the daemon exits,
+//!   its request gets `RSWSGI0102`, and the group serves again;
+//! - `RSWSGI0423`: `--reload-on-changes` cannot list the modules' files (a module's
+//!   `__file__` has no file-system encoding);
+//! - `RSWSGI0401`: the application raises its descriptor limit and uses the low descriptors,
+//!   so the daemon's next connection is past the fork-safety registry;
+//! - `RSWSGI0115`: requests that waited in a daemon which then recycled are declined past
+//!   their `connect-timeout`.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::thread;
+use std::time::Duration;
+
+use common::express::Express;
+use common::{procs, Stage};
+
+/// The lines of `log` that hold every one of `needles`.
+fn lines_with<'a>(log: &'a str, needles: &[&str]) -> Vec<&'a str> {
+    log.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .collect()
+}
+
+/// Waits up to `limit` for a line of express's error log holding every one of `needles`.
+fn wait_line(e: &Express, limit: Duration, needles: &[&str]) -> String {
+    let mut found = None;
+    procs::wait_until(limit, || {
+        found = lines_with(&e.error_log(), needles)
+            .first()
+            .map(|l| l.to_string());
+        found.is_some()
+    });
+    found.unwrap_or_else(|| panic!("no line with {needles:?}:\n{}", e.logs()))
+}
+
+/// The pid of a `[pid P:tid T]` log line.
+fn line_pid(line: &str) -> i32 {
+    line.split("[pid ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line}"))
+}
+
+/// `RSWSGI0210`: the daemon binary `RSWSGIDaemonExecutable` names was removed after the
+/// configuration was written (an upgrade that removed it, say). The configuration check does
+/// not look for it; the real start fails as a whole and httpd exits, saying why.
+#[test]
+fn a_missing_daemon_binary_stops_httpd_with_its_line() {
+    require!(venv);
+    let stage = Stage::new("code-0210");
+    let bins = stage.binaries();
+    let script = stage.copy(
+        &common::repo_root().join("tests/apps/probe.py"),
+        "app/wsgi.py",
+        0o644,
+    );
+    let mut opts = rswsgi_express::ServerOptions::new(&script);
+    opts.port = common::free_port().into();
+    opts.server_root = Some(stage.dir.join("root"));
+    opts.user = common::test_user();
+    opts.module_path = Some(bins.module.clone());
+    opts.daemon_executable = Some(bins.daemon.clone());
+    opts.python_home = Some(common::test_venv());
+    let root = rswsgi_express::setup_server(&opts).unwrap_or_else(|e| panic!("{e:#}"));
+    let missing = bins.daemon.clone();
+    std::fs::remove_file(&missing).unwrap();
+    let out_path = root.dir.join("httpd.out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = rswsgi_express::httpd_command(&root)
+        .unwrap()
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    procs::wait_until(Duration::from_secs(30), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let text = format!(
+        "{}\n{}",
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        root.read_error_log()
+    );
+    if status.is_none() {
+        let pid = child.id() as i32;
+        // SAFETY: kill has no memory-safety preconditions; httpd is this test's child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let _ = child.wait();
+        procs::wait_until(Duration::from_secs(30), || {
+            procs::group_members(pid).is_empty()
+        });
+        panic!("httpd started without its daemon binary:\n{text}");
+    }
+    assert!(!status.unwrap().success(), "httpd exited 0:\n{text}");
+    let missing = missing.display().to_string();
+    assert!(
+        !lines_with(
+            &text,
+            &["RSWSGI0210: mod_rswsgi:", &missing, "does not exist"]
+        )
+        .is_empty(),
+        "{text}"
+    );
+}
+
+/// The application: `/hold` calls libc's `sleep` through `ctypes.PyDLL`, which (unlike
+/// `ctypes.CDLL`) keeps the GIL for the call, as a C extension that never releases it does.
+const GIL_HOLDER: &str = r#"
+import ctypes, os
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/hold':
+        ctypes.PyDLL('libc.so.6').sleep(30)
+    body = ('pid %d\n' % os.getpid()).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+"#;
+
+/// `RSWSGI0416`: with `--deadlock-timeout 2`, a request whose extension holds the GIL makes its
+/// daemon exit; the request fails as the daemon's death (`RSWSGI0102` with the daemon's pid),
+/// the supervisor restarts the process (`RSWSGI0207`), and the group serves again.
+#[test]
+fn a_gil_held_past_deadlock_timeout_restarts_the_daemon() {
+    let mut e = Express::start(
+        "code-0416",
+        GIL_HOLDER,
+        &["--processes", "1", "--deadlock-timeout", "2"],
+    );
+    e.wait_serving();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], e.port));
+    let held = thread::spawn(move || common::http::get(addr, "/hold"));
+    let line = wait_line(
+        &e,
+        Duration::from_secs(20),
+        &[
+            "RSWSGI0416: Python's GIL could not be obtained",
+            "deadlock-timeout",
+        ],
+    );
+    let pid = line_pid(&line);
+    // The held request ends with its daemon, never as a success.
+    let r = held.join().unwrap();
+    assert!(
+        !matches!(&r, Ok(r) if r.status == 200),
+        "{r:?}\n{}",
+        e.logs()
+    );
+    wait_line(
+        &e,
+        Duration::from_secs(10),
+        &["RSWSGI0102", &format!("(daemon pid {pid})")],
+    );
+    wait_line(
+        &e,
+        Duration::from_secs(10),
+        &[
+            &format!("RSWSGI0207: daemon process {pid} of group"),
+            "status 3",
+        ],
+    );
+    let mut served = None;
+    procs::wait_until(Duration::from_secs(20), || {
+        served = e.get("/").filter(|r| r.status == 200);
+        served.is_some()
+    });
+    let served = served.unwrap_or_else(|| panic!("the group never served again:\n{}", e.logs()));
+    assert_ne!(served.text(), format!("pid {pid}\n"), "{}", e.logs());
+}
+
+/// The application: at import, a module whose `__file__` has a lone surrogate (a name no file
+/// can have) joins `sys.modules`.
+const UNLISTABLE: &str = r#"
+import sys, types
+
+weird = types.ModuleType('weird_module')
+weird.__file__ = '/nowhere/\ud800.py'
+sys.modules['weird_module'] = weird
+
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok\n']
+"#;
+
+/// `RSWSGI0423`: `--reload-on-changes` cannot list the modules' files when one of them cannot
+/// be a file name; the line says so, and the application still serves.
+#[test]
+fn reload_on_changes_that_cannot_list_the_files_says_so() {
+    let mut e = Express::start("code-0423", UNLISTABLE, &["--reload-on-changes"]);
+    e.wait_serving();
+    let line = wait_line(
+        &e,
+        Duration::from_secs(15),
+        &["RSWSGI0423: reload-on-changes: cannot list the modules' files"],
+    );
+    assert!(line.contains("[wsgi:warn]"), "{line}");
+    assert_eq!(e.get("/").map(|r| r.status), Some(200), "{}", e.logs());
+}
+
+/// The application: `/fill` raises its soft descriptor limit past the one it started with and
+/// takes every descriptor under 1100 (kept open); `/slow` takes a second.
+const FILLER: &str = r#"
+import os, resource, time
+
+KEPT = []
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/fill':
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+        while True:
+            fd = os.open('/dev/null', os.O_RDONLY)
+            KEPT.append(fd)
+            if fd >= 1100:
+                break
+    elif environ['PATH_INFO'] == '/slow':
+        time.sleep(1)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok\n']
+"#;
+
+/// `RSWSGI0401`: the daemons start with a soft descriptor limit of 1024 (so the registry has
+/// 1024 slots); once the application raised it and took the low descriptors, the connections
+/// the daemon accepts next have numbers past the registry: the line, and they are served.
+#[test]
+fn a_descriptor_past_the_fork_safety_registry_is_reported() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into `lim`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    assert!(
+        lim.rlim_max >= 4096,
+        "the hard descriptor limit ({}) leaves the application no room to raise its own",
+        lim.rlim_max
+    );
+    let stage = Stage::new("code-0401");
+    let script = stage.write("app/wsgi.py", FILLER);
+    let cwd = stage.dir.clone();
+    let script = script.to_str().unwrap().to_string();
+    let args = [script.as_str(), "--processes", "1", "--threads", "4"];
+    let mut e = Express::launch_with(stage, &cwd, &args, |cmd| {
+        // SAFETY: between fork and exec the closure only calls setrlimit, which is
+        // async-signal-safe; it lowers this one child's soft limit (its httpd and daemons
+        // inherit it), the hard limit unchanged.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut lim = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                lim.rlim_cur = lim.rlim_cur.min(1024);
+                if lim.rlim_max < 4096 || libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::other("cannot set RLIMIT_NOFILE"));
+                }
+                Ok(())
+            });
+        }
+    });
+    e.wait_serving();
+    assert_eq!(e.get("/fill").map(|r| r.status), Some(200), "{}", e.logs());
+    assert!(
+        !e.error_log().contains("RSWSGI0401"),
+        "reported before any descriptor passed the registry:\n{}",
+        e.logs()
+    );
+    // Concurrent requests: the module opens new connections, which the daemon accepts on
+    // descriptors past 1100.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], e.port));
+    let slow: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || common::http::get(addr, "/slow")))
+        .collect();
+    for t in slow {
+        assert_eq!(
+            t.join().unwrap().ok().map(|r| r.status),
+            Some(200),
+            "{}",
+            e.logs()
+        );
+    }
+    let line = wait_line(
+        &e,
+        Duration::from_secs(10),
+        &["RSWSGI0401: descriptor", "is past the fork-safety registry"],
+    );
+    let fd: i32 = line
+        .split("descriptor ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no descriptor in {line}"));
+    assert!(fd >= 1024, "{line}");
+}
+
+/// The application: `/slow` takes two seconds.
+const SLOW: &str = r#"
+import time
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/slow':
+        time.sleep(2)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok\n']
+"#;
+
+/// `RSWSGI0115`: one worker, one request per process (`--maximum-requests 1`): while it serves
+/// a slow request, the connections it accepted meanwhile wait, and when it recycles after that
+/// request it declines them ("retry"), past their `connect-timeout` of 1 s: the line and 503.
+/// (Four requests at once: the worker accepts a connection or more before it takes the first
+/// request; those not accepted by then time out connecting instead, `RSWSGI0116`.)
+#[test]
+fn connections_declined_past_connect_timeout_get_503() {
+    let mut e = Express::start(
+        "code-0115",
+        SLOW,
+        &[
+            "--processes",
+            "1",
+            "--threads",
+            "1",
+            "--maximum-requests",
+            "1",
+            "--connect-timeout",
+            "1",
+        ],
+    );
+    e.wait_serving();
+    // The first daemon recycled after wait_serving's request; its replacement is ready.
+    assert!(
+        procs::wait_until(Duration::from_secs(20), || e
+            .error_log()
+            .matches("ready pid=")
+            .count()
+            >= 2),
+        "{}",
+        e.logs()
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], e.port));
+    let slow: Vec<_> = (0..4)
+        .map(|_| thread::spawn(move || common::http::get(addr, "/slow")))
+        .collect();
+    let statuses: Vec<_> = slow
+        .into_iter()
+        .map(|t| t.join().unwrap().ok().map(|r| r.status))
+        .collect();
+    // One is served; one at least waited in the daemon and was declined past its deadline.
+    assert!(statuses.contains(&Some(200)), "{statuses:?}\n{}", e.logs());
+    assert!(statuses.contains(&Some(503)), "{statuses:?}\n{}", e.logs());
+    let line = wait_line(
+        &e,
+        Duration::from_secs(10),
+        &[
+            "RSWSGI0115: daemon processes of group",
+            "kept shutting down for 1s",
+        ],
+    );
+    assert!(line.contains("[client 127.0.0.1:"), "{line}");
+}
