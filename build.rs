@@ -14,6 +14,7 @@ const FUNCTIONS: &[&str] = &[
     "ap_hook_translate_name",
     "ap_hook_handler",
     "ap_hook_child_init",
+    "ap_hook_monitor",
     "ap_log_error_",
     "ap_log_rerror_",
     "ap_add_common_vars",

@@ -38,6 +38,7 @@ pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
         );
         ffi::ap_hook_handler(Some(handler), none, none, middle);
         ffi::ap_hook_child_init(Some(child_init), none, none, middle);
+        ffi::ap_hook_monitor(Some(monitor), none, none, middle);
         ffi::rswsgi_register_status_hook(Some(status_hook));
         crate::auth::register(p);
     }
@@ -338,6 +339,13 @@ fn start_daemons(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Result
 unsafe extern "C" fn child_init(_: *mut ffi::apr_pool_t, _: *mut ffi::server_rec) {
     let _ = catch_unwind(supervisor::child_init);
     let _ = catch_unwind(crate::metrics::child_init);
+}
+
+/// The `monitor` hook: httpd's parent runs it from its maintenance loop (about every ten
+/// seconds).
+unsafe extern "C" fn monitor(_: *mut ffi::apr_pool_t, _: *mut ffi::server_rec) -> i32 {
+    let _ = catch_unwind(supervisor::monitor);
+    ffi::DECLINED
 }
 
 /// mod_status's `status_hook`: the daemon groups' section of `/server-status`.

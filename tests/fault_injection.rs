@@ -305,7 +305,8 @@ fn a_daemon_that_cannot_be_non_dumpable_exits() {
 /// `RSWSGI0206`: httpd's parent cannot fork a daemon (`EAGAIN`, once); the group's other
 /// daemon starts and serves. The parent's first two forks are the python-home checks of
 /// Apache's two configuration passes (`cannot run ... to check python-home`, RSWSGI0301,
-/// if they failed), so the third, daemon #1's, is the one that fails.
+/// if they failed), so the third, daemon #1's, is the one that fails; the parent forks #1
+/// again later.
 #[test]
 fn a_daemon_that_cannot_be_forked_is_reported() {
     require!(venv);
@@ -323,6 +324,12 @@ fn a_daemon_that_cannot_be_forked_is_reported() {
     served_pid(&srv);
     assert!(logged(&srv, "RSWSGI0206"), "{}", srv.logs());
     assert!(srv.logs().contains("(#2) of group"), "{}", srv.logs());
+    // httpd's monitor hook (about every ten seconds) starts #1 again: the fault was once.
+    procs::wait_until(Duration::from_secs(25), || {
+        srv.logs().contains("(#1) of group")
+    });
+    assert!(srv.logs().contains("(#1) of group"), "{}", srv.logs());
+    assert!(srv.logs().contains("trying again in"), "{}", srv.logs());
 }
 
 /// `RSWSGI0211`: after a graceful restart the statistics area the previous generation kept

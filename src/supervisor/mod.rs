@@ -113,6 +113,8 @@ struct Slot {
     index: usize,
     started: Instant,
     quick_failures: u32,
+    /// Set when its fork failed: when [`monitor`] tries again.
+    retry_at: Option<Instant>,
     /// From an earlier configuration: finishing its requests, not to be restarted.
     retiring: bool,
     /// `shutdown-timeout` of its group.
@@ -322,6 +324,7 @@ impl Supervisor {
                     index,
                     started: Instant::now(),
                     quick_failures: 0,
+                    retry_at: None,
                     retiring: false,
                     shutdown_timeout: Duration::from_secs(g.shutdown_timeout),
                 }));
@@ -351,6 +354,7 @@ impl Supervisor {
             Ok(pid) => {
                 exits::track(pid);
                 drop(held);
+                s.retry_at = None;
                 s.proc_.pid = pid;
                 s.started = Instant::now() + delay;
                 watch(s, self.pconf);
@@ -360,7 +364,18 @@ impl Supervisor {
                     g.name
                 );
             }
-            Err(e) => error!("{}: group '{}': {e}", Code::DaemonSpawnFailed, g.name),
+            Err(e) => {
+                // No process, so no exit to restart it from: the monitor hook tries again.
+                s.quick_failures += 1;
+                let wait = backoff(s.quick_failures).max(Duration::from_secs(1));
+                s.retry_at = Some(Instant::now() + wait);
+                error!(
+                    "{}: group '{}': {e}; trying again in {}s or more",
+                    Code::DaemonSpawnFailed,
+                    g.name,
+                    wait.as_secs()
+                );
+            }
         }
     }
 
@@ -438,6 +453,7 @@ impl Supervisor {
             index: 0,
             started: Instant::now(),
             quick_failures: 0,
+            retry_at: None,
             retiring: true,
             shutdown_timeout: SHUTDOWN_TIMEOUT,
         });
@@ -612,6 +628,23 @@ pub fn child_init() {
     drop(state);
     exits::uninstall();
     warn_if_dumpable();
+}
+
+/// Apache's `monitor` hook, in httpd's parent: starts again the daemons whose fork failed,
+/// once their wait is over.
+pub fn monitor() {
+    let mut state = STATE.lock();
+    let Some(sup) = state.as_mut().filter(|s| s.owner == this_process()) else {
+        return;
+    };
+    let now = Instant::now();
+    for i in 0..sup.slots.len() {
+        let s = &mut sup.slots[i];
+        if !s.retiring && s.proc_.pid == 0 && s.retry_at.is_some_and(|t| t <= now) {
+            s.retry_at = None;
+            sup.launch(i, Duration::ZERO);
+        }
+    }
 }
 
 /// Says so when this Apache child is dumpable (`CoreDumpDirectory` makes mod_unixd set that):
