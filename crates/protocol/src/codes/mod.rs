@@ -179,7 +179,7 @@ codes! {
     SlowRequest = 421,
     /// The virtual environment has no `site-packages`.
     VirtualenvIncomplete = 422,
-    /// `reload-on-changes` cannot list the modules' files.
+    /// `reload-on-changes` cannot list the modules' files, or watch one of them.
     ReloadListFailed = 423,
     /// `--stats-fd` is not a statistics area of the expected size.
     StatsFdInvalid = 424,

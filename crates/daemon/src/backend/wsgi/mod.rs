@@ -80,6 +80,8 @@ pub struct WsgiBackend {
     callable_name: Py<pyo3::types::PyString>,
     scripts: script::Scripts,
     preload_failure: Option<PreloadFailure>,
+    /// Modules whose `__file__` reload-on-changes cannot watch, already reported.
+    unwatchable: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A script that failed to load at start-up.
@@ -131,6 +133,7 @@ impl WsgiBackend {
             config,
             scripts,
             preload_failure,
+            unwatchable: Default::default(),
         })
     }
 
@@ -170,21 +173,38 @@ impl Backend for WsgiBackend {
     }
 
     fn source_files(&self) -> Vec<PathBuf> {
-        Python::attach(|py| {
-            let files = interp::support(py)
+        use std::os::unix::ffi::OsStringExt;
+        type Listing = (Vec<Vec<u8>>, Vec<(String, String)>);
+        let listing = Python::attach(|py| {
+            interp::support(py)
                 .and_then(|s| s.call_method0("module_files"))
-                .and_then(|f| f.extract::<Vec<std::ffi::OsString>>());
-            match files {
-                Ok(files) => files.into_iter().map(PathBuf::from).collect(),
-                Err(e) => {
-                    tracing::warn!(
-                        "{}: reload-on-changes: cannot list the modules' files: {e}",
-                        Code::ReloadListFailed
-                    );
-                    Vec::new()
-                }
+                .and_then(|f| f.extract::<Listing>())
+        });
+        let (files, unusable) = match listing {
+            Ok(listing) => listing,
+            Err(e) => {
+                tracing::warn!(
+                    "{}: reload-on-changes: cannot list the modules' files: {e}",
+                    Code::ReloadListFailed
+                );
+                return Vec::new();
             }
-        })
+        };
+        // Once per module: the others are watched all the same.
+        let mut reported = self.unwatchable.lock();
+        for (module, why) in unusable {
+            if reported.insert(module.clone()) {
+                tracing::warn!(
+                    "{}: reload-on-changes: cannot watch module '{module}': its __file__ is \
+                     not a file name ({why}); its changes will not be noticed",
+                    Code::ReloadListFailed
+                );
+            }
+        }
+        files
+            .into_iter()
+            .map(|f| PathBuf::from(std::ffi::OsString::from_vec(f)))
+            .collect()
     }
 
     fn interrupt(&self, thread: u64) -> bool {

@@ -121,9 +121,10 @@ def load_script(name, path, source):
 
 def module_files():
     """The source file of every module in sys.modules that has one, for reload-on-changes
-    (as mod_wsgi-express's monitor: a `.pyc`/`.pyo` stands for its `.py`)."""
-    files = []
-    for module in list(sys.modules.values()):
+    (as mod_wsgi-express's monitor: a `.pyc`/`.pyo` stands for its `.py`), as file-system
+    bytes; and (name, error) of each module whose `__file__` cannot be a file name."""
+    files, unusable = [], []
+    for name, module in list(sys.modules.items()):
         try:
             path = getattr(module, "__file__", None)
         except Exception:
@@ -132,8 +133,11 @@ def module_files():
             continue
         if path.endswith((".pyc", ".pyo")):
             path = path[:-1]
-        files.append(path)
-    return files
+        try:
+            files.append(os.fsencode(path))
+        except (UnicodeError, TypeError) as e:
+            unusable.append((str(name), "%s: %s" % (type(e).__name__, e)))
+    return files, unusable
 
 
 def format_exception(exc, tb=None):
