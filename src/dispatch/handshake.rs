@@ -67,13 +67,15 @@ fn connect(path: &str, timeout: Duration) -> std::io::Result<UnixStream> {
 
 /// Connects to `endpoint` (retrying a refused connection for up to `connect_for`), checks the
 /// daemon's uid, reads its challenge and returns the connection with the proof to send ahead
-/// of the first request. `timeout` is the connection's read and write timeout.
+/// of the first request, and how long the challenge took: the connection waited that long in
+/// the socket's queue for a daemon to accept it. `timeout` is the connection's read and write
+/// timeout.
 pub fn open(
     endpoint: &Endpoint,
     secret: &Secret,
     connect_for: Duration,
     timeout: Duration,
-) -> Result<(Link, [u8; PROOF_LEN]), OpenError> {
+) -> Result<(Link, [u8; PROOF_LEN], Duration), OpenError> {
     let mut stream = connect(&endpoint.socket, connect_for).map_err(OpenError::Connect)?;
     let cred = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
         .map_err(|e| OpenError::Handshake(format!("cannot read the daemon's credentials: {e}")))?;
@@ -86,6 +88,7 @@ pub fn open(
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
     let mut challenge = [0u8; CHALLENGE_LEN];
+    let queued = Instant::now();
     match stream.read_exact(&mut challenge) {
         Ok(()) => {}
         Err(e)
@@ -107,5 +110,5 @@ pub fn open(
         seq: 0,
         ring: None,
     };
-    Ok((link, auth::encode_proof(secret, &nonce)))
+    Ok((link, auth::encode_proof(secret, &nonce), queued.elapsed()))
 }

@@ -430,7 +430,11 @@ fn forward<T>(
     let timeout = endpoint
         .socket_timeout
         .unwrap_or_else(|| Duration::from_micros(r.server_timeout_us().max(1_000_000) as u64));
-    let deadline = Instant::now() + endpoint.connect_timeout;
+    // What `connect-timeout` bounds: the time spent connecting to the group's socket. The time
+    // a request then waits, in the socket's queue for a daemon to accept it or inside a daemon
+    // that declines it later ("retry", as it shuts down), is the daemon's `queue-timeout`'s,
+    // as under mod_wsgi, so it is added back.
+    let mut deadline = Instant::now() + endpoint.connect_timeout;
     let counters = crate::metrics::group(endpoint.stats);
     let count = |f: fn(&crate::metrics::area::GroupCounters) -> &std::sync::atomic::AtomicU64| {
         if let Some(g) = counters {
@@ -449,7 +453,8 @@ fn forward<T>(
                 (link, None)
             }
             None => match handshake::open(endpoint, &secret, left, timeout) {
-                Ok((link, proof)) => {
+                Ok((link, proof, queued)) => {
+                    deadline += queued;
                     count(|g| &g.connects);
                     (link, Some(proof))
                 }
@@ -476,8 +481,12 @@ fn forward<T>(
             Some(proof) => std::borrow::Cow::Owned([&proof[..], head].concat()),
             None => std::borrow::Cow::Borrowed(&head[..]),
         };
+        let sent = Instant::now();
         let outcome = exchange(r, &mut link, &wire);
         drop(in_use);
+        if matches!(outcome, exchange::Outcome::Retry) {
+            deadline += sent.elapsed();
+        }
         match outcome {
             exchange::Outcome::Done { value, reusable } => {
                 if reusable && pool::give_back(&endpoint.socket, link) {

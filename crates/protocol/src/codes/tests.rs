@@ -132,6 +132,8 @@ fn sources_name_codes_only_through_the_table() {
 const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0114", "unreachable: the secret is set before the supervisor's start can fail, and a \
         failed start (RSWSGI0210) makes post_config fail, so httpd exits and serves no request"),
+    ("RSWSGI0115", "a safety net: the time a request waits in the socket's queue or inside a \
+        daemon does not count against connect-timeout, and no daemon declines at once for that long"),
     ("RSWSGI0124", "a panic in the module is a bug: nothing a test sends provokes one"),
     ("RSWSGI0304", "a panic while reading a directive is a bug: not provokable"),
     ("RSWSGI0409", "a panic in the daemon's request handler is a bug: not provokable"),
