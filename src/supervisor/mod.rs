@@ -94,6 +94,9 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(crate::config::DEFAULT_SH
 static ENDPOINTS: RwLock<Option<Arc<HashMap<String, Endpoint>>>> = RwLock::new(None);
 static STATE: Mutex<Option<Supervisor>> = Mutex::new(None);
 static SECRET: RwLock<Option<Secret>> = RwLock::new(None);
+/// Whether httpd's parent ran as root (set in [`start`]; its children inherit it): only then
+/// do the children run as another user than the parent and need not be dumpable.
+static PARENT_ROOT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The endpoints of every daemon group of the current configuration.
 pub fn endpoints() -> Option<Arc<HashMap<String, Endpoint>>> {
@@ -177,6 +180,10 @@ pub fn start(
     prefix: &str,
     daemon_exe: &str,
 ) -> Result<(), String> {
+    PARENT_ROOT.store(
+        nix::unistd::geteuid().is_root(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // Registered first, so it runs after APR's other-child cleanups (pool cleanups run in
     // reverse order), when no registration points at our slots any more.
     // SAFETY: pconf is httpd's live configuration pool; the cleanup only touches STATE.
@@ -649,12 +656,15 @@ pub fn monitor() {
 
 /// Says so when this Apache child is dumpable (`CoreDumpDirectory` makes mod_unixd set that):
 /// then any process running as Apache's `User` can read the connection secret from its memory.
+/// Not when httpd runs as a user (not root): then every process, daemons included, is that
+/// user's anyway.
 fn warn_if_dumpable() {
     use std::sync::atomic::{AtomicBool, Ordering};
     static WARNED: AtomicBool = AtomicBool::new(false);
     // SAFETY: PR_GET_DUMPABLE only reads this process's flag.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } == 1;
-    if dumpable && !nix::unistd::geteuid().is_root() && !WARNED.swap(true, Ordering::Relaxed) {
+    let changed_user = PARENT_ROOT.load(Ordering::Relaxed) && !nix::unistd::geteuid().is_root();
+    if dumpable && changed_user && !WARNED.swap(true, Ordering::Relaxed) {
         warn!(
             "{}: Apache's children are dumpable (CoreDumpDirectory is set): any process \
              running as Apache's User can read the rswsgi connection secret from their memory \
