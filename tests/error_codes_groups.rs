@@ -8,6 +8,7 @@
 //!   file-system encoding (said once; the others are watched);
 //! - `RSWSGI0401`: the application raises its descriptor limit and uses the low descriptors,
 //!   so the daemon's next connection is past the fork-safety registry;
+//! - `RSWSGI0509`: running the `atexit` handlers raises as a daemon exits;
 //! - and requests that waited in a daemon which then recycled are served by its
 //!   replacements (where they once got 503 past their `connect-timeout`).
 
@@ -385,4 +386,50 @@ fn requests_that_waited_in_a_recycling_daemon_are_served_by_its_replacements() {
         "{}",
         e.logs()
     );
+}
+
+/// The application: its module replaces the function the daemon calls to run the `atexit`
+/// handlers with one that raises.
+const BROKEN_ATEXIT: &str = r#"
+import atexit
+
+def broken():
+    raise RuntimeError('no exit functions today')
+
+atexit._run_exitfuncs = broken
+
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok\n']
+"#;
+
+/// `RSWSGI0509`: running the `atexit` handlers raises as a daemon exits (here at its
+/// recycle, `--maximum-requests 1`): the line says why, and the replacement serves.
+#[test]
+fn atexit_handlers_that_cannot_run_are_reported_and_the_daemon_still_exits() {
+    let mut e = Express::start(
+        "code-0509",
+        BROKEN_ATEXIT,
+        &["--processes", "1", "--maximum-requests", "1"],
+    );
+    e.wait_serving();
+    let line = wait_line(
+        &e,
+        Duration::from_secs(15),
+        &[
+            "RSWSGI0509: running atexit handlers failed",
+            "no exit functions today",
+        ],
+    );
+    assert!(line.contains("[wsgi:error]"), "{line}");
+    assert!(
+        procs::wait_until(Duration::from_secs(20), || e
+            .error_log()
+            .matches("ready pid=")
+            .count()
+            >= 2),
+        "{}",
+        e.logs()
+    );
+    assert_eq!(e.get("/").map(|r| r.status), Some(200), "{}", e.logs());
 }

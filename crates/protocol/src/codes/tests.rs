@@ -138,7 +138,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0304", "a panic while reading a directive is a bug: not provokable"),
     ("RSWSGI0409", "a panic in the daemon's request handler is a bug: not provokable"),
     ("RSWSGI0426", "needs 256 live processes in one group: not provoked"),
-    ("RSWSGI0509", "CPython reports a raising atexit handler itself; the line needs running the handlers to fail"),
 ];
 
 #[test]
