@@ -2,6 +2,7 @@
 //! provoked on a daemon started by hand (as the supervisor starts it) and matched by its code
 //! (`docs/errors.md`):
 //! - `RSWSGI0424`: `--stats-fd` names a descriptor that is not a statistics area;
+//! - `RSWSGI0426`: every process slot of the statistics area is held already;
 //! - `RSWSGI0506`: an authenticated peer sends a hook call the daemon cannot read;
 //! - `RSWSGI0502`: an authenticated peer sends a request that names no script, to a group that
 //!   loads none (the module always names one: Apache sets `SCRIPT_FILENAME`).
@@ -48,6 +49,32 @@ fn a_stats_fd_of_the_right_size_is_not_reported() {
     let r = d.connect().request(&base_environ(&d.script, "/"), None);
     assert!(r.ended, "{r:?}\n{}", d.log());
     assert!(!d.log().contains("RSWSGI0424"), "{}", d.log());
+}
+
+/// `RSWSGI0426`: an area of the right size whose every process slot is held (by pid 1, which
+/// lives for ever): the daemon cannot claim one, says so, and serves uncounted.
+#[test]
+fn a_statistics_area_with_no_free_slot_is_reported_and_the_daemon_serves() {
+    use rswsgi_protocol::stats::{GroupArea, ProcSlot, PROC_SLOTS};
+    use std::os::unix::fs::FileExt;
+    let fd = nix::sys::memfd::memfd_create(c"stats", nix::sys::memfd::MFdFlags::empty())
+        .expect("memfd_create");
+    let file = std::fs::File::from(fd);
+    file.set_len(GroupArea::SIZE as u64).expect("size the area");
+    // `ProcSlot::pid` is its first field.
+    for i in 0..PROC_SLOTS {
+        let at = (i * std::mem::size_of::<ProcSlot>()) as u64;
+        file.write_all_at(&1i32.to_ne_bytes(), at)
+            .expect("take a slot");
+    }
+    let d = Daemon::start_with(HELLO, &["--stats-fd", "0"], |cmd| {
+        cmd.stdin(file);
+    });
+    let r = d.connect().request(&base_environ(&d.script, "/"), None);
+    assert!(r.ended, "{r:?}\n{}", d.log());
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello, world!"));
+    let log = d.wait_log("RSWSGI0426:");
+    assert!(log.contains("every slot"), "{log}");
 }
 
 /// `RSWSGI0506`: a peer that answers the challenge with the secret (as the module does) and

@@ -137,7 +137,6 @@ const NOT_YET_PRODUCED: &[(&str, &str)] = &[
     ("RSWSGI0124", "a panic in the module is a bug: nothing a test sends provokes one"),
     ("RSWSGI0304", "a panic while reading a directive is a bug: not provokable"),
     ("RSWSGI0409", "a panic in the daemon's request handler is a bug: not provokable"),
-    ("RSWSGI0426", "needs 256 live processes in one group: not provoked"),
 ];
 
 #[test]
