@@ -72,35 +72,7 @@ fn a_missing_daemon_binary_stops_httpd_with_its_line() {
     let root = rswsgi_express::setup_server(&opts).unwrap_or_else(|e| panic!("{e:#}"));
     let missing = bins.daemon.clone();
     std::fs::remove_file(&missing).unwrap();
-    let out_path = root.dir.join("httpd.out");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = rswsgi_express::httpd_command(&root)
-        .unwrap()
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut status = None;
-    procs::wait_until(Duration::from_secs(30), || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let text = format!(
-        "{}\n{}",
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
-        root.read_error_log()
-    );
-    if status.is_none() {
-        let pid = child.id() as i32;
-        // SAFETY: kill has no memory-safety preconditions; httpd is this test's child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let _ = child.wait();
-        procs::wait_until(Duration::from_secs(30), || {
-            procs::group_members(pid).is_empty()
-        });
-        panic!("httpd started without its daemon binary:\n{text}");
-    }
-    assert!(!status.unwrap().success(), "httpd exited 0:\n{text}");
+    let text = common::express::start_refused(&root);
     let missing = missing.display().to_string();
     assert!(
         !lines_with(
@@ -353,15 +325,7 @@ fn recycling_after_each_request(tag: &str, threads: &str, connect: &str) -> Expr
     args.extend(["--connect-timeout", connect]);
     let mut e = Express::start(tag, SLOW, &args);
     e.wait_serving();
-    assert!(
-        procs::wait_until(Duration::from_secs(20), || e
-            .error_log()
-            .matches("ready pid=")
-            .count()
-            >= 2),
-        "{}",
-        e.logs()
-    );
+    wait_for_replacement(&e);
     e
 }
 
@@ -422,6 +386,12 @@ fn atexit_handlers_that_cannot_run_are_reported_and_the_daemon_still_exits() {
         ],
     );
     assert!(line.contains("[wsgi:error]"), "{line}");
+    wait_for_replacement(&e);
+    assert_eq!(e.get("/").map(|r| r.status), Some(200), "{}", e.logs());
+}
+
+/// Waits until a second daemon has started (the first one's replacement) and is ready.
+fn wait_for_replacement(e: &Express) {
     assert!(
         procs::wait_until(Duration::from_secs(20), || e
             .error_log()
@@ -431,5 +401,4 @@ fn atexit_handlers_that_cannot_run_are_reported_and_the_daemon_still_exits() {
         "{}",
         e.logs()
     );
-    assert_eq!(e.get("/").map(|r| r.status), Some(200), "{}", e.logs());
 }

@@ -110,17 +110,7 @@ fn no_module_statistics_area_still_serves() {
     let Some(f) = Fault::build("0212") else {
         return;
     };
-    let srv = f
-        .builder("memfd_create:ENOMEM,exe=apache2,name=rswsgi-stats")
-        .directive("<Location /server-metrics>")
-        .directive("  SetHandler rswsgi-metrics")
-        .directive("</Location>")
-        .start();
-    served_pid(&srv);
-    served_pid(&srv);
-    assert_metrics_count_nothing(&srv);
-    assert!(logged(&srv, "RSWSGI0212"), "{}", srv.logs());
-    assert!(!srv.logs().contains("RSWSGI0213"), "{}", srv.logs());
+    serves_uncounted(&f, "rswsgi-stats", "RSWSGI0212", "RSWSGI0213");
 }
 
 /// `RSWSGI0213`: one group's statistics area cannot be made; its daemons serve, uncounted.
@@ -130,17 +120,27 @@ fn no_group_statistics_area_still_serves() {
     let Some(f) = Fault::build("0213") else {
         return;
     };
-    let srv = f
-        .builder("memfd_create:ENOMEM,exe=apache2,name=rswsgi-group-stats")
-        .directive("<Location /server-metrics>")
-        .directive("  SetHandler rswsgi-metrics")
-        .directive("</Location>")
-        .start();
+    serves_uncounted(&f, "rswsgi-group-stats", "RSWSGI0213", "RSWSGI0212");
+}
+
+/// With httpd's `memfd_create` of the area named `area` failing: requests are served, the
+/// metrics count nothing, and the line is `code`, not `other`.
+fn serves_uncounted(f: &Fault, area: &str, code: &str, other: &str) {
+    let srv =
+        with_metrics(f.builder(&format!("memfd_create:ENOMEM,exe=apache2,name={area}"))).start();
     served_pid(&srv);
     served_pid(&srv);
     assert_metrics_count_nothing(&srv);
-    assert!(logged(&srv, "RSWSGI0213"), "{}", srv.logs());
-    assert!(!srv.logs().contains("RSWSGI0212"), "{}", srv.logs());
+    assert!(logged(&srv, code), "{}", srv.logs());
+    assert!(!srv.logs().contains(other), "{}", srv.logs());
+}
+
+/// `builder` with the metrics endpoint at `/server-metrics`.
+fn with_metrics(builder: Builder) -> Builder {
+    builder
+        .directive("<Location /server-metrics>")
+        .directive("  SetHandler rswsgi-metrics")
+        .directive("</Location>")
 }
 
 /// `RSWSGI0402`: the daemon cannot make a connection's response ring; a large body still
@@ -345,17 +345,13 @@ fn unusable_carried_statistics_start_from_zero() {
     };
     let armed = f.mark("armed");
     let once = f.mark("0211");
-    let srv = f
-        .builder(&format!(
-            "mmap:ENOMEM,exe=apache2,name=rswsgi-stats,when={},once={}",
-            armed.display(),
-            once.display()
-        ))
-        .processes(1)
-        .directive("<Location /server-metrics>")
-        .directive("  SetHandler rswsgi-metrics")
-        .directive("</Location>")
-        .start();
+    let srv = with_metrics(f.builder(&format!(
+        "mmap:ENOMEM,exe=apache2,name=rswsgi-stats,when={},once={}",
+        armed.display(),
+        once.display()
+    )))
+    .processes(1)
+    .start();
     let old = served_pid(&srv);
     for _ in 0..BEFORE {
         served_pid(&srv);

@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use common::{free_port, procs, repo_root, test_user, Stage, TestServer};
-use rswsgi_express::{httpd_command, setup_server, ServerOptions, ServerRoot};
+use common::express::start_refused;
+use common::{free_port, repo_root, test_user, Stage, TestServer};
+use rswsgi_express::{setup_server, ServerOptions, ServerRoot};
 
 fn probe() -> String {
     repo_root()
@@ -44,47 +44,6 @@ fn config_test(root: &ServerRoot) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-/// Starts httpd for real and expects it to refuse: returns its output and error log, or
-/// panics (after stopping it) when it was still running after 30 s.
-fn start_refused(root: &ServerRoot) -> String {
-    let out_path = root.dir.join("httpd.out");
-    let out = File::create(&out_path).unwrap();
-    let mut child = httpd_command(root)
-        .unwrap()
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut status = None;
-    procs::wait_until(Duration::from_secs(30), || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let text = || {
-        format!(
-            "{}\n{}",
-            fs::read_to_string(&out_path).unwrap_or_default(),
-            root.read_error_log()
-        )
-    };
-    match status {
-        Some(s) => {
-            assert!(!s.success(), "httpd exited 0:\n{}", text());
-            text()
-        }
-        None => {
-            let pid = child.id() as i32;
-            // SAFETY: kill has no memory-safety preconditions; httpd is our child.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let _ = child.wait();
-            procs::wait_until(Duration::from_secs(30), || {
-                procs::group_members(pid).is_empty()
-            });
-            panic!("httpd started:\n{}", text());
-        }
-    }
 }
 
 fn assert_refused(stage: &Stage, prefix: &Path, needles: &[&str]) {

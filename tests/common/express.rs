@@ -237,3 +237,44 @@ pub fn assert_all_gone(pids: &[i32], bins: &Binaries, logs: &str) {
         bins.daemon
     );
 }
+
+/// Starts httpd for real and expects it to refuse: returns its output and error log, or
+/// panics (after stopping it) when it was still running after 30 s.
+pub fn start_refused(root: &rswsgi_express::ServerRoot) -> String {
+    let out_path = root.dir.join("httpd.out");
+    let out = File::create(&out_path).unwrap();
+    let mut child = rswsgi_express::httpd_command(root)
+        .unwrap()
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    procs::wait_until(Duration::from_secs(30), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let text = || {
+        format!(
+            "{}\n{}",
+            fs::read_to_string(&out_path).unwrap_or_default(),
+            root.read_error_log()
+        )
+    };
+    match status {
+        Some(s) => {
+            assert!(!s.success(), "httpd exited 0:\n{}", text());
+            text()
+        }
+        None => {
+            let pid = child.id() as i32;
+            // SAFETY: kill has no memory-safety preconditions; httpd is our child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let _ = child.wait();
+            procs::wait_until(Duration::from_secs(30), || {
+                procs::group_members(pid).is_empty()
+            });
+            panic!("httpd started:\n{}", text());
+        }
+    }
+}

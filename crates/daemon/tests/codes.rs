@@ -15,6 +15,16 @@ use common::{base_environ, Daemon};
 
 const HELLO: &str = include_str!("apps/hello.py");
 
+/// A memfd of a group statistics area's size, all zero (every slot free).
+fn statistics_area() -> std::fs::File {
+    let fd = nix::sys::memfd::memfd_create(c"stats", nix::sys::memfd::MFdFlags::empty())
+        .expect("memfd_create");
+    let file = std::fs::File::from(fd);
+    file.set_len(rswsgi_protocol::stats::GroupArea::SIZE as u64)
+        .expect("size the area");
+    file
+}
+
 /// `RSWSGI0424`: a descriptor that is a file of 5 bytes, not the group's statistics area (as a
 /// module and daemon of different builds would pass): the line, and the daemon still serves.
 #[test]
@@ -38,11 +48,7 @@ fn a_stats_fd_that_is_not_a_statistics_area_is_reported_and_the_daemon_serves() 
 /// above fails when the check is wrong, not only when the line is missing).
 #[test]
 fn a_stats_fd_of_the_right_size_is_not_reported() {
-    let fd = nix::sys::memfd::memfd_create(c"stats", nix::sys::memfd::MFdFlags::empty())
-        .expect("memfd_create");
-    let file = std::fs::File::from(fd);
-    file.set_len(rswsgi_protocol::stats::GroupArea::SIZE as u64)
-        .expect("size the area");
+    let file = statistics_area();
     let d = Daemon::start_with(HELLO, &["--stats-fd", "0"], |cmd| {
         cmd.stdin(file);
     });
@@ -55,12 +61,9 @@ fn a_stats_fd_of_the_right_size_is_not_reported() {
 /// lives for ever): the daemon cannot claim one, says so, and serves uncounted.
 #[test]
 fn a_statistics_area_with_no_free_slot_is_reported_and_the_daemon_serves() {
-    use rswsgi_protocol::stats::{GroupArea, ProcSlot, PROC_SLOTS};
+    use rswsgi_protocol::stats::{ProcSlot, PROC_SLOTS};
     use std::os::unix::fs::FileExt;
-    let fd = nix::sys::memfd::memfd_create(c"stats", nix::sys::memfd::MFdFlags::empty())
-        .expect("memfd_create");
-    let file = std::fs::File::from(fd);
-    file.set_len(GroupArea::SIZE as u64).expect("size the area");
+    let file = statistics_area();
     // `ProcSlot::pid` is its first field.
     for i in 0..PROC_SLOTS {
         let at = (i * std::mem::size_of::<ProcSlot>()) as u64;
