@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rswsgi_protocol as proto;
 use rswsgi_protocol::{BodyKind, Frame, FrameOrBody, FrameReader, MAX_BODY_CHUNK};
 
@@ -25,6 +25,9 @@ pub use crate::io_error::IoError;
 pub use crate::request::{Head, Request};
 pub use now::SentNow;
 
+mod behind;
+#[cfg(test)]
+mod behind_tests;
 mod now;
 mod ring;
 pub use ring::IDLE_TRIM;
@@ -43,6 +46,10 @@ struct State {
     /// `Error` has been sent.
     failed: bool,
     broken: bool,
+    /// Small blocks of the response sent so far (see `behind::HAND_OFF_AFTER`).
+    blocks: u32,
+    /// When the worker last began sending a small block of this response.
+    last_block: Option<std::time::Instant>,
 }
 
 /// A connection from the module.
@@ -57,6 +64,9 @@ pub struct Conn {
     state: State,
     /// The connection's response ring, made on its first large block.
     ring: ring::RingState,
+    /// Handed off to the flusher thread, which alone writes `wbuf` to the socket until it
+    /// hands the connection back (see `conn/behind.rs`).
+    behind: bool,
 }
 
 /// `header-buffer-size`: the largest encoded response head a daemon sends.
@@ -103,6 +113,7 @@ impl Conn {
             wbuf: Vec::with_capacity(4096),
             state: State::default(),
             ring: ring::RingState::default(),
+            behind: false,
         })
     }
 
@@ -161,6 +172,7 @@ impl Conn {
 
     fn flush(&mut self, extra: &[u8]) -> Result<(), IoError> {
         fork::exit_if_forked();
+        debug_assert!(!self.behind, "a worker wrote to a handed-off connection");
         let stream = self.reader.get_mut();
         let res = stream
             .write_all(&self.wbuf)
@@ -423,6 +435,12 @@ pub struct Shared {
     answered: std::sync::atomic::AtomicBool,
     /// The socket's descriptor, for waiting on it while it is idle.
     fd: std::os::fd::RawFd,
+    /// `Conn::behind`, readable without the lock (written only with it held).
+    behind: std::sync::atomic::AtomicBool,
+    /// Signalled when the flusher hands the connection back.
+    drained: Condvar,
+    /// Writes the flusher has made on this connection.
+    writes_behind: AtomicU64,
 }
 
 impl Shared {
@@ -436,6 +454,9 @@ impl Shared {
             current: AtomicU64::new(0),
             answered: std::sync::atomic::AtomicBool::new(false),
             fd,
+            behind: std::sync::atomic::AtomicBool::new(false),
+            drained: Condvar::new(),
+            writes_behind: AtomicU64::new(0),
         })
     }
 
@@ -518,9 +539,15 @@ impl RequestIo {
             return Err(IoError::Stale);
         }
         let mut conn = match wait {
-            true => self.shared.conn.lock(),
+            true => {
+                let mut conn = self.shared.conn.lock();
+                self.shared.wait_drained(&mut conn);
+                conn
+            }
             false => match self.shared.conn.try_lock() {
                 Some(conn) => conn,
+                // The flusher holds the lock only to swap buffers: worth waiting for.
+                None if self.shared.behind.load(Ordering::Acquire) => self.shared.conn.lock(),
                 None => return Ok(None),
             },
         };
@@ -539,8 +566,10 @@ impl RequestIo {
     /// True when the module reported that the request body could not be read from the client
     /// (it went away, sent a malformed body, or went past `LimitRequestBody`).
     pub fn body_failed(&self) -> bool {
-        self.with(|c| Ok(c.state.body_error.is_some()))
-            .unwrap_or(false)
+        // Reads state only, so it does not wait for a write in flight (see `locked`).
+        fork::exit_if_forked();
+        let conn = self.shared.conn.lock();
+        self.shared.current.load(Ordering::SeqCst) == self.seq && conn.state.body_error.is_some()
     }
 
     /// Sends `head` unless a head was already sent, then `data` (if any) as body frames.
@@ -582,6 +611,8 @@ impl RequestIo {
             return false;
         }
         match self.shared.conn.try_lock() {
+            // Handed off: the response is moving, so the request is not stuck.
+            Some(conn) if conn.behind => false,
             Some(mut conn) => conn.give_up(message).is_ok(),
             None => false,
         }
@@ -597,6 +628,7 @@ impl RequestIo {
     pub fn end(self) -> Outcome {
         fork::exit_if_forked();
         let mut conn = self.shared.conn.lock();
+        self.shared.wait_drained(&mut conn);
         self.shared.current.store(0, Ordering::SeqCst);
         conn.reader.release_buffer();
         if conn.state.broken {

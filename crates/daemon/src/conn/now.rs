@@ -2,8 +2,9 @@
 //! held: most writes to the module's socket complete at once, and handing the GIL to another
 //! thread and back for each block of a streamed response costs more than the write. Only what
 //! the socket does not take at once is waited for, with the GIL released
-//! ([`RequestIo::flush`]). Every block still reaches the socket before the application is
-//! asked for the next one (PEP 3333).
+//! ([`RequestIo::flush`]). A response that goes on streaming small blocks is handed to the
+//! write-behind thread (`conn/behind.rs`), which writes while the application makes its next
+//! block; either way no block waits for the next one (PEP 3333).
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
@@ -11,7 +12,7 @@ use std::sync::atomic::Ordering;
 use nix::errno::Errno;
 use nix::sys::socket::{send, MsgFlags};
 
-use super::{Conn, Head, IoError, RequestIo, COALESCE};
+use super::{behind, Conn, Head, IoError, RequestIo, COALESCE};
 use crate::fork;
 
 /// What [`RequestIo::send_now`] did.
@@ -26,10 +27,41 @@ pub enum SentNow {
     NotTried,
 }
 
+/// What [`Conn::send_now`] did with a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Now {
+    /// Written, or buffered for the write the flusher has in flight.
+    Sent,
+    /// Buffered with the socket full (or the flusher's buffer at its bound): wait.
+    Pending,
+    /// Buffered, and the connection is now the flusher's: queue it there.
+    HandOff,
+}
+
 impl Conn {
-    fn send_now(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<bool, IoError> {
+    fn send_now(&mut self, head: Option<&Head>, data: &[u8], end: bool) -> Result<Now, IoError> {
         self.queue(head, data, end)?;
-        self.flush_now()
+        let now = std::time::Instant::now();
+        let fast = self
+            .state
+            .last_block
+            .replace(now)
+            .is_some_and(|at| now - at < behind::FAST_BLOCK);
+        if self.behind {
+            return Ok(match self.wbuf.len() > behind::BEHIND_LIMIT {
+                true => Now::Pending,
+                false => Now::Sent,
+            });
+        }
+        self.state.blocks += 1;
+        if !end && fast && self.state.blocks > behind::HAND_OFF_AFTER && behind::available() {
+            self.behind = true;
+            return Ok(Now::HandOff);
+        }
+        Ok(match self.flush_now()? {
+            true => Now::Sent,
+            false => Now::Pending,
+        })
     }
 
     /// Sends what the socket takes of the queued bytes; true when none are left.
@@ -75,8 +107,13 @@ impl RequestIo {
             return Ok(SentNow::NotTried);
         }
         Ok(match self.locked(false, |c| c.send_now(head, data, end))? {
-            Some(true) => SentNow::All,
-            Some(false) => SentNow::Queued,
+            Some(Now::Sent) => SentNow::All,
+            Some(Now::Pending) => SentNow::Queued,
+            Some(Now::HandOff) => {
+                self.shared.behind.store(true, Ordering::Release);
+                behind::hand_off(std::sync::Arc::clone(&self.shared));
+                SentNow::All
+            }
             None => SentNow::NotTried,
         })
     }
