@@ -631,6 +631,9 @@ impl RequestIo {
         self.shared.wait_drained(&mut conn);
         self.shared.current.store(0, Ordering::SeqCst);
         conn.reader.release_buffer();
+        if conn.wbuf.is_empty() {
+            behind::trim(&mut conn.wbuf);
+        }
         if conn.state.broken {
             return Outcome::Close;
         }

@@ -42,6 +42,17 @@ pub(super) const FAST_BLOCK: std::time::Duration = std::time::Duration::from_mic
 /// Bytes a handed-off connection may buffer before the worker waits for the flusher.
 pub(super) const BEHIND_LIMIT: usize = 256 << 10;
 
+/// A write buffer grown past this while handed off is given back once drained, so idle
+/// connections (and the flusher) keep no stream's worth of memory.
+const KEEP_BUFFER: usize = 64 << 10;
+
+/// Gives back the memory of a write buffer grown past [`KEEP_BUFFER`]; call it empty.
+pub(super) fn trim(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER {
+        *buf = Vec::with_capacity(4096);
+    }
+}
+
 /// The epoll data of the flusher's wake-up eventfd (connections use their descriptor).
 const WAKE: u64 = u64::MAX;
 
@@ -189,6 +200,7 @@ fn drain(shared: &Shared, buf: &mut Vec<u8>) -> Drained {
             let mut conn = shared.conn.lock();
             if conn.wbuf.is_empty() || conn.state.broken {
                 shared.release(conn, None);
+                trim(buf);
                 return Drained::Done;
             }
             std::mem::swap(&mut conn.wbuf, buf);
@@ -216,6 +228,7 @@ fn drain(shared: &Shared, buf: &mut Vec<u8>) -> Drained {
                 }
                 Err(e) => {
                     buf.clear();
+                    trim(buf);
                     shared.release(shared.conn.lock(), Some(e));
                     return Drained::Done;
                 }

@@ -121,6 +121,7 @@ fn a_block_is_not_held_while_the_application_makes_the_next() {
 #[test]
 fn a_connection_whose_reader_stalls_holds_up_no_other() {
     let (slow, slow_module) = streaming();
+    let slow_shared = Arc::clone(&slow.shared);
     let slow_worker = std::thread::spawn(move || {
         let mut expected = Vec::new();
         for i in 0..100_000 {
@@ -161,6 +162,9 @@ fn a_connection_whose_reader_stalls_holds_up_no_other() {
 
     let body = read_body(slow_module, None);
     assert_eq!(body, slow_worker.join().unwrap());
+    // The idle connection keeps none of the stream's buffering.
+    let capacity = slow_shared.conn.lock().wbuf.capacity();
+    assert!(capacity <= 64 << 10, "{capacity} bytes kept");
 }
 
 #[test]
