@@ -47,6 +47,17 @@ fn block(i: usize) -> Vec<u8> {
     format!("line {i:07} of the stream\n").into_bytes()
 }
 
+/// Sends lines 0 to n-1 as blocks, as fast as they come; returns the bytes sent.
+fn stream_lines(io: &RequestIo, n: usize) -> Vec<u8> {
+    let mut sent = Vec::new();
+    for i in 0..n {
+        let b = block(i);
+        send_block(io, &b).unwrap();
+        sent.extend_from_slice(&b);
+    }
+    sent
+}
+
 /// Reads body frames until `ResponseEnd`, sending each read's bytes down `arrived`.
 fn read_body(module: UnixStream, arrived: Option<mpsc::Sender<usize>>) -> Vec<u8> {
     let mut reader = FrameReader::new(module);
@@ -73,12 +84,7 @@ fn read_body(module: UnixStream, arrived: Option<mpsc::Sender<usize>>) -> Vec<u8
 fn blocks_made_fast_go_out_byte_exact_in_fewer_writes_than_blocks() {
     let (io, module) = streaming();
     let reader = std::thread::spawn(move || read_body(module, None));
-    let mut expected = Vec::new();
-    for i in 0..5000 {
-        let b = block(i);
-        send_block(&io, &b).unwrap();
-        expected.extend_from_slice(&b);
-    }
+    let expected = stream_lines(&io, 5000);
     io.finish(None, b"").unwrap();
     let writes = io.shared.writes_behind.load(Ordering::Relaxed);
     let shared = Arc::clone(&io.shared);
@@ -123,12 +129,7 @@ fn a_connection_whose_reader_stalls_holds_up_no_other() {
     let (slow, slow_module) = streaming();
     let slow_shared = Arc::clone(&slow.shared);
     let slow_worker = std::thread::spawn(move || {
-        let mut expected = Vec::new();
-        for i in 0..100_000 {
-            let b = block(i);
-            send_block(&slow, &b).unwrap();
-            expected.extend_from_slice(&b);
-        }
+        let expected = stream_lines(&slow, 100_000);
         slow.finish(None, b"").unwrap();
         assert_eq!(slow.end(), Outcome::Complete);
         expected
@@ -144,12 +145,7 @@ fn a_connection_whose_reader_stalls_holds_up_no_other() {
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         let reader = std::thread::spawn(move || read_body(fast_module, None));
-        let mut expected = Vec::new();
-        for i in 0..3000 {
-            let b = block(i);
-            send_block(&fast, &b).unwrap();
-            expected.extend_from_slice(&b);
-        }
+        let expected = stream_lines(&fast, 3000);
         fast.finish(None, b"").unwrap();
         let outcome = fast.end();
         let _ = done.send((outcome, reader.join().unwrap() == expected));
@@ -170,9 +166,7 @@ fn a_connection_whose_reader_stalls_holds_up_no_other() {
 #[test]
 fn a_module_that_goes_away_ends_the_stream_with_an_error() {
     let (io, module) = streaming();
-    for i in 0..50 {
-        send_block(&io, &block(i)).unwrap();
-    }
+    stream_lines(&io, 50);
     drop(module);
     let deadline = Instant::now() + Duration::from_secs(5);
     let failed = loop {
